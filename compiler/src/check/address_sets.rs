@@ -1,0 +1,47 @@
+//! `firewall::unknown-set`
+//!
+//! What it catches: a firewall rule whose `source` names an `@set` that is not
+//! in the site's `address_sets`.
+//!
+//! Why it matters: nftables refuses a ruleset that references an undefined set,
+//! so the whole firewall of the host would fail to load at activation.
+//!
+//! Example: `source = "@admins"` when only `address_sets.admin` exists.
+
+use crate::diagnostic::Diagnostic;
+use crate::model::Site;
+
+pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
+    for (host_name, host) in &site.spec.hosts {
+        let Some(fw) = &host.firewall else { continue };
+        let chains = [("input", &fw.input), ("forward", &fw.forward), ("output", &fw.output)];
+        for (chain_name, chain) in chains {
+            for (i, rule) in chain.rules.iter().enumerate() {
+                let Some(set) = rule.source.as_deref().and_then(|s| s.strip_prefix('@')) else {
+                    continue;
+                };
+                if site.spec.address_sets.contains_key(set) {
+                    continue;
+                }
+                let index = i.to_string();
+                let known: Vec<_> = site.spec.address_sets.keys().map(|k| format!("@{k}")).collect();
+                out.push(
+                    Diagnostic::error(
+                        "firewall::unknown-set",
+                        format!("firewall rule of host `{host_name}` refers to `@{set}`, which is not an address set"),
+                    )
+                    .help(if known.is_empty() {
+                        format!("define it in `address_sets.{set} = [\"10.0.0.0/8\"]`")
+                    } else {
+                        format!("use one of {} or define `address_sets.{set}`", known.join(", "))
+                    })
+                    .at(
+                        &site.root,
+                        &["hosts", host_name, "firewall", chain_name, "rules", &index, "source"],
+                        "unknown address set",
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! Stage 2: the typed site. Deserialized with serde from the evaluated tree;
+//! the tree itself stays beside it so checks can find the span of any value.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::load::Loaded;
+use crate::tree::{Node, Sources};
+
+/// A site: its name (the folder under `sites/`), its typed content, and the
+/// evaluated tree with source spans.
+#[derive(Debug)]
+pub(crate) struct Site {
+    pub(crate) name: String,
+    pub(crate) spec: SiteSpec,
+    pub(crate) root: Node,
+    pub(crate) sources: Sources,
+}
+
+impl Site {
+    pub(crate) fn from_loaded(name: &str, loaded: Loaded) -> Result<Site, String> {
+        let spec: SiteSpec = serde_json::from_value(loaded.root.to_json())
+            .map_err(|e| format!("the evaluated site does not match sitec's model: {e}"))?;
+        Ok(Site {
+            name: name.to_string(),
+            spec,
+            root: loaded.root,
+            sources: loaded.sources,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SiteSpec {
+    pub(crate) address_sets: BTreeMap<String, Vec<String>>,
+    pub(crate) wireguard: BTreeMap<String, Mesh>,
+    pub(crate) hosts: BTreeMap<String, Host>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Mesh {
+    pub(crate) network: String,
+    pub(crate) port: u16,
+    pub(crate) mtu: Option<u32>,
+    pub(crate) members: BTreeMap<String, Member>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Member {
+    pub(crate) address: String,
+    pub(crate) public_key: String,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) external: bool,
+    pub(crate) private_key_file: Option<String>,
+    pub(crate) routes: Vec<String>,
+    pub(crate) keepalive: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Host {
+    pub(crate) roles: Vec<String>,
+    pub(crate) management_address: String,
+    pub(crate) deploy: Deploy,
+    pub(crate) interfaces: BTreeMap<String, Interface>,
+    pub(crate) bridges: BTreeMap<String, Bridge>,
+    pub(crate) firewall: Option<Firewall>,
+    pub(crate) samba: Option<Samba>,
+    pub(crate) zaino: Option<Zaino>,
+    pub(crate) nginx: Option<Nginx>,
+    pub(crate) units: Units,
+    pub(crate) sysctl: BTreeMap<String, serde_json::Value>,
+    pub(crate) zfs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Deploy {
+    pub(crate) address: Option<String>,
+    pub(crate) user: String,
+    pub(crate) port: u16,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Method {
+    Manual,
+    Static,
+    Dhcp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Interface {
+    pub(crate) method: Method,
+    pub(crate) address: Option<String>,
+    pub(crate) gateway: Option<String>,
+    pub(crate) mtu: Option<u32>,
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Bridge {
+    pub(crate) address: Option<String>,
+    pub(crate) gateway: Option<String>,
+    pub(crate) ports: Vec<String>,
+    pub(crate) stp: bool,
+    pub(crate) forward_delay: u32,
+    pub(crate) masquerade_via: Option<String>,
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Proto {
+    Any,
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Action {
+    Accept,
+    Drop,
+    Reject,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Policy {
+    Accept,
+    Drop,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rule {
+    pub(crate) iface: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) proto: Proto,
+    pub(crate) ports: Vec<u16>,
+    pub(crate) action: Action,
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Chain {
+    pub(crate) policy: Policy,
+    pub(crate) rules: Vec<Rule>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum L4 {
+    Tcp,
+    Udp,
+}
+
+impl L4 {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Dnat {
+    pub(crate) iface: Option<String>,
+    pub(crate) proto: L4,
+    pub(crate) port: u16,
+    pub(crate) to: String,
+    pub(crate) to_port: Option<u16>,
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Firewall {
+    pub(crate) input: Chain,
+    pub(crate) forward: Chain,
+    pub(crate) output: Chain,
+    pub(crate) dnat: Vec<Dnat>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum UnitState {
+    Enabled,
+    Disabled,
+    Masked,
+}
+
+impl UnitState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            UnitState::Enabled => "enabled",
+            UnitState::Disabled => "disabled",
+            UnitState::Masked => "masked",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimeMachine {
+    pub(crate) path: String,
+    pub(crate) dataset: String,
+    pub(crate) users: Vec<String>,
+    pub(crate) quota: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Share {
+    pub(crate) path: String,
+    pub(crate) users: Vec<String>,
+    pub(crate) read_only: bool,
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Samba {
+    pub(crate) workgroup: String,
+    pub(crate) server_string: String,
+    pub(crate) min_protocol: String,
+    pub(crate) netbios: bool,
+    pub(crate) map_to_guest: String,
+    pub(crate) fruit_resource: String,
+    pub(crate) fruit_locking: String,
+    pub(crate) dfs: bool,
+    pub(crate) unit_states: BTreeMap<String, UnitState>,
+    pub(crate) time_machine: BTreeMap<String, TimeMachine>,
+    pub(crate) shares: BTreeMap<String, Share>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Tls {
+    pub(crate) certificate: String,
+    pub(crate) key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ZainoGrpc {
+    pub(crate) address: String,
+    pub(crate) port: u16,
+    pub(crate) tls: Option<Tls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ZainoJsonRpc {
+    pub(crate) address: String,
+    pub(crate) port: u16,
+    pub(crate) cookie_dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ZainoValidator {
+    pub(crate) address: String,
+    pub(crate) port: u16,
+    pub(crate) cookie_path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ZainoStorage {
+    pub(crate) db_path: String,
+    pub(crate) db_size_gb: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ZainoContainer {
+    pub(crate) image: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Zaino {
+    pub(crate) network: String,
+    pub(crate) build: String,
+    pub(crate) grpc: ZainoGrpc,
+    pub(crate) json_rpc: Option<ZainoJsonRpc>,
+    pub(crate) validator: ZainoValidator,
+    pub(crate) storage: ZainoStorage,
+    pub(crate) map_shard_amount: Option<u64>,
+    pub(crate) map_capacity: Option<u64>,
+    pub(crate) container: ZainoContainer,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Backend {
+    pub(crate) address: String,
+    pub(crate) port: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Vhost {
+    pub(crate) server_names: Vec<String>,
+    pub(crate) listen_address: Option<String>,
+    pub(crate) tls: Option<Tls>,
+    pub(crate) http2: bool,
+    pub(crate) http3: bool,
+    pub(crate) backends: Vec<Backend>,
+    pub(crate) max_body_size: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Stream {
+    pub(crate) proto: L4,
+    pub(crate) listen_address: Option<String>,
+    pub(crate) port: u16,
+    pub(crate) backend: Backend,
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Nginx {
+    pub(crate) version: String,
+    pub(crate) worker_connections: u32,
+    pub(crate) vhosts: BTreeMap<String, Vhost>,
+    pub(crate) streams: Vec<Stream>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Exec {
+    pub(crate) command: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) user: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Volume {
+    pub(crate) host: String,
+    pub(crate) container: String,
+    pub(crate) read_only: bool,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Publish {
+    pub(crate) host: u16,
+    pub(crate) container: u16,
+    pub(crate) proto: L4,
+    pub(crate) address: String,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Container {
+    pub(crate) image: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) volumes: Vec<Volume>,
+    pub(crate) ports: Vec<Publish>,
+    pub(crate) network: String,
+    pub(crate) args: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Service {
+    pub(crate) description: String,
+    pub(crate) exec: Option<Exec>,
+    pub(crate) container: Option<Container>,
+    pub(crate) after: Vec<String>,
+    pub(crate) restart: String,
+    pub(crate) state: UnitState,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Units {
+    pub(crate) services: BTreeMap<String, Service>,
+    pub(crate) states: BTreeMap<String, UnitState>,
+}
+
+impl Host {
+    /// The address `push` connects to.
+    pub(crate) fn deploy_address(&self) -> &str {
+        self.deploy
+            .address
+            .as_deref()
+            .unwrap_or(&self.management_address)
+    }
+}

@@ -1,0 +1,83 @@
+//! /etc/network/interfaces (ifupdown): loopback, physical interfaces, bridges.
+
+use serde::Serialize;
+
+use super::{Ctx, File, HostOutput, template};
+use crate::model::Method;
+
+#[derive(Serialize)]
+struct Stanza<'a> {
+    name: &'a str,
+    auto: bool,
+    method: &'static str,
+    comment: Option<&'a str>,
+    /// `key value` option lines, in order.
+    options: Vec<String>,
+}
+
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+    let host = ctx.host;
+    if host.interfaces.is_empty() && host.bridges.is_empty() {
+        return Ok(());
+    }
+    let mut stanzas = Vec::new();
+    for (name, iface) in &host.interfaces {
+        let mut options = Vec::new();
+        push_opt(&mut options, "address", iface.address.as_deref());
+        push_opt(&mut options, "gateway", iface.gateway.as_deref());
+        if let Some(mtu) = iface.mtu {
+            options.push(format!("mtu {mtu}"));
+        }
+        stanzas.push(Stanza {
+            name,
+            auto: iface.method != Method::Manual,
+            method: match iface.method {
+                Method::Manual => "manual",
+                Method::Static => "static",
+                Method::Dhcp => "dhcp",
+            },
+            comment: iface.comment.as_deref(),
+            options,
+        });
+    }
+    for (name, bridge) in &host.bridges {
+        let mut options = Vec::new();
+        push_opt(&mut options, "address", bridge.address.as_deref());
+        push_opt(&mut options, "gateway", bridge.gateway.as_deref());
+        let ports = if bridge.ports.is_empty() {
+            // What Proxmox itself writes for a bridge without uplink.
+            "none".to_string()
+        } else {
+            bridge.ports.join(" ")
+        };
+        options.push(format!("bridge-ports {ports}"));
+        options.push(format!("bridge-stp {}", if bridge.stp { "on" } else { "off" }));
+        options.push(format!("bridge-fd {}", bridge.forward_delay));
+        stanzas.push(Stanza {
+            name,
+            auto: true,
+            method: if bridge.address.is_some() { "static" } else { "manual" },
+            comment: bridge.comment.as_deref(),
+            options,
+        });
+    }
+    let content = template(
+        "interfaces",
+        &serde_json::json!({ "header": ctx.header(), "stanzas": stanzas }),
+    )?;
+    out.files.push(File {
+        path: "etc/network/interfaces".into(),
+        mode: 0o644,
+        content,
+        actions: vec!["ifreload".into()],
+        check: Some("ifupdown"),
+        network: true,
+    });
+    Ok(())
+}
+
+fn push_opt(options: &mut Vec<String>, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        options.push(format!("{key} {v}"));
+    }
+}

@@ -1,0 +1,179 @@
+//! /etc/nftables.conf: the host firewall in two tables of its own
+//! (`inet sitec` for filtering, `ip sitec_nat` for NAT), replaced atomically
+//! and idempotently by one `nft -f` without touching other tools' tables.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::{Ctx, File, HostOutput, template};
+use crate::model::{Action, Chain, Policy, Proto, Rule};
+use crate::net::Net;
+
+#[derive(Serialize)]
+struct SetDef {
+    name: String,
+    elements: String,
+}
+
+#[derive(Serialize)]
+struct ChainDef {
+    name: &'static str,
+    hook: &'static str,
+    policy: &'static str,
+    rules: Vec<String>,
+}
+
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+    let Some(fw) = &ctx.host.firewall else {
+        return Ok(());
+    };
+    let site = &ctx.site.spec;
+
+    // Named sets used by this host's rules, in name order.
+    let used: BTreeSet<&str> = [&fw.input, &fw.forward, &fw.output]
+        .iter()
+        .flat_map(|c| c.rules.iter())
+        .filter_map(|r| r.source.as_deref()?.strip_prefix('@'))
+        .collect();
+    let sets = used
+        .into_iter()
+        .map(|name| {
+            let elements = site.address_sets.get(name).ok_or_else(|| {
+                format!("address set @{name} is not defined")
+            })?;
+            Ok(SetDef {
+                name: name.to_string(),
+                elements: elements.join(", "),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+
+    // The WireGuard port of every mesh this host is a member of is admitted:
+    // one fact drives ListenPort, the peers' Endpoint and this rule.
+    let mut input = vec![
+        "ct state established,related accept".to_string(),
+        "ct state invalid drop".to_string(),
+    ];
+    input.extend(fw.input.rules.iter().map(rule));
+    for (mesh_name, mesh) in &site.wireguard {
+        if let Some(member) = mesh.members.get(ctx.host_name).filter(|m| !m.external) {
+            let port = member.port.unwrap_or(mesh.port);
+            input.push(format!(
+                "udp dport {port} accept comment \"wireguard {mesh_name}\""
+            ));
+        }
+    }
+    let mut forward = vec!["ct state established,related accept".to_string()];
+    if !fw.dnat.is_empty() {
+        forward.push("ct status dnat accept comment \"port forwards\"".to_string());
+    }
+    forward.extend(fw.forward.rules.iter().map(rule));
+    let output: Vec<String> = fw.output.rules.iter().map(rule).collect();
+    let chains = vec![
+        chain("input", "input", &fw.input, input),
+        chain("forward", "forward", &fw.forward, forward),
+        chain("output", "output", &fw.output, output),
+    ];
+
+    let prerouting: Vec<String> = fw
+        .dnat
+        .iter()
+        .map(|d| {
+            let mut parts = Vec::new();
+            if let Some(i) = &d.iface {
+                parts.push(format!("iifname \"{i}\""));
+            }
+            parts.push(format!("{} dport {}", d.proto.as_str(), d.port));
+            parts.push(format!("dnat to {}:{}", d.to, d.to_port.unwrap_or(d.port)));
+            if let Some(c) = &d.comment {
+                parts.push(format!("comment \"{c}\""));
+            }
+            parts.join(" ")
+        })
+        .collect();
+    let mut postrouting = Vec::new();
+    for (name, bridge) in &ctx.host.bridges {
+        let (Some(via), Some(addr)) = (&bridge.masquerade_via, &bridge.address) else {
+            continue;
+        };
+        let net = Net::parse(addr)
+            .ok_or_else(|| format!("bridge {name}: bad address {addr}"))?
+            .network();
+        postrouting.push(format!(
+            "ip saddr {net} oifname \"{via}\" masquerade comment \"{name} via {via}\""
+        ));
+    }
+
+    let content = template(
+        "nftables.conf",
+        &serde_json::json!({
+            "header": ctx.header(),
+            "sets": sets,
+            "chains": chains,
+            "prerouting": prerouting,
+            "postrouting": postrouting,
+        }),
+    )?;
+    out.files.push(File {
+        path: "etc/nftables.conf".into(),
+        mode: 0o755,
+        content,
+        actions: vec!["nft-load".into()],
+        check: Some("nft"),
+        network: true,
+    });
+    Ok(())
+}
+
+fn chain(name: &'static str, hook: &'static str, c: &Chain, rules: Vec<String>) -> ChainDef {
+    ChainDef {
+        name,
+        hook,
+        policy: match c.policy {
+            Policy::Accept => "accept",
+            Policy::Drop => "drop",
+        },
+        rules,
+    }
+}
+
+/// One rule as an nftables statement.
+fn rule(r: &Rule) -> String {
+    let mut parts = Vec::new();
+    if let Some(i) = &r.iface {
+        parts.push(format!("iifname \"{i}\""));
+    }
+    if let Some(s) = &r.source {
+        parts.push(format!("ip saddr {s}"));
+    }
+    let ports = match r.ports.as_slice() {
+        [] => None,
+        [p] => Some(p.to_string()),
+        ps => Some(format!(
+            "{{ {} }}",
+            ps.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        )),
+    };
+    match (r.proto, ports) {
+        (Proto::Tcp, Some(p)) => parts.push(format!("tcp dport {p}")),
+        (Proto::Udp, Some(p)) => parts.push(format!("udp dport {p}")),
+        (Proto::Tcp, None) => parts.push("meta l4proto tcp".into()),
+        (Proto::Udp, None) => parts.push("meta l4proto udp".into()),
+        (Proto::Icmp, _) => parts.push("meta l4proto icmp".into()),
+        (Proto::Any, Some(p)) => parts.push(format!("meta l4proto {{ tcp, udp }} th dport {p}")),
+        (Proto::Any, None) => {}
+    }
+    parts.push(
+        match r.action {
+            Action::Accept => "accept",
+            Action::Drop => "drop",
+            Action::Reject => "reject",
+        }
+        .into(),
+    );
+    if let Some(c) = &r.comment {
+        parts.push(format!("comment \"{c}\""));
+    }
+    parts.join(" ")
+}

@@ -1,0 +1,93 @@
+//! /etc/nginx/nginx.conf: HTTP virtual hosts (TLS, HTTP/2) proxied to
+//! upstreams, and L4 stream mappings for TCP and UDP.
+
+use serde::Serialize;
+
+use super::{Ctx, File, HostOutput, Secret, template};
+
+#[derive(Serialize)]
+struct VhostDef<'a> {
+    upstream: String,
+    server_names: String,
+    listen: Option<&'a str>,
+    tls: Option<(&'a str, &'a str)>,
+    http2: bool,
+    http3: bool,
+    servers: Vec<String>,
+    max_body_size: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct StreamDef<'a> {
+    upstream: String,
+    listen: String,
+    server: String,
+    comment: Option<&'a str>,
+}
+
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+    let Some(n) = &ctx.host.nginx else {
+        return Ok(());
+    };
+    let vhosts: Vec<VhostDef> = n
+        .vhosts
+        .iter()
+        .map(|(name, v)| VhostDef {
+            upstream: format!("vhost_{name}"),
+            server_names: v.server_names.join(" "),
+            listen: v.listen_address.as_deref(),
+            tls: v.tls.as_ref().map(|t| (t.certificate.as_str(), t.key.as_str())),
+            http2: v.http2,
+            http3: v.http3,
+            servers: v
+                .backends
+                .iter()
+                .map(|b| format!("{}:{}", b.address, b.port))
+                .collect(),
+            max_body_size: v.max_body_size.as_deref(),
+        })
+        .collect();
+    let streams: Vec<StreamDef> = n
+        .streams
+        .iter()
+        .map(|s| {
+            let addr = s
+                .listen_address
+                .as_ref()
+                .map_or(String::new(), |a| format!("{a}:"));
+            let udp = if s.proto == crate::model::L4::Udp { " udp" } else { "" };
+            StreamDef {
+                upstream: format!("stream_{}_{}", s.proto.as_str(), s.port),
+                listen: format!("{addr}{}{udp}", s.port),
+                server: format!("{}:{}", s.backend.address, s.backend.port),
+                comment: s.comment.as_deref(),
+            }
+        })
+        .collect();
+    for v in n.vhosts.values() {
+        if let Some(tls) = &v.tls {
+            out.secrets.insert(Secret {
+                path: tls.key.clone(),
+                used_by: "nginx TLS key".into(),
+            });
+        }
+    }
+    let content = template(
+        "nginx.conf",
+        &serde_json::json!({
+            "header": ctx.header(),
+            "worker_connections": n.worker_connections,
+            "vhosts": vhosts,
+            "streams": streams,
+        }),
+    )?;
+    out.files.push(File {
+        path: "etc/nginx/nginx.conf".into(),
+        mode: 0o644,
+        content,
+        actions: vec!["reload:nginx.service".into()],
+        check: Some("nginx"),
+        network: false,
+    });
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! /etc/wireguard/<mesh>.conf (mode 0600): the host's interface and every
+//! other member of the mesh as a peer. The private key is never in the file:
+//! wg-quick loads it from its path on the host, and activation feeds it to
+//! `wg syncconf` (a config without PrivateKey would reset the key).
+
+use serde::Serialize;
+
+use super::{Ctx, File, HostOutput, Secret, template};
+use crate::net::Net;
+
+#[derive(Serialize)]
+struct Peer<'a> {
+    name: &'a str,
+    public_key: &'a str,
+    allowed_ips: String,
+    endpoint: Option<String>,
+    keepalive: Option<u32>,
+}
+
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+    for (mesh_name, mesh) in &ctx.site.spec.wireguard {
+        let Some(me) = mesh.members.get(ctx.host_name).filter(|m| !m.external) else {
+            continue;
+        };
+        let network = Net::parse(&mesh.network)
+            .ok_or_else(|| format!("wireguard {mesh_name}: bad network {}", mesh.network))?;
+        let key_file = me
+            .private_key_file
+            .clone()
+            .unwrap_or_else(|| format!("/etc/wireguard/{mesh_name}.key"));
+        let peers: Vec<Peer> = mesh
+            .members
+            .iter()
+            .filter(|(name, _)| name.as_str() != ctx.host_name)
+            .map(|(name, m)| Peer {
+                name,
+                public_key: &m.public_key,
+                allowed_ips: std::iter::once(format!("{}/32", m.address))
+                    .chain(m.routes.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                endpoint: m
+                    .endpoint
+                    .as_ref()
+                    .map(|e| format!("{e}:{}", m.port.unwrap_or(mesh.port))),
+                keepalive: m.keepalive,
+            })
+            .collect();
+        let content = template(
+            "wg.conf",
+            &serde_json::json!({
+                "header": ctx.header(),
+                "mesh": mesh_name,
+                "address": format!("{}/{}", me.address, network.prefix),
+                "port": me.port.unwrap_or(mesh.port),
+                "mtu": mesh.mtu,
+                "key_file": key_file,
+                "peers": peers,
+            }),
+        )?;
+        out.files.push(File {
+            path: format!("etc/wireguard/{mesh_name}.conf"),
+            mode: 0o600,
+            content,
+            actions: vec![format!("wg-sync:{mesh_name}")],
+            check: Some("wg"),
+            network: true,
+        });
+        out.secrets.insert(Secret {
+            path: key_file,
+            used_by: format!("wireguard {mesh_name} private key"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The evaluated site as a plain tree of values, each carrying the source span
+//! Nickel gave it, so that later stages can point diagnostics at `.ncl` lines.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A source file the site was evaluated from (the site itself or a schema).
+#[derive(Debug)]
+pub(crate) struct SourceFile {
+    pub(crate) name: PathBuf,
+    pub(crate) text: Arc<str>,
+}
+
+/// Every file that can appear in a span, indexed by [`Span::file`].
+#[derive(Debug, Default)]
+pub(crate) struct Sources {
+    pub(crate) files: Vec<SourceFile>,
+    /// The same files as miette reads them.
+    pub(crate) named: Vec<miette::NamedSource<String>>,
+}
+
+/// A byte range in one of [`Sources`]' files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Span {
+    pub(crate) file: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl Sources {
+    /// Adds a file and returns its index.
+    pub(crate) fn push(&mut self, name: PathBuf, text: Arc<str>) -> usize {
+        self.named.push(miette::NamedSource::new(
+            name.display().to_string(),
+            text.to_string(),
+        ));
+        self.files.push(SourceFile { name, text });
+        self.files.len() - 1
+    }
+
+    pub(crate) fn file(&self, span: Span) -> &SourceFile {
+        &self.files[span.file]
+    }
+
+    /// 1-based line and column of a span's start.
+    pub(crate) fn line_col(&self, span: Span) -> (usize, usize) {
+        let text = &self.file(span).text;
+        let start = span.start.min(text.len());
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+}
+
+/// A value of the evaluated site.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    /// An enum tag such as `'accept`, kept as its label.
+    Tag(String),
+    Array(Vec<Node>),
+    Record(BTreeMap<String, Field>),
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub(crate) value: Value,
+    pub(crate) span: Option<Span>,
+}
+
+/// A record field: the span of its name and its value.
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub(crate) name_span: Option<Span>,
+    pub(crate) node: Node,
+}
+
+impl Node {
+    /// Converts to JSON for serde deserialization into the model.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => serde_json::Value::Number(n.clone()),
+            Value::String(s) | Value::Tag(s) => serde_json::Value::String(s.clone()),
+            Value::Array(items) => items.iter().map(Node::to_json).collect(),
+            Value::Record(fields) => fields
+                .iter()
+                .map(|(k, f)| (k.clone(), f.node.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+
+    /// The node at a path of record field names and array indices.
+    pub(crate) fn get(&self, path: &[&str]) -> Option<&Node> {
+        let mut node = self;
+        for key in path {
+            node = match &node.value {
+                Value::Record(fields) => &fields.get(*key)?.node,
+                Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// The span of the field name at the end of a path (`hosts.pve1` → the `pve1 =`).
+    pub(crate) fn field_name_span(&self, path: &[&str]) -> Option<Span> {
+        let (last, parent) = path.split_last()?;
+        match &self.get(parent)?.value {
+            Value::Record(fields) => fields.get(*last)?.name_span,
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! `sitec verify DIR`: recompute a bundle's hash from the files on disk,
+//! exactly as coreutils would (find, stat, sha256sum, sort).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use walkdir::WalkDir;
+
+use crate::bundle::{listing, sha256_hex};
+
+/// The result of verifying a bundle directory.
+#[derive(Debug)]
+pub struct Verified {
+    pub recorded: Option<String>,
+    pub computed: String,
+}
+
+impl Verified {
+    pub fn ok(&self) -> bool {
+        self.recorded.as_deref() == Some(self.computed.as_str())
+    }
+}
+
+pub fn verify(dir: &Path) -> std::io::Result<Verified> {
+    let mut files = Vec::new();
+    for entry in WalkDir::new(dir) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .map_err(std::io::Error::other)?
+            .to_string_lossy()
+            .into_owned();
+        if rel == "BUNDLE" {
+            continue;
+        }
+        let mode = entry.metadata().map_err(std::io::Error::other)?.permissions().mode() & 0o7777;
+        files.push((rel, mode, fs::read(entry.path())?));
+    }
+    let computed = sha256_hex(
+        listing(files.iter().map(|(p, m, c)| (p.as_str(), *m, c.as_slice()))).as_bytes(),
+    );
+    let recorded = fs::read_to_string(dir.join("BUNDLE"))
+        .ok()
+        .map(|s| s.trim().to_string());
+    Ok(Verified { recorded, computed })
+}
