@@ -44,9 +44,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 pub(crate) fn listing<'a>(files: impl IntoIterator<Item = (&'a str, u32, &'a [u8])>) -> String {
     let mut lines: Vec<(&str, String)> = files
         .into_iter()
-        .map(|(path, mode, content)| {
-            (path, format!("{mode:04o} {} {path}\n", sha256_hex(content)))
-        })
+        .map(|(path, mode, content)| (path, format!("{mode:04o} {} {path}\n", sha256_hex(content))))
         .collect();
     lines.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     lines.into_iter().map(|(_, l)| l).collect()
@@ -87,8 +85,8 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
         "site": site,
         "units": units,
     });
-    let mut manifest_text = serde_json::to_string_pretty(&sorted(manifest))
-        .unwrap_or_else(|_| String::from("{}"));
+    let mut manifest_text =
+        serde_json::to_string_pretty(&sorted(manifest)).unwrap_or_else(|_| String::from("{}"));
     manifest_text.push('\n');
 
     for f in out.files {
@@ -156,10 +154,16 @@ mod tests {
 
     #[test]
     fn listing_is_sorted_bytewise_with_four_digit_modes() {
-        let l = listing([("b", 0o600, &b"x"[..]), ("B", 0o755, &b""[..]), ("a/c", 0o644, &b"y"[..])]);
+        let l = listing([
+            ("b", 0o600, &b"x"[..]),
+            ("B", 0o755, &b""[..]),
+            ("a/c", 0o644, &b"y"[..]),
+        ]);
         let paths: Vec<&str> = l.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
         assert_eq!(paths, ["B", "a/c", "b"]);
-        assert!(l.starts_with("0755 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 B\n"));
+        assert!(l.starts_with(
+            "0755 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 B\n"
+        ));
         assert!(l.ends_with(" b\n"));
         assert!(l.lines().nth(2).unwrap().starts_with("0600 "));
     }

@@ -64,7 +64,10 @@ impl Diagnostic {
         };
         let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
         let mut out = String::new();
-        let report = Rendered { diag: self, sources };
+        let report = Rendered {
+            diag: self,
+            sources,
+        };
         // Writing to a String cannot fail.
         let _ = handler.render_report(&mut out, &report);
         out
@@ -104,7 +107,8 @@ impl miette::Diagnostic for Rendered<'_> {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        (!self.diag.help.is_empty()).then(|| Box::new(&self.diag.help) as Box<dyn std::fmt::Display>)
+        (!self.diag.help.is_empty())
+            .then(|| Box::new(&self.diag.help) as Box<dyn std::fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {

@@ -80,7 +80,7 @@ impl Project {
     /// Evaluates, checks and renders one site.
     pub fn compile(&self, site: &str, color: bool) -> Result<Compiled, SiteFailure> {
         let schemas = relative(&self.root, PathBuf::from("schemas"));
-        let loaded = match load::load(&self.site_file(site), &schemas, color) {
+        let loaded = match load::load(&self.site_file(site), &schemas, &self.root, color) {
             Ok(l) => l,
             Err(load::LoadError::Io { path, message }) => {
                 return Err(SiteFailure::Io(format!("{}: {message}", path.display())));
@@ -92,9 +92,8 @@ impl Project {
         let site_model = model::Site::from_loaded(site, loaded)
             .map_err(|e| SiteFailure::Invalid(vec![format!("error: {e}\n")]))?;
         let findings = check::run(&site_model);
-        let (errors, warnings): (Vec<_>, Vec<_>) = findings
-            .iter()
-            .partition(|d| d.severity == Severity::Error);
+        let (errors, warnings): (Vec<_>, Vec<_>) =
+            findings.iter().partition(|d| d.severity == Severity::Error);
         let render_all = |ds: Vec<&diagnostic::Diagnostic>| -> Vec<String> {
             ds.iter()
                 .map(|d| d.render(&site_model.sources, color))

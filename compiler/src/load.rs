@@ -33,7 +33,19 @@ pub(crate) enum LoadError {
 }
 
 /// Evaluates a site file with the Site contract of `schemas_dir` applied.
-pub(crate) fn load(site_file: &Path, schemas_dir: &Path, color: bool) -> Result<Loaded, LoadError> {
+///
+/// Nickel makes every path absolute; `display_root` is stripped from the file
+/// names shown in messages, so they read `sites/x/site.ncl` wherever the
+/// project lives.
+pub(crate) fn load(
+    site_file: &Path,
+    schemas_dir: &Path,
+    display_root: &Path,
+    color: bool,
+) -> Result<Loaded, LoadError> {
+    let prefix = std::fs::canonicalize(display_root)
+        .map(|p| format!("{}/", p.display()))
+        .unwrap_or_default();
     if let Err(e) = std::fs::metadata(site_file) {
         return Err(LoadError::Io {
             path: site_file.to_path_buf(),
@@ -59,8 +71,13 @@ pub(crate) fn load(site_file: &Path, schemas_dir: &Path, color: bool) -> Result<
         Ok(v) => v,
         Err(error) => {
             let mut files = program.files();
+            let rendered = report_as_str(&mut files, error, color);
             return Err(LoadError::Nickel {
-                rendered: report_as_str(&mut files, error, color),
+                rendered: if prefix.is_empty() {
+                    rendered
+                } else {
+                    rendered.replace(&prefix, "")
+                },
             });
         }
     };
@@ -70,6 +87,7 @@ pub(crate) fn load(site_file: &Path, schemas_dir: &Path, color: bool) -> Result<
         pos_table: program.pos_table(),
         file_index: BTreeMap::new(),
         sources: Sources::default(),
+        prefix: &prefix,
     };
     let root = walker.node(&value);
     Ok(Loaded {
@@ -83,6 +101,7 @@ struct Walker<'a> {
     pos_table: &'a PosTable,
     file_index: BTreeMap<FileId, usize>,
     sources: Sources,
+    prefix: &'a str,
 }
 
 impl Walker<'_> {
@@ -94,10 +113,12 @@ impl Walker<'_> {
         let next = self.sources.files.len();
         let file = *self.file_index.entry(raw.src_id).or_insert(next);
         if file == next {
-            self.sources.push(
-                PathBuf::from(self.files.name(raw.src_id)),
-                self.files.clone_source(raw.src_id),
-            );
+            let name = PathBuf::from(self.files.name(raw.src_id));
+            let name = name
+                .strip_prefix(self.prefix)
+                .map(Path::to_path_buf)
+                .unwrap_or(name);
+            self.sources.push(name, self.files.clone_source(raw.src_id));
         }
         Some(Span {
             file,

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use sitec::{Compiled, Project, SiteFailure};
 
 #[derive(Parser)]
-#[command(name = "sitec", version, about = "Compile Nickel site descriptions into per-host bundles")]
+#[command(
+    name = "sitec",
+    version,
+    about = "Compile Nickel site descriptions into per-host bundles"
+)]
 struct Cli {
     /// Project root holding sites/, schemas/ and out/.
     #[arg(long, global = true, default_value = ".")]
@@ -64,7 +68,12 @@ fn main() -> ExitCode {
                 } else {
                     sitec::write_site(&out, &c.site, &c.bundles)
                         .map(|()| {
-                            eprintln!("compiled {} ({} hosts) into {}", c.site, c.bundles.len(), out.join(&c.site).display());
+                            eprintln!(
+                                "compiled {} ({} hosts) into {}",
+                                c.site,
+                                c.bundles.len(),
+                                out.join(&c.site).display()
+                            );
                             true
                         })
                         .map_err(|e| format!("writing {}: {e}", out.join(&c.site).display()))
@@ -143,7 +152,12 @@ fn check_out(out: &Path, c: &Compiled) -> Result<bool, String> {
         eprintln!("{}: out/ is current", c.site);
         Ok(true)
     } else {
-        eprintln!("{}: {} file(s) differ from what the site compiles to; run `sitec compile {}`", c.site, diffs.len(), c.site);
+        eprintln!(
+            "{}: {} file(s) differ from what the site compiles to; run `sitec compile {}`",
+            c.site,
+            diffs.len(),
+            c.site
+        );
         Ok(false)
     }
 }

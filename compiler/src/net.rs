@@ -64,7 +64,10 @@ mod tests {
         assert_eq!(n.network().to_string(), "10.0.101.0/24");
         assert!(n.contains("10.0.101.200".parse().unwrap()));
         assert!(!n.contains("10.0.102.1".parse().unwrap()));
-        assert_eq!(Net::parse("0.0.0.0/0").unwrap().network().to_string(), "0.0.0.0/0");
+        assert_eq!(
+            Net::parse("0.0.0.0/0").unwrap().network().to_string(),
+            "0.0.0.0/0"
+        );
         assert_eq!(Net::parse("10.0.0.1").unwrap().prefix, 32);
         assert!(Net::parse("10.0.0.1/33").is_none());
         assert!(Net::parse("nonsense").is_none());

@@ -38,7 +38,12 @@ pub fn verify(dir: &Path) -> std::io::Result<Verified> {
         if rel == "BUNDLE" {
             continue;
         }
-        let mode = entry.metadata().map_err(std::io::Error::other)?.permissions().mode() & 0o7777;
+        let mode = entry
+            .metadata()
+            .map_err(std::io::Error::other)?
+            .permissions()
+            .mode()
+            & 0o7777;
         files.push((rel, mode, fs::read(entry.path())?));
     }
     let computed = sha256_hex(

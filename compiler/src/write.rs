@@ -76,7 +76,11 @@ pub fn diff_site(out_dir: &Path, site: &str, bundles: &[Bundle]) -> io::Result<V
                 Some(f) => {
                     seen.insert(rel.clone());
                     let content = fs::read(entry.path())?;
-                    let mode = entry.metadata().map_err(io::Error::other)?.permissions().mode();
+                    let mode = entry
+                        .metadata()
+                        .map_err(io::Error::other)?
+                        .permissions()
+                        .mode();
                     if content != f.content {
                         differences.push(format!("{shown}: content differs"));
                     } else if (mode & 0o111 != 0) != (f.mode & 0o111 != 0) {

@@ -14,7 +14,11 @@ use crate::model::Site;
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
-        let chains = [("input", &fw.input), ("forward", &fw.forward), ("output", &fw.output)];
+        let chains = [
+            ("input", &fw.input),
+            ("forward", &fw.forward),
+            ("output", &fw.output),
+        ];
         for (chain_name, chain) in chains {
             for (i, rule) in chain.rules.iter().enumerate() {
                 let Some(set) = rule.source.as_deref().and_then(|s| s.strip_prefix('@')) else {
@@ -24,7 +28,12 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     continue;
                 }
                 let index = i.to_string();
-                let known: Vec<_> = site.spec.address_sets.keys().map(|k| format!("@{k}")).collect();
+                let known: Vec<_> = site
+                    .spec
+                    .address_sets
+                    .keys()
+                    .map(|k| format!("@{k}"))
+                    .collect();
                 out.push(
                     Diagnostic::error(
                         "firewall::unknown-set",

@@ -13,7 +13,11 @@ mod service_kind;
 type Check = fn(&Site, &mut Vec<Diagnostic>);
 
 /// Every check, with its codes, in a fixed order.
-const CHECKS: &[Check] = &[mesh_members::check, address_sets::check, service_kind::check];
+const CHECKS: &[Check] = &[
+    mesh_members::check,
+    address_sets::check,
+    service_kind::check,
+];
 
 /// Runs every check and returns the findings sorted by source position.
 pub(crate) fn run(site: &Site) -> Vec<Diagnostic> {

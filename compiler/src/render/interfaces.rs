@@ -51,12 +51,19 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             bridge.ports.join(" ")
         };
         options.push(format!("bridge-ports {ports}"));
-        options.push(format!("bridge-stp {}", if bridge.stp { "on" } else { "off" }));
+        options.push(format!(
+            "bridge-stp {}",
+            if bridge.stp { "on" } else { "off" }
+        ));
         options.push(format!("bridge-fd {}", bridge.forward_delay));
         stanzas.push(Stanza {
             name,
             auto: true,
-            method: if bridge.address.is_some() { "static" } else { "manual" },
+            method: if bridge.address.is_some() {
+                "static"
+            } else {
+                "manual"
+            },
             comment: bridge.comment.as_deref(),
             options,
         });

@@ -108,14 +108,29 @@ fn env() -> &'static Environment<'static> {
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("interfaces", include_str!("../../templates/interfaces.j2")),
-    ("nftables.conf", include_str!("../../templates/nftables.conf.j2")),
+    (
+        "nftables.conf",
+        include_str!("../../templates/nftables.conf.j2"),
+    ),
     ("wg.conf", include_str!("../../templates/wg.conf.j2")),
     ("smb.conf", include_str!("../../templates/smb.conf.j2")),
-    ("zindexer.toml", include_str!("../../templates/zindexer.toml.j2")),
+    (
+        "zindexer.toml",
+        include_str!("../../templates/zindexer.toml.j2"),
+    ),
     ("nginx.conf", include_str!("../../templates/nginx.conf.j2")),
-    ("unit.service", include_str!("../../templates/unit.service.j2")),
-    ("sysctl.conf", include_str!("../../templates/sysctl.conf.j2")),
-    ("zfs-properties", include_str!("../../templates/zfs-properties.j2")),
+    (
+        "unit.service",
+        include_str!("../../templates/unit.service.j2"),
+    ),
+    (
+        "sysctl.conf",
+        include_str!("../../templates/sysctl.conf.j2"),
+    ),
+    (
+        "zfs-properties",
+        include_str!("../../templates/zfs-properties.j2"),
+    ),
 ];
 
 /// Renders a template with a serializable context.

@@ -39,9 +39,10 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     let sets = used
         .into_iter()
         .map(|name| {
-            let elements = site.address_sets.get(name).ok_or_else(|| {
-                format!("address set @{name} is not defined")
-            })?;
+            let elements = site
+                .address_sets
+                .get(name)
+                .ok_or_else(|| format!("address set @{name} is not defined"))?;
             Ok(SetDef {
                 name: name.to_string(),
                 elements: elements.join(", "),

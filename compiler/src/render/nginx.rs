@@ -36,7 +36,10 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             upstream: format!("vhost_{name}"),
             server_names: v.server_names.join(" "),
             listen: v.listen_address.as_deref(),
-            tls: v.tls.as_ref().map(|t| (t.certificate.as_str(), t.key.as_str())),
+            tls: v
+                .tls
+                .as_ref()
+                .map(|t| (t.certificate.as_str(), t.key.as_str())),
             http2: v.http2,
             http3: v.http3,
             servers: v
@@ -55,7 +58,11 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
                 .listen_address
                 .as_ref()
                 .map_or(String::new(), |a| format!("{a}:"));
-            let udp = if s.proto == crate::model::L4::Udp { " udp" } else { "" };
+            let udp = if s.proto == crate::model::L4::Udp {
+                " udp"
+            } else {
+                ""
+            };
             StreamDef {
                 upstream: format!("stream_{}_{}", s.proto.as_str(), s.port),
                 listen: format!("{addr}{}{udp}", s.port),

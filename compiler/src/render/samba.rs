@@ -51,6 +51,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         check: Some("testparm"),
         network: false,
     });
-    out.units.extend(samba.unit_states.iter().map(|(k, v)| (k.clone(), *v)));
+    out.units
+        .extend(samba.unit_states.iter().map(|(k, v)| (k.clone(), *v)));
     Ok(())
 }

@@ -60,11 +60,19 @@ fn spec_of(name: &str, s: &Service) -> Result<UnitSpec, String> {
     match (&s.exec, &s.container) {
         (Some(exec), None) => Ok(exec_spec(name, &s.description, exec, &s.after, restart)),
         (None, Some(c)) => Ok(container_spec(name, &s.description, c, &s.after, restart)),
-        _ => Err(format!("service {name} needs exactly one of exec and container")),
+        _ => Err(format!(
+            "service {name} needs exactly one of exec and container"
+        )),
     }
 }
 
-fn exec_spec(name: &str, description: &str, e: &Exec, after: &[String], restart: String) -> UnitSpec {
+fn exec_spec(
+    name: &str,
+    description: &str,
+    e: &Exec,
+    after: &[String],
+    restart: String,
+) -> UnitSpec {
     let mut exec_start = e.command.clone();
     for a in &e.args {
         exec_start.push(' ');

@@ -72,10 +72,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         // Zaino binds the listen addresses of the site itself.
         ports: Vec::new(),
         network: "host".into(),
-        args: vec![
-            "--config".into(),
-            format!("{CONFIG_DIR}/zindexer.toml"),
-        ],
+        args: vec!["--config".into(), format!("{CONFIG_DIR}/zindexer.toml")],
     };
     let spec = container_spec(
         "zaino",

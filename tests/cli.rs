@@ -1,0 +1,128 @@
+//! The command line as an operator meets it: `compile --check` against the
+//! committed out/, exit codes, stale hosts, and Nickel's errors shown with
+//! their source snippets.
+
+mod support;
+
+use support::{TempDir, copy_project, project_root, sitec};
+
+fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let o = sitec()
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_passes_on_the_committed_out() {
+    let (code, err) = run(&project_root(), &["compile", "--check"]);
+    assert_eq!(
+        code, 0,
+        "out/ is not current; run `sitec compile` and commit out/:\n{err}"
+    );
+}
+
+#[test]
+fn check_fails_naming_the_file_after_a_one_character_change() {
+    let tmp = TempDir::new("check");
+    copy_project(tmp.path(), true);
+    let site = tmp.path().join("sites/homelab/site.ncl");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(&site, text.replacen("port = 51820", "port = 51821", 1)).unwrap();
+    let (code, err) = run(tmp.path(), &["compile", "--check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("out/homelab/pve1/etc/wireguard/wg0.conf: content differs"),
+        "{err}"
+    );
+    assert!(
+        err.contains("out/homelab/pve1/etc/nftables.conf: content differs"),
+        "{err}"
+    );
+    // --check wrote nothing.
+    let (code, _) = run(tmp.path(), &["compile", "--check", "opensource"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn compile_removes_hosts_that_no_longer_exist() {
+    let tmp = TempDir::new("stale");
+    copy_project(tmp.path(), true);
+    let stale = tmp.path().join("out/homelab/oldhost");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("BUNDLE"), "x\n").unwrap();
+    let (code, err) = run(tmp.path(), &["compile", "--check", "homelab"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("out/homelab/oldhost/BUNDLE: not produced by the site (stale)"),
+        "{err}"
+    );
+    let (code, err) = run(tmp.path(), &["compile", "homelab"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!stale.exists());
+    assert!(tmp.path().join("out/homelab/pve1/BUNDLE").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary directories left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn a_contract_violation_is_shown_at_its_line_with_exit_1() {
+    let tmp = TempDir::new("contract");
+    copy_project(tmp.path(), false);
+    let site = tmp.path().join("sites/homelab/site.ncl");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(
+        &site,
+        text.replacen("address = \"10.99.0.3\"", "address = \"10.99.0.300\"", 1),
+    )
+    .unwrap();
+    let (code, err) = run(tmp.path(), &["check", "homelab"]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!("contract_violation", err);
+}
+
+#[test]
+fn a_sitec_diagnostic_has_code_help_and_label() {
+    let tmp = TempDir::new("diag");
+    copy_project(tmp.path(), false);
+    let site = tmp.path().join("sites/homelab/site.ncl");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(
+        &site,
+        text.replacen(
+            "source = \"@admin\", comment = \"admin",
+            "source = \"@admins\", comment = \"admin",
+            1,
+        ),
+    )
+    .unwrap();
+    let (code, err) = run(tmp.path(), &["check", "homelab"]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!("unknown_set", err);
+}
+
+#[test]
+fn a_missing_site_is_an_io_error_with_exit_2() {
+    let (code, err) = run(&project_root(), &["check", "no-such-site"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("sites/no-such-site/site.ncl"), "{err}");
+}
+
+#[test]
+fn a_usage_error_exits_2() {
+    let (code, _) = run(&project_root(), &["compile", "--no-such-flag"]);
+    assert_eq!(code, 2);
+}

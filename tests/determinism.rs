@@ -1,0 +1,128 @@
+//! The same site gives byte-identical bundles whatever the thread count,
+//! locale, time zone or environment, and `sitec verify` agrees with a
+//! recomputation of the canonical listing by coreutils.
+
+mod support;
+
+use std::process::Command;
+
+use support::{TempDir, bundles, files_under, project_root, sitec};
+
+fn compile(out: &std::path::Path, envs: &[(&str, &str)], clear: bool) {
+    let mut cmd = sitec();
+    if clear {
+        cmd.env_clear();
+    }
+    let o = cmd
+        .current_dir(project_root())
+        .envs(envs.iter().copied())
+        .args(["compile", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn compiles_are_byte_identical_across_threads_locale_tz_and_env() {
+    let tmp = TempDir::new("det");
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    compile(
+        &a,
+        &[("RAYON_NUM_THREADS", "1"), ("LC_ALL", "C"), ("TZ", "UTC")],
+        true,
+    );
+    compile(
+        &b,
+        &[
+            ("RAYON_NUM_THREADS", "7"),
+            ("LC_ALL", "de_DE.UTF-8"),
+            ("LANG", "tr_TR.UTF-8"),
+            ("TZ", "Pacific/Chatham"),
+            ("HOME", "/nonexistent"),
+            ("SITEC_UNUSED", "noise"),
+        ],
+        false,
+    );
+    let fa = files_under(&a);
+    assert_eq!(
+        fa,
+        files_under(&b),
+        "the two compiles wrote different files"
+    );
+    assert!(fa.len() > 30);
+    for f in &fa {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(x == y, "{} differs between the two compiles", f.display());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(
+            mode(&a.join(f)),
+            mode(&b.join(f)),
+            "mode of {}",
+            f.display()
+        );
+    }
+}
+
+/// The listing of DESIGN.md, computed by find, stat, sha256sum and sort.
+const COREUTILS_HASH: &str = r#"cd "$1" && find . -type f ! -path ./BUNDLE | sed 's|^\./||' | LC_ALL=C sort |
+while IFS= read -r f; do
+  printf '%04o %s %s\n' "0$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$f"
+done | sha256sum | cut -d' ' -f1"#;
+
+#[test]
+fn verify_agrees_with_coreutils_and_bundle_file() {
+    let tmp = TempDir::new("verify");
+    let out = tmp.path().join("out");
+    support::compile_into(&out);
+    let all = bundles(&out);
+    assert_eq!(all.len(), 5);
+    for bundle in &all {
+        let shell = Command::new("sh")
+            .args(["-c", COREUTILS_HASH, "sh"])
+            .arg(bundle)
+            .output()
+            .unwrap();
+        assert!(shell.status.success());
+        let by_coreutils = String::from_utf8(shell.stdout).unwrap().trim().to_string();
+        let recorded = std::fs::read_to_string(bundle.join("BUNDLE"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let v = sitec().arg("verify").arg(bundle).output().unwrap();
+        assert!(
+            v.status.success(),
+            "verify {}: {}",
+            bundle.display(),
+            String::from_utf8_lossy(&v.stderr)
+        );
+        let by_sitec = String::from_utf8(v.stdout).unwrap().trim().to_string();
+        assert_eq!(by_coreutils, recorded, "{}", bundle.display());
+        assert_eq!(by_sitec, recorded, "{}", bundle.display());
+        // The bundle's own activate check recomputes the same listing.
+        let act = Command::new("sh")
+            .arg(bundle.join("activate"))
+            .arg("check")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&act.stderr);
+        assert!(
+            act.status.success() || err.contains("required secret"),
+            "activate check: {err}"
+        );
+    }
+
+    // One changed byte: verify fails with exit 1 and says so.
+    let victim = all[0].join("manifest.json");
+    let mut text = std::fs::read_to_string(&victim).unwrap();
+    text.push(' ');
+    std::fs::write(&victim, text).unwrap();
+    let v = sitec().arg("verify").arg(&all[0]).output().unwrap();
+    assert_eq!(v.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&v.stderr).contains("BUNDLE says"));
+}

@@ -1,0 +1,103 @@
+//! Helpers shared by the integration tests: run the real `sitec` binary on a
+//! copy of the project, and read bundles back.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sitec() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sitec"))
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let base = std::env::temp_dir().join(format!(
+            "sitec-test-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&base).unwrap();
+        TempDir(base)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies sites/, schemas/ (and out/ when asked) of the project into `dst`.
+pub fn copy_project(dst: &Path, with_out: bool) {
+    let mut dirs = vec!["sites", "schemas"];
+    if with_out {
+        dirs.push("out");
+    }
+    for d in dirs {
+        let status = Command::new("cp")
+            .args(["-a"])
+            .arg(project_root().join(d))
+            .arg(dst)
+            .status()
+            .unwrap();
+        assert!(status.success(), "copying {d}");
+    }
+}
+
+/// Compiles the project's sites into `out` and returns the command's output.
+pub fn compile_into(out: &Path) -> Output {
+    let o = sitec()
+        .current_dir(project_root())
+        .args(["compile", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "sitec compile failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Every regular file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(dir).unwrap().to_path_buf())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Bundle directories `<out>/<site>/<host>`, sorted.
+pub fn bundles(out: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for site in std::fs::read_dir(out).unwrap() {
+        let site = site.unwrap().path();
+        if !site.is_dir() || site.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        for host in std::fs::read_dir(&site).unwrap() {
+            v.push(host.unwrap().path());
+        }
+    }
+    v.sort();
+    v
+}
