@@ -8,6 +8,8 @@ use crate::tree::{Node, Sources, Span};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Severity {
     Error,
+    // Lint checks (firewall races, shadowed rules) will report warnings.
+    #[allow(dead_code)]
     Warning,
 }
 

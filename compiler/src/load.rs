@@ -110,7 +110,7 @@ impl Walker<'_> {
         if self.files.is_stdlib(raw.src_id) {
             return None;
         }
-        let next = self.sources.files.len();
+        let next = self.sources.named.len();
         let file = *self.file_index.entry(raw.src_id).or_insert(next);
         if file == next {
             let name = PathBuf::from(self.files.name(raw.src_id));

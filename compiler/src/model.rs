@@ -296,6 +296,8 @@ pub(crate) struct ZainoContainer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Zaino {
     pub(crate) network: String,
+    /// Read by the Zaino TLS check (issue 3's rules): `official` or `unencrypted_traffic`.
+    #[allow(dead_code)]
     pub(crate) build: String,
     pub(crate) grpc: ZainoGrpc,
     pub(crate) json_rpc: Option<ZainoJsonRpc>,
@@ -338,6 +340,8 @@ pub(crate) struct Stream {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Nginx {
+    /// Read by the HTTP/3 version check.
+    #[allow(dead_code)]
     pub(crate) version: String,
     pub(crate) worker_connections: u32,
     pub(crate) vhosts: BTreeMap<String, Vhost>,

@@ -43,6 +43,7 @@ impl Net {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn contains(self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & self.mask() == u32::from(self.addr) & self.mask()
     }

@@ -5,18 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A source file the site was evaluated from (the site itself or a schema).
-#[derive(Debug)]
-pub(crate) struct SourceFile {
-    pub(crate) name: PathBuf,
-    pub(crate) text: Arc<str>,
-}
-
 /// Every file that can appear in a span, indexed by [`Span::file`].
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
-    pub(crate) files: Vec<SourceFile>,
-    /// The same files as miette reads them.
+    /// The files as miette reads them.
     pub(crate) named: Vec<miette::NamedSource<String>>,
 }
 
@@ -35,22 +27,7 @@ impl Sources {
             name.display().to_string(),
             text.to_string(),
         ));
-        self.files.push(SourceFile { name, text });
-        self.files.len() - 1
-    }
-
-    pub(crate) fn file(&self, span: Span) -> &SourceFile {
-        &self.files[span.file]
-    }
-
-    /// 1-based line and column of a span's start.
-    pub(crate) fn line_col(&self, span: Span) -> (usize, usize) {
-        let text = &self.file(span).text;
-        let start = span.start.min(text.len());
-        let before = &text[..start];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, col)
+        self.named.len() - 1
     }
 }
 
