@@ -126,3 +126,23 @@ fn a_usage_error_exits_2() {
     let (code, _) = run(&project_root(), &["compile", "--no-such-flag"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn a_mesh_member_that_is_no_host_is_labelled_at_its_name() {
+    let tmp = TempDir::new("member");
+    copy_project(tmp.path(), false);
+    let site = tmp.path().join("sites/homelab/site.ncl");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(
+        &site,
+        text.replacen(
+            "      nas = {\n        address",
+            "      nass = {\n        address",
+            1,
+        ),
+    )
+    .unwrap();
+    let (code, err) = run(tmp.path(), &["check", "homelab"]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!("unknown_member_host", err);
+}

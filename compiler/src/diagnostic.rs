@@ -52,6 +52,19 @@ impl Diagnostic {
         self
     }
 
+    /// Labels the field name at the end of `path` (`members.pve4 =`), or the
+    /// value there when the name has no position.
+    pub(crate) fn at_name(self, root: &Node, path: &[&str], label: impl Into<String>) -> Self {
+        match root.field_name_span(path) {
+            Some(span) => {
+                let mut d = self;
+                d.labels.push((span, label.into()));
+                d
+            }
+            None => self.at(root, path, label),
+        }
+    }
+
     /// Sort key: file, then position, then code.
     pub(crate) fn sort_key(&self) -> (Option<Span>, &'static str) {
         (self.labels.first().map(|l| l.0), self.code)

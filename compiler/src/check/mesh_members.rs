@@ -18,23 +18,20 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             if member.external || site.spec.hosts.contains_key(name) {
                 continue;
             }
-            let path = ["wireguard", mesh_name, "members", name];
-            let d = Diagnostic::error(
-                "wg::unknown-host",
-                format!("WireGuard member `{name}` of {mesh_name} is not a host of this site"),
-            )
-            .help(format!(
-                "add `hosts.{name}`, fix the member's name, or mark it `external = true` if it is a laptop or other machine that gets no bundle"
-            ));
-            let span = site.root.field_name_span(&path);
-            out.push(match span {
-                Some(span) => {
-                    let mut d = d;
-                    d.labels.push((span, "no host has this name".to_string()));
-                    d
-                }
-                None => d.at(&site.root, &path, "no host has this name"),
-            });
+            out.push(
+                Diagnostic::error(
+                    "wg::unknown-host",
+                    format!("WireGuard member `{name}` of {mesh_name} is not a host of this site"),
+                )
+                .help(format!(
+                    "add `hosts.{name}`, fix the member's name, or mark it `external = true` if it is a laptop or other machine that gets no bundle"
+                ))
+                .at_name(
+                    &site.root,
+                    &["wireguard", mesh_name, "members", name],
+                    "no host has this name",
+                ),
+            );
         }
     }
 }
