@@ -19,6 +19,18 @@ fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// Copies the project, makes one edit to the homelab site, runs `sitec check`.
+fn check_after_edit(tag: &str, from: &str, to: &str) -> (i32, String) {
+    let tmp = TempDir::new(tag);
+    copy_project(tmp.path(), false);
+    let site = tmp.path().join("sites/homelab/site.ncl");
+    let text = std::fs::read_to_string(&site).unwrap();
+    let edited = text.replacen(from, to, 1);
+    assert_ne!(edited, text, "the edit must change the site");
+    std::fs::write(&site, edited).unwrap();
+    run(tmp.path(), &["check", "homelab"])
+}
+
 #[test]
 fn check_passes_on_the_committed_out() {
     let (code, err) = run(&project_root(), &["compile", "--check"]);
@@ -80,36 +92,22 @@ fn compile_removes_hosts_that_no_longer_exist() {
 
 #[test]
 fn a_contract_violation_is_shown_at_its_line_with_exit_1() {
-    let tmp = TempDir::new("contract");
-    copy_project(tmp.path(), false);
-    let site = tmp.path().join("sites/homelab/site.ncl");
-    let text = std::fs::read_to_string(&site).unwrap();
-    std::fs::write(
-        &site,
-        text.replacen("address = \"10.99.0.3\"", "address = \"10.99.0.300\"", 1),
-    )
-    .unwrap();
-    let (code, err) = run(tmp.path(), &["check", "homelab"]);
+    let (code, err) = check_after_edit(
+        "contract",
+        "address = \"10.99.0.3\"",
+        "address = \"10.99.0.300\"",
+    );
     assert_eq!(code, 1, "{err}");
     insta::assert_snapshot!("contract_violation", err);
 }
 
 #[test]
 fn a_sitec_diagnostic_has_code_help_and_label() {
-    let tmp = TempDir::new("diag");
-    copy_project(tmp.path(), false);
-    let site = tmp.path().join("sites/homelab/site.ncl");
-    let text = std::fs::read_to_string(&site).unwrap();
-    std::fs::write(
-        &site,
-        text.replacen(
-            "source = \"@admin\", comment = \"admin",
-            "source = \"@admins\", comment = \"admin",
-            1,
-        ),
-    )
-    .unwrap();
-    let (code, err) = run(tmp.path(), &["check", "homelab"]);
+    let (code, err) = check_after_edit(
+        "diag",
+        "source = \"@admin\", comment = \"admin",
+        "source = \"@admins\", comment = \"admin",
+    );
     assert_eq!(code, 1, "{err}");
     insta::assert_snapshot!("unknown_set", err);
 }
@@ -129,20 +127,11 @@ fn a_usage_error_exits_2() {
 
 #[test]
 fn a_mesh_member_that_is_no_host_is_labelled_at_its_name() {
-    let tmp = TempDir::new("member");
-    copy_project(tmp.path(), false);
-    let site = tmp.path().join("sites/homelab/site.ncl");
-    let text = std::fs::read_to_string(&site).unwrap();
-    std::fs::write(
-        &site,
-        text.replacen(
-            "      nas = {\n        address",
-            "      nass = {\n        address",
-            1,
-        ),
-    )
-    .unwrap();
-    let (code, err) = run(tmp.path(), &["check", "homelab"]);
+    let (code, err) = check_after_edit(
+        "member",
+        "      nas = {\n        address",
+        "      nass = {\n        address",
+    );
     assert_eq!(code, 1, "{err}");
     insta::assert_snapshot!("unknown_member_host", err);
 }
