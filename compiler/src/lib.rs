@@ -21,10 +21,9 @@ mod verify;
 mod write;
 
 pub use bundle::{Bundle, BundleFile};
+pub use diagnostic::{Report, Severity};
 pub use verify::{Verified, verify};
 pub use write::{diff_site, write_site};
-
-use diagnostic::Severity;
 
 /// Where a project lives: `sites/`, `schemas/` and (by default) `out/`.
 #[derive(Debug, Clone)]
@@ -35,18 +34,27 @@ pub struct Project {
 /// How a site failed to compile.
 #[derive(Debug)]
 pub enum SiteFailure {
-    /// The site file or a schema could not be read (exit 2).
+    /// The site file, a schema or the keys directory could not be read (exit 2).
     Io(String),
-    /// The site has errors: Nickel's or sitec's own, already rendered (exit 1).
-    Invalid(Vec<String>),
+    /// The site has errors (Nickel's or sitec's own), with any warnings, in
+    /// file and line order (exit 1).
+    Invalid(Vec<Report>),
 }
 
-/// A compiled site: its bundles and any warnings (rendered).
+/// A compiled site: its bundles and any warnings.
 #[derive(Debug)]
 pub struct Compiled {
     pub site: String,
     pub bundles: Vec<Bundle>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Report>,
+}
+
+/// How to compile: colours in rendered diagnostics, and an optional directory
+/// of WireGuard private keys (`<member>.key`) that must never appear in the site.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub color: bool,
+    pub keys_dir: Option<PathBuf>,
 }
 
 impl Project {
@@ -78,33 +86,37 @@ impl Project {
     }
 
     /// Evaluates, checks and renders one site.
-    pub fn compile(&self, site: &str, color: bool) -> Result<Compiled, SiteFailure> {
+    pub fn compile(&self, site: &str, options: &Options) -> Result<Compiled, SiteFailure> {
+        let color = options.color;
         let schemas = relative(&self.root, PathBuf::from("schemas"));
         let loaded = match load::load(&self.site_file(site), &schemas, &self.root, color) {
             Ok(l) => l,
             Err(load::LoadError::Io { path, message }) => {
                 return Err(SiteFailure::Io(format!("{}: {message}", path.display())));
             }
-            Err(load::LoadError::Nickel { rendered }) => {
-                return Err(SiteFailure::Invalid(vec![rendered]));
+            Err(load::LoadError::Nickel { reports }) => {
+                return Err(SiteFailure::Invalid(reports));
             }
         };
-        let site_model = model::Site::from_loaded(site, loaded)
-            .map_err(|e| SiteFailure::Invalid(vec![format!("error: {e}\n")]))?;
-        let findings = check::run(&site_model);
-        let (errors, warnings): (Vec<_>, Vec<_>) =
-            findings.iter().partition(|d| d.severity == Severity::Error);
-        let render_all = |ds: Vec<&diagnostic::Diagnostic>| -> Vec<String> {
-            ds.iter()
-                .map(|d| d.render(&site_model.sources, color))
-                .collect()
+        let private_keys = match &options.keys_dir {
+            Some(dir) => load::private_keys(dir).map_err(SiteFailure::Io)?,
+            None => Vec::new(),
         };
-        if !errors.is_empty() {
-            let mut all = render_all(errors);
-            all.extend(render_all(warnings));
-            return Err(SiteFailure::Invalid(all));
+        let site_model = model::Site::from_loaded(site, loaded, private_keys).map_err(|e| {
+            SiteFailure::Invalid(vec![Report::plain(
+                "load::model",
+                format!("the evaluated site does not match sitec's model: {e}"),
+                "this is a gap in the schema's contracts; please report it with the site",
+            )])
+        })?;
+        let findings = check::run(&site_model);
+        let reports: Vec<Report> = findings
+            .iter()
+            .map(|d| d.report(&site_model.sources, color))
+            .collect();
+        if reports.iter().any(|r| r.severity == Severity::Error) {
+            return Err(SiteFailure::Invalid(reports));
         }
-        let warnings = render_all(warnings);
         let hosts: Vec<&String> = site_model.spec.hosts.keys().collect();
         let bundles = hosts
             .par_iter()
@@ -118,13 +130,38 @@ impl Project {
                 ))
             })
             .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| SiteFailure::Invalid(vec![format!("error: {e}\n")]))?;
+            .map_err(|e| {
+                SiteFailure::Invalid(vec![Report::plain(
+                    "render::internal",
+                    e,
+                    "a check should have caught this; please report it with the site",
+                )])
+            })?;
         Ok(Compiled {
             site: site.to_string(),
             bundles,
-            warnings,
+            warnings: reports,
         })
     }
+}
+
+/// Every diagnostic code with its explanation (What it catches / Why it
+/// matters / Example), in code order.
+pub fn explanations() -> Vec<(&'static str, String)> {
+    check::explanations()
+}
+
+/// The explanation of one code, as `sitec explain CODE` prints it.
+pub fn explain(code: &str) -> Option<String> {
+    check::explanations()
+        .into_iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, text)| text)
+}
+
+/// DIAGNOSTICS.md as generated from the checks' documentation.
+pub fn diagnostics_markdown() -> String {
+    check::markdown()
 }
 
 fn relative(root: &Path, rel: PathBuf) -> PathBuf {

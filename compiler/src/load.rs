@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use nickel_lang_core::error::report::{ColorOpt, report_as_str};
+use nickel_lang_core::error::{
+    Error, EvalErrorKind, IntoDiagnostics, LabelStyle, TypecheckErrorKind,
+};
 use nickel_lang_core::eval::cache::CacheImpl;
 use nickel_lang_core::eval::value::{
     ArrayData, Container, EnumVariantData, NickelValue, ValueContentRef,
@@ -13,7 +16,8 @@ use nickel_lang_core::files::{FileId, Files};
 use nickel_lang_core::position::{PosTable, TermPos};
 use nickel_lang_core::program::{Program, ProgramBuilder};
 
-use crate::tree::{Field, Node, Sources, Span, Value};
+use crate::diagnostic::{Report, Severity};
+use crate::tree::{Field, Node, Sources, Span, Value, line_column};
 
 /// A site evaluated by Nickel.
 #[derive(Debug)]
@@ -27,9 +31,9 @@ pub(crate) struct Loaded {
 pub(crate) enum LoadError {
     /// The site file could not be read.
     Io { path: PathBuf, message: String },
-    /// Nickel rejected the site: parse, type or contract error, already rendered
-    /// with its source snippets.
-    Nickel { rendered: String },
+    /// Nickel rejected the site: parse, type or contract errors, each
+    /// rendered with its source snippets.
+    Nickel { reports: Vec<Report> },
 }
 
 /// Evaluates a site file with the Site contract of `schemas_dir` applied.
@@ -44,6 +48,9 @@ pub(crate) fn load(
     color: bool,
 ) -> Result<Loaded, LoadError> {
     let prefix = std::fs::canonicalize(display_root)
+        .map(|p| format!("{}/", p.display()))
+        .unwrap_or_default();
+    let schema_prefix = std::fs::canonicalize(schemas_dir)
         .map(|p| format!("{}/", p.display()))
         .unwrap_or_default();
     if let Err(e) = std::fs::metadata(site_file) {
@@ -71,13 +78,8 @@ pub(crate) fn load(
         Ok(v) => v,
         Err(error) => {
             let mut files = program.files();
-            let rendered = report_as_str(&mut files, error, color);
             return Err(LoadError::Nickel {
-                rendered: if prefix.is_empty() {
-                    rendered
-                } else {
-                    rendered.replace(&prefix, "")
-                },
+                reports: nickel_reports(&mut files, error, color, &prefix),
             });
         }
     };
@@ -88,6 +90,7 @@ pub(crate) fn load(
         file_index: BTreeMap::new(),
         sources: Sources::default(),
         prefix: &prefix,
+        schema_prefix: &schema_prefix,
     };
     let root = walker.node(&value);
     Ok(Loaded {
@@ -102,6 +105,7 @@ struct Walker<'a> {
     file_index: BTreeMap<FileId, usize>,
     sources: Sources,
     prefix: &'a str,
+    schema_prefix: &'a str,
 }
 
 impl Walker<'_> {
@@ -114,11 +118,13 @@ impl Walker<'_> {
         let file = *self.file_index.entry(raw.src_id).or_insert(next);
         if file == next {
             let name = PathBuf::from(self.files.name(raw.src_id));
+            let schema = !self.schema_prefix.is_empty() && name.starts_with(self.schema_prefix);
             let name = name
                 .strip_prefix(self.prefix)
                 .map(Path::to_path_buf)
                 .unwrap_or(name);
-            self.sources.push(name, self.files.clone_source(raw.src_id));
+            self.sources
+                .push(name, self.files.clone_source(raw.src_id), schema);
         }
         Some(Span {
             file,
@@ -168,5 +174,121 @@ impl Walker<'_> {
             _ => Value::Null,
         };
         Node { value, span }
+    }
+}
+
+/// One report per diagnostic of a Nickel error, with the absolute project
+/// root stripped from file names.
+fn nickel_reports(files: &mut Files, error: Error, color: ColorOpt, prefix: &str) -> Vec<Report> {
+    let code = match &error {
+        Error::ParseErrors(_) => "nickel::parse",
+        Error::TypecheckError(e) => match e.borrow_error() {
+            TypecheckErrorKind::ImportError(_) => "nickel::import",
+            _ => "nickel::type",
+        },
+        Error::ImportError(_) => "nickel::import",
+        Error::EvalError(e) => match e.error {
+            EvalErrorKind::BlameError { .. } => "nickel::contract",
+            EvalErrorKind::MissingFieldDef { .. } => "nickel::missing-field",
+            _ => "nickel::eval",
+        },
+        _ => "nickel::eval",
+    };
+    let strip = |s: &str| {
+        if prefix.is_empty() {
+            s.to_string()
+        } else {
+            s.replace(prefix, "")
+        }
+    };
+    let diagnostics = error.into_diagnostics(files);
+    diagnostics
+        .into_iter()
+        .map(|mut d| {
+            d.code = Some(code.to_string());
+            if d.notes.is_empty() {
+                d.notes.push(format!("help: {}", default_help(code)));
+            }
+            // Locate the report in the site where possible: a missing
+            // field's primary label is in the schema, its record in the site.
+            let in_site = |l: &&nickel_lang_core::error::Label<FileId>| {
+                let name = strip(&files.name(l.file_id).to_string_lossy());
+                !name.starts_with("schemas/")
+                    && !name.starts_with('<')
+                    && !files.is_stdlib(l.file_id)
+            };
+            let primary = d
+                .labels
+                .iter()
+                .filter(in_site)
+                .find(|l| l.style == LabelStyle::Primary)
+                .or_else(|| d.labels.iter().find(in_site))
+                .or_else(|| d.labels.iter().find(|l| l.style == LabelStyle::Primary))
+                .or(d.labels.first())
+                .map(|l| {
+                    let (line, column) = line_column(files.source(l.file_id), l.range.start);
+                    (
+                        strip(&files.name(l.file_id).to_string_lossy()),
+                        line,
+                        column,
+                    )
+                });
+            let rendered = strip(&report_as_str(files, d.clone(), color));
+            Report {
+                code: code.to_string(),
+                severity: Severity::Error,
+                message: strip(&d.message),
+                help: d
+                    .notes
+                    .iter()
+                    .map(|n| n.strip_prefix("help: ").unwrap_or(n))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                file: primary.as_ref().map(|p| p.0.clone()),
+                line: primary.as_ref().map(|p| p.1),
+                column: primary.as_ref().map(|p| p.2),
+                rendered,
+            }
+        })
+        .collect()
+}
+
+/// The WireGuard private keys of a keys directory: every regular file,
+/// as (file name, trimmed content), sorted by name.
+pub(crate) fn private_keys(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut keys = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+        if !path.is_file() {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        keys.push((name, text.trim().to_string()));
+    }
+    keys.sort();
+    Ok(keys)
+}
+
+/// What to do about a Nickel error that carries no note of its own.
+fn default_help(code: &str) -> &'static str {
+    match code {
+        "nickel::missing-field" => {
+            "set the field in this record; `sitec explain nickel::missing-field` and the schema's doc say what it holds"
+        }
+        "nickel::parse" => {
+            "look just before the marked token: a missing `,` between fields, an unclosed bracket or quote"
+        }
+        "nickel::import" => "fix the path; imports are relative to the importing file",
+        "nickel::type" => "the annotated type and the expression disagree; fix one of them",
+        "nickel::contract" => "the schema's doc for this field says what it accepts",
+        _ => {
+            "fix the expression at the marked span; `sitec explain nickel::eval` lists common causes"
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use sitec::{Compiled, Project, SiteFailure};
+use clap::{Parser, Subcommand, ValueEnum};
+use sitec::{Compiled, Options, Project, Report, SiteFailure};
 
 #[derive(Parser)]
 #[command(
@@ -24,14 +24,37 @@ struct Cli {
     command: Command,
 }
 
+/// How diagnostics are printed.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// miette's graphical report on stderr.
+    Text,
+    /// One JSON array on stdout: site, code, severity, message, help, file, line, column.
+    Json,
+}
+
+/// Options shared by the commands that compile.
+#[derive(clap::Args)]
+struct CompileArgs {
+    /// Sites (folders of sites/); all when none is given.
+    sites: Vec<String>,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// A directory of WireGuard private keys (one file per member); a site
+    /// string equal to one of them is an error (`secrets::private-key`).
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Evaluate, check, render and write out/ (default: every site).
     ///
     /// Example: sitec compile homelab --check
     Compile {
-        /// Sites to compile (folders of sites/); all when none is given.
-        sites: Vec<String>,
+        #[command(flatten)]
+        args: CompileArgs,
         /// Output directory.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -41,10 +64,20 @@ enum Command {
     },
     /// Everything but writing; exit 1 on any error.
     ///
-    /// Example: sitec check homelab
+    /// Example: sitec check homelab --format json
     Check {
-        /// Sites to check; all when none is given.
-        sites: Vec<String>,
+        #[command(flatten)]
+        args: CompileArgs,
+    },
+    /// Explain a diagnostic code: what it catches, why it matters, an example.
+    ///
+    /// Example: sitec explain firewall::lockout
+    Explain {
+        /// The code, e.g. `wg::duplicate-key`; lists every code when absent.
+        code: Option<String>,
+        /// Print every explanation as Markdown (the content of DIAGNOSTICS.md).
+        #[arg(long, conflicts_with = "code")]
+        all: bool,
     },
     /// Recompute a bundle's hash and compare it with its BUNDLE file.
     ///
@@ -60,9 +93,9 @@ fn main() -> ExitCode {
     let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let project = Project { root: cli.root };
     match cli.command {
-        Command::Compile { sites, out, check } => {
+        Command::Compile { args, out, check } => {
             let out = out.unwrap_or_else(|| project.root.join("out"));
-            run_sites(&project, sites, color, |c| {
+            run_sites(&project, args, color, |c| {
                 if check {
                     check_out(&out, c)
                 } else {
@@ -80,11 +113,37 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Check { sites } => run_sites(&project, sites, color, |c| {
+        Command::Check { args } => run_sites(&project, args, color, |c| {
             eprintln!("{}: ok ({} hosts)", c.site, c.bundles.len());
             Ok(true)
         }),
         Command::Verify { dir } => verify(&dir),
+        Command::Explain { code, all } => explain(code.as_deref(), all),
+    }
+}
+
+fn explain(code: Option<&str>, all: bool) -> ExitCode {
+    if all {
+        print!("{}", sitec::diagnostics_markdown());
+        return ExitCode::SUCCESS;
+    }
+    let Some(code) = code else {
+        for (code, _) in sitec::explanations() {
+            println!("{code}");
+        }
+        return ExitCode::SUCCESS;
+    };
+    match sitec::explain(code) {
+        Some(text) => {
+            println!("{code}\n\n{text}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!(
+                "error: no diagnostic has the code `{code}`\nhelp: `sitec explain` lists every code"
+            );
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -92,11 +151,11 @@ fn main() -> ExitCode {
 /// site is in order. Reports every site before choosing the exit code.
 fn run_sites(
     project: &Project,
-    sites: Vec<String>,
+    args: CompileArgs,
     color: bool,
     then: impl Fn(&Compiled) -> Result<bool, String>,
 ) -> ExitCode {
-    let sites = if sites.is_empty() {
+    let sites = if args.sites.is_empty() {
         match project.all_sites() {
             Ok(s) => s,
             Err(e) => {
@@ -105,15 +164,29 @@ fn run_sites(
             }
         }
     } else {
-        sites
+        args.sites
+    };
+    let options = Options {
+        color: color && args.format == Format::Text,
+        keys_dir: args.keys,
     };
     let mut worst = 0u8;
-    for site in sites {
-        match project.compile(&site, color) {
-            Ok(compiled) => {
-                for w in &compiled.warnings {
-                    eprint!("{w}");
+    let mut json = Vec::new();
+    let mut show = |site: &str, reports: &[Report]| match args.format {
+        Format::Text => {
+            for r in reports {
+                eprint!("{}", r.rendered);
+                if !r.rendered.ends_with('\n') {
+                    eprintln!();
                 }
+            }
+        }
+        Format::Json => json.extend(reports.iter().map(|r| json_report(site, r))),
+    };
+    for site in sites {
+        match project.compile(&site, &options) {
+            Ok(compiled) => {
+                show(&site, &compiled.warnings);
                 match then(&compiled) {
                     Ok(true) => {}
                     Ok(false) => worst = worst.max(1),
@@ -128,18 +201,30 @@ fn run_sites(
                 worst = 2;
             }
             Err(SiteFailure::Invalid(reports)) => {
-                for r in &reports {
-                    eprint!("{r}");
-                    if !r.ends_with('\n') {
-                        eprintln!();
-                    }
-                }
-                eprintln!("error: site {site} has {} error(s)", reports.len());
+                show(&site, &reports);
+                let errors = reports
+                    .iter()
+                    .filter(|r| r.severity == sitec::Severity::Error)
+                    .count();
+                eprintln!("error: site {site} has {errors} error(s)");
                 worst = worst.max(1);
             }
         }
     }
+    if args.format == Format::Json {
+        let text = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".to_string());
+        println!("{text}");
+    }
     ExitCode::from(worst)
+}
+
+/// A report as a JSON object, with the site it belongs to.
+fn json_report(site: &str, r: &Report) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        map.insert("site".into(), site.into());
+    }
+    v
 }
 
 fn check_out(out: &Path, c: &Compiled) -> Result<bool, String> {

@@ -16,17 +16,25 @@ pub(crate) struct Site {
     pub(crate) spec: SiteSpec,
     pub(crate) root: Node,
     pub(crate) sources: Sources,
+    /// WireGuard private keys from `--keys DIR` as (file name, key): no
+    /// string of the site may equal one of them.
+    pub(crate) private_keys: Vec<(String, String)>,
 }
 
 impl Site {
-    pub(crate) fn from_loaded(name: &str, loaded: Loaded) -> Result<Site, String> {
-        let spec: SiteSpec = serde_json::from_value(loaded.root.to_json())
-            .map_err(|e| format!("the evaluated site does not match sitec's model: {e}"))?;
+    pub(crate) fn from_loaded(
+        name: &str,
+        loaded: Loaded,
+        private_keys: Vec<(String, String)>,
+    ) -> Result<Site, String> {
+        let spec: SiteSpec =
+            serde_json::from_value(loaded.root.to_json()).map_err(|e| e.to_string())?;
         Ok(Site {
             name: name.to_string(),
             spec,
             root: loaded.root,
             sources: loaded.sources,
+            private_keys,
         })
     }
 }
@@ -296,8 +304,7 @@ pub(crate) struct ZainoContainer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Zaino {
     pub(crate) network: String,
-    /// Read by the Zaino TLS check (issue 3's rules): `official` or `unencrypted_traffic`.
-    #[allow(dead_code)]
+    /// `official` or `unencrypted_traffic` (read by `zaino::grpc-tls`).
     pub(crate) build: String,
     pub(crate) grpc: ZainoGrpc,
     pub(crate) json_rpc: Option<ZainoJsonRpc>,
@@ -340,8 +347,7 @@ pub(crate) struct Stream {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Nginx {
-    /// Read by the HTTP/3 version check.
-    #[allow(dead_code)]
+    /// `MAJOR.MINOR` (read by `nginx::http3-version`).
     pub(crate) version: String,
     pub(crate) worker_connections: u32,
     pub(crate) vhosts: BTreeMap<String, Vhost>,
@@ -401,6 +407,13 @@ pub(crate) struct Service {
 pub(crate) struct Units {
     pub(crate) services: BTreeMap<String, Service>,
     pub(crate) states: BTreeMap<String, UnitState>,
+}
+
+impl Mesh {
+    /// The member that is the host `host` (it receives a bundle), if any.
+    pub(crate) fn host_member(&self, host: &str) -> Option<&Member> {
+        self.members.get(host).filter(|m| !m.external)
+    }
 }
 
 impl Host {

@@ -43,9 +43,32 @@ impl Net {
         }
     }
 
-    #[cfg(test)]
+    /// The last address of the network (`10.0.0.0/24` → `10.0.0.255`).
+    pub(crate) fn broadcast(self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.mask())
+    }
+
+    /// Whether an address lies inside this network.
     pub(crate) fn contains(self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & self.mask() == u32::from(self.addr) & self.mask()
+    }
+
+    /// Whether every address of `other` lies inside this network.
+    pub(crate) fn covers(self, other: Net) -> bool {
+        self.prefix <= other.prefix && self.contains(other.addr)
+    }
+
+    /// Whether the two networks share any address.
+    pub(crate) fn overlaps(self, other: Net) -> bool {
+        self.covers(other) || other.covers(self)
+    }
+
+    /// Private (RFC 1918), loopback, link-local or CGNAT: not reachable from the internet.
+    pub(crate) fn is_private_address(ip: Ipv4Addr) -> bool {
+        ip.is_private() || ip.is_loopback() || ip.is_link_local() || {
+            let [a, b, ..] = ip.octets();
+            a == 100 && (64..128).contains(&b)
+        }
     }
 }
 

@@ -10,6 +10,8 @@ use std::sync::Arc;
 pub(crate) struct Sources {
     /// The files as miette reads them.
     pub(crate) named: Vec<miette::NamedSource<String>>,
+    /// Whether each file is one of `schemas/` (where defaults come from).
+    schema: Vec<bool>,
 }
 
 /// A byte range in one of [`Sources`]' files.
@@ -22,13 +24,42 @@ pub(crate) struct Span {
 
 impl Sources {
     /// Adds a file and returns its index.
-    pub(crate) fn push(&mut self, name: PathBuf, text: Arc<str>) -> usize {
+    pub(crate) fn push(&mut self, name: PathBuf, text: Arc<str>, schema: bool) -> usize {
         self.named.push(miette::NamedSource::new(
             name.display().to_string(),
             text.to_string(),
         ));
+        self.schema.push(schema);
         self.named.len() - 1
     }
+
+    /// Whether a file is part of `schemas/` rather than the site.
+    pub(crate) fn is_schema(&self, file: usize) -> bool {
+        self.schema.get(file).copied().unwrap_or(false)
+    }
+
+    /// The file's name as shown in messages, e.g. `sites/homelab/site.ncl`.
+    pub(crate) fn name(&self, file: usize) -> &str {
+        self.named.get(file).map_or("", |n| n.name())
+    }
+
+    /// 1-based line and column (in characters) of a span's start.
+    pub(crate) fn line_column(&self, span: Span) -> (usize, usize) {
+        let text = self.named.get(span.file).map_or("", |n| n.inner().as_str());
+        line_column(text, span.start)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
 }
 
 /// A value of the evaluated site.

@@ -1,30 +1,199 @@
 //! Stage 3: checks that a contract cannot express alone, across fields and
-//! hosts. Each check lives in its own file with a stable code; all run, and
+//! hosts. Each check lives in its own file named after its stable code
+//! (`wg::duplicate-key` → `wg_duplicate_key.rs`), documented in the form
+//! "What it catches / Why it matters / Example"; `sitec explain` and
+//! DIAGNOSTICS.md are generated from those comments. All checks run, and
 //! every finding is reported together, sorted by file and line.
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{self, Diagnostic};
 use crate::model::Site;
 
-mod address_sets;
-mod mesh_members;
-mod service_kind;
+mod facts;
 
 /// A check: reads the site, appends what it finds.
 type Check = fn(&Site, &mut Vec<Diagnostic>);
 
-/// Every check, with its codes, in a fixed order.
-const CHECKS: &[Check] = &[
-    mesh_members::check,
-    address_sets::check,
-    service_kind::check,
-];
+/// One registered check: its code, its function and its source file (whose
+/// leading `//!` comment is its explanation).
+struct Registered {
+    code: &'static str,
+    check: Check,
+    source: &'static str,
+    /// Read by the test that ties file names to codes.
+    #[cfg_attr(not(test), allow(dead_code))]
+    module: &'static str,
+}
+
+macro_rules! checks {
+    ($($module:ident),* $(,)?) => {
+        $(mod $module;)*
+        /// Every check, in a fixed order.
+        const CHECKS: &[Registered] = &[$(Registered {
+            code: $module::CODE,
+            check: $module::check,
+            source: include_str!(concat!(stringify!($module), ".rs")),
+            module: stringify!($module),
+        }),*];
+    };
+}
+
+checks!(
+    addr_duplicate,
+    addr_gateway_outside_subnet,
+    addr_overlapping_subnets,
+    addr_unknown_interface,
+    firewall_duplicate_dnat,
+    firewall_dnat_unroutable,
+    firewall_lockout,
+    firewall_loopback_first,
+    firewall_shadowed_rule,
+    firewall_tunnel_source,
+    firewall_unknown_set,
+    nginx_backend_unroutable,
+    nginx_duplicate_server_name,
+    nginx_http3_version,
+    ports_conflict,
+    samba_duplicate_share,
+    samba_refquota,
+    secrets_private_key,
+    site_no_hosts,
+    systemd_duplicate_unit,
+    systemd_masked_and_started,
+    systemd_service_kind,
+    wg_address_outside_mesh,
+    wg_allowed_ips_overlap,
+    wg_duplicate_address,
+    wg_duplicate_key,
+    wg_unknown_host,
+    zaino_grpc_tls,
+    zaino_public_validator,
+    zaino_shard_amount,
+    zaino_validator_cookie,
+);
 
 /// Runs every check and returns the findings sorted by source position.
 pub(crate) fn run(site: &Site) -> Vec<Diagnostic> {
     let mut found = Vec::new();
-    for check in CHECKS {
-        check(site, &mut found);
+    for registered in CHECKS {
+        (registered.check)(site, &mut found);
     }
-    found.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    diagnostic::sort(&mut found, &site.sources);
     found
+}
+
+/// Codes reported by the load stage rather than by a check; documented here
+/// so that every code an operator can see has an explanation.
+const LOAD_CODES: &[(&str, &str)] = &[
+    (
+        "nickel::contract",
+        "What it catches: a value that breaks a contract of `schemas/`: a malformed address, a \
+         port out of range, a name with characters that could break a generated file, an enum \
+         tag that does not exist, a field the schema does not know.\n\n\
+         Why it matters: every string that reaches a generated file passes a contract that \
+         refuses what could break out of that file's syntax (newlines, quotes, `;`, `{`, `}`, \
+         `#`, control characters), so a typo is caught at its line instead of on the host.\n\n\
+         Example: `address = \"10.99.0.300\"` (an octet above 255).",
+    ),
+    (
+        "nickel::missing-field",
+        "What it catches: a field the schema requires but the site does not set.\n\n\
+         Why it matters: sitec has no default for it (a host's `management_address`, a \
+         member's `public_key`), and guessing one would deploy a wrong file.\n\n\
+         Example: `hosts.nas = { roles = ['fileserver] }` without `management_address`.",
+    ),
+    (
+        "nickel::parse",
+        "What it catches: a site file that is not valid Nickel syntax.\n\n\
+         Why it matters: nothing can be checked before the file parses.\n\n\
+         Example: a missing `,` between two fields of a record.",
+    ),
+    (
+        "nickel::type",
+        "What it catches: a static type error in a typed block of the site.\n\n\
+         Why it matters: the expression cannot evaluate to what its annotation states.\n\n\
+         Example: `(1 + \"a\" : Number)`.",
+    ),
+    (
+        "nickel::import",
+        "What it catches: an `import` of a file that does not exist or cannot be read.\n\n\
+         Why it matters: the site is incomplete without it.\n\n\
+         Example: `import \"../../schemas/sites.ncl\"` (a typo in the file name).",
+    ),
+    (
+        "nickel::eval",
+        "What it catches: any other evaluation error: an infinite recursion (an import \
+         cycle, a field defined by itself), a field access on a missing field, a function \
+         applied to the wrong value.\n\n\
+         Why it matters: the site has no value to compile.\n\n\
+         Example: `a.nic` where the record `a` has no field `nic`.",
+    ),
+];
+
+/// The explanation of every code: the checks' comments and the load codes,
+/// sorted by code.
+pub(crate) fn explanations() -> Vec<(&'static str, String)> {
+    let mut all: Vec<(&'static str, String)> = CHECKS
+        .iter()
+        .map(|r| (r.code, doc_comment(r.source)))
+        .chain(LOAD_CODES.iter().map(|(c, t)| (*c, t.to_string())))
+        .collect();
+    all.sort();
+    all
+}
+
+/// DIAGNOSTICS.md: every code with its explanation.
+pub(crate) fn markdown() -> String {
+    let mut out = String::from(
+        "# sitec diagnostics\n\n\
+         Generated by `sitec explain --all`; a test fails when this file is out of date.\n\
+         Each code is stable. `sitec explain CODE` prints one entry.\n",
+    );
+    for (code, text) in explanations() {
+        out.push_str(&format!("\n## `{code}`\n\n{text}\n"));
+    }
+    out
+}
+
+/// The leading `//!` comment of a check's source, without the code line.
+fn doc_comment(source: &str) -> String {
+    let lines: Vec<&str> = source
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .map(|l| l.trim_start_matches("//!").strip_prefix(' ').unwrap_or(""))
+        .skip(1)
+        .skip_while(|l| l.is_empty())
+        .collect();
+    lines.join("\n").trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `wg_duplicate_key` → `wg::duplicate-key`.
+    fn code_of(module: &str) -> String {
+        let (domain, rest) = module.split_once('_').unwrap();
+        format!("{domain}::{}", rest.replace('_', "-"))
+    }
+
+    #[test]
+    fn every_check_is_named_after_its_code_and_documented() {
+        for r in CHECKS {
+            assert_eq!(r.code, code_of(r.module), "file name of {}", r.code);
+            let first = r.source.lines().next().unwrap();
+            assert_eq!(first, format!("//! `{}`", r.code), "first doc line");
+            let doc = doc_comment(r.source);
+            for part in ["What it catches: ", "Why it matters: ", "Example: "] {
+                assert!(doc.contains(part), "{} lacks `{part}`:\n{doc}", r.code);
+            }
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let all = explanations();
+        let mut codes: Vec<_> = all.iter().map(|(c, _)| *c).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
 }

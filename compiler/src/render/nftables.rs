@@ -58,7 +58,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     ];
     input.extend(fw.input.rules.iter().map(rule));
     for (mesh_name, mesh) in &site.wireguard {
-        if let Some(member) = mesh.members.get(ctx.host_name).filter(|m| !m.external) {
+        if let Some(member) = mesh.host_member(ctx.host_name) {
             let port = member.port.unwrap_or(mesh.port);
             input.push(format!(
                 "udp dport {port} accept comment \"wireguard {mesh_name}\""

@@ -19,7 +19,7 @@ struct Peer<'a> {
 
 pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     for (mesh_name, mesh) in &ctx.site.spec.wireguard {
-        let Some(me) = mesh.members.get(ctx.host_name).filter(|m| !m.external) else {
+        let Some(me) = mesh.host_member(ctx.host_name) else {
             continue;
         };
         let network = Net::parse(&mesh.network)

@@ -11,6 +11,8 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 
+pub(crate) const CODE: &str = "firewall::unknown-set";
+
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
@@ -36,7 +38,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     .collect();
                 out.push(
                     Diagnostic::error(
-                        "firewall::unknown-set",
+                        CODE,
                         format!("firewall rule of host `{host_name}` refers to `@{set}`, which is not an address set"),
                     )
                     .help(if known.is_empty() {
@@ -45,7 +47,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                         format!("use one of {} or define `address_sets.{set}`", known.join(", "))
                     })
                     .at(
-                        &site.root,
+                        site,
                         &["hosts", host_name, "firewall", chain_name, "rules", &index, "source"],
                         "unknown address set",
                     ),

@@ -12,6 +12,8 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 
+pub(crate) const CODE: &str = "wg::unknown-host";
+
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (mesh_name, mesh) in &site.spec.wireguard {
         for (name, member) in &mesh.members {
@@ -20,14 +22,14 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             }
             out.push(
                 Diagnostic::error(
-                    "wg::unknown-host",
+                    CODE,
                     format!("WireGuard member `{name}` of {mesh_name} is not a host of this site"),
                 )
                 .help(format!(
                     "add `hosts.{name}`, fix the member's name, or mark it `external = true` if it is a laptop or other machine that gets no bundle"
                 ))
                 .at_name(
-                    &site.root,
+                    site,
                     &["wireguard", mesh_name, "members", name],
                     "no host has this name",
                 ),

@@ -10,6 +10,8 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 
+pub(crate) const CODE: &str = "systemd::service-kind";
+
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         for (name, service) in &host.units.services {
@@ -20,11 +22,11 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             };
             out.push(
                 Diagnostic::error(
-                    "systemd::service-kind",
+                    CODE,
                     format!("service `{name}` of host `{host_name}` {problem}"),
                 )
                 .help("give the service exactly one of `exec = { command = ... }` or `container = { image = ..., uid = ..., gid = ... }`")
-                .at(&site.root, &["hosts", host_name, "units", "services", name], "this service"),
+                .at(site, &["hosts", host_name, "units", "services", name], "this service"),
             );
         }
     }

@@ -1,0 +1,371 @@
+//! Facts derived from the site that several checks share: the addresses a
+//! host holds, the networks it can route to, the ports it listens on. Each
+//! fact carries the site path it came from, so a check can label it.
+
+use std::net::Ipv4Addr;
+
+use crate::model::{Host, L4, Site};
+use crate::net::Net;
+
+/// A site path such as `["hosts", "pve1", "bridges", "vmbr0", "address"]`.
+pub(crate) type Path = Vec<String>;
+
+/// Builds a [`Path`] from its parts.
+pub(crate) fn path(parts: &[&str]) -> Path {
+    parts.iter().map(|p| p.to_string()).collect()
+}
+
+/// The path as `&str`s, as [`crate::diagnostic::Diagnostic::at`] takes it.
+pub(crate) fn parts(path: &Path) -> Vec<&str> {
+    path.iter().map(String::as_str).collect()
+}
+
+/// An address a host holds on one of its interfaces, with its prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Assigned {
+    /// Address with the prefix of its subnet, e.g. `10.0.200.11/24`.
+    pub(crate) net: Net,
+    /// The interface, bridge or WireGuard interface that holds it.
+    pub(crate) iface: String,
+    pub(crate) path: Path,
+}
+
+/// Every address a host holds: interfaces, bridges, and its tunnel address
+/// in each mesh it belongs to (with the mesh's prefix).
+pub(crate) fn assigned(site: &Site, host_name: &str, host: &Host) -> Vec<Assigned> {
+    let mut out = Vec::new();
+    for (name, i) in &host.interfaces {
+        if let Some(net) = i.address.as_deref().and_then(Net::parse) {
+            out.push(Assigned {
+                net,
+                iface: name.clone(),
+                path: path(&["hosts", host_name, "interfaces", name, "address"]),
+            });
+        }
+    }
+    for (name, b) in &host.bridges {
+        if let Some(net) = b.address.as_deref().and_then(Net::parse) {
+            out.push(Assigned {
+                net,
+                iface: name.clone(),
+                path: path(&["hosts", host_name, "bridges", name, "address"]),
+            });
+        }
+    }
+    for (mesh_name, mesh) in &site.spec.wireguard {
+        let Some(member) = mesh.host_member(host_name) else {
+            continue;
+        };
+        let (Some(ip), Some(network)) = (member.address.parse().ok(), Net::parse(&mesh.network))
+        else {
+            continue;
+        };
+        out.push(Assigned {
+            net: Net {
+                addr: ip,
+                prefix: network.prefix,
+            },
+            iface: mesh_name.clone(),
+            path: path(&["wireguard", mesh_name, "members", host_name, "address"]),
+        });
+    }
+    out
+}
+
+/// The networks a host reaches without a default route: the subnets of its
+/// own addresses, and through each mesh it belongs to, every other member's
+/// tunnel address and routes.
+pub(crate) fn routable(site: &Site, host_name: &str, host: &Host) -> Vec<Net> {
+    let mut nets: Vec<Net> = assigned(site, host_name, host)
+        .iter()
+        .map(|a| a.net.network())
+        .collect();
+    for mesh in site.spec.wireguard.values() {
+        if mesh.host_member(host_name).is_none() {
+            continue;
+        }
+        for (name, peer) in &mesh.members {
+            if name == host_name {
+                continue;
+            }
+            nets.extend(Net::parse(&peer.address));
+            nets.extend(peer.routes.iter().filter_map(|r| Net::parse(r)));
+        }
+    }
+    nets
+}
+
+/// Whether a host can route to an address (see [`routable`]).
+pub(crate) fn can_route(site: &Site, host_name: &str, host: &Host, ip: Ipv4Addr) -> bool {
+    routable(site, host_name, host)
+        .iter()
+        .any(|n| n.contains(ip))
+}
+
+/// A socket a host listens on (or a port it intercepts with DNAT).
+#[derive(Debug, Clone)]
+pub(crate) struct Listener {
+    pub(crate) proto: L4,
+    /// `None` listens on every address.
+    pub(crate) address: Option<Ipv4Addr>,
+    pub(crate) port: u16,
+    /// What listens, in the operator's words, e.g. `NGINX vhost docs (HTTPS)`.
+    pub(crate) what: String,
+    pub(crate) path: Path,
+    pub(crate) kind: ListenerKind,
+}
+
+/// Listeners of some kinds may share a port among themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListenerKind {
+    /// NGINX's HTTP listeners: one process shares them among virtual hosts.
+    NginxHttp,
+    /// Two DNATs of a port are `firewall::duplicate-dnat`.
+    Dnat,
+    Other,
+}
+
+impl Listener {
+    /// Whether two listeners want the same socket.
+    pub(crate) fn clashes(&self, other: &Listener) -> bool {
+        !(self.kind == other.kind && self.kind != ListenerKind::Other)
+            && self.proto == other.proto
+            && self.port == other.port
+            && match (self.address, other.address) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// Every listener of a host: NGINX (all virtual hosts share their ports),
+/// NGINX streams, Zaino, WireGuard, DNAT and published container ports.
+pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listener> {
+    let mut out = Vec::new();
+    let h = |rest: &[&str]| {
+        let mut p = path(&["hosts", host_name]);
+        p.extend(rest.iter().map(|s| s.to_string()));
+        p
+    };
+    let addr = |a: &Option<String>| a.as_deref().and_then(|a| a.parse().ok());
+    if let Some(n) = &host.nginx {
+        // Virtual hosts on one address share its ports: one listener per
+        // (address, port), named after the first virtual host that opens it.
+        let mut seen: Vec<(L4, Option<Ipv4Addr>, u16)> = Vec::new();
+        for (name, v) in &n.vhosts {
+            let mut ports = vec![(L4::Tcp, 80, "HTTP")];
+            if v.tls.is_some() {
+                ports.push((L4::Tcp, 443, "HTTPS"));
+            }
+            if v.http3 {
+                ports.push((L4::Udp, 443, "HTTP/3"));
+            }
+            for (proto, port, kind) in ports {
+                let key = (proto, addr(&v.listen_address), port);
+                if seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
+                out.push(Listener {
+                    proto,
+                    address: key.1,
+                    port,
+                    what: format!("NGINX virtual host `{name}` ({kind})"),
+                    path: h(&["nginx", "vhosts", name]),
+                    kind: ListenerKind::NginxHttp,
+                });
+            }
+        }
+        for (i, s) in n.streams.iter().enumerate() {
+            out.push(Listener {
+                proto: s.proto,
+                address: addr(&s.listen_address),
+                port: s.port,
+                what: format!("NGINX stream on {} port {}", s.proto.as_str(), s.port),
+                path: h(&["nginx", "streams", &i.to_string(), "port"]),
+                kind: ListenerKind::Other,
+            });
+        }
+    }
+    if let Some(z) = &host.zaino {
+        out.push(Listener {
+            proto: L4::Tcp,
+            address: z.grpc.address.parse().ok(),
+            port: z.grpc.port,
+            what: "Zaino gRPC".into(),
+            path: h(&["zaino", "grpc", "port"]),
+            kind: ListenerKind::Other,
+        });
+        if let Some(j) = &z.json_rpc {
+            out.push(Listener {
+                proto: L4::Tcp,
+                address: j.address.parse().ok(),
+                port: j.port,
+                what: "Zaino JSON-RPC".into(),
+                path: h(&["zaino", "json_rpc", "port"]),
+                kind: ListenerKind::Other,
+            });
+        }
+    }
+    for (mesh_name, mesh) in &site.spec.wireguard {
+        if let Some(m) = mesh.host_member(host_name) {
+            let (port, p) = match m.port {
+                Some(port) => (
+                    port,
+                    path(&["wireguard", mesh_name, "members", host_name, "port"]),
+                ),
+                None => (mesh.port, path(&["wireguard", mesh_name, "port"])),
+            };
+            out.push(Listener {
+                proto: L4::Udp,
+                address: None,
+                port,
+                what: format!("WireGuard {mesh_name}"),
+                path: p,
+                kind: ListenerKind::Other,
+            });
+        }
+    }
+    if let Some(fw) = &host.firewall {
+        for (i, d) in fw.dnat.iter().enumerate() {
+            out.push(Listener {
+                proto: d.proto,
+                address: None,
+                port: d.port,
+                what: format!("DNAT of {} port {} to {}", d.proto.as_str(), d.port, d.to),
+                path: h(&["firewall", "dnat", &i.to_string(), "port"]),
+                kind: ListenerKind::Dnat,
+            });
+        }
+    }
+    for (name, s) in &host.units.services {
+        let Some(c) = &s.container else { continue };
+        for (i, p) in c.ports.iter().enumerate() {
+            out.push(Listener {
+                proto: p.proto,
+                address: p.address.parse().ok(),
+                port: p.host,
+                what: format!("container `{name}` published port {}", p.host),
+                path: h(&[
+                    "units",
+                    "services",
+                    name,
+                    "container",
+                    "ports",
+                    &i.to_string(),
+                    "host",
+                ]),
+                kind: ListenerKind::Other,
+            });
+        }
+    }
+    out
+}
+
+/// The packets a firewall rule matches, as sets that can be compared.
+#[derive(Debug, Clone)]
+pub(crate) struct Matches {
+    /// `None`: any interface.
+    pub(crate) iface: Option<String>,
+    /// `None`: any source.
+    pub(crate) sources: Option<Vec<Net>>,
+    /// `None`: any protocol and port.
+    pub(crate) l4: Option<L4Matches>,
+}
+
+/// Protocols and ports: `None` for a protocol means it does not match,
+/// `Some(None)` every port, `Some(Some(ports))` those ports.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct L4Matches {
+    pub(crate) tcp: Option<Option<Vec<u16>>>,
+    pub(crate) udp: Option<Option<Vec<u16>>>,
+    pub(crate) icmp: bool,
+}
+
+impl Matches {
+    /// What a rule matches; `None` when its source names an unknown set
+    /// (which `firewall::unknown-set` reports).
+    pub(crate) fn of(site: &Site, rule: &crate::model::Rule) -> Option<Matches> {
+        use crate::model::Proto;
+        let sources = match rule.source.as_deref() {
+            None => None,
+            Some(s) => Some(match s.strip_prefix('@') {
+                Some(set) => site
+                    .spec
+                    .address_sets
+                    .get(set)?
+                    .iter()
+                    .filter_map(|n| Net::parse(n).map(Net::network))
+                    .collect(),
+                None => vec![Net::parse(s)?.network()],
+            }),
+        };
+        let ports = (!rule.ports.is_empty()).then(|| rule.ports.clone());
+        let l4 = match rule.proto {
+            Proto::Any if ports.is_none() => None,
+            Proto::Any => Some(L4Matches {
+                tcp: Some(ports.clone()),
+                udp: Some(ports),
+                icmp: false,
+            }),
+            Proto::Tcp => Some(L4Matches {
+                tcp: Some(ports),
+                ..L4Matches::default()
+            }),
+            Proto::Udp => Some(L4Matches {
+                udp: Some(ports),
+                ..L4Matches::default()
+            }),
+            Proto::Icmp => Some(L4Matches {
+                icmp: true,
+                ..L4Matches::default()
+            }),
+        };
+        Some(Matches {
+            iface: rule.iface.clone(),
+            sources,
+            l4,
+        })
+    }
+
+    /// Whether every packet `other` matches is also matched by `self`.
+    pub(crate) fn covers(&self, other: &Matches) -> bool {
+        let iface = self.iface.is_none() || self.iface == other.iface;
+        let sources = match (&self.sources, &other.sources) {
+            (None, _) => true,
+            (Some(mine), None) => mine.iter().any(|n| n.prefix == 0),
+            (Some(mine), Some(theirs)) => theirs.iter().all(|t| mine.iter().any(|m| m.covers(*t))),
+        };
+        let l4 = match (&self.l4, &other.l4) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => {
+                ports_cover(&a.tcp, &b.tcp) && ports_cover(&a.udp, &b.udp) && (a.icmp || !b.icmp)
+            }
+        };
+        iface && sources && l4
+    }
+}
+
+fn ports_cover(a: &Option<Option<Vec<u16>>>, b: &Option<Option<Vec<u16>>>) -> bool {
+    match (a, b) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(None), Some(_)) => true,
+        (Some(Some(_)), Some(None)) => false,
+        (Some(Some(mine)), Some(Some(theirs))) => theirs.iter().all(|p| mine.contains(p)),
+    }
+}
+
+/// The interface of a host that holds an address, if any.
+pub(crate) fn iface_holding(
+    site: &Site,
+    host_name: &str,
+    host: &Host,
+    ip: Ipv4Addr,
+) -> Option<String> {
+    assigned(site, host_name, host)
+        .into_iter()
+        .find(|a| a.net.addr == ip)
+        .map(|a| a.iface)
+}

@@ -1,0 +1,55 @@
+//! `firewall::shadowed-rule`
+//!
+//! What it catches: (a warning) a rule that matches nothing an earlier rule of
+//! the same chain has not already matched.
+//!
+//! Why it matters: nftables stops at the first matching verdict, so the
+//! later rule never decides anything. With the same action it is dead
+//! weight that misleads the reader; with a different action it is a rule
+//! the operator believes in that never applies.
+//!
+//! Example: `{ source = "@admin" }` followed by
+//! `{ proto = 'tcp, ports = [8006], source = "@admin" }`.
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{Action, Site};
+
+use super::facts::Matches;
+
+pub(crate) const CODE: &str = "firewall::shadowed-rule";
+
+fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Accept => "accepts",
+        Action::Drop => "drops",
+        Action::Reject => "rejects",
+    }
+}
+
+pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
+    for (host_name, host) in &site.spec.hosts {
+        let Some(fw) = &host.firewall else { continue };
+        for (chain_name, chain) in [("input", &fw.input), ("forward", &fw.forward), ("output", &fw.output)] {
+            let matches: Vec<Option<Matches>> = chain.rules.iter().map(|r| Matches::of(site, r)).collect();
+            for (j, later) in matches.iter().enumerate() {
+                let Some(later) = later else { continue };
+                let earlier = matches[..j]
+                    .iter()
+                    .position(|m| m.as_ref().is_some_and(|m| m.covers(later)));
+                let Some(i) = earlier else { continue };
+                let (first, rule) = (&chain.rules[i], &chain.rules[j]);
+                let what = if first.action == rule.action {
+                    format!("rule {j} of `{host_name}`'s {chain_name} chain is redundant: rule {i} already {} everything it matches", verb(first.action))
+                } else {
+                    format!("rule {j} of `{host_name}`'s {chain_name} chain never applies: rule {i} already {} everything it matches", verb(first.action))
+                };
+                out.push(
+                    Diagnostic::warning(CODE, what)
+                        .help("remove the rule, narrow the earlier one, or move this rule before it")
+                        .at(site, &["hosts", host_name, "firewall", chain_name, "rules", &j.to_string()], "shadowed")
+                        .at(site, &["hosts", host_name, "firewall", chain_name, "rules", &i.to_string()], "by this rule"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `nginx::backend-unroutable`
+//!
+//! What it catches: an NGINX backend (of a virtual host or a stream) whose
+//! address is in no network the load balancer is attached to or routes to
+//! over a mesh.
+//!
+//! Why it matters: NGINX starts, but every request to that backend times out
+//! through the default route; clients see 502 or hanging connections. It is
+//! usually a typo in the address or a container on a network the load
+//! balancer does not have.
+//!
+//! Example: `backend = { address = "10.30.0.21", port = 22 }` on a load
+//! balancer whose only network is `10.20.0.0/24`.
+
+use std::net::Ipv4Addr;
+
+use crate::diagnostic::Diagnostic;
+use crate::model::Site;
+
+use super::facts;
+
+pub(crate) const CODE: &str = "nginx::backend-unroutable";
+
+pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
+    for (host_name, host) in &site.spec.hosts {
+        let Some(n) = &host.nginx else { continue };
+        let mut backends = Vec::new();
+        for (vhost, v) in &n.vhosts {
+            for (i, b) in v.backends.iter().enumerate() {
+                backends.push((b, facts::path(&["hosts", host_name, "nginx", "vhosts", vhost, "backends", &i.to_string(), "address"])));
+            }
+        }
+        for (i, s) in n.streams.iter().enumerate() {
+            backends.push((&s.backend, facts::path(&["hosts", host_name, "nginx", "streams", &i.to_string(), "backend", "address"])));
+        }
+        let nets = facts::routable(site, host_name, host);
+        for (b, path) in backends {
+            let Ok(ip) = b.address.parse::<Ipv4Addr>() else { continue };
+            if ip.is_loopback() || nets.iter().any(|n| n.contains(ip)) {
+                continue;
+            }
+            let known: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
+            out.push(
+                Diagnostic::error(CODE, format!("backend {}:{} of `{host_name}`'s NGINX is in none of its networks", b.address, b.port))
+                    .help(if known.is_empty() {
+                        "give the host an interface in the backend's network".to_string()
+                    } else {
+                        format!("use a backend in {}, or attach the host to the backend's network", known.join(", "))
+                    })
+                    .at(site, &facts::parts(&path), "unreachable backend"),
+            );
+        }
+    }
+}

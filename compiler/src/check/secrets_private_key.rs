@@ -1,0 +1,62 @@
+//! `secrets::private-key`
+//!
+//! What it catches: a string anywhere in the site that is a PEM private key
+//! (`-----BEGIN ... PRIVATE KEY-----`), or, when `--keys DIR` names a
+//! directory of WireGuard private keys, a string equal to one of them.
+//!
+//! Why it matters: out/ is committed and reviewed in pull requests; a
+//! private key in the site ends up in git history and in every bundle
+//! diff. No field of the schema takes a private key's value: keys are
+//! files on the host (`private_key_file`, `tls.key`), listed in the
+//! manifest as required secrets. The commonest slip is pasting a member's
+//! private key where its public key belongs.
+//!
+//! Example: `public_key = "<the output of wg genkey>"`.
+
+use crate::diagnostic::Diagnostic;
+use crate::model::Site;
+use crate::tree::{Node, Span, Value};
+
+pub(crate) const CODE: &str = "secrets::private-key";
+
+pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
+    let mut strings = Vec::new();
+    collect(&site.root, &mut Vec::new(), &mut strings);
+    for (path, span, text) in strings {
+        let problem = if text.contains("PRIVATE KEY-----") {
+            "is a PEM private key".to_string()
+        } else if let Some((file, _)) = site.private_keys.iter().find(|(_, k)| !k.is_empty() && text.contains(k.as_str())) {
+            format!("is the WireGuard private key in {file}")
+        } else {
+            continue;
+        };
+        let d = Diagnostic::error(CODE, format!("`{}` {problem}", path.join(".")))
+            .help("never write a private key into the site: it would be committed and shown in review; put it in a file on the host and name its path (`private_key_file`, `tls.key`); for `public_key`, write the output of `wg pubkey < KEY`");
+        out.push(match span {
+            Some(span) => d.at_span(span, "a private key"),
+            None => d,
+        });
+    }
+}
+
+/// Every string of the tree with its path and span.
+fn collect<'a>(node: &'a Node, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Option<Span>, &'a str)>) {
+    match &node.value {
+        Value::String(s) => out.push((path.clone(), node.span, s)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i.to_string());
+                collect(item, path, out);
+                path.pop();
+            }
+        }
+        Value::Record(fields) => {
+            for (name, field) in fields {
+                path.push(name.clone());
+                collect(&field.node, path, out);
+                path.pop();
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::Tag(_) => {}
+    }
+}
