@@ -135,3 +135,30 @@ fn a_mesh_member_that_is_no_host_is_labelled_at_its_name() {
     assert_eq!(code, 1, "{err}");
     insta::assert_snapshot!("unknown_member_host", err);
 }
+
+#[test]
+fn no_site_rule_can_drop_the_wireguard_port() {
+    let tmp = TempDir::new("wgport");
+    copy_project(tmp.path(), false);
+    let site = tmp.path().join("sites/homelab/site.ncl");
+    let text = std::fs::read_to_string(&site).unwrap();
+    let from = "{ iface = \"lo\", comment = \"loopback first: cluster services talk over lo\" },";
+    let edited = text.replacen(
+        from,
+        &format!("{from}\n  {{ proto = 'udp, action = 'drop, comment = \"no udp\" }},"),
+        1,
+    );
+    assert_ne!(edited, text, "the edit must change the site");
+    std::fs::write(&site, edited).unwrap();
+    let (code, err) = run(tmp.path(), &["compile", "homelab"]);
+    assert_eq!(code, 0, "{err}");
+    let nft =
+        std::fs::read_to_string(tmp.path().join("out/homelab/pve1/etc/nftables.conf")).unwrap();
+    let admit = nft
+        .find("udp dport 51820 accept")
+        .expect("the port is admitted");
+    let drop = nft
+        .find("meta l4proto udp drop")
+        .expect("the site's rule is there");
+    assert!(admit < drop, "the site's drop comes first:\n{nft}");
+}

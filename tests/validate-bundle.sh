@@ -34,12 +34,18 @@ v_nft() {
 v_wg() {
 	need wg; need wg-quick; need wireguard-go
 	wg-quick strip "$bundle/$1" >"$work/wg.conf"
+	# Endpoints given as DNS names resolve to a documentation address inside
+	# the namespace: the test needs no DNS and sends nothing anywhere.
+	cp /etc/hosts "$work/hosts"
+	sed -n 's/^Endpoint = \(.*\):[0-9]*$/\1/p' "$work/wg.conf" |
+		grep -v '^[0-9.]*$' | sed 's/^/192.0.2.1 /' >>"$work/hosts" || true
 	ip netns add "$ns"
 	# shellcheck disable=SC2016 # the inner script expands its own arguments
 	ip netns exec "$ns" unshare -m sh -c '
 		set -eu
 		mkdir -p /run/wireguard
 		mount -t tmpfs none /run/wireguard
+		mount --bind "$2/hosts" /etc/hosts
 		WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go wgv >/dev/null 2>&1
 		wg setconf wgv "$1"
 		(umask 077 && wg genkey > "$2/key")

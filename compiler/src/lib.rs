@@ -104,7 +104,7 @@ impl Project {
         };
         let site_model = model::Site::from_loaded(site, loaded, private_keys).map_err(|e| {
             SiteFailure::Invalid(vec![Report::plain(
-                "load::model",
+                "internal::model",
                 format!("the evaluated site does not match sitec's model: {e}"),
                 "this is a gap in the schema's contracts; please report it with the site",
             )])
@@ -132,7 +132,7 @@ impl Project {
             .collect::<Result<Vec<_>, String>>()
             .map_err(|e| {
                 SiteFailure::Invalid(vec![Report::plain(
-                    "render::internal",
+                    "internal::render",
                     e,
                     "a check should have caught this; please report it with the site",
                 )])

@@ -56,7 +56,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         "ct state established,related accept".to_string(),
         "ct state invalid drop".to_string(),
     ];
-    input.extend(fw.input.rules.iter().map(rule));
+    // Before the site's rules, so that no rule of the site can drop the
+    // tunnel (WireGuard authenticates every packet itself).
     for (mesh_name, mesh) in &site.wireguard {
         if let Some(member) = mesh.host_member(ctx.host_name) {
             let port = member.port.unwrap_or(mesh.port);
@@ -65,6 +66,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             ));
         }
     }
+    input.extend(fw.input.rules.iter().map(rule));
     let mut forward = vec!["ct state established,related accept".to_string()];
     if !fw.dnat.is_empty() {
         forward.push("ct status dnat accept comment \"port forwards\"".to_string());

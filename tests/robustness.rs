@@ -1,0 +1,668 @@
+//! Robustness: no input makes sitec panic, and every finding is located.
+//!
+//! - `mutated_sites_never_panic_the_cli`: real sites, randomly mutated
+//!   (bytes deleted, tokens inserted, lines duplicated or swapped, numbers
+//!   and strings replaced), through the whole CLI in text and JSON form.
+//! - `generated_sites_are_checked_located_and_deterministic`: random sites
+//!   built from small pools of names, addresses and ports (so duplicates,
+//!   overlaps and conflicts are frequent) through model → check → render:
+//!   each compiles deterministically or fails with located diagnostics.
+//!
+//! Bounded and reproducible: SITEC_FUZZ_SEED (default fixed) and
+//! SITEC_FUZZ_ITERATIONS choose the run; the seed is printed on failure.
+
+mod support;
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use sitec::{Options, Project, SiteFailure};
+use support::{TempDir, project_root, sitec};
+
+/// SplitMix64: small, seedable, good enough to pick mutations.
+/// A `Cell` inside, so that generators can draw from it while building
+/// nested arguments.
+struct Rng(std::cell::Cell<u64>);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(std::cell::Cell::new(seed))
+    }
+    fn next(&self) -> u64 {
+        self.0.set(self.0.get().wrapping_add(0x9E37_79B9_7F4A_7C15));
+        let mut z = self.0.get();
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a, T>(&self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+    fn chance(&self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("SITEC_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5173_C0DE)
+}
+
+fn iterations(default: usize) -> usize {
+    std::env::var("SITEC_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn new_project(tag: &str) -> TempDir {
+    let tmp = TempDir::new(tag);
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(project_root().join("schemas"))
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmp
+}
+
+fn write_site(dir: &Path, name: &str, text: &str) {
+    let site_dir = dir.join("sites").join(name);
+    std::fs::create_dir_all(&site_dir).unwrap();
+    std::fs::write(site_dir.join("site.ncl"), text).unwrap();
+}
+
+// ---------------------------------------------------------------- mutation
+
+const TOKENS: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "=",
+    ".",
+    "\"",
+    "'",
+    "|",
+    "@",
+    "%{",
+    "}%",
+    "\n",
+    "null",
+    "true",
+    "-1",
+    "1.5",
+    "1e300",
+    "99999999999999999999",
+    "0",
+    "[]",
+    "{}",
+    "'tcp",
+    "'nope",
+    "fun x => x",
+    "let x = 1 in",
+    "import \"site.ncl\"",
+    "std.fail_with \"x\"",
+    "hosts",
+    "\"10.0.0.1\"",
+    "\"10.0.0.0/0\"",
+    "\"@admin\"",
+    "\\",
+    "\u{0}",
+    "é",
+    "#",
+    ";",
+    " & ",
+    " @ ",
+    "..",
+];
+
+const NUMBERS: &[&str] = &[
+    "-1",
+    "0",
+    "1.5",
+    "65536",
+    "4294967296",
+    "1e30",
+    "99999999999999999999999",
+    "-0.5",
+    "7",
+];
+
+const STRINGS: &[&str] = &[
+    "",
+    "x",
+    "10.0.0.1",
+    "10.0.0.0/8",
+    "0.0.0.0/0",
+    "255.255.255.255",
+    "@admin",
+    "@none",
+    "lo",
+    "wg0",
+    "/",
+    "/etc/passwd",
+    "a b",
+    "a\\nb",
+    "zaino.service",
+    "1.99",
+    "3T",
+    "0T",
+];
+
+fn char_boundary(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Byte ranges of runs of ASCII digits (number literals and parts of strings alike).
+fn numbers(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let s = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            out.push((s, i));
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Contents of `"..."` on one line.
+fn strings(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let quotes: Vec<usize> = line.match_indices('"').map(|(i, _)| i).collect();
+        for pair in quotes.chunks(2) {
+            if let [a, b] = pair {
+                out.push((offset + a + 1, offset + b));
+            }
+        }
+        offset += line.len();
+    }
+    out
+}
+
+fn mutate(rng: &Rng, text: &str) -> String {
+    let mut t = text.to_string();
+    for _ in 0..1 + rng.below(3) {
+        match rng.below(6) {
+            0 => {
+                let a = char_boundary(&t, rng.below(t.len()));
+                let b = char_boundary(&t, a + 1 + rng.below(20));
+                t.replace_range(a..b, "");
+            }
+            1 => {
+                let a = char_boundary(&t, rng.below(t.len()));
+                t.insert_str(a, *rng.pick(TOKENS));
+            }
+            2 => {
+                let lines: Vec<&str> = t.split_inclusive('\n').collect();
+                let i = rng.below(lines.len());
+                let mut out: Vec<&str> = lines.clone();
+                out.insert(i, lines[i]);
+                t = out.concat();
+            }
+            3 => {
+                let mut lines: Vec<&str> = t.split_inclusive('\n').collect();
+                let (i, j) = (rng.below(lines.len()), rng.below(lines.len()));
+                lines.swap(i, j);
+                t = lines.concat();
+            }
+            4 => {
+                let ns = numbers(&t);
+                if !ns.is_empty() {
+                    let (a, b) = *rng.pick(&ns);
+                    t.replace_range(a..b, *rng.pick(NUMBERS));
+                }
+            }
+            _ => {
+                let ss = strings(&t);
+                if !ss.is_empty() {
+                    let (a, b) = *rng.pick(&ss);
+                    t.replace_range(a..b, *rng.pick(STRINGS));
+                }
+            }
+        }
+    }
+    t
+}
+
+fn corpus() -> Vec<String> {
+    let root = project_root();
+    let mut files = vec![
+        root.join("sites/homelab/site.ncl"),
+        root.join("sites/opensource/site.ncl"),
+        root.join("tests/adversarial/site.ncl"),
+    ];
+    let mut cases: Vec<_> = std::fs::read_dir(root.join("tests/diagnostics"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    files.extend(cases);
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        // The example sites import the schemas by a relative path.
+        .map(|t| t.replace("../../schemas/", "../../schemas/"))
+        .collect()
+}
+
+#[test]
+fn mutated_sites_never_panic_the_cli() {
+    let seed = seed();
+    let corpus = corpus();
+    let n = iterations(400);
+    let failures: Vec<String> = (0..n)
+        .into_par_iter()
+        .filter_map(|i| {
+            let rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let text = mutate(&rng, rng.pick(&corpus).as_str());
+            let dir = new_project("fuzz");
+            write_site(dir.path(), "fuzz", &text);
+            let json = i % 2 == 0;
+            let mut cmd = sitec();
+            cmd.current_dir(dir.path())
+                .args(["check", "fuzz"])
+                .env("NO_COLOR", "1");
+            if json {
+                cmd.args(["--format", "json"]);
+            }
+            let o = cmd.output().unwrap();
+            let code = o.status.code().unwrap_or(-1);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let stdout = String::from_utf8_lossy(&o.stdout);
+            let problem = if stderr.contains("panicked") || !(0..=2).contains(&code) {
+                Some(format!("exit {code}, stderr:\n{stderr}"))
+            } else if code == 1 && !json && !stderr.contains("error") {
+                Some(format!("exit 1 without an error message:\n{stderr}"))
+            } else if json {
+                match serde_json::from_str::<Vec<serde_json::Value>>(&stdout) {
+                    Err(e) => Some(format!("--format json printed no JSON ({e}):\n{stdout}")),
+                    Ok(ds) if code == 1 && ds.is_empty() => {
+                        Some(format!("exit 1 with no diagnostic:\n{stderr}"))
+                    }
+                    Ok(ds) => ds
+                        .iter()
+                        .find(|d| d["code"].as_str().is_none_or(str::is_empty))
+                        .map(|d| format!("a diagnostic without a code: {d}")),
+                }
+            } else {
+                None
+            };
+            problem.map(|p| format!("iteration {i} (seed {seed}): {p}\n--- site:\n{text}\n---"))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {n} mutated sites went wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------- generation
+
+const KEYS: &[&str] = &[
+    "Udi6k5LUI8hopW5AukhrzzQY4P8YSnUrWputUpucD04=",
+    "QCVhh6zociusw98IBbwfoCDOhjirwmZ1pc7xxlCTfTI=",
+    "98ROituXoVRfIgBAaTM54yitx5YX4WCWqGe5c6X4oVw=",
+    "n8jz+ccVDEIAtTDFnSUUGOQVABDz70Vt0Tv742+zcGY=",
+];
+
+fn addr(rng: &Rng) -> String {
+    let net = *rng.pick(&["10.0.0", "10.0.1", "10.99.0", "203.0.113", "127.0.0"]);
+    format!("{net}.{}", 1 + rng.below(6))
+}
+
+fn cidr(rng: &Rng) -> String {
+    let a = addr(rng);
+    format!("{a}/{}", rng.pick(&[8, 16, 24, 25, 32]))
+}
+
+fn port(rng: &Rng) -> u16 {
+    *rng.pick(&[22, 80, 443, 2222, 8137, 8237, 51820, 51821])
+}
+
+fn opt(rng: &Rng, field: &str, value: String) -> String {
+    if rng.chance(50) {
+        format!("{field} = {value}, ")
+    } else {
+        String::new()
+    }
+}
+
+fn rule(rng: &Rng) -> String {
+    let mut r = String::from("{ ");
+    r += &opt(
+        rng,
+        "iface",
+        format!("{:?}", rng.pick(&["lo", "wg0", "eth0", "vmbr0"])),
+    );
+    let source = if rng.chance(30) {
+        rng.pick(&["@admin", "@lan", "@none"]).to_string()
+    } else {
+        cidr(rng)
+    };
+    r += &opt(rng, "source", format!("{source:?}"));
+    let proto = *rng.pick(&["'any", "'tcp", "'udp", "'icmp"]);
+    r += &format!("proto = {proto}, ");
+    if proto == "'tcp" || proto == "'udp" || (proto == "'any" && rng.chance(30)) {
+        r += &opt(rng, "ports", format!("[{}]", port(rng)));
+    }
+    r += &format!(
+        "action = {} }}",
+        rng.pick(&["'accept", "'accept", "'drop", "'reject"])
+    );
+    r
+}
+
+fn host(rng: &Rng, name: &str) -> String {
+    let mut h = format!("{name} = {{ management_address = {:?}, ", addr(rng));
+    h += &opt(rng, "deploy", format!("{{ port = {} }}", port(rng)));
+    h += &format!(
+        "interfaces = {{ eth0 = {{ method = 'static, address = {:?}, {} }}, eth1 = {{}} }}, ",
+        cidr(rng),
+        opt(rng, "gateway", format!("{:?}", addr(rng)))
+    );
+    if rng.chance(50) {
+        h += &format!(
+            "bridges = {{ vmbr0 = {{ address = {:?}, ports = [{:?}], {} }} }}, ",
+            cidr(rng),
+            rng.pick(&["eth1", "eth9"]),
+            opt(
+                rng,
+                "masquerade_via",
+                format!("{:?}", rng.pick(&["eth0", "wg0", "eth7"]))
+            )
+        );
+    }
+    if rng.chance(70) {
+        let rules: Vec<String> = (0..rng.below(6)).map(|_| rule(rng)).collect();
+        let dnat: Vec<String> = (0..rng.below(3))
+            .map(|_| {
+                format!(
+                    "{{ proto = {}, port = {}, to = {:?} }}",
+                    rng.pick(&["'tcp", "'udp"]),
+                    port(rng),
+                    addr(rng)
+                )
+            })
+            .collect();
+        h += &format!(
+            "firewall = {{ input = {{ policy = {}, rules = [{}] }}, dnat = [{}] }}, ",
+            rng.pick(&["'drop", "'accept"]),
+            rules.join(", "),
+            dnat.join(", ")
+        );
+    }
+    if rng.chance(40) {
+        let names = ["a.example.org", "b.example.org", "A.example.org"];
+        let vhosts: Vec<String> = (0..rng.below(3))
+            .map(|i| {
+                format!(
+                    "v{i} = {{ server_names = [{:?}], {}{}backends = [{{ address = {:?}, port = 80 }}] }}",
+                    rng.pick(&names),
+                    opt(rng, "tls", "{ certificate = \"/c.pem\", key = \"/k.pem\" }".into()),
+                    opt(rng, "http3", "true".into()),
+                    addr(rng)
+                )
+            })
+            .collect();
+        let streams: Vec<String> = (0..rng.below(3))
+            .map(|_| {
+                format!(
+                    "{{ proto = {}, port = {}, backend = {{ address = {:?}, port = 9 }} }}",
+                    rng.pick(&["'tcp", "'udp"]),
+                    port(rng),
+                    addr(rng)
+                )
+            })
+            .collect();
+        h += &format!(
+            "nginx = {{ version = {:?}, vhosts = {{ {} }}, streams = [{}] }}, ",
+            rng.pick(&["1.22", "1.25"]),
+            vhosts.join(", "),
+            streams.join(", ")
+        );
+    }
+    if rng.chance(30) {
+        h += &format!(
+            "zaino = {{ build = {}, grpc = {{ address = {:?}, port = {}, {} }}, validator = {{ address = {:?}, {} }}, {} container.image = \"zingodevops/zaino:0.1.2\" }}, ",
+            rng.pick(&["'official", "'unencrypted_traffic"]),
+            addr(rng),
+            port(rng),
+            opt(
+                rng,
+                "tls",
+                "{ certificate = \"/c.pem\", key = \"/k.pem\" }".into()
+            ),
+            addr(rng),
+            opt(rng, "cookie_path", "\"/cookie\"".into()),
+            opt(
+                rng,
+                "map_shard_amount",
+                rng.pick(&["1", "3", "8", "12"]).to_string()
+            )
+        );
+    }
+    if rng.chance(30) {
+        h += &format!(
+            "samba = {{ time_machine = {{ tm = {{ path = {:?}, dataset = \"tank/tm\", users = [\"alice\"], quota = \"3T\" }} }}, shares = {{ {} = {{ path = {:?}, users = [\"bob\"] }} }} }}, ",
+            rng.pick(&["/tank/tm", "/tank/share"]),
+            rng.pick(&["TM", "share"]),
+            rng.pick(&["/tank/tm", "/tank/share"])
+        );
+        h += &opt(rng, "zfs", "{ \"tank/tm\" = { refquota = \"1T\" } }".into());
+    }
+    if rng.chance(40) {
+        let kind = *rng.pick(&[
+            "exec.command = \"/bin/true\",",
+            "container = { image = \"x/y:1\", uid = 1, gid = 1 },",
+            "",
+        ]);
+        h += &format!(
+            "units = {{ services = {{ {} = {{ description = \"d\", {kind} after = [{:?}] }} }}, states = {{ {:?} = {} }} }}, ",
+            rng.pick(&["zaino", "svc"]),
+            rng.pick(&["zaino.service", "net.target"]),
+            rng.pick(&["zaino.service", "svc.service", "net.target"]),
+            rng.pick(&["'masked", "'enabled", "'disabled"])
+        );
+    }
+    h + "}"
+}
+
+/// A host that passes every check, with a random choice of services: the
+/// generated sites that compile, so that the renderers run too.
+fn tidy_host(rng: &Rng, i: usize, name: &str) -> String {
+    let mut h = format!(
+        "{name} = {{ management_address = \"10.0.{i}.1\", interfaces = {{ eth0 = {{ method = 'static, address = \"10.0.{i}.1/24\", gateway = \"10.0.{i}.254\" }} }}, "
+    );
+    if rng.chance(50) {
+        h += &format!(
+            "bridges = {{ vmbr1 = {{ address = \"10.1.{i}.1/24\", masquerade_via = \"eth0\" }} }}, sysctl = {{ \"net.ipv4.ip_forward\" = 1 }}, "
+        );
+    }
+    if rng.chance(60) {
+        h += &format!(
+            "firewall = {{ input.rules = [{{ iface = \"lo\" }}, {{ source = \"@admin\" }}, {{ proto = 'tcp, ports = [{}] }}], dnat = [{{ proto = 'tcp, port = 8080, to = \"10.0.{i}.20\" }}] }}, ",
+            rng.pick(&[80, 443, 8006])
+        );
+    }
+    if rng.chance(40) {
+        h += &format!(
+            "nginx = {{ vhosts.web = {{ server_names = [\"{name}.example.org\"], {}backends = [{{ address = \"10.0.{i}.30\", port = 8081 }}] }}, streams = [{{ proto = 'udp, port = 5353, backend = {{ address = \"10.0.{i}.31\", port = 53 }} }}] }}, ",
+            if rng.chance(50) {
+                "tls = { certificate = \"/etc/ssl/c.pem\", key = \"/etc/ssl/k.pem\" }, "
+            } else {
+                ""
+            }
+        );
+    }
+    if rng.chance(30) {
+        h += &format!(
+            "zaino = {{ grpc.address = \"10.0.{i}.1\", validator = {{ address = \"10.0.{i}.40\", cookie_path = \"/var/lib/zebrad/.cookie\" }}, map_shard_amount = {}, container.image = \"zingodevops/zaino:0.1.2\" }}, ",
+            rng.pick(&[1, 8, 16])
+        );
+    }
+    if rng.chance(30) {
+        h += "samba.time_machine.tm = { path = \"/tank/tm\", dataset = \"tank/tm\", users = [\"alice\"], quota = \"2T\" }, ";
+    }
+    if rng.chance(30) {
+        h += "units.services.svc = { description = \"a service\", exec = { command = \"/usr/bin/true\", args = [\"-x\"] } }, ";
+    }
+    h + "}"
+}
+
+fn generated_site(rng: &Rng) -> String {
+    let names: Vec<&str> = ["a", "b", "c", "d"][..1 + rng.below(4)].to_vec();
+    if rng.chance(50) {
+        let hosts: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| tidy_host(rng, i, n))
+            .collect();
+        let members: Vec<String> = names
+            .iter()
+            .enumerate()
+            .filter(|_| rng.chance(70))
+            .map(|(i, n)| {
+                format!(
+                    "{n} = {{ address = \"10.99.0.{}\", public_key = {:?}, endpoint = \"10.0.{i}.1\" }}",
+                    i + 1,
+                    KEYS[i]
+                )
+            })
+            .collect();
+        let wireguard = if members.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "wireguard.wg0 = {{ network = \"10.99.0.0/24\", members = {{ {} }} }},",
+                members.join(", ")
+            )
+        };
+        return format!(
+            "{{\n  address_sets.admin = [\"10.10.68.0/24\"],\n  {wireguard}\n  hosts = {{\n    {}\n  }},\n}}\n",
+            hosts.join(",\n    ")
+        );
+    }
+    let hosts: Vec<String> = names.iter().map(|n| host(rng, n)).collect();
+    let mut members: Vec<String> = names
+        .iter()
+        .filter(|_| rng.chance(70))
+        .map(|n| {
+            format!(
+                "{n} = {{ address = {:?}, public_key = {:?}, {}{} }}",
+                addr(rng),
+                rng.pick(KEYS),
+                opt(rng, "endpoint", format!("{:?}", addr(rng))),
+                opt(rng, "routes", format!("[{:?}]", cidr(rng)))
+            )
+        })
+        .collect();
+    if rng.chance(30) {
+        members.push(format!(
+            "laptop = {{ external = true, address = {:?}, public_key = {:?} }}",
+            addr(rng),
+            rng.pick(KEYS)
+        ));
+    }
+    let wireguard = if members.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "wireguard.wg0 = {{ network = {:?}, members = {{ {} }} }},",
+            cidr(rng),
+            members.join(", ")
+        )
+    };
+    format!(
+        "{{\n  address_sets = {{ admin = [{:?}], lan = [{:?}] }},\n  {wireguard}\n  hosts = {{\n    {}\n  }},\n}}\n",
+        cidr(rng),
+        cidr(rng),
+        hosts.join(",\n    ")
+    )
+}
+
+#[test]
+fn generated_sites_are_checked_located_and_deterministic() {
+    let seed = seed();
+    let n = iterations(300);
+    let results: Vec<Result<bool, String>> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let text = generated_site(&rng);
+            let dir = new_project("gen");
+            write_site(dir.path(), "gen", &text);
+            let project = Project {
+                root: dir.path().to_path_buf(),
+            };
+            let run = || {
+                std::panic::catch_unwind(|| project.compile("gen", &Options::default()))
+                    .map_err(|_| format!("iteration {i} (seed {seed}): panic\n{text}"))
+            };
+            match (run()?, run()?) {
+                (Ok(a), Ok(b)) => {
+                    let hashes = |c: &sitec::Compiled| {
+                        c.bundles.iter().map(|b| b.hash.clone()).collect::<Vec<_>>()
+                    };
+                    if hashes(&a) != hashes(&b) {
+                        return Err(format!("iteration {i} (seed {seed}): two compiles differ\n{text}"));
+                    }
+                    Ok(true)
+                }
+                (Err(SiteFailure::Invalid(reports)), Err(SiteFailure::Invalid(_))) => {
+                    match reports.iter().find(|r| r.line.is_none() || r.file.is_none()) {
+                        Some(r) => Err(format!(
+                            "iteration {i} (seed {seed}): a diagnostic without a location: {r:#?}\n{text}"
+                        )),
+                        None => Ok(false),
+                    }
+                }
+                (a, _) => Err(format!(
+                    "iteration {i} (seed {seed}): unexpected or unstable outcome {a:?}\n{text}"
+                )),
+            }
+        })
+        .collect();
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let compiled = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert!(
+        failures.is_empty(),
+        "{} of {n} generated sites went wrong:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!(
+        "{n} generated sites (seed {seed}): {compiled} compiled, the rest refused with located diagnostics"
+    );
+    // The generator must reach the renderers, not only the checks.
+    assert!(
+        compiled * 20 >= n,
+        "only {compiled} of {n} generated sites compiled"
+    );
+}
