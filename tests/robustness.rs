@@ -211,7 +211,7 @@ fn mutate(rng: &Rng, text: &str) -> String {
             }
             1 => {
                 let a = char_boundary(&t, rng.below(t.len()));
-                let token: &str = rng.pick(TOKENS);
+                let token = rng.pick::<&str>(TOKENS);
                 t.insert_str(a, token);
             }
             2 => {
@@ -231,7 +231,7 @@ fn mutate(rng: &Rng, text: &str) -> String {
                 let ns = numbers(&t);
                 if !ns.is_empty() {
                     let (a, b) = *rng.pick(&ns);
-                    let number: &str = rng.pick(NUMBERS);
+                    let number = rng.pick::<&str>(NUMBERS);
                     t.replace_range(a..b, number);
                 }
             }
@@ -239,7 +239,7 @@ fn mutate(rng: &Rng, text: &str) -> String {
                 let ss = strings(&t);
                 if !ss.is_empty() {
                     let (a, b) = *rng.pick(&ss);
-                    let string: &str = rng.pick(STRINGS);
+                    let string = rng.pick::<&str>(STRINGS);
                     t.replace_range(a..b, string);
                 }
             }
