@@ -120,6 +120,19 @@ fn a_missing_site_is_an_io_error_with_exit_2() {
 }
 
 #[test]
+fn a_missing_site_is_reported_in_json_too() {
+    let o = sitec()
+        .current_dir(project_root())
+        .args(["check", "no-such-site", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let found: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(found[0]["code"], "io::error", "{found:#}");
+    assert_eq!(found[0]["site"], "no-such-site");
+}
+
+#[test]
 fn a_usage_error_exits_2() {
     let (code, _) = run(&project_root(), &["compile", "--no-such-flag"]);
     assert_eq!(code, 2);

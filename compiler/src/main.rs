@@ -172,21 +172,10 @@ fn run_sites(
     };
     let mut worst = 0u8;
     let mut json = Vec::new();
-    let mut show = |site: &str, reports: &[Report]| match args.format {
-        Format::Text => {
-            for r in reports {
-                eprint!("{}", r.rendered);
-                if !r.rendered.ends_with('\n') {
-                    eprintln!();
-                }
-            }
-        }
-        Format::Json => json.extend(reports.iter().map(|r| json_report(site, r))),
-    };
     for site in sites {
         match project.compile(&site, &options) {
             Ok(compiled) => {
-                show(&site, &compiled.warnings);
+                show(args.format, &mut json, &site, &compiled.warnings);
                 match then(&compiled) {
                     Ok(true) => {}
                     Ok(false) => worst = worst.max(1),
@@ -197,11 +186,18 @@ fn run_sites(
                 }
             }
             Err(SiteFailure::Io(e)) => {
+                if args.format == Format::Json {
+                    json.push(serde_json::json!({
+                        "site": site, "code": "io::error", "severity": "error",
+                        "message": e, "help": "check the path and its permissions",
+                        "file": null, "line": null, "column": null,
+                    }));
+                }
                 eprintln!("error: site {site}: {e}");
                 worst = 2;
             }
             Err(SiteFailure::Invalid(reports)) => {
-                show(&site, &reports);
+                show(args.format, &mut json, &site, &reports);
                 let errors = reports
                     .iter()
                     .filter(|r| r.severity == sitec::Severity::Error)
@@ -216,6 +212,21 @@ fn run_sites(
         println!("{text}");
     }
     ExitCode::from(worst)
+}
+
+/// Prints reports on stderr, or collects them for the JSON array.
+fn show(format: Format, json: &mut Vec<serde_json::Value>, site: &str, reports: &[Report]) {
+    match format {
+        Format::Text => {
+            for r in reports {
+                eprint!("{}", r.rendered);
+                if !r.rendered.ends_with('\n') {
+                    eprintln!();
+                }
+            }
+        }
+        Format::Json => json.extend(reports.iter().map(|r| json_report(site, r))),
+    }
 }
 
 /// A report as a JSON object, with the site it belongs to.

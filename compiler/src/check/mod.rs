@@ -86,6 +86,13 @@ pub(crate) fn run(site: &Site) -> Vec<Diagnostic> {
 /// can see has an explanation.
 const OTHER_CODES: &[(&str, &str)] = &[
     (
+        "io::error",
+        "What it catches: a site file, the schemas or the `--keys` directory that cannot be \
+         read (missing, unreadable), reported with exit code 2.\n\n\
+         Why it matters: sitec compiles nothing rather than part of a site.\n\n\
+         Example: `sitec check homelb` when the folder is `sites/homelab`.",
+    ),
+    (
         "internal::model",
         "What it catches: an evaluated site that passed the schema's contracts but does not \
          fit sitec's typed model.\n\n\
