@@ -166,7 +166,7 @@ impl Diagnostic {
                 diag: self,
                 sources,
                 file: Some(file),
-                message: "in the schema".to_string(),
+                message: "where the default comes from".to_string(),
                 related: Vec::new(),
                 severity: miette::Severity::Advice,
             })
