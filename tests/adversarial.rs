@@ -17,7 +17,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use sitec::{Bundle, Options, Project, SiteFailure};
-use support::{TempDir, project_root};
+use support::{TempDir, project_root, schema_project, write_site};
 
 /// What is appended to a string, and its name in failure messages.
 const HOSTILE: &[(&str, &str)] = &[
@@ -84,9 +84,7 @@ fn literals(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
 }
 
 fn compile(dir: &Path, site_text: &str) -> Result<Vec<Bundle>, SiteFailure> {
-    let site_dir = dir.join("sites/adv");
-    std::fs::create_dir_all(&site_dir).unwrap();
-    std::fs::write(site_dir.join("site.ncl"), site_text).unwrap();
+    write_site(dir, "adv", site_text);
     let project = Project {
         root: dir.to_path_buf(),
     };
@@ -98,14 +96,7 @@ fn compile(dir: &Path, site_text: &str) -> Result<Vec<Bundle>, SiteFailure> {
 /// A project holding a copy of schemas/, with `schema_edit` (from, to)
 /// applied to types.ncl when given.
 fn new_project(tag: &str, schema_edit: Option<(&str, &str)>) -> TempDir {
-    let tmp = TempDir::new(tag);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(project_root().join("schemas"))
-        .arg(tmp.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let tmp = schema_project(tag);
     if let Some((from, to)) = schema_edit {
         let types = tmp.path().join("schemas/types.ncl");
         let text = std::fs::read_to_string(&types).unwrap();
@@ -207,7 +198,7 @@ fn run(schema_edit: Option<(&str, &str)>, only: impl Fn(&str) -> bool) -> Summar
                         Outcome::Failed(format!("no located diagnostic: {reports:#?}"))
                     }
                 }
-                Err(SiteFailure::Io(e)) => Outcome::Failed(format!("I/O error: {e}")),
+                Err(SiteFailure::Io(e)) => Outcome::Failed(format!("I/O error: {}", e.message)),
                 Ok(bundles) => Outcome::Accepted(bundles),
             };
             (what.clone(), value.clone(), outcome)

@@ -12,7 +12,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{TempDir, project_root, sitec};
+use support::{project_root, schema_project, sitec, write_site};
 
 fn cases() -> Vec<PathBuf> {
     let mut cases: Vec<PathBuf> = std::fs::read_dir(project_root().join("tests/diagnostics"))
@@ -44,17 +44,8 @@ struct Run {
 fn run_case(case: &Path, extra: &[&str]) -> Run {
     let name = case.file_stem().unwrap().to_str().unwrap();
     let text = std::fs::read_to_string(case).unwrap();
-    let tmp = TempDir::new("diag");
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(project_root().join("schemas"))
-        .arg(tmp.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let site_dir = tmp.path().join("sites").join(name);
-    std::fs::create_dir_all(&site_dir).unwrap();
-    std::fs::write(site_dir.join("site.ncl"), &text).unwrap();
+    let tmp = schema_project("diag");
+    write_site(tmp.path(), name, &text);
     let mut args = vec!["check".to_string(), name.to_string()];
     let keys: Vec<(&str, &str)> = text
         .lines()
@@ -156,6 +147,10 @@ fn every_code_has_a_case() {
         .collect();
     let o = sitec().arg("explain").output().unwrap();
     let codes = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        codes.lines().count() > 30,
+        "`sitec explain` lists too few codes:\n{codes}"
+    );
     let missing: Vec<&str> = codes
         .lines()
         // internal:: codes mean a bug in sitec (no site is known to cause

@@ -13,11 +13,9 @@
 
 mod support;
 
-use std::path::Path;
-
 use rayon::prelude::*;
 use sitec::{Options, Project, SiteFailure};
-use support::{TempDir, project_root, sitec};
+use support::{project_root, schema_project, sitec, write_site};
 
 /// SplitMix64: small, seedable, good enough to pick mutations.
 /// A `Cell` inside, so that generators can draw from it while building
@@ -58,24 +56,6 @@ fn iterations(default: usize) -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-fn new_project(tag: &str) -> TempDir {
-    let tmp = TempDir::new(tag);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(project_root().join("schemas"))
-        .arg(tmp.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    tmp
-}
-
-fn write_site(dir: &Path, name: &str, text: &str) {
-    let site_dir = dir.join("sites").join(name);
-    std::fs::create_dir_all(&site_dir).unwrap();
-    std::fs::write(site_dir.join("site.ncl"), text).unwrap();
 }
 
 // ---------------------------------------------------------------- mutation
@@ -272,12 +252,12 @@ fn mutated_sites_never_panic_the_cli() {
     let seed = seed();
     let corpus = corpus();
     let n = iterations(400);
-    let failures: Vec<String> = (0..n)
+    let outcomes: Vec<(i32, Option<String>)> = (0..n)
         .into_par_iter()
-        .filter_map(|i| {
+        .map(|i| {
             let rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
             let text = mutate(&rng, rng.pick(&corpus).as_str());
-            let dir = new_project("fuzz");
+            let dir = schema_project("fuzz");
             write_site(dir.path(), "fuzz", &text);
             let json = i % 2 == 0;
             let mut cmd = sitec();
@@ -309,15 +289,29 @@ fn mutated_sites_never_panic_the_cli() {
             } else {
                 None
             };
-            problem.map(|p| format!("iteration {i} (seed {seed}): {p}\n--- site:\n{text}\n---"))
+            let problem = problem
+                .map(|p| format!("iteration {i} (seed {seed}): {p}\n--- site:\n{text}\n---"));
+            (code, problem)
         })
         .collect();
+    let failures: Vec<&String> = outcomes.iter().filter_map(|(_, p)| p.as_ref()).collect();
     assert!(
         failures.is_empty(),
         "{} of {n} mutated sites went wrong:\n{}",
         failures.len(),
-        failures.join("\n")
+        failures
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
+    // The mutations must reach both outcomes, or the run checked nothing.
+    for want in [0, 1] {
+        assert!(
+            outcomes.iter().any(|(code, _)| *code == want),
+            "no mutated site ended with exit {want}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- generation
@@ -613,7 +607,7 @@ fn generated_sites_are_checked_located_and_deterministic() {
         .map(|i| {
             let rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let text = generated_site(&rng);
-            let dir = new_project("gen");
+            let dir = schema_project("gen");
             write_site(dir.path(), "gen", &text);
             let project = Project {
                 root: dir.path().to_path_buf(),

@@ -150,17 +150,15 @@ impl Diagnostic {
         let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
         let mut out = String::new();
         let primary_file = self.labels.first().map(|(s, _)| s.file);
-        let related: Vec<Rendered> = self
+        // Labels in other files (only a schema default's, today), one
+        // snippet per file, in file order.
+        let other_files: std::collections::BTreeSet<usize> = self
             .labels
             .iter()
             .map(|(s, _)| s.file)
             .filter(|f| Some(*f) != primary_file)
-            .fold(Vec::new(), |mut files, f| {
-                if !files.contains(&f) {
-                    files.push(f);
-                }
-                files
-            })
+            .collect();
+        let related: Vec<Rendered> = other_files
             .into_iter()
             .map(|file| Rendered {
                 diag: self,

@@ -34,8 +34,9 @@ pub struct Project {
 /// How a site failed to compile.
 #[derive(Debug)]
 pub enum SiteFailure {
-    /// The site file, a schema or the keys directory could not be read (exit 2).
-    Io(String),
+    /// The site file, a schema or the keys directory could not be read
+    /// (`io::error`, exit 2).
+    Io(Box<Report>),
     /// The site has errors (Nickel's or sitec's own), with any warnings, in
     /// file and line order (exit 1).
     Invalid(Vec<Report>),
@@ -92,14 +93,14 @@ impl Project {
         let loaded = match load::load(&self.site_file(site), &schemas, &self.root, color) {
             Ok(l) => l,
             Err(load::LoadError::Io { path, message }) => {
-                return Err(SiteFailure::Io(format!("{}: {message}", path.display())));
+                return Err(io_failure(format!("{}: {message}", path.display())));
             }
             Err(load::LoadError::Nickel { reports }) => {
                 return Err(SiteFailure::Invalid(reports));
             }
         };
         let private_keys = match &options.keys_dir {
-            Some(dir) => load::private_keys(dir).map_err(SiteFailure::Io)?,
+            Some(dir) => load::private_keys(dir).map_err(io_failure)?,
             None => Vec::new(),
         };
         let site_model = model::Site::from_loaded(site, loaded, private_keys).map_err(|e| {
@@ -162,6 +163,14 @@ pub fn explain(code: &str) -> Option<String> {
 /// DIAGNOSTICS.md as generated from the checks' documentation.
 pub fn diagnostics_markdown() -> String {
     check::markdown()
+}
+
+fn io_failure(message: String) -> SiteFailure {
+    SiteFailure::Io(Box::new(Report::plain(
+        "io::error",
+        message,
+        "check the path and its permissions",
+    )))
 }
 
 fn relative(root: &Path, rel: PathBuf) -> PathBuf {

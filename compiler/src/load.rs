@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use nickel_lang_core::error::report::{ColorOpt, report_as_str};
 use nickel_lang_core::error::{
-    Error, EvalErrorKind, IntoDiagnostics, LabelStyle, TypecheckErrorKind,
+    Error, EvalErrorKind, IntoDiagnostics, Label, LabelStyle, TypecheckErrorKind,
 };
 use nickel_lang_core::eval::cache::CacheImpl;
 use nickel_lang_core::eval::value::{
@@ -79,7 +79,7 @@ pub(crate) fn load(
         Err(error) => {
             let mut files = program.files();
             return Err(LoadError::Nickel {
-                reports: nickel_reports(&mut files, error, color, &prefix),
+                reports: nickel_reports(&mut files, error, color, &prefix, &schema_prefix),
             });
         }
     };
@@ -179,7 +179,13 @@ impl Walker<'_> {
 
 /// One report per diagnostic of a Nickel error, with the absolute project
 /// root stripped from file names.
-fn nickel_reports(files: &mut Files, error: Error, color: ColorOpt, prefix: &str) -> Vec<Report> {
+fn nickel_reports(
+    files: &mut Files,
+    error: Error,
+    color: ColorOpt,
+    prefix: &str,
+    schema_prefix: &str,
+) -> Vec<Report> {
     let code = match &error {
         Error::ParseErrors(_) => "nickel::parse",
         Error::TypecheckError(e) => match e.borrow_error() {
@@ -206,16 +212,20 @@ fn nickel_reports(files: &mut Files, error: Error, color: ColorOpt, prefix: &str
         .into_iter()
         .map(|mut d| {
             d.code = Some(code.to_string());
-            if d.notes.is_empty() {
-                d.notes.push(format!("help: {}", default_help(code)));
-            }
+            let help = if d.notes.is_empty() {
+                let help = default_help(code);
+                d.notes.push(format!("help: {help}"));
+                help.to_string()
+            } else {
+                d.notes.join("\n")
+            };
             // Locate the report in the site where possible: a missing
             // field's primary label is in the schema, its record in the site.
-            let in_site = |l: &&nickel_lang_core::error::Label<FileId>| {
-                let name = strip(&files.name(l.file_id).to_string_lossy());
-                !name.starts_with("schemas/")
+            let in_site = |l: &&Label<FileId>| {
+                let name = files.name(l.file_id).to_string_lossy();
+                !files.is_stdlib(l.file_id)
                     && !name.starts_with('<')
-                    && !files.is_stdlib(l.file_id)
+                    && (schema_prefix.is_empty() || !name.starts_with(schema_prefix))
             };
             let primary = d
                 .labels
@@ -224,30 +234,19 @@ fn nickel_reports(files: &mut Files, error: Error, color: ColorOpt, prefix: &str
                 .find(|l| l.style == LabelStyle::Primary)
                 .or_else(|| d.labels.iter().find(in_site))
                 .or_else(|| d.labels.iter().find(|l| l.style == LabelStyle::Primary))
-                .or(d.labels.first())
-                .map(|l| {
-                    let (line, column) = line_column(files.source(l.file_id), l.range.start);
-                    (
-                        strip(&files.name(l.file_id).to_string_lossy()),
-                        line,
-                        column,
-                    )
-                });
-            let rendered = strip(&report_as_str(files, d.clone(), color));
+                .or(d.labels.first());
+            let (line, column) = primary
+                .map(|l| line_column(files.source(l.file_id), l.range.start))
+                .unzip();
             Report {
                 code: code.to_string(),
                 severity: Severity::Error,
                 message: strip(&d.message),
-                help: d
-                    .notes
-                    .iter()
-                    .map(|n| n.strip_prefix("help: ").unwrap_or(n))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                file: primary.as_ref().map(|p| p.0.clone()),
-                line: primary.as_ref().map(|p| p.1),
-                column: primary.as_ref().map(|p| p.2),
-                rendered,
+                help,
+                file: primary.map(|l| strip(&files.name(l.file_id).to_string_lossy())),
+                line,
+                column,
+                rendered: strip(&report_as_str(files, d, color)),
             }
         })
         .collect()

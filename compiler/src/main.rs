@@ -185,15 +185,11 @@ fn run_sites(
                     }
                 }
             }
-            Err(SiteFailure::Io(e)) => {
+            Err(SiteFailure::Io(report)) => {
                 if args.format == Format::Json {
-                    json.push(serde_json::json!({
-                        "site": site, "code": "io::error", "severity": "error",
-                        "message": e, "help": "check the path and its permissions",
-                        "file": null, "line": null, "column": null,
-                    }));
+                    json.push(json_report(&site, &report));
                 }
-                eprintln!("error: site {site}: {e}");
+                eprintln!("error: site {site}: {}", report.message);
                 worst = 2;
             }
             Err(SiteFailure::Invalid(reports)) => {

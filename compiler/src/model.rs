@@ -409,6 +409,17 @@ pub(crate) struct Units {
     pub(crate) states: BTreeMap<String, UnitState>,
 }
 
+impl Firewall {
+    /// The filter chains with their names, in the order nftables.conf has them.
+    pub(crate) fn chains(&self) -> [(&'static str, &Chain); 3] {
+        [
+            ("input", &self.input),
+            ("forward", &self.forward),
+            ("output", &self.output),
+        ]
+    }
+}
+
 impl Mesh {
     /// The member that is the host `host` (it receives a bundle), if any.
     pub(crate) fn host_member(&self, host: &str) -> Option<&Member> {

@@ -47,6 +47,11 @@ pub fn copy_project(dst: &Path, with_out: bool) {
     if with_out {
         dirs.push("out");
     }
+    copy_dirs(dst, &dirs);
+}
+
+/// Copies folders of the project into `dst`.
+fn copy_dirs(dst: &Path, dirs: &[&str]) {
     for d in dirs {
         let status = Command::new("cp")
             .args(["-a"])
@@ -56,6 +61,21 @@ pub fn copy_project(dst: &Path, with_out: bool) {
             .unwrap();
         assert!(status.success(), "copying {d}");
     }
+}
+
+/// A temporary project holding only a copy of schemas/; add sites with
+/// [`write_site`].
+pub fn schema_project(tag: &str) -> TempDir {
+    let tmp = TempDir::new(tag);
+    copy_dirs(tmp.path(), &["schemas"]);
+    tmp
+}
+
+/// Writes `text` as `sites/<name>/site.ncl` of the project at `root`.
+pub fn write_site(root: &Path, name: &str, text: &str) {
+    let dir = root.join("sites").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("site.ncl"), text).unwrap();
 }
 
 /// Compiles the project's sites into `out` and returns the command's output.

@@ -95,13 +95,6 @@ pub(crate) fn routable(site: &Site, host_name: &str, host: &Host) -> Vec<Net> {
     nets
 }
 
-/// Whether a host can route to an address (see [`routable`]).
-pub(crate) fn can_route(site: &Site, host_name: &str, host: &Host, ip: Ipv4Addr) -> bool {
-    routable(site, host_name, host)
-        .iter()
-        .any(|n| n.contains(ip))
-}
-
 /// A socket a host listens on (or a port it intercepts with DNAT).
 #[derive(Debug, Clone)]
 pub(crate) struct Listener {

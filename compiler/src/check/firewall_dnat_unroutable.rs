@@ -23,12 +23,13 @@ pub(crate) const CODE: &str = "firewall::dnat-unroutable";
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
+        let routable = facts::routable(site, host_name, host);
         for (i, d) in fw.dnat.iter().enumerate() {
             let Ok(to) = d.to.parse::<Ipv4Addr>() else { continue };
-            if facts::can_route(site, host_name, host, to) {
+            if routable.iter().any(|n| n.contains(to)) {
                 continue;
             }
-            let nets: Vec<String> = facts::routable(site, host_name, host).iter().map(|n| n.to_string()).collect();
+            let nets: Vec<String> = routable.iter().map(|n| n.to_string()).collect();
             out.push(
                 Diagnostic::error(CODE, format!("DNAT of {} port {} on `{host_name}` forwards to {to}, which the host has no route to", d.proto.as_str(), d.port))
                     .help(if nets.is_empty() {

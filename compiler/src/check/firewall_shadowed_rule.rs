@@ -29,7 +29,7 @@ fn verb(a: Action) -> &'static str {
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
-        for (chain_name, chain) in [("input", &fw.input), ("forward", &fw.forward), ("output", &fw.output)] {
+        for (chain_name, chain) in fw.chains() {
             let matches: Vec<Option<Matches>> = chain.rules.iter().map(|r| Matches::of(site, r)).collect();
             for (j, later) in matches.iter().enumerate() {
                 let Some(later) = later else { continue };

@@ -19,7 +19,7 @@ pub(crate) const CODE: &str = "firewall::tunnel-source";
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
-        for (chain_name, chain) in [("input", &fw.input), ("forward", &fw.forward), ("output", &fw.output)] {
+        for (chain_name, chain) in fw.chains() {
             for (i, rule) in chain.rules.iter().enumerate() {
                 let (Some(iface), Some(source)) = (&rule.iface, &rule.source) else { continue };
                 if !site.spec.wireguard.contains_key(iface) {

@@ -16,12 +16,7 @@ pub(crate) const CODE: &str = "firewall::unknown-set";
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
-        let chains = [
-            ("input", &fw.input),
-            ("forward", &fw.forward),
-            ("output", &fw.output),
-        ];
-        for (chain_name, chain) in chains {
+        for (chain_name, chain) in fw.chains() {
             for (i, rule) in chain.rules.iter().enumerate() {
                 let Some(set) = rule.source.as_deref().and_then(|s| s.strip_prefix('@')) else {
                     continue;

@@ -20,47 +20,56 @@ use super::facts::{self, parts};
 
 pub(crate) const CODE: &str = "wg::allowed-ips-overlap";
 
-/// A member's AllowedIPs as peers see them, each with its field path.
-fn allowed<'a>(mesh: &'a str, name: &'a str, m: &'a Member) -> Vec<(Net, Vec<String>)> {
-    let base = facts::path(&["wireguard", mesh, "members", name]);
-    let with = |rest: &[&str]| {
-        let mut p = base.clone();
-        p.extend(rest.iter().map(|s| s.to_string()));
-        p
-    };
-    let mut out: Vec<(Net, Vec<String>)> = Net::parse(&m.address)
-        .map(|n| (n, with(&["address"])))
-        .into_iter()
-        .collect();
-    for (i, r) in m.routes.iter().enumerate() {
-        if let Some(n) = Net::parse(r) {
-            out.push((n.network(), with(&["routes", &i.to_string()])));
-        }
-    }
-    out
+/// One entry of a member's AllowedIPs as peers see them: the network, its
+/// field path, and whether it is one of `routes` (else the tunnel address).
+struct Allowed {
+    net: Net,
+    path: Vec<String>,
+    route: bool,
+}
+
+fn allowed(mesh: &str, name: &str, m: &Member) -> Vec<Allowed> {
+    let at = |rest: &[&str]| facts::path(&[&["wireguard", mesh, "members", name], rest].concat());
+    let address = Net::parse(&m.address).map(|net| Allowed {
+        net,
+        path: at(&["address"]),
+        route: false,
+    });
+    let routes = m.routes.iter().enumerate().filter_map(|(i, r)| {
+        Net::parse(r).map(|n| Allowed {
+            net: n.network(),
+            path: at(&["routes", &i.to_string()]),
+            route: true,
+        })
+    });
+    address.into_iter().chain(routes).collect()
 }
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (mesh_name, mesh) in &site.spec.wireguard {
-        let members: Vec<_> = mesh.members.iter().collect();
-        for (i, (a_name, a)) in members.iter().enumerate() {
-            for (b_name, b) in &members[i + 1..] {
-                for (a_net, a_path) in allowed(mesh_name, a_name, a) {
-                    for (b_net, b_path) in allowed(mesh_name, b_name, b) {
-                        // Two equal tunnel addresses are wg::duplicate-address.
-                        let both_tunnel = a_path.last().is_some_and(|p| p == "address")
-                            && b_path.last().is_some_and(|p| p == "address");
-                        if !a_net.overlaps(b_net) || both_tunnel {
+        let members: Vec<(&String, Vec<Allowed>)> = mesh
+            .members
+            .iter()
+            .map(|(name, m)| (name, allowed(mesh_name, name, m)))
+            .collect();
+        for (i, (a_name, a_allowed)) in members.iter().enumerate() {
+            for (b_name, b_allowed) in &members[i + 1..] {
+                for a in a_allowed {
+                    for b in b_allowed {
+                        // Two tunnel addresses overlap only when equal:
+                        // that is wg::duplicate-address.
+                        if !(a.route || b.route) || !a.net.overlaps(b.net) {
                             continue;
                         }
+                        let (a_net, b_net) = (a.net, b.net);
                         out.push(
                             Diagnostic::error(
                                 CODE,
                                 format!("{b_net} of `{b_name}` overlaps {a_net} of `{a_name}` in the AllowedIPs of {mesh_name}"),
                             )
                             .help("each address may be routed to one peer only; narrow or remove one of the two")
-                            .at(site, &parts(&b_path), "overlaps")
-                            .at(site, &parts(&a_path), "this"),
+                            .at(site, &parts(&b.path), "overlaps")
+                            .at(site, &parts(&a.path), "this"),
                         );
                     }
                 }
@@ -75,11 +84,12 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 .into_iter()
                 .filter(|a| !site.spec.wireguard.contains_key(&a.iface))
                 .collect();
-            for (peer_name, peer) in &mesh.members {
-                if peer_name == host_name {
+            for (peer_name, peer_allowed) in &members {
+                if *peer_name == host_name {
                     continue;
                 }
-                for (net, p) in allowed(mesh_name, peer_name, peer) {
+                for Allowed { net, path: p, .. } in peer_allowed {
+                    let net = *net;
                     for a in own.iter().filter(|a| a.net.network().overlaps(net)) {
                         out.push(
                             Diagnostic::error(
@@ -91,7 +101,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                                 ),
                             )
                             .help(format!("`{host_name}` would send its own {} traffic into the tunnel; remove or narrow the route", a.iface))
-                            .at(site, &parts(&p), "routed over the tunnel")
+                            .at(site, &parts(p), "routed over the tunnel")
                             .at(site, &parts(&a.path), "the host's own network"),
                         );
                     }
