@@ -28,7 +28,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             path: "etc/sysctl.d/90-sitec.conf".into(),
             mode: 0o644,
             content,
-            actions: vec!["sysctl-system".into()],
+            actions: vec!["sysctl-load".into()],
             check: None,
             network: false,
         });
