@@ -1,0 +1,803 @@
+//! End to end: `push` deploys to hosts made of namespaces (tests/e2e/lab.sh:
+//! each host has its own address, sshd, /etc and /var/lib), and the bundle's
+//! `activate` switches, reloads, confirms and rolls back there with real
+//! nftables, wireguard-go, ifupdown, rsync and ssh. The site is
+//! tests/e2e/site.ncl, three hosts of sites/homelab.
+//!
+//! The labs run one at a time: the tests measure deadlines and ping loss,
+//! which a loaded two-core machine would blur.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::{TempDir, project_root, sitec};
+
+static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
+static LABS: AtomicUsize = AtomicUsize::new(0);
+
+const ADDRESSES: [(&str, &str); 3] = [
+    ("pve1", "10.0.200.11"),
+    ("pve2", "10.0.200.12"),
+    ("nas", "10.0.200.13"),
+];
+const TUNNEL: [(&str, &str); 3] = [
+    ("pve1", "10.99.0.1"),
+    ("pve2", "10.99.0.2"),
+    ("nas", "10.99.0.3"),
+];
+const STORE: &str = "/var/lib/sitec/store";
+
+/// The site variant to compile: who may ssh in, and pve2's routed networks.
+struct Variant {
+    admin: &'static str,
+    pve2_routes: &'static str,
+}
+
+const BASE: Variant = Variant {
+    admin: r#""10.0.200.1/32""#,
+    pve2_routes: r#""10.0.102.0/24""#,
+};
+
+/// A lab of hosts; torn down (every process killed, namespaces deleted) on drop.
+struct Lab {
+    tmp: TempDir,
+    dir: PathBuf,
+    keys: BTreeMap<String, String>,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+fn require_tools() {
+    for tool in [
+        "ip",
+        "nsenter",
+        "sshd",
+        "ssh",
+        "ssh-keygen",
+        "rsync",
+        "nft",
+        "wg",
+        "wg-quick",
+        "wireguard-go",
+        "ifup",
+        "ping",
+        "flock",
+        "setsid",
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(
+            found,
+            "{tool} is missing: the end-to-end tests need it (sh scripts/test installs it)"
+        );
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn lab_sh() -> PathBuf {
+    project_root().join("tests/e2e/lab.sh")
+}
+
+impl Lab {
+    fn new(hosts: &[&str]) -> Lab {
+        let serial = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        require_tools();
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        let tmp = TempDir::new("e2e");
+        let dir = tmp.path().join("lab");
+        let project = tmp.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        assert!(
+            Command::new("cp")
+                .arg("-a")
+                .arg(project_root().join("schemas"))
+                .arg(&project)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut keys = BTreeMap::new();
+        for (host, _) in ADDRESSES {
+            let private = run_ok(Command::new("wg").arg("genkey")).stdout;
+            let dir = tmp.path().join("secrets").join(host).join("etc/wireguard");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("wg0.key"), &private).unwrap();
+            let mut public = Command::new("wg")
+                .arg("pubkey")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            public.stdin.take().unwrap().write_all(&private).unwrap();
+            let public = public.wait_with_output().unwrap();
+            keys.insert(
+                host.to_string(),
+                String::from_utf8(public.stdout).unwrap().trim().to_string(),
+            );
+        }
+        let lab = Lab {
+            tmp,
+            dir,
+            keys,
+            _serial: serial,
+        };
+        let name = format!("sx{}-{n}", std::process::id());
+        let mut up = Command::new("sh");
+        up.arg(lab_sh()).arg("up").arg(&lab.dir).arg(name);
+        for h in hosts {
+            let addr = ADDRESSES.iter().find(|(n, _)| n == h).unwrap().1;
+            up.arg(format!("{h}={addr}"));
+        }
+        run_ok(&mut up);
+        lab
+    }
+
+    /// Compiles a variant of the site into its own out directory.
+    fn compile(&self, tag: &str, v: &Variant) -> PathBuf {
+        let project = self.tmp.path().join("project");
+        let mut site = std::fs::read_to_string(project_root().join("tests/e2e/site.ncl"))
+            .unwrap()
+            .replace("@ADMIN@", v.admin)
+            .replace("@PVE2_ROUTES@", v.pve2_routes);
+        for (host, key) in &self.keys {
+            site = site.replace(&format!("@KEY_{host}@"), key);
+        }
+        support::write_site(&project, "e2e", &site);
+        let out = self.tmp.path().join(format!("out-{tag}"));
+        run_ok(
+            sitec()
+                .current_dir(&project)
+                .args(["compile", "e2e", "--out"])
+                .arg(&out),
+        );
+        out
+    }
+
+    fn push_command(&self, out: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("sh");
+        c.arg(lab_sh())
+            .arg("op")
+            .arg(&self.dir)
+            .arg("env")
+            .arg(format!(
+                "SITEC_SSH=ssh -F {}",
+                self.dir.join("ssh_config").display()
+            ))
+            .arg("sh")
+            .arg(project_root().join("compiler/host/push"))
+            .arg("--out")
+            .arg(out)
+            .arg("--secrets")
+            .arg(self.tmp.path().join("secrets"))
+            .args(args);
+        c
+    }
+
+    /// Runs push; returns its exit code and output.
+    fn push(&self, out: &Path, args: &[&str]) -> (i32, String) {
+        let o = self.push_command(out, args).output().unwrap();
+        (o.status.code().unwrap_or(-1), text(&o))
+    }
+
+    /// Runs a shell script on a host, in its namespaces (not over ssh).
+    fn on(&self, host: &str, script: &str) -> Output {
+        Command::new("sh")
+            .arg(lab_sh())
+            .args(["host"])
+            .arg(&self.dir)
+            .args([host, "sh", "-c", script])
+            .output()
+            .unwrap()
+    }
+
+    fn on_ok(&self, host: &str, script: &str) -> String {
+        let o = self.on(host, script);
+        assert!(
+            o.status.success(),
+            "{host}: `{script}` failed:\n{}",
+            text(&o)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A command over ssh from the operator's namespace, as push would run it.
+    fn ssh(&self, host: &str, command: &str) -> Command {
+        let addr = ADDRESSES.iter().find(|(n, _)| *n == host).unwrap().1;
+        let mut c = Command::new("sh");
+        c.arg(lab_sh())
+            .arg("op")
+            .arg(&self.dir)
+            .args(["ssh", "-F"])
+            .arg(self.dir.join("ssh_config"))
+            .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=3"])
+            .arg(format!("root@{addr}"))
+            .arg(command);
+        c
+    }
+
+    fn current(&self, host: &str) -> String {
+        self.on_ok(host, "readlink /var/lib/sitec/current || echo none")
+            .trim()
+            .to_string()
+    }
+
+    /// The sha256 of every file the bundle manages, as the host has it now
+    /// (`-` when absent).
+    fn live_files(&self, host: &str, bundle: &Path) -> BTreeMap<String, String> {
+        manifest_files(bundle)
+            .into_keys()
+            .map(|p| {
+                let sha = self.on_ok(
+                    host,
+                    &format!(
+                        "if [ -e /{p} ]; then sha256sum /{p} | cut -d' ' -f1; else echo -; fi"
+                    ),
+                );
+                (p, sha.trim().to_string())
+            })
+            .collect()
+    }
+
+    fn pause_file(&self, tag: &str) -> PathBuf {
+        self.tmp.path().join(format!("pause-{tag}"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("sh")
+            .arg(lab_sh())
+            .arg("down")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+fn run_ok(c: &mut Command) -> Output {
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{c:?} failed:\n{}", text(&o));
+    o
+}
+
+/// path -> sha256 of a bundle's manifest.
+fn manifest_files(bundle: &Path) -> BTreeMap<String, String> {
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    m["files"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(p, f)| (p.clone(), f["sha256"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn store_name(bundle: &Path) -> String {
+    let hash = std::fs::read_to_string(bundle.join("BUNDLE")).unwrap();
+    format!(
+        "{}-{}",
+        hash.trim(),
+        bundle.file_name().unwrap().to_string_lossy()
+    )
+}
+
+/// The lines of one host in push's output (`[host] ...`), prefix removed.
+fn host_lines(output: &str, host: &str) -> Vec<String> {
+    let prefix = format!("[{host}] ");
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+fn actions(output: &str, host: &str) -> Vec<String> {
+    host_lines(output, host)
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("action "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn pings(lab: &Lab, from: &str, to: &str) -> bool {
+    lab.on(from, &format!("ping -c 1 -W 1 {to}"))
+        .status
+        .success()
+}
+
+/// Acceptance 1, 6 and 2: the mesh comes up, an unchanged redeploy does
+/// nothing, and an AllowedIPs change reloads only WireGuard without dropping
+/// the tunnel.
+#[test]
+fn a_mesh_deploys_redeploys_as_a_no_op_and_reloads_a_peer_without_dropping_it() {
+    let lab = Lab::new(&["pve1", "pve2", "nas"]);
+    let a = lab.compile("a", &BASE);
+
+    // 1. First deploy: every host switches and confirms.
+    let (code, out) = lab.push(&a, &["--confirm-timeout", "30", "e2e", "all"]);
+    assert_eq!(code, 0, "{out}");
+    for (host, _) in ADDRESSES {
+        assert!(
+            out.contains(&format!("[{host}] {host}: ok, generation 1 confirmed")),
+            "{host}:\n{out}"
+        );
+        lab.on_ok(host, "nft list table inet sitec >/dev/null");
+        let lan = lab.on_ok(host, "ip -4 -br addr show lan1");
+        assert!(
+            lan.contains(".1/24"),
+            "{host}: interfaces not applied: {lan}"
+        );
+        let listed = lab.on_ok(host, "wg show wg0 public-key");
+        assert_eq!(listed.trim(), lab.keys[host], "{host}: wrong private key");
+    }
+    for (from, _) in TUNNEL {
+        for (to, addr) in TUNNEL {
+            if from != to {
+                wait_for(
+                    &format!("{from} to ping {to} over wg0"),
+                    Duration::from_secs(10),
+                    || pings(&lab, from, addr),
+                );
+            }
+        }
+    }
+
+    // 6. The same bundles again: no file data sent, no action run.
+    let (code, out) = lab.push(&a, &["--confirm-timeout", "30", "e2e", "all"]);
+    assert_eq!(code, 0, "{out}");
+    for (host, _) in ADDRESSES {
+        assert!(
+            out.contains(&format!("[{host}] {host}: 0 files sent")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("[{host}] already on generation 1")),
+            "{out}"
+        );
+        assert!(actions(&out, host).is_empty(), "{host} ran actions:\n{out}");
+    }
+
+    // 2. pve2 routes one more network: pve1's and nas's peer entries change.
+    let b = lab.compile(
+        "b",
+        &Variant {
+            pve2_routes: r#""10.0.102.0/24", "10.0.112.0/24""#,
+            ..BASE
+        },
+    );
+    // The interface index tells a reload from a teardown and re-creation.
+    let state =
+        "ip -o link show wg0 | cut -d: -f1; wg show wg0 public-key; wg show wg0 listen-port";
+    let before = lab.on_ok("pve1", state);
+    let ping = Command::new("sh")
+        .arg(lab_sh())
+        .arg("host")
+        .arg(&lab.dir)
+        .args(["pve1", "ping", "-i", "0.2", "-W", "1", "10.99.0.2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let (code, out) = lab.push(&b, &["--confirm-timeout", "30", "e2e", "all"]);
+    std::thread::sleep(Duration::from_secs(1));
+    // lab.sh execs nsenter, which execs ping: the child is ping itself.
+    run_ok(Command::new("kill").args(["-INT", &ping.id().to_string()]));
+    let ping = ping.wait_with_output().unwrap();
+    assert_eq!(code, 0, "{out}");
+    for host in ["pve1", "nas"] {
+        assert_eq!(actions(&out, host), ["wg-sync:wg0"], "{host}:\n{out}");
+    }
+    assert!(out.contains("[pve2] already on generation 1"), "{out}");
+    let stats = String::from_utf8_lossy(&ping.stdout).into_owned();
+    let (sent, received) = ping_counts(&stats);
+    assert!(sent >= 10, "too few pings to judge:\n{stats}");
+    assert!(
+        received + 1 >= sent,
+        "the tunnel dropped pings across the reload:\n{stats}"
+    );
+    let after = lab.on_ok("pve1", state);
+    assert_eq!(
+        before, after,
+        "the reload re-created wg0 or changed its key or port"
+    );
+    let routes = lab.on_ok("pve1", "ip route show dev wg0");
+    assert!(
+        routes.contains("10.0.112.0/24"),
+        "no route for the new AllowedIPs: {routes}"
+    );
+    let allowed = lab.on_ok("pve1", "wg show wg0 allowed-ips");
+    assert!(allowed.contains("10.0.112.0/24"), "{allowed}");
+}
+
+fn ping_counts(stats: &str) -> (u32, u32) {
+    let line = stats
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no ping statistics:\n{stats}"));
+    let mut words = line.split_whitespace();
+    let sent = words.next().unwrap().parse().unwrap();
+    let received = line
+        .split(", ")
+        .nth(1)
+        .and_then(|w| w.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    (sent, received)
+}
+
+/// Acceptance 3: a ruleset that drops the operator's ssh is rolled back by
+/// the host itself, and push says so with its own exit code.
+#[test]
+fn a_ruleset_that_cuts_the_operator_off_is_rolled_back_by_the_host() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    // The admin network no longer holds the operator (10.0.200.1): the
+    // lockout check cannot know where the operator really is.
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: r#""10.10.68.0/24""#,
+            ..BASE
+        },
+    );
+    let timeout = 5;
+    let push = lab
+        .push_command(
+            &b,
+            &["--confirm-timeout", &timeout.to_string(), "e2e", "nas"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the switch to generation 2",
+        Duration::from_secs(60),
+        || lab.current("nas") == "generations/2",
+    );
+    let switched = Instant::now();
+    wait_for(
+        "the host to roll back by itself",
+        Duration::from_secs(timeout + 5),
+        || lab.current("nas") == "generations/1",
+    );
+    let back = switched.elapsed();
+    let o = push.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{out}");
+    assert!(out.contains("nas: unconfirmed, rolled back"), "{out}");
+    assert!(back <= Duration::from_secs(timeout + 5), "took {back:?}");
+    run_ok(&mut lab.ssh("nas", "true"));
+    let set = lab.on_ok("nas", "nft list set inet sitec admin");
+    assert!(
+        set.contains("10.0.200.1"),
+        "the previous ruleset is not live: {set}"
+    );
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(
+        log.contains("generation 2 was not confirmed in time"),
+        "{log}"
+    );
+    let status = text(&run_ok(&mut lab.ssh(
+        "nas",
+        &format!(
+            "sh {STORE}/{}/activate status 2",
+            store_name(&b.join("e2e/nas"))
+        ),
+    )));
+    assert!(
+        status.contains("generation 2: unconfirmed-rolled-back"),
+        "{status}"
+    );
+}
+
+/// Acceptance 4: a bundle that fails a validator is refused by `activate
+/// check`; the host keeps every file, its generation and its ruleset.
+#[test]
+fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    let snapshot = |lab: &Lab| {
+        lab.on_ok(
+            "nas",
+            "ls -l --time-style=+ /etc/nftables.conf /etc/network/interfaces /etc/wireguard /var/lib/sitec/generations
+             readlink /var/lib/sitec/current; nft list ruleset; wg show wg0 dump | cut -f1-4",
+        )
+    };
+    let before = snapshot(&lab);
+    // nft -c accepts a dnat in a filter chain; the real load refuses it.
+    let b = lab.compile("b", &BASE);
+    let bundle = b.join("e2e/nas");
+    let conf = bundle.join("etc/nftables.conf");
+    let text_before = std::fs::read_to_string(&conf).unwrap();
+    let broken = text_before.replacen(
+        "ct state invalid drop",
+        "ct state invalid drop\n\t\ttcp dport 1 dnat to 10.0.0.1",
+        1,
+    );
+    assert_ne!(broken, text_before);
+    std::fs::write(&conf, broken).unwrap();
+    let hash = run_ok(Command::new("sh").arg(bundle.join("activate")).arg("hash")).stdout;
+    std::fs::write(bundle.join("BUNDLE"), hash).unwrap();
+
+    let (code, out) = lab.push(&b, &["e2e", "nas"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("etc/nftables.conf: rejected by nft"), "{out}");
+    assert!(
+        out.contains("nas: rejected before switch (exit 3)"),
+        "{out}"
+    );
+    assert_eq!(
+        snapshot(&lab),
+        before,
+        "the rejected bundle changed the host"
+    );
+}
+
+/// Steps of `activate switch`, in order; the test hook pauses at each.
+const STEPS: [&str; 8] = [
+    "backup", "journal", "links", "swap", "prune", "actions", "units", "arm",
+];
+
+/// Acceptance 5: SIGKILL at every step of a switch leaves the host on the
+/// old or the new generation (never a mix), and the next activation works.
+#[test]
+fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
+    let lab = Lab::new(&["pve1"]);
+    let a = lab.compile("a", &BASE);
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            pve2_routes: r#""10.0.102.0/24", "10.0.112.0/24""#,
+        },
+    );
+    let (a_bundle, b_bundle) = (a.join("e2e/pve1"), b.join("e2e/pve1"));
+    let (a_files, b_files) = (manifest_files(&a_bundle), manifest_files(&b_bundle));
+    assert_ne!(a_files, b_files);
+    let (code, out) = lab.push(&a, &["e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    // Put B in the store without switching.
+    let (code, out) = lab.push(&b, &["--dry-run", "e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    let activate = |bundle: &Path| format!("sh {STORE}/{}/activate", store_name(bundle));
+    let switch_and_confirm = |bundle: &Path| {
+        let o = run_ok(&mut lab.ssh(
+            "pve1",
+            &format!(
+                "{0} switch --confirm-timeout 60 && {0} confirm",
+                activate(bundle)
+            ),
+        ));
+        text(&o)
+    };
+
+    for step in STEPS {
+        let pause = lab.pause_file(step);
+        let mut switch = lab
+            .ssh(
+                "pve1",
+                &format!(
+                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE={} {} switch --confirm-timeout 60",
+                    pause.display(),
+                    activate(&b_bundle)
+                ),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for(
+            &format!("the pause at {step}"),
+            Duration::from_secs(60),
+            || std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n')),
+        );
+        let pids = std::fs::read_to_string(&pause).unwrap();
+        run_ok(Command::new("kill").arg("-9").args(pids.split_whitespace()));
+        let _ = switch.wait();
+
+        let live = lab.live_files("pve1", &a_bundle);
+        assert!(
+            live == a_files || live == b_files,
+            "killed at {step}: a mix of generations:\n{live:#?}\nA {a_files:#?}\nB {b_files:#?}"
+        );
+        let current = lab.current("pve1");
+        let on_b = live == b_files;
+        let gen_of_current = lab.on_ok("pve1", "readlink -f /var/lib/sitec/current");
+        assert_eq!(
+            gen_of_current.trim().ends_with(&store_name(&b_bundle)),
+            on_b,
+            "killed at {step}: current ({current}) and the files disagree"
+        );
+
+        // The next activation finishes the job.
+        let out = switch_and_confirm(&b_bundle);
+        assert_eq!(
+            lab.live_files("pve1", &a_bundle),
+            b_files,
+            "after {step}:\n{out}"
+        );
+        let set = lab.on_ok("pve1", "nft list set inet sitec admin");
+        assert!(
+            set.contains("10.0.99.0/24"),
+            "after {step}: B's ruleset is not live: {set}"
+        );
+        let out = switch_and_confirm(&a_bundle);
+        assert_eq!(
+            lab.live_files("pve1", &a_bundle),
+            a_files,
+            "back to A after {step}:\n{out}"
+        );
+        let set = lab.on_ok("pve1", "nft list set inet sitec admin");
+        assert!(
+            !set.contains("10.0.99.0/24"),
+            "after {step}: A's ruleset is not live: {set}"
+        );
+    }
+}
+
+/// Acceptance 7: a second activation waits for the first and never runs
+/// interleaved with it.
+#[test]
+fn two_activations_at_once_never_interleave() {
+    let lab = Lab::new(&["pve1"]);
+    let a = lab.compile("a", &BASE);
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&a, &["e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = lab.push(&b, &["--dry-run", "e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    let activate = |bundle: &Path| {
+        format!(
+            "sh {STORE}/{}/activate",
+            store_name(&bundle.join("e2e/pve1"))
+        )
+    };
+    let log_before = lab.on_ok("pve1", "cat /var/lib/sitec/log").lines().count();
+
+    let pause = lab.pause_file("first");
+    let first = lab
+        .ssh(
+            "pve1",
+            &format!(
+                "SITEC_TEST_PAUSE_AT=actions SITEC_TEST_PAUSE_FILE={} {} switch",
+                pause.display(),
+                activate(&b)
+            ),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the first activation to pause",
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n')),
+    );
+    let pids: Vec<String> = std::fs::read_to_string(&pause)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let mut second: Child = lab
+        .ssh("pve1", &format!("{} switch", activate(&a)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the second activation did not wait for the first"
+    );
+    // Let the first carry on: end its pause.
+    run_ok(Command::new("kill").arg(&pids[1]));
+    let first = first.wait_with_output().unwrap();
+    let second = second.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    // The first left generation 2 awaiting confirmation: the second refuses.
+    assert_eq!(second.status.code(), Some(6), "{}", text(&second));
+    assert!(
+        text(&second).contains("awaits confirmation"),
+        "{}",
+        text(&second)
+    );
+
+    let log = lab.on_ok("pve1", "cat /var/lib/sitec/log");
+    let pid_of = |l: &str| {
+        l.split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string()
+    };
+    let lines: Vec<&str> = log
+        .lines()
+        .skip(log_before)
+        .filter(|l| l.starts_with("20"))
+        .collect();
+    let last_first = lines.iter().rposition(|l| pid_of(l) == pids[0]).unwrap();
+    let first_second = lines
+        .iter()
+        .position(|l| pid_of(l) != pids[0] && l.contains("switch to"))
+        .expect("the second activation logged nothing");
+    assert!(
+        last_first < first_second,
+        "the activations interleaved:\n{}",
+        lines.join("\n")
+    );
+    run_ok(&mut lab.ssh("pve1", &format!("{} confirm", activate(&b))));
+}
+
+/// First activation keeps what it replaces; rolling back to generation 0
+/// puts it back, as regular files.
+#[test]
+fn rolling_back_to_generation_0_restores_the_files_that_were_there() {
+    let lab = Lab::new(&["nas"]);
+    let original = |lab: &Lab| {
+        lab.on_ok(
+            "nas",
+            "cat /etc/network/interfaces /etc/nftables.conf
+             if [ -e /etc/wireguard/wg0.conf ]; then echo wg0.conf; else echo no wg0.conf; fi",
+        )
+    };
+    let before = original(&lab);
+    let a = lab.compile("a", &BASE);
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    assert_ne!(original(&lab), before);
+    let act = format!("sh {STORE}/{}/activate", store_name(&a.join("e2e/nas")));
+    let o = run_ok(&mut lab.ssh("nas", &format!("{act} rollback 0")));
+    assert!(
+        text(&o).contains("rolled back from generation 1 to 0"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(original(&lab), before);
+    lab.on_ok(
+        "nas",
+        "[ ! -L /etc/network/interfaces ] && [ ! -L /etc/nftables.conf ]",
+    );
+    let list = text(&run_ok(&mut lab.ssh("nas", &format!("{act} list"))));
+    assert!(list.contains("* 0 ../backup"), "{list}");
+    // And forward again.
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+}

@@ -1,0 +1,141 @@
+#!/bin/sh
+# lab.sh: hosts made of namespaces, for the end-to-end tests (tests/e2e.rs).
+#
+#   lab.sh up DIR NAME HOST=ADDRESS...   create the lab (NAME prefixes its namespaces)
+#   lab.sh host DIR HOST CMD...          run CMD on a host
+#   lab.sh op DIR CMD...                 run CMD on the operator's machine
+#   lab.sh down DIR                      kill every process of the lab, remove it
+#
+# The operator is the namespace NAME-op at 10.0.200.1. Each host is a network
+# namespace NAME-HOST whose eth0 (10.0.200.x/24) is a veth to the operator,
+# plus a veth pair lan1/lan1-peer as a second NIC, with its own sshd running in its own mount namespace where DIR/HOST/etc
+# (a copy of this machine's /etc) is /etc, DIR/HOST/lib is /var/lib, and
+# /run/wireguard and /run/network are private. So push and activate run
+# unchanged, with the paths of a real host, and touch nothing outside the lab.
+# Needs root.
+set -eu
+
+die() {
+	echo "lab.sh: $*" >&2
+	exit 1
+}
+
+ssh_keys() {
+	ssh-keygen -q -t ed25519 -N '' -C sitec-operator -f "$dir/operator_key"
+	ssh-keygen -q -t ed25519 -N '' -C sitec-host -f "$dir/host_key"
+	cat >"$dir/ssh_config" <<-EOF
+		Host *
+		  IdentityFile $dir/operator_key
+		  IdentitiesOnly yes
+		  StrictHostKeyChecking no
+		  UserKnownHostsFile /dev/null
+		  LogLevel ERROR
+	EOF
+}
+
+# This machine's kernel has no bridge module: the operator routes between
+# the hosts' veths instead, answering their ARP for each other (proxy ARP),
+# so to the hosts 10.0.200.0/24 looks like one LAN.
+operator() {
+	ip netns add "$name-op"
+	ip -n "$name-op" link set lo up
+	ip netns exec "$name-op" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.proxy_arp=1
+}
+
+# The host as an installer would leave it: an interfaces file for eth0.
+host_root() {
+	h=$dir/$1
+	mkdir -p "$h/lib"
+	cp -a /etc "$h/etc"
+	cat >"$h/etc/network/interfaces" <<-EOF
+		# written by the installer
+		auto lo
+		iface lo inet loopback
+
+		auto eth0
+		iface eth0 inet static
+		 	address $2/24
+	EOF
+	cat >"$h/sshd_config" <<-EOF
+		ListenAddress $2
+		HostKey $dir/host_key
+		AuthorizedKeysFile $dir/operator_key.pub
+		PermitRootLogin prohibit-password
+		StrictModes no
+		UsePAM no
+		PidFile $h/sshd.pid
+		LogLevel ERROR
+	EOF
+}
+
+host_up() {
+	host=${1%%=*} address=${1#*=}
+	ns=$name-$host
+	i=$(($(wc -l <"$dir/hosts") + 1))
+	ip netns add "$ns"
+	ip -n "$name-op" link add "veth$i" type veth peer name eth0 netns "$ns"
+	ip netns exec "$name-op" sysctl -qw "net.ipv4.conf.veth$i.proxy_arp=1"
+	ip -n "$name-op" addr add 10.0.200.1/32 dev "veth$i"
+	ip -n "$name-op" link set "veth$i" up
+	ip -n "$name-op" route add "$address/32" dev "veth$i"
+	ip -n "$ns" link add lan1 type veth peer name lan1-peer
+	ip -n "$ns" link set lan1-peer up
+	host_root "$host" "$address"
+	mkdir -p /run/sshd /run/wireguard /run/network
+	# shellcheck disable=SC2016 # the inner script expands its own arguments
+	ip netns exec "$ns" unshare -m --propagation private sh -c '
+		set -eu
+		mount --bind "$1/etc" /etc
+		mount --bind "$1/lib" /var/lib
+		mount -t tmpfs none /run/wireguard
+		mount -t tmpfs none /run/network
+		ifup -a
+		exec /usr/sbin/sshd -D -f "$1/sshd_config" -E "$1/sshd.log"' sh "$dir/$host" \
+		</dev/null >"$dir/$host/sshd.out" 2>&1 &
+	echo "$host" >>"$dir/hosts"
+	n=0
+	until [ -s "$dir/$host/sshd.pid" ] && ip netns exec "$name-op" ssh -F "$dir/ssh_config" -o ConnectTimeout=1 "root@$address" true 2>/dev/null; do
+		n=$((n + 1))
+		[ "$n" -lt 100 ] || die "sshd of $host did not come up: $(cat "$dir/$host/sshd.out" "$dir/$host/sshd.log" 2>/dev/null)"
+		sleep 0.1
+	done
+}
+
+up() {
+	mkdir -p "$dir"
+	echo "$name" >"$dir/name"
+	: >"$dir/hosts"
+	ssh_keys
+	operator
+	for spec in "$@"; do host_up "$spec"; done
+}
+
+down() {
+	name=$(cat "$dir/name" 2>/dev/null) || return 0
+	for ns in $(ip netns list | cut -d' ' -f1 | grep "^$name-"); do
+		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
+		ip netns del "$ns"
+	done
+}
+
+cmd=${1:-}
+dir=${2:-}
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
+	die "usage: lab.sh up|host|op|down DIR ..."
+fi
+shift 2
+case $cmd in
+	up)
+		name=${1:?lab name}
+		shift
+		up "$@"
+		;;
+	host)
+		host=${1:?host}
+		shift
+		exec nsenter -t "$(cat "$dir/$host/sshd.pid")" -m -n -- "$@"
+		;;
+	op) exec ip netns exec "$(cat "$dir/name")-op" "$@" ;;
+	down) down ;;
+	*) die "unknown command $cmd" ;;
+esac
