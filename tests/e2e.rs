@@ -33,15 +33,18 @@ const TUNNEL: [(&str, &str); 3] = [
 ];
 const STORE: &str = "/var/lib/sitec/store";
 
-/// The site variant to compile: who may ssh in, and pve2's routed networks.
+/// The site variant to compile: who may ssh in, pve2's routed networks,
+/// extra sysctl entries of every host.
 struct Variant {
     admin: &'static str,
     pve2_routes: &'static str,
+    sysctl: &'static str,
 }
 
 const BASE: Variant = Variant {
     admin: r#""10.0.200.1/32""#,
     pve2_routes: r#""10.0.102.0/24""#,
+    sysctl: "",
 };
 
 /// A lab of hosts; torn down (every process killed, namespaces deleted) on drop.
@@ -155,7 +158,8 @@ impl Lab {
         let mut site = std::fs::read_to_string(project_root().join("tests/e2e/site.ncl"))
             .unwrap()
             .replace("@ADMIN@", v.admin)
-            .replace("@PVE2_ROUTES@", v.pve2_routes);
+            .replace("@PVE2_ROUTES@", v.pve2_routes)
+            .replace("@SYSCTL@", v.sysctl);
         for (host, key) in &self.keys {
             site = site.replace(&format!("@KEY_{host}@"), key);
         }
@@ -520,12 +524,14 @@ fn a_ruleset_that_cuts_the_operator_off_is_rolled_back_by_the_host() {
 }
 
 /// Acceptance 4: a bundle that fails a validator is refused by `activate
-/// check`; the host keeps every file, its generation and its ruleset.
+/// check`; the host keeps every file, its generation and its ruleset. With
+/// --serial, push stops at that first failure and leaves the other hosts
+/// alone (a canary).
 #[test]
 fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
-    let lab = Lab::new(&["nas"]);
+    let lab = Lab::new(&["nas", "pve1"]);
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    let (code, out) = lab.push(&a, &["e2e", "nas", "pve1"]);
     assert_eq!(code, 0, "{out}");
     let snapshot = |lab: &Lab| {
         lab.on_ok(
@@ -550,18 +556,89 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
     let hash = run_ok(Command::new("sh").arg(bundle.join("activate")).arg("hash")).stdout;
     std::fs::write(bundle.join("BUNDLE"), hash).unwrap();
 
-    let (code, out) = lab.push(&b, &["e2e", "nas"]);
+    let (code, out) = lab.push(&b, &["--serial", "e2e", "nas", "pve1"]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("etc/nftables.conf: rejected by nft"), "{out}");
     assert!(
         out.contains("nas: rejected before switch (exit 3)"),
         "{out}"
     );
+    assert!(
+        out.contains("stopping at the first failure (--serial)"),
+        "{out}"
+    );
+    assert!(
+        host_lines(&out, "pve1").is_empty(),
+        "pve1 was deployed:\n{out}"
+    );
     assert_eq!(
         snapshot(&lab),
         before,
         "the rejected bundle changed the host"
     );
+
+    // A secret others can read is refused too.
+    lab.on_ok("nas", "chmod 644 /etc/wireguard/wg0.key");
+    let act = format!("sh {STORE}/{}/activate", store_name(&a.join("e2e/nas")));
+    let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("/etc/wireguard/wg0.key is readable by others"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// An action that fails rolls the host back to where it was, with exit 4.
+#[test]
+fn a_failing_action_rolls_back_with_its_own_exit_code() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    let before = lab.live_files("nas", &a.join("e2e/nas"));
+    // A valid file whose loading fails on this host: there is no lan9.
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            sysctl: r#""net.ipv4.conf.lan9.forwarding" = 1"#,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&b, &["e2e", "nas"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("action sysctl-load failed"), "{out}");
+    assert!(out.contains("nas: failed and rolled back"), "{out}");
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(lab.live_files("nas", &a.join("e2e/nas")), before);
+    let set = lab.on_ok("nas", "nft list set inet sitec admin");
+    assert!(
+        !set.contains("10.0.99.0/24"),
+        "the failed generation's ruleset stayed live: {set}"
+    );
+}
+
+/// A transfer cut short leaves only a temporary directory; the next push
+/// completes it, verifies it and only then names it as a store path.
+#[test]
+fn an_interrupted_transfer_never_becomes_a_store_path() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let name = store_name(&a.join("e2e/nas"));
+    // What an interrupted rsync leaves: some files, one of them cut short.
+    lab.on_ok(
+        "nas",
+        &format!(
+            "mkdir -p {STORE}/.incoming-{name}/etc && printf 'table inet sitec {{' >{STORE}/.incoming-{name}/etc/nftables.conf"
+        ),
+    );
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    let store = lab.on_ok("nas", &format!("ls -A {STORE}"));
+    assert_eq!(store.trim(), name, "{store}");
+    let hash = lab.on_ok("nas", &format!("sh {STORE}/{name}/activate hash"));
+    assert_eq!(hash.trim(), name.split('-').next().unwrap());
 }
 
 /// Steps of `activate switch`, in order; the test hook pauses at each.
@@ -580,6 +657,7 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
         &Variant {
             admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
             pve2_routes: r#""10.0.102.0/24", "10.0.112.0/24""#,
+            ..BASE
         },
     );
     let (a_bundle, b_bundle) = (a.join("e2e/pve1"), b.join("e2e/pve1"));
@@ -587,9 +665,23 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
     assert_ne!(a_files, b_files);
     let (code, out) = lab.push(&a, &["e2e", "pve1"]);
     assert_eq!(code, 0, "{out}");
-    // Put B in the store without switching.
+    // Put B in the store without switching: the dry run tells what would change.
     let (code, out) = lab.push(&b, &["--dry-run", "e2e", "pve1"]);
     assert_eq!(code, 0, "{out}");
+    for line in [
+        "  changed etc/nftables.conf",
+        "  changed etc/wireguard/wg0.conf",
+        "  action nft-load",
+        "  action wg-sync:wg0",
+        "  network configuration changes: the switch must be confirmed or it rolls back",
+        "pve1: dry run, not switched",
+    ] {
+        assert!(
+            host_lines(&out, "pve1").iter().any(|l| l == line),
+            "no `{line}`:\n{out}"
+        );
+    }
+    assert_eq!(lab.current("pve1"), "generations/1", "the dry run switched");
     let activate = |bundle: &Path| format!("sh {STORE}/{}/activate", store_name(bundle));
     let switch_and_confirm = |bundle: &Path| {
         let o = run_ok(&mut lab.ssh(
