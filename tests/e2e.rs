@@ -633,6 +633,9 @@ fn an_interrupted_transfer_never_becomes_a_store_path() {
             "mkdir -p {STORE}/.incoming-{name}/etc && printf 'table inet sitec {{' >{STORE}/.incoming-{name}/etc/nftables.conf"
         ),
     );
+    // And out/ as a fresh clone has it: git keeps no 0600 modes.
+    let wg0 = a.join("e2e/nas/etc/wireguard/wg0.conf");
+    std::fs::set_permissions(&wg0, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let (code, out) = lab.push(&a, &["e2e", "nas"]);
     assert_eq!(code, 0, "{out}");
     let store = lab.on_ok("nas", &format!("ls -A {STORE}"));
@@ -756,6 +759,10 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
             "after {step}: A's ruleset is not live: {set}"
         );
     }
+    // Without a number, rollback goes to the generation live before (B),
+    // past those the kills left unfinished.
+    let o = run_ok(&mut lab.ssh("pve1", &format!("{} rollback", activate(&a_bundle))));
+    assert_eq!(lab.live_files("pve1", &a_bundle), b_files, "{}", text(&o));
 }
 
 /// Acceptance 7: a second activation waits for the first and never runs
