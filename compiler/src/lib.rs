@@ -1,7 +1,8 @@
 //! sitec: a pure, typed configuration compiler for small fleets of hosts.
 //!
 //! The pipeline runs in one direction, one module per stage:
-//! [`load`] → [`model`] → [`check`] → [`render`] → [`bundle`] → [`write`].
+//! [`load`] → [`model`] → [`check`] → [`render`] → [`bundle`] → [`write`],
+//! and [`plan`] beside `write` to tell what writing would change.
 //! This file is the only public surface: the CLI in `main.rs` calls it and is
 //! the only place that prints or exits.
 
@@ -15,6 +16,7 @@ mod diagnostic;
 mod load;
 mod model;
 mod net;
+mod plan;
 mod render;
 mod tree;
 mod verify;
@@ -22,8 +24,9 @@ mod write;
 
 pub use bundle::{Bundle, BundleFile};
 pub use diagnostic::{Report, Severity};
+pub use plan::{Change, FileChange, HostPlan, SitePlan, UnitChange, plan};
 pub use verify::{Verified, verify};
-pub use write::{diff_site, write_site};
+pub use write::{diff_site, read_site, write_site};
 
 /// Where a project lives: `sites/`, `schemas/` and (by default) `out/`.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The `sitec` command line: the only place that prints or exits.
 //!
-//! Exit codes: 0 ok, 1 errors in a site (or `--check` found differences),
-//! 2 usage or I/O error.
+//! Exit codes: 0 ok, 1 errors in a site (or `--check` found differences, or
+//! `plan` found changes), 2 usage or I/O error.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -86,6 +86,33 @@ enum Command {
         /// A bundle directory, e.g. out/homelab/pve1.
         dir: PathBuf,
     },
+    /// What compile would change in out/, for review: per host the bundle
+    /// hash before and after, each file with a unified diff, the actions
+    /// activation will run, and whether confirm-or-rollback will be armed.
+    /// Exit 0 when nothing would change, 1 when something would.
+    ///
+    /// Example: sitec plan homelab --base ../main/out --format markdown
+    Plan {
+        /// Sites (folders of sites/); all when none is given.
+        sites: Vec<String>,
+        /// The bundles to compare with (default: the project's out/).
+        #[arg(long, value_name = "DIR")]
+        base: Option<PathBuf>,
+        /// How to print the plan (diagnostics go to stderr as text).
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlanFormat,
+    },
+}
+
+/// How a plan is printed.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlanFormat {
+    /// For a terminal.
+    Text,
+    /// For a pull-request comment: a table and a collapsible section per host.
+    Markdown,
+    /// One JSON array of site plans.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -118,6 +145,37 @@ fn main() -> ExitCode {
             Ok(true)
         }),
         Command::Verify { dir } => verify(&dir),
+        Command::Plan {
+            sites,
+            base,
+            format,
+        } => {
+            let base = base.unwrap_or_else(|| project.root.join("out"));
+            let args = CompileArgs {
+                sites,
+                format: Format::Text,
+                keys: None,
+            };
+            let plans = std::cell::RefCell::new(Vec::new());
+            let code = run_sites(&project, args, color, |c| {
+                let committed = sitec::read_site(&base, &c.site)
+                    .map_err(|e| format!("reading {}: {e}", base.join(&c.site).display()))?;
+                let p = sitec::plan(&c.site, &committed, &c.bundles);
+                let unchanged = !p.changed();
+                match format {
+                    PlanFormat::Text => print!("{}", p.text()),
+                    PlanFormat::Markdown => print!("{}", p.markdown()),
+                    PlanFormat::Json => plans.borrow_mut().push(p),
+                }
+                Ok(unchanged)
+            });
+            if format == PlanFormat::Json {
+                let text = serde_json::to_string_pretty(&plans.into_inner())
+                    .unwrap_or_else(|_| "[]".to_string());
+                println!("{text}");
+            }
+            code
+        }
         Command::Explain { code, all } => explain(code.as_deref(), all),
     }
 }

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, BundleFile};
+use crate::plan::BaseSite;
 
 /// Replaces `out_dir/<site>` with the given bundles.
 pub fn write_site(out_dir: &Path, site: &str, bundles: &[Bundle]) -> io::Result<()> {
@@ -96,4 +97,39 @@ pub fn diff_site(out_dir: &Path, site: &str, bundles: &[Bundle]) -> io::Result<V
         }
     }
     Ok(differences)
+}
+
+/// Reads the bundles of `out_dir/<site>` (for `plan`): host -> path -> file.
+/// A site that was never compiled has none.
+pub fn read_site(out_dir: &Path, site: &str) -> io::Result<BaseSite> {
+    let root = out_dir.join(site);
+    let mut hosts = BaseSite::new();
+    if !root.is_dir() {
+        return Ok(hosts);
+    }
+    for entry in WalkDir::new(&root).min_depth(2).sort_by_file_name() {
+        let entry = entry.map_err(io::Error::other)?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(&root).map_err(io::Error::other)?;
+        let mut parts = rel.components();
+        let host = parts
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let path = parts.as_path().to_string_lossy().into_owned();
+        let Some(host) = host else { continue };
+        let mode = entry
+            .metadata()
+            .map_err(io::Error::other)?
+            .permissions()
+            .mode()
+            & 0o7777;
+        let content = fs::read(entry.path())?;
+        hosts
+            .entry(host)
+            .or_default()
+            .insert(path, BundleFile { mode, content });
+    }
+    Ok(hosts)
 }
