@@ -900,3 +900,55 @@ fn rolling_back_to_generation_0_restores_the_files_that_were_there() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
 }
+
+/// `push --status`: in sync after a deploy; drifted when out/ moved on or
+/// when a managed file was edited on the host; unreachable when it is.
+#[test]
+fn status_tells_in_sync_drifted_and_unreachable() {
+    let lab = Lab::new(&["nas", "pve1"]);
+    let a = lab.compile("a", &BASE);
+    let (code, out) = lab.push(&a, &["e2e", "nas", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = lab.push(&a, &["--status", "e2e", "nas", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[nas] nas: in sync (generation 1)"), "{out}");
+    assert!(out.contains("[pve1] pve1: in sync (generation 1)"), "{out}");
+
+    // Someone edits the firewall by hand on nas.
+    lab.on_ok("nas", "echo '# quick fix' >>/etc/nftables.conf");
+    let (code, out) = lab.push(&a, &["--status", "e2e", "nas", "pve1"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("[nas] nas: drifted: generation 1 is out/'s bundle, changed on the host"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[nas]   modified: files of generation 1 were edited on the host"),
+        "{out}"
+    );
+    assert!(out.contains("[pve1] pve1: in sync"), "{out}");
+
+    // out/ moves on without a push; pve2 has no host in this lab.
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&b, &["--status", "e2e", "pve1", "pve2"]);
+    assert_eq!(code, 2, "{out}");
+    let old = std::fs::read_to_string(a.join("e2e/pve1/BUNDLE")).unwrap();
+    assert!(
+        out.contains(&format!(
+            "[pve1] pve1: drifted: generation 1 runs {}, out/ has",
+            old.trim()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("[pve2] pve2: unreachable"), "{out}");
+    assert!(
+        out.contains("status e2e: 2 hosts, 2 not in sync (exit 2)"),
+        "{out}"
+    );
+}
