@@ -102,6 +102,26 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
     },
+    /// Print a shell completion script.
+    ///
+    /// Example: sitec completions bash > /etc/bash_completion.d/sitec
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print sitec's man page (roff), generated from these definitions.
+    ///
+    /// Example: sitec man > /usr/local/share/man/man1/sitec.1
+    Man,
+}
+
+/// Shells `sitec completions` writes for.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// How a plan is printed.
@@ -177,7 +197,55 @@ fn main() -> ExitCode {
             code
         }
         Command::Explain { code, all } => explain(code.as_deref(), all),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = std::io::stdout();
+            match shell {
+                Shell::Bash => {
+                    clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "sitec", &mut out)
+                }
+                Shell::Zsh => {
+                    clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "sitec", &mut out)
+                }
+                Shell::Fish => {
+                    clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "sitec", &mut out)
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Man => match man_page() {
+            Ok(page) => {
+                print!("{page}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: rendering the man page: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
+}
+
+/// One page: sitec's own sections, then a section per subcommand with its
+/// synopsis, description (with its example) and options.
+fn man_page() -> std::io::Result<String> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("sitec {}", sub.get_name());
+        let man = clap_mangen::Man::new(sub.clone().bin_name(name.clone()));
+        let mut section = Vec::new();
+        man.render_synopsis_section(&mut section)?;
+        man.render_description_section(&mut section)?;
+        man.render_options_section(&mut section)?;
+        let section = String::from_utf8_lossy(&section)
+            .replace(".SH SYNOPSIS", &format!(".SH \"{}\"", name.to_uppercase()))
+            .replace(".SH DESCRIPTION", ".SS Description")
+            .replace(".SH OPTIONS", ".SS Options");
+        page.extend_from_slice(section.as_bytes());
+    }
+    String::from_utf8(page).map_err(std::io::Error::other)
 }
 
 fn explain(code: Option<&str>, all: bool) -> ExitCode {

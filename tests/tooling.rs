@@ -1,0 +1,139 @@
+//! The files that fit sitec into its users' tools: the man page, shell
+//! completions, every subcommand's help, the CI workflow, the Nix flake and
+//! the site language reference. Each generated one must be current.
+
+mod support;
+
+use std::process::Command;
+
+use support::{project_root, sitec};
+
+fn stdout_of(args: &[&str]) -> String {
+    let o = sitec().args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "sitec {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn subcommands() -> Vec<String> {
+    let help = stdout_of(&["--help"]);
+    let commands: Vec<String> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect();
+    assert!(commands.len() >= 7, "{help}");
+    commands
+}
+
+#[test]
+fn every_subcommand_help_has_an_example() {
+    for c in subcommands() {
+        let help = stdout_of(&[&c, "--help"]);
+        assert!(
+            help.contains("Example: sitec "),
+            "`sitec {c} --help` has no example:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn the_man_page_is_current() {
+    let page = stdout_of(&["man"]);
+    let committed =
+        std::fs::read_to_string(project_root().join("docs/sitec.1")).unwrap_or_default();
+    assert!(
+        page == committed,
+        "docs/sitec.1 is stale: run `sitec man > docs/sitec.1`"
+    );
+    for c in subcommands() {
+        assert!(
+            page.contains(&format!(".SH \"SITEC {}\"", c.to_uppercase())),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn completions_parse_in_their_shell() {
+    let bash = stdout_of(&["completions", "bash"]);
+    let dir = support::TempDir::new("completions");
+    let file = dir.path().join("sitec.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let o = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for shell in ["bash", "zsh", "fish"] {
+        let script = stdout_of(&["completions", shell]);
+        for c in subcommands() {
+            assert!(script.contains(&c), "{shell} completions lack `{c}`");
+        }
+    }
+}
+
+/// The workflow is YAML, runs on pull requests, and each command line it
+/// runs starts with a program that exists (a sitec subcommand, when it runs
+/// sitec through cargo).
+#[test]
+fn the_ci_workflow_is_valid_and_runs_what_exists() {
+    let path = project_root().join(".github/workflows/sitec.yml");
+    let script = r#"
+import json, sys, yaml
+w = yaml.safe_load(open(sys.argv[1]))
+on = w.get("on", w.get(True))
+assert "pull_request" in on, on
+runs = [s["run"] for job in w["jobs"].values() for s in job["steps"] if "run" in s]
+print(json.dumps(runs))
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let runs: Vec<String> = serde_json::from_slice(&o.stdout).unwrap();
+    let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
+    let mut sitec_subcommands = 0;
+    for line in runs
+        .iter()
+        .flat_map(|r| r.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let exists = Command::new("sh")
+            .args(["-c", &format!("command -v {}", words[0])])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(
+            exists,
+            "the workflow runs `{}`, which does not exist",
+            words[0]
+        );
+        if words[0] == "sh" {
+            assert!(project_root().join(words[1]).is_file(), "{line}");
+            assert!(
+                readme.contains(line),
+                "`{line}` is not the README's command"
+            );
+        }
+        if let Some(i) = words.iter().position(|w| *w == "--") {
+            assert!(line.starts_with("cargo run --release -- "), "{line}");
+            stdout_of(&[words[i + 1], "--help"]);
+            sitec_subcommands += 1;
+        }
+    }
+    assert!(sitec_subcommands >= 2, "{runs:?}");
+    assert!(runs.iter().any(|r| r.trim() == "sh scripts/test"));
+}
