@@ -137,3 +137,36 @@ print(json.dumps(runs))
     assert!(sitec_subcommands >= 2, "{runs:?}");
     assert!(runs.iter().any(|r| r.trim() == "sh scripts/test"));
 }
+
+/// docs/site-language.md is what `sitec schema` prints (the schemas
+/// typecheck and evaluate, as the language server would see them), and every
+/// field of every schema record has a description.
+#[test]
+fn the_language_reference_is_current_and_complete() {
+    let text = stdout_of(&["--root", project_root().to_str().unwrap(), "schema"]);
+    let committed =
+        std::fs::read_to_string(project_root().join("docs/site-language.md")).unwrap_or_default();
+    assert!(
+        text == committed,
+        "docs/site-language.md is stale: run `sitec schema > docs/site-language.md`"
+    );
+    let mut rows = 0;
+    for line in text.lines().filter(|l| l.starts_with("| `")) {
+        rows += 1;
+        let description = line.trim_end_matches('|').rsplit(" | ").next().unwrap();
+        assert!(
+            !description.trim().is_empty(),
+            "a field without a doc: {line}"
+        );
+    }
+    assert!(rows > 80, "only {rows} fields documented");
+    for module in std::fs::read_dir(project_root().join("schemas")).unwrap() {
+        let name = module.unwrap().file_name().to_string_lossy().into_owned();
+        if name != "contract.ncl" {
+            assert!(
+                text.contains(&format!("(`schemas/{name}`)")),
+                "{name} is missing"
+            );
+        }
+    }
+}

@@ -17,6 +17,7 @@ mod load;
 mod model;
 mod net;
 mod plan;
+mod reference;
 mod render;
 mod tree;
 mod verify;
@@ -161,6 +162,12 @@ pub fn explain(code: &str) -> Option<String> {
         .into_iter()
         .find(|(c, _)| *c == code)
         .map(|(_, text)| text)
+}
+
+/// The site language reference (docs/site-language.md), read from the
+/// project's schemas.
+pub fn language_reference(project: &Project) -> Result<String, String> {
+    reference::markdown(&project.schemas_dir())
 }
 
 /// DIAGNOSTICS.md as generated from the checks' documentation.

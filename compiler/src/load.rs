@@ -179,7 +179,7 @@ impl Walker<'_> {
 
 /// One report per diagnostic of a Nickel error, with the absolute project
 /// root stripped from file names.
-fn nickel_reports(
+pub(crate) fn nickel_reports(
     files: &mut Files,
     error: Error,
     color: ColorOpt,

@@ -110,6 +110,11 @@ enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Print the site language reference (Markdown) from the schemas'
+    /// contracts and docs: the content of docs/site-language.md.
+    ///
+    /// Example: sitec schema > docs/site-language.md
+    Schema,
     /// Print sitec's man page (roff), generated from these definitions.
     ///
     /// Example: sitec man > /usr/local/share/man/man1/sitec.1
@@ -213,6 +218,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Schema => match sitec::language_reference(&project) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: reading the schemas: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Man => match man_page() {
             Ok(page) => {
                 print!("{page}");
