@@ -170,3 +170,97 @@ fn the_language_reference_is_current_and_complete() {
         }
     }
 }
+
+/// Nix inputs cannot be fetched here: the flake is parsed, its outputs are
+/// evaluated against stand-in inputs far enough to list the attributes it
+/// defines, and what it names (files, sitec subcommands, test suites) exists.
+#[test]
+fn the_flake_parses_and_names_what_exists() {
+    let flake = project_root().join("flake.nix");
+    let parse = Command::new("nix-instantiate")
+        .arg("--parse")
+        .arg(&flake)
+        .output()
+        .expect("nix-instantiate is missing (Debian package nix-bin; sh scripts/test installs it)");
+    assert!(
+        parse.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parse.stderr)
+    );
+    let expr = r#"
+      let
+        flake = import ./flake.nix;
+        out = flake.outputs {
+          self = { };
+          nixpkgs = { legacyPackages.x86_64-linux = { }; };
+          flake-utils = { lib.eachSystem = systems: f: f (builtins.head systems); };
+        };
+        names = builtins.attrNames;
+      in builtins.concatStringsSep " " (
+        map (n: "packages." + n) (names out.packages)
+        ++ map (n: "devShells." + n) (names out.devShells)
+        ++ map (n: "apps." + n) (names out.apps)
+        ++ map (n: "checks." + n) (names out.checks))"#;
+    let eval = Command::new("nix-instantiate")
+        .current_dir(project_root())
+        .args(["--eval", "--strict", "-E", expr])
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let attrs = String::from_utf8(eval.stdout).unwrap();
+    for want in [
+        "packages.default",
+        "devShells.default",
+        "apps.compile",
+        "apps.push",
+        "checks.compile",
+        "checks.tests",
+    ] {
+        assert!(
+            attrs.split(['"', ' ']).any(|a| a == want),
+            "flake lacks {want}: {attrs}"
+        );
+    }
+    let text = std::fs::read_to_string(&flake).unwrap();
+    for file in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "compiler/host/push",
+        "docs/sitec.1",
+    ] {
+        assert!(text.contains(file), "{file}");
+        assert!(
+            project_root().join(file).is_file(),
+            "the flake names {file}, which is missing"
+        );
+    }
+    for sub in ["compile", "completions"] {
+        assert!(
+            text.contains(&format!("/bin/sitec {sub}")) || text.contains(&format!("sitec {sub}"))
+        );
+        stdout_of(&[sub, "--help"]);
+    }
+    let cargo = std::fs::read_to_string(project_root().join("Cargo.toml")).unwrap();
+    let suites = text
+        .split("cargoTestFlags")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap();
+    for suite in suites
+        .split('"')
+        .filter(|w| w.chars().all(|c| c.is_ascii_lowercase()) && !w.is_empty())
+    {
+        if suite != "test" {
+            assert!(
+                cargo.contains(&format!("name = \"{suite}\"")),
+                "no test suite {suite}"
+            );
+        }
+    }
+}
