@@ -264,3 +264,51 @@ fn the_flake_parses_and_names_what_exists() {
         }
     }
 }
+
+/// Colours only on a terminal, and never with NO_COLOR: the diagnostics of a
+/// broken site through a pseudo-terminal (script(1)), then with NO_COLOR,
+/// then into a pipe.
+#[test]
+fn colours_only_on_a_terminal_without_no_color() {
+    let tmp = support::schema_project("colours");
+    support::write_site(
+        tmp.path(),
+        "bad",
+        "let sitec = import \"../../schemas/site.ncl\" in\n{ hosts.a = { management_address = \"10.0.0.300\" } } | sitec.Site\n",
+    );
+    let bin = env!("CARGO_BIN_EXE_sitec");
+    let on_tty = |no_color: bool| {
+        let mut c = Command::new("script");
+        c.current_dir(tmp.path())
+            .args(["-qec", &format!("{bin} check bad"), "/dev/null"])
+            .env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        let o = c.output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let coloured = on_tty(false);
+    assert!(coloured.contains("10.0.0.300"), "{coloured}");
+    assert!(
+        coloured.contains("\u{1b}["),
+        "no colour on a terminal:\n{coloured}"
+    );
+    let plain = on_tty(true);
+    assert!(plain.contains("10.0.0.300"), "{plain}");
+    assert!(
+        !plain.contains("\u{1b}["),
+        "colour despite NO_COLOR:\n{plain}"
+    );
+    let piped = sitec()
+        .current_dir(tmp.path())
+        .args(["check", "bad"])
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let piped = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        piped.contains("10.0.0.300") && !piped.contains("\u{1b}["),
+        "{piped}"
+    );
+}
