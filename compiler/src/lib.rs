@@ -27,7 +27,7 @@ pub use bundle::{Bundle, BundleFile};
 pub use diagnostic::{Report, Severity};
 pub use plan::{Change, FileChange, HostPlan, SitePlan, UnitChange, plan};
 pub use verify::{Verified, verify};
-pub use write::{diff_site, read_site, write_site};
+pub use write::{SiteCheck, SiteWriter, diff_site, read_site, write_site};
 
 /// Where a project lives: `sites/`, `schemas/` and (by default) `out/`.
 #[derive(Debug, Clone)]
@@ -46,13 +46,30 @@ pub enum SiteFailure {
     Invalid(Vec<Report>),
 }
 
-/// A compiled site: its bundles and any warnings.
+impl SiteFailure {
+    /// An I/O failure (`io::error`, exit 2) with the message an operator reads.
+    pub fn io(message: String) -> SiteFailure {
+        io_failure(message)
+    }
+}
+
+/// A compiled site: its bundles (unless they went to a sink), each host's
+/// bundle hash, any warnings, and how long each stage took.
 #[derive(Debug)]
 pub struct Compiled {
     pub site: String,
+    /// Sorted by host; empty after [`Project::compile_to`].
     pub bundles: Vec<Bundle>,
+    /// (host, bundle hash), sorted by host.
+    pub hosts: Vec<(String, String)>,
     pub warnings: Vec<Report>,
+    /// Wall time per stage (`--timings`); never part of any output file.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
+
+/// Receives each host's bundle as soon as it is rendered (from several
+/// threads): the writer, the `--check` comparison, or a collector.
+pub type Sink<'a> = dyn Fn(Bundle) -> Result<(), String> + Sync + 'a;
 
 /// How to compile: colours in rendered diagnostics, and an optional directory
 /// of WireGuard private keys (`<member>.key`) that must never appear in the site.
@@ -90,8 +107,41 @@ impl Project {
         relative(&self.root, Path::new("sites").join(site).join("site.ncl"))
     }
 
-    /// Evaluates, checks and renders one site.
+    /// Evaluates, checks and renders one site, keeping its bundles.
     pub fn compile(&self, site: &str, options: &Options) -> Result<Compiled, SiteFailure> {
+        let collected = std::sync::Mutex::new(Vec::new());
+        let mut compiled = self.compile_to(site, options, &|b| {
+            collected
+                .lock()
+                .map_err(|_| "a renderer panicked".to_string())?
+                .push(b);
+            Ok(())
+        })?;
+        let mut bundles = collected
+            .into_inner()
+            .map_err(|_| io_failure("a renderer panicked".into()))?;
+        bundles.sort_by(|a, b| a.host.cmp(&b.host));
+        compiled.bundles = bundles;
+        Ok(compiled)
+    }
+
+    /// Evaluates, checks and renders one site, handing each host's bundle to
+    /// `sink` as soon as it is rendered, so that a large site is never whole
+    /// in memory. Nothing reaches the sink unless every check passed; an
+    /// error of the sink is an `io::error`.
+    pub fn compile_to(
+        &self,
+        site: &str,
+        options: &Options,
+        sink: &Sink,
+    ) -> Result<Compiled, SiteFailure> {
+        let mut timings = Vec::new();
+        let mut clock = std::time::Instant::now();
+        let mut lap = |name: &'static str, timings: &mut Vec<_>| {
+            let now = std::time::Instant::now();
+            timings.push((name, now - clock));
+            clock = now;
+        };
         let color = options.color;
         let schemas = relative(&self.root, PathBuf::from("schemas"));
         let loaded = match load::load(&self.site_file(site), &schemas, &self.root, color) {
@@ -103,6 +153,7 @@ impl Project {
                 return Err(SiteFailure::Invalid(reports));
             }
         };
+        lap("evaluate (Nickel, contracts, spans)", &mut timings);
         let private_keys = match &options.keys_dir {
             Some(dir) => load::private_keys(dir).map_err(io_failure)?,
             None => Vec::new(),
@@ -114,39 +165,64 @@ impl Project {
                 "this is a gap in the schema's contracts; please report it with the site",
             )])
         })?;
+        lap("model (deserialise)", &mut timings);
         let findings = check::run(&site_model);
         let reports: Vec<Report> = findings
             .iter()
             .map(|d| d.report(&site_model.sources, color))
             .collect();
+        lap("checks", &mut timings);
         if reports.iter().any(|r| r.severity == Severity::Error) {
             return Err(SiteFailure::Invalid(reports));
         }
-        let hosts: Vec<&String> = site_model.spec.hosts.keys().collect();
-        let bundles = hosts
+        let host_names: Vec<&String> = site_model.spec.hosts.keys().collect();
+        let hosts = host_names
             .par_iter()
             .map(|host| {
-                let out = render::render_host(&site_model, host)?;
-                Ok(bundle::build(
-                    site,
-                    host,
-                    &site_model.spec.hosts[host.as_str()],
-                    out,
-                ))
+                let out = render::render_host(&site_model, host).map_err(Failure::Render)?;
+                let b = bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out);
+                let entry = (b.host.clone(), b.hash.clone());
+                sink(b).map_err(Failure::Sink)?;
+                Ok(entry)
             })
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| {
-                SiteFailure::Invalid(vec![Report::plain(
+            .collect::<Result<Vec<_>, Failure>>()
+            .map_err(|e| match e {
+                Failure::Render(e) => SiteFailure::Invalid(vec![Report::plain(
                     "internal::render",
                     e,
                     "a check should have caught this; please report it with the site",
-                )])
+                )]),
+                Failure::Sink(e) => io_failure(e),
             })?;
+        lap("render, bundle, hash and write", &mut timings);
         Ok(Compiled {
             site: site.to_string(),
-            bundles,
+            bundles: Vec::new(),
+            hosts,
             warnings: reports,
+            timings,
         })
+    }
+}
+
+enum Failure {
+    Render(String),
+    Sink(String),
+}
+
+impl Project {
+    /// Evaluates a site with the schemas' contracts and nothing else (no
+    /// checks, rendering or writing): `sitec eval`, the benchmark's floor.
+    /// `Ok(false)` when Nickel reports an error (`sitec check` shows it).
+    pub fn evaluate(&self, site: &str) -> Result<bool, SiteFailure> {
+        let schemas = relative(&self.root, PathBuf::from("schemas"));
+        match load::evaluate_only(&self.site_file(site), &schemas) {
+            Ok(ok) => Ok(ok),
+            Err(load::LoadError::Io { path, message }) => {
+                Err(io_failure(format!("{}: {message}", path.display())))
+            }
+            Err(load::LoadError::Nickel { reports }) => Err(SiteFailure::Invalid(reports)),
+        }
     }
 }
 

@@ -59,16 +59,7 @@ pub(crate) fn load(
             message: e.to_string(),
         });
     }
-    let contract = schemas_dir.join("contract.ncl");
-    let mut program: Program<CacheImpl> = ProgramBuilder::new()
-        .add_path(site_file.as_os_str())
-        .add_contract_paths([contract.as_os_str()])
-        .add_import_paths([schemas_dir.to_path_buf()])
-        .build()
-        .map_err(|e| LoadError::Io {
-            path: site_file.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let mut program = program(site_file, schemas_dir)?;
     let color = if color {
         ColorOpt::Always
     } else {
@@ -97,6 +88,27 @@ pub(crate) fn load(
         root,
         sources: walker.sources,
     })
+}
+
+/// The site with `schemas/contract.ncl` applied, ready to evaluate.
+fn program(site_file: &Path, schemas_dir: &Path) -> Result<Program<CacheImpl>, LoadError> {
+    let contract = schemas_dir.join("contract.ncl");
+    ProgramBuilder::new()
+        .add_path(site_file.as_os_str())
+        .add_contract_paths([contract.as_os_str()])
+        .add_import_paths([schemas_dir.to_path_buf()])
+        .build()
+        .map_err(|e| LoadError::Io {
+            path: site_file.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+/// Evaluation alone, as `load` does it but keeping nothing: the floor the
+/// benchmark measures compile against. Errors are only counted.
+pub(crate) fn evaluate_only(site_file: &Path, schemas_dir: &Path) -> Result<bool, LoadError> {
+    let mut program = program(site_file, schemas_dir)?;
+    Ok(program.eval_full_for_export().is_ok())
 }
 
 struct Walker<'a> {

@@ -61,6 +61,9 @@ enum Command {
         /// Compare with out/ instead of writing; exit 1 naming each file that differs.
         #[arg(long)]
         check: bool,
+        /// Print how long each stage took (stderr).
+        #[arg(long)]
+        timings: bool,
     },
     /// Everything but writing; exit 1 on any error.
     ///
@@ -110,6 +113,15 @@ enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+    /// Evaluate a site with the schemas' contracts and nothing else: no
+    /// checks, no rendering, no writing. The floor `scripts/bench` measures
+    /// compile against; exit 1 when Nickel reports an error.
+    ///
+    /// Example: sitec eval homelab
+    Eval {
+        /// The site (a folder of sites/).
+        site: String,
+    },
     /// Print the site language reference (Markdown) from the schemas'
     /// contracts and docs: the content of docs/site-language.md.
     ///
@@ -145,28 +157,27 @@ fn main() -> ExitCode {
     let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let project = Project { root: cli.root };
     match cli.command {
-        Command::Compile { args, out, check } => {
+        Command::Compile {
+            args,
+            out,
+            check,
+            timings,
+        } => {
             let out = out.unwrap_or_else(|| project.root.join("out"));
-            run_sites(&project, args, color, |c| {
-                if check {
-                    check_out(&out, c)
-                } else {
-                    sitec::write_site(&out, &c.site, &c.bundles)
-                        .map(|()| {
-                            eprintln!(
-                                "compiled {} ({} hosts) into {}",
-                                c.site,
-                                c.bundles.len(),
-                                out.join(&c.site).display()
-                            );
-                            true
-                        })
-                        .map_err(|e| format!("writing {}: {e}", out.join(&c.site).display()))
+            let mode = if check {
+                Mode::CheckOut(&out)
+            } else {
+                Mode::Write(&out)
+            };
+            run_sites(&project, args, color, mode, |c| {
+                if timings {
+                    print_timings(c);
                 }
+                Ok(true)
             })
         }
-        Command::Check { args } => run_sites(&project, args, color, |c| {
-            eprintln!("{}: ok ({} hosts)", c.site, c.bundles.len());
+        Command::Check { args } => run_sites(&project, args, color, Mode::Discard, |c| {
+            eprintln!("{}: ok ({} hosts)", c.site, c.hosts.len());
             Ok(true)
         }),
         Command::Verify { dir } => verify(&dir),
@@ -182,7 +193,7 @@ fn main() -> ExitCode {
                 keys: None,
             };
             let plans = std::cell::RefCell::new(Vec::new());
-            let code = run_sites(&project, args, color, |c| {
+            let code = run_sites(&project, args, color, Mode::Collect, |c| {
                 let committed = sitec::read_site(&base, &c.site)
                     .map_err(|e| format!("reading {}: {e}", base.join(&c.site).display()))?;
                 let p = sitec::plan(&c.site, &committed, &c.bundles);
@@ -218,6 +229,18 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Eval { site } => match project.evaluate(&site) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("error: site {site} does not evaluate; `sitec check {site}` shows why");
+                ExitCode::from(1)
+            }
+            Err(SiteFailure::Io(report)) => {
+                eprintln!("error: site {site}: {}", report.message);
+                ExitCode::from(2)
+            }
+            Err(SiteFailure::Invalid(_)) => ExitCode::from(1),
+        },
         Command::Schema => match sitec::language_reference(&project) {
             Ok(text) => {
                 print!("{text}");
@@ -294,6 +317,7 @@ fn run_sites(
     project: &Project,
     args: CompileArgs,
     color: bool,
+    mode: Mode,
     then: impl Fn(&Compiled) -> Result<bool, String>,
 ) -> ExitCode {
     let sites = if args.sites.is_empty() {
@@ -314,9 +338,12 @@ fn run_sites(
     let mut worst = 0u8;
     let mut json = Vec::new();
     for site in sites {
-        match project.compile(&site, &options) {
-            Ok(compiled) => {
+        match compile_site(project, &site, &options, &mode) {
+            Ok((compiled, in_order)) => {
                 show(args.format, &mut json, &site, &compiled.warnings);
+                if !in_order {
+                    worst = worst.max(1);
+                }
                 match then(&compiled) {
                     Ok(true) => {}
                     Ok(false) => worst = worst.max(1),
@@ -375,23 +402,82 @@ fn json_report(site: &str, r: &Report) -> serde_json::Value {
     v
 }
 
-fn check_out(out: &Path, c: &Compiled) -> Result<bool, String> {
-    let diffs = sitec::diff_site(out, &c.site, &c.bundles)
-        .map_err(|e| format!("reading {}: {e}", out.join(&c.site).display()))?;
-    for d in &diffs {
-        eprintln!("{d}");
+/// What happens to the bundles of a compile.
+enum Mode<'a> {
+    /// Written into DIR/<site>, host by host as they are rendered.
+    Write(&'a Path),
+    /// Compared with DIR/<site>, host by host (`--check`).
+    CheckOut(&'a Path),
+    /// Rendered and dropped (`sitec check`).
+    Discard,
+    /// Kept in memory for the caller (`plan`).
+    Collect,
+}
+
+/// Compiles one site in the given mode; the bool is whether it is in order
+/// (false: `--check` found differences). Prints what the mode did.
+fn compile_site(
+    project: &Project,
+    site: &str,
+    options: &Options,
+    mode: &Mode,
+) -> Result<(Compiled, bool), SiteFailure> {
+    let io = |what: &str, dir: &Path, e: std::io::Error| {
+        SiteFailure::io(format!("{what} {}: {e}", dir.display()))
+    };
+    match mode {
+        Mode::Write(out) => {
+            let dir = out.join(site);
+            let writer = sitec::SiteWriter::begin(out, site).map_err(|e| io("writing", &dir, e))?;
+            let c = project.compile_to(site, options, &|b| {
+                writer
+                    .write(&b)
+                    .map_err(|e| format!("writing {}: {e}", dir.display()))
+            })?;
+            writer.commit().map_err(|e| io("writing", &dir, e))?;
+            eprintln!(
+                "compiled {site} ({} hosts) into {}",
+                c.hosts.len(),
+                dir.display()
+            );
+            Ok((c, true))
+        }
+        Mode::CheckOut(out) => {
+            let dir = out.join(site);
+            let check = sitec::SiteCheck::new(out, site);
+            let c = project.compile_to(site, options, &|b| {
+                check
+                    .check(&b)
+                    .map_err(|e| format!("reading {}: {e}", dir.display()))
+            })?;
+            let diffs = check.finish().map_err(|e| io("reading", &dir, e))?;
+            for d in &diffs {
+                eprintln!("{d}");
+            }
+            if diffs.is_empty() {
+                eprintln!("{site}: out/ is current");
+            } else {
+                eprintln!(
+                    "{site}: {} file(s) differ from what the site compiles to; run `sitec compile {site}`",
+                    diffs.len()
+                );
+            }
+            Ok((c, diffs.is_empty()))
+        }
+        Mode::Discard => Ok((project.compile_to(site, options, &|_| Ok(()))?, true)),
+        Mode::Collect => Ok((project.compile(site, options)?, true)),
     }
-    if diffs.is_empty() {
-        eprintln!("{}: out/ is current", c.site);
-        Ok(true)
-    } else {
+}
+
+fn print_timings(c: &Compiled) {
+    let total: std::time::Duration = c.timings.iter().map(|(_, d)| *d).sum();
+    for (stage, d) in &c.timings {
         eprintln!(
-            "{}: {} file(s) differ from what the site compiles to; run `sitec compile {}`",
+            "{}: {stage:<40} {:>9.3} s {:>5.1} %",
             c.site,
-            diffs.len(),
-            c.site
+            d.as_secs_f64(),
+            100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9)
         );
-        Ok(false)
     }
 }
 
