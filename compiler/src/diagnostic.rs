@@ -3,13 +3,13 @@
 //! [`Report`], the form every finding (sitec's or Nickel's) leaves the library in.
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::Site;
 use crate::tree::{Sources, Span};
 
 /// How bad a finding is: errors stop the compile, warnings are shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -193,7 +193,7 @@ pub(crate) fn sort(found: &mut [Diagnostic], sources: &Sources) {
 
 /// A finding as it leaves the library: the rendered text for people, the
 /// fields for machines (`--format json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// A stable code such as `wg::duplicate-key`; `nickel::*` for Nickel's own errors.
     pub code: String,

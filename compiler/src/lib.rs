@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 mod bundle;
+mod cache;
 mod check;
 mod diagnostic;
 mod load;
@@ -65,7 +66,12 @@ pub struct Compiled {
     pub warnings: Vec<Report>,
     /// Wall time per stage (`--timings`); never part of any output file.
     pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// Every file the evaluation read, with the sha256 of what it read.
+    pub inputs: Vec<(PathBuf, String)>,
 }
+
+/// A compile answered by the input-hash cache: nothing changed.
+pub use cache::Hit as CacheHit;
 
 /// Receives each host's bundle as soon as it is rendered (from several
 /// threads): the writer, the `--check` comparison, or a collector.
@@ -154,6 +160,8 @@ impl Project {
             }
         };
         lap("evaluate (Nickel, contracts, spans)", &mut timings);
+        let mut loaded = loaded;
+        let inputs = std::mem::take(&mut loaded.inputs);
         let private_keys = match &options.keys_dir {
             Some(dir) => load::private_keys(dir).map_err(io_failure)?,
             None => Vec::new(),
@@ -201,7 +209,36 @@ impl Project {
             hosts,
             warnings: reports,
             timings,
+            inputs,
         })
+    }
+
+    /// What compiling `site` into `out` would give, when none of its inputs
+    /// (files read, the binary, `--keys`, colour) changed since the last
+    /// compile recorded with [`Project::remember`] and `out/<site>` is as
+    /// that compile left it.
+    pub fn cached(&self, site: &str, options: &Options, out: &Path) -> Option<CacheHit> {
+        cache::lookup(
+            &self.root,
+            site,
+            options.color,
+            options.keys_dir.as_deref(),
+            out,
+        )
+    }
+
+    /// Records a compile that just wrote `out/<site>`.
+    pub fn remember(&self, compiled: &Compiled, options: &Options, out: &Path) {
+        cache::store(
+            &self.root,
+            &compiled.site,
+            options.color,
+            options.keys_dir.as_deref(),
+            out,
+            &compiled.inputs,
+            &compiled.hosts,
+            &compiled.warnings,
+        );
     }
 }
 

@@ -24,6 +24,9 @@ use crate::tree::{Field, Node, Sources, Span, Value, line_column};
 pub(crate) struct Loaded {
     pub(crate) root: Node,
     pub(crate) sources: Sources,
+    /// Every file the evaluation read (site, imports, schemas) with the
+    /// sha256 of the content Nickel evaluated: the input-hash cache's inputs.
+    pub(crate) inputs: Vec<(PathBuf, String)>,
 }
 
 /// Why a site did not evaluate.
@@ -87,7 +90,26 @@ pub(crate) fn load(
     Ok(Loaded {
         root,
         sources: walker.sources,
+        inputs: evaluated_files(&files),
     })
+}
+
+/// The non-stdlib files of an evaluation with the sha256 of their content as
+/// evaluated (not as on disk now: a file edited during the compile must not
+/// be recorded as what was compiled).
+fn evaluated_files(files: &Files) -> Vec<(PathBuf, String)> {
+    let stdlib = files.stdlib_modules().count();
+    let mut inputs: Vec<(PathBuf, String)> = (stdlib..files.filenames().count())
+        .filter_map(|n| {
+            // FileId's field is private; its serde form is the index.
+            let id: FileId = serde_json::from_value(serde_json::Value::from(n)).ok()?;
+            let path = std::fs::canonicalize(files.name(id)).ok()?;
+            Some((path, crate::bundle::sha256_hex(files.source(id).as_bytes())))
+        })
+        .collect();
+    inputs.sort();
+    inputs.dedup();
+    inputs
 }
 
 /// The site with `schemas/contract.ncl` applied, ready to evaluate.

@@ -64,6 +64,10 @@ enum Command {
         /// Print how long each stage took (stderr).
         #[arg(long)]
         timings: bool,
+        /// Compile even when no input changed since the last compile (the
+        /// input-hash cache in .sitec/cache/ is not consulted).
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Everything but writing; exit 1 on any error.
     ///
@@ -162,12 +166,13 @@ fn main() -> ExitCode {
             out,
             check,
             timings,
+            no_cache,
         } => {
             let out = out.unwrap_or_else(|| project.root.join("out"));
             let mode = if check {
-                Mode::CheckOut(&out)
+                Mode::CheckOut(&out, !no_cache)
             } else {
-                Mode::Write(&out)
+                Mode::Write(&out, !no_cache)
             };
             run_sites(&project, args, color, mode, |c| {
                 if timings {
@@ -404,10 +409,12 @@ fn json_report(site: &str, r: &Report) -> serde_json::Value {
 
 /// What happens to the bundles of a compile.
 enum Mode<'a> {
-    /// Written into DIR/<site>, host by host as they are rendered.
-    Write(&'a Path),
-    /// Compared with DIR/<site>, host by host (`--check`).
-    CheckOut(&'a Path),
+    /// Written into DIR/<site>, host by host as they are rendered; the bool
+    /// says whether the input-hash cache may answer instead.
+    Write(&'a Path, bool),
+    /// Compared with DIR/<site>, host by host (`--check`); the cache may
+    /// answer too.
+    CheckOut(&'a Path, bool),
     /// Rendered and dropped (`sitec check`).
     Discard,
     /// Kept in memory for the caller (`plan`).
@@ -425,9 +432,30 @@ fn compile_site(
     let io = |what: &str, dir: &Path, e: std::io::Error| {
         SiteFailure::io(format!("{what} {}: {e}", dir.display()))
     };
-    match mode {
-        Mode::Write(out) => {
+    let cached = |out: &Path, use_cache: bool| {
+        let started = std::time::Instant::now();
+        let hit = use_cache
+            .then(|| project.cached(site, options, out))
+            .flatten()?;
+        Some(Compiled {
+            site: site.to_string(),
+            bundles: Vec::new(),
+            hosts: hit.hosts,
+            warnings: hit.warnings,
+            timings: vec![("input-hash cache: nothing changed", started.elapsed())],
+            inputs: Vec::new(),
+        })
+    };
+    match *mode {
+        Mode::Write(out, use_cache) => {
             let dir = out.join(site);
+            if let Some(c) = cached(out, use_cache) {
+                eprintln!(
+                    "{site}: no input changed since out/{site} was written ({} hosts): nothing to do",
+                    c.hosts.len()
+                );
+                return Ok((c, true));
+            }
             let writer = sitec::SiteWriter::begin(out, site).map_err(|e| io("writing", &dir, e))?;
             let c = project.compile_to(site, options, &|b| {
                 writer
@@ -435,6 +463,9 @@ fn compile_site(
                     .map_err(|e| format!("writing {}: {e}", dir.display()))
             })?;
             writer.commit().map_err(|e| io("writing", &dir, e))?;
+            if use_cache {
+                project.remember(&c, options, out);
+            }
             eprintln!(
                 "compiled {site} ({} hosts) into {}",
                 c.hosts.len(),
@@ -442,8 +473,12 @@ fn compile_site(
             );
             Ok((c, true))
         }
-        Mode::CheckOut(out) => {
+        Mode::CheckOut(out, use_cache) => {
             let dir = out.join(site);
+            if let Some(c) = cached(out, use_cache) {
+                eprintln!("{site}: out/ is current (no input changed since it was written)");
+                return Ok((c, true));
+            }
             let check = sitec::SiteCheck::new(out, site);
             let c = project.compile_to(site, options, &|b| {
                 check

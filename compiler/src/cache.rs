@@ -1,0 +1,217 @@
+//! The input-hash cache (like Nix's evaluation cache): a compile whose
+//! inputs are the same as last time's, and whose output was not touched
+//! since, is answered without evaluating anything.
+//!
+//! Inputs are everything a compile is a pure function of: every file the
+//! evaluation read (the site, what it imports, the schemas; the list comes
+//! from Nickel), the sitec binary itself (templates and the activate script
+//! are embedded in it), the `--keys` directory, the colour of rendered
+//! warnings and the output directory. The output is `out/<site>` as `write`
+//! left it: every file's size, modification time and mode (a hand edit or a
+//! `git checkout` of out/ changes them). Any difference means a full compile.
+//!
+//! The cache lives in `<project>/.sitec/cache/<site>.json`, outside `out/`
+//! and outside git. Inputs are recorded with the hash of the content Nickel
+//! evaluated, so a file edited during a compile is seen as changed next time.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Report;
+use crate::bundle::sha256_hex;
+use crate::write::{OutputStat, stat_site};
+
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, PartialEq, Eq, Debug, Clone)]
+struct BinaryId {
+    path: PathBuf,
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+    sha256: String,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq, Debug)]
+struct Key {
+    binary: String,
+    color: bool,
+    keys: Option<String>,
+    out: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedReport {
+    report: Report,
+    rendered: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    version: u32,
+    binary: BinaryId,
+    key: Key,
+    /// Every file the evaluation read, with its sha256.
+    inputs: BTreeMap<PathBuf, String>,
+    outputs: Vec<OutputStat>,
+    hosts: Vec<(String, String)>,
+    warnings: Vec<CachedReport>,
+}
+
+/// A compile answered from the cache.
+pub struct Hit {
+    pub hosts: Vec<(String, String)>,
+    pub warnings: Vec<Report>,
+}
+
+fn entry_path(root: &Path, site: &str) -> PathBuf {
+    root.join(".sitec")
+        .join("cache")
+        .join(format!("{site}.json"))
+}
+
+fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+}
+
+/// The running binary's identity; its sha256 is taken from `known` when the
+/// file's path, size, modification time and inode are unchanged.
+fn binary_id(known: Option<&BinaryId>) -> Option<BinaryId> {
+    let path = std::env::current_exe().ok()?;
+    let meta = fs::metadata(&path).ok()?;
+    let mut id = BinaryId {
+        path,
+        size: meta.len(),
+        mtime_ns: mtime_ns(&meta),
+        inode: meta.ino(),
+        sha256: String::new(),
+    };
+    match known {
+        Some(k)
+            if BinaryId {
+                sha256: k.sha256.clone(),
+                ..id.clone()
+            } == *k =>
+        {
+            id.sha256 = k.sha256.clone();
+        }
+        _ => id.sha256 = sha256_hex(&fs::read(&id.path).ok()?),
+    }
+    Some(id)
+}
+
+fn keys_hash(keys_dir: Option<&Path>) -> Option<String> {
+    let dir = keys_dir?;
+    let mut listing = String::new();
+    let mut names: Vec<PathBuf> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    for p in names {
+        let content = fs::read(&p).unwrap_or_default();
+        listing.push_str(&format!("{} {}\n", sha256_hex(&content), p.display()));
+    }
+    Some(sha256_hex(listing.as_bytes()))
+}
+
+fn key(binary: &BinaryId, color: bool, keys_dir: Option<&Path>, out: &Path) -> Key {
+    Key {
+        binary: binary.sha256.clone(),
+        color,
+        keys: keys_hash(keys_dir),
+        out: out.to_path_buf(),
+    }
+}
+
+/// The cached result of compiling `site` into `out`, when nothing changed.
+pub(crate) fn lookup(
+    root: &Path,
+    site: &str,
+    color: bool,
+    keys_dir: Option<&Path>,
+    out: &Path,
+) -> Option<Hit> {
+    let text = fs::read(entry_path(root, site)).ok()?;
+    let entry: Entry = serde_json::from_slice(&text).ok()?;
+    if entry.version != VERSION {
+        return None;
+    }
+    let binary = binary_id(Some(&entry.binary))?;
+    if key(&binary, color, keys_dir, out) != entry.key {
+        return None;
+    }
+    for (path, sha) in &entry.inputs {
+        if sha256_hex(&fs::read(path).ok()?) != *sha {
+            return None;
+        }
+    }
+    if stat_site(out, site).ok()? != entry.outputs {
+        return None;
+    }
+    Some(Hit {
+        hosts: entry.hosts,
+        warnings: entry
+            .warnings
+            .into_iter()
+            .map(|c| Report {
+                rendered: c.rendered,
+                ..c.report
+            })
+            .collect(),
+    })
+}
+
+/// Records a compile that wrote `out/<site>`: `inputs` are the files the
+/// evaluation read with the hash of what it read. Best effort: a cache that
+/// cannot be written only costs the next compile its shortcut.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn store(
+    root: &Path,
+    site: &str,
+    color: bool,
+    keys_dir: Option<&Path>,
+    out: &Path,
+    inputs: &[(PathBuf, String)],
+    hosts: &[(String, String)],
+    warnings: &[Report],
+) {
+    let path = entry_path(root, site);
+    let _ = fs::remove_file(&path);
+    let Some(binary) = binary_id(None) else {
+        return;
+    };
+    let hashed: BTreeMap<PathBuf, String> = inputs.iter().cloned().collect();
+    let Ok(outputs) = stat_site(out, site) else {
+        return;
+    };
+    let entry = Entry {
+        version: VERSION,
+        key: key(&binary, color, keys_dir, out),
+        binary,
+        inputs: hashed,
+        outputs,
+        hosts: hosts.to_vec(),
+        warnings: warnings
+            .iter()
+            .map(|r| CachedReport {
+                report: r.clone(),
+                rendered: r.rendered.clone(),
+            })
+            .collect(),
+    };
+    let Some(dir) = path.parent() else { return };
+    if fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = path.with_extension("json.tmp");
+    if let Ok(text) = serde_json::to_vec(&entry)
+        && fs::write(&tmp, text).is_ok()
+    {
+        let _ = fs::rename(&tmp, &path);
+    }
+}
