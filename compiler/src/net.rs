@@ -2,6 +2,7 @@
 //! `10.0.0.0/24`). The schema contracts guarantee the syntax; these helpers
 //! still refuse anything else rather than panic.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// An IPv4 network with its prefix length.
@@ -72,6 +73,50 @@ impl Net {
     }
 }
 
+/// Networks indexed for overlap queries in O(log n). CIDR networks either
+/// nest or are disjoint, so a network overlaps exactly its ancestors (one
+/// lookup per shorter prefix) and the networks inside it (one range of the
+/// keys sorted by first address and prefix). This keeps the checks that
+/// compare every member's networks with every other's near-linear.
+pub(crate) struct NetIndex<T> {
+    by_start: BTreeMap<(u32, u8), Vec<(Net, T)>>,
+}
+
+impl<T> NetIndex<T> {
+    pub(crate) fn new() -> NetIndex<T> {
+        NetIndex {
+            by_start: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn insert(&mut self, net: Net, value: T) {
+        let n = net.network();
+        self.by_start
+            .entry((u32::from(n.addr), n.prefix))
+            .or_default()
+            .push((net, value));
+    }
+
+    /// Every indexed network that shares an address with `net`.
+    pub(crate) fn overlapping(&self, net: Net) -> impl Iterator<Item = &(Net, T)> {
+        let n = net.network();
+        let start = u32::from(n.addr);
+        let ancestors = (0..n.prefix).filter_map(move |p| {
+            let a = Net {
+                addr: n.addr,
+                prefix: p,
+            }
+            .network();
+            self.by_start.get(&(u32::from(a.addr), p))
+        });
+        let inside = self
+            .by_start
+            .range((start, n.prefix)..=(u32::from(n.broadcast()), 32))
+            .map(|(_, v)| v);
+        ancestors.chain(inside).flatten()
+    }
+}
+
 impl std::fmt::Display for Net {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
@@ -80,7 +125,51 @@ impl std::fmt::Display for Net {
 
 #[cfg(test)]
 mod tests {
-    use super::Net;
+    use super::{Net, NetIndex};
+
+    /// The index finds exactly the overlaps a pairwise scan finds.
+    #[test]
+    fn the_index_agrees_with_a_pairwise_scan() {
+        let nets: Vec<Net> = [
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.1.2.0/24",
+            "10.1.2.3",
+            "10.1.3.0/24",
+            "10.2.0.0/16",
+            "0.0.0.0/0",
+            "192.168.1.0/24",
+            "192.168.1.128/25",
+            "192.168.1.129",
+            "10.1.2.0/24",
+            "172.16.0.0/12",
+            "172.31.255.255",
+        ]
+        .iter()
+        .map(|s| Net::parse(s).unwrap())
+        .collect();
+        let mut index = NetIndex::new();
+        for (i, n) in nets.iter().enumerate() {
+            index.insert(*n, i);
+        }
+        let probes = nets.iter().copied().chain(
+            [
+                "10.1.2.200",
+                "10.3.0.0/16",
+                "11.0.0.0/8",
+                "192.168.0.0/16",
+                "172.20.1.0/24",
+            ]
+            .iter()
+            .map(|s| Net::parse(s).unwrap()),
+        );
+        for p in probes {
+            let mut found: Vec<usize> = index.overlapping(p).map(|(_, i)| *i).collect();
+            found.sort();
+            let want: Vec<usize> = (0..nets.len()).filter(|&i| nets[i].overlaps(p)).collect();
+            assert_eq!(found, want, "{p}");
+        }
+    }
 
     #[test]
     fn network_of_an_interface_address() {

@@ -4,8 +4,8 @@
 
 use std::net::Ipv4Addr;
 
-use crate::model::{Host, L4, Site};
-use crate::net::Net;
+use crate::model::{Host, L4, Mesh, Site};
+use crate::net::{Net, NetIndex};
 
 /// A site path such as `["hosts", "pve1", "bridges", "vmbr0", "address"]`.
 pub(crate) type Path = Vec<String>;
@@ -93,6 +93,66 @@ pub(crate) fn routable(site: &Site, host_name: &str, host: &Host) -> Vec<Net> {
         }
     }
     nets
+}
+
+/// Which addresses each host reaches, indexed once per site: a host's own
+/// subnets, and per mesh every member's tunnel address and routes. Asking
+/// whether a host reaches an address costs a few lookups, not a scan of
+/// every peer (a full mesh of N hosts would make that N² in all).
+pub(crate) struct Reach<'a> {
+    meshes: Vec<(&'a Mesh, NetIndex<&'a str>)>,
+}
+
+impl<'a> Reach<'a> {
+    pub(crate) fn new(site: &'a Site) -> Reach<'a> {
+        let meshes = site
+            .spec
+            .wireguard
+            .values()
+            .map(|mesh| {
+                let mut index = NetIndex::new();
+                for (name, peer) in &mesh.members {
+                    let nets = Net::parse(&peer.address)
+                        .into_iter()
+                        .chain(peer.routes.iter().filter_map(|r| Net::parse(r)));
+                    for n in nets {
+                        index.insert(n, name.as_str());
+                    }
+                }
+                (mesh, index)
+            })
+            .collect();
+        Reach { meshes }
+    }
+
+    /// Whether `host` has a route to `ip`: one of its subnets holds it, or
+    /// another member of one of its meshes does.
+    pub(crate) fn reaches(&self, site: &Site, host_name: &str, host: &Host, ip: Ipv4Addr) -> bool {
+        let target = Net {
+            addr: ip,
+            prefix: 32,
+        };
+        assigned(site, host_name, host)
+            .iter()
+            .any(|a| a.net.network().contains(ip))
+            || self.meshes.iter().any(|(mesh, index)| {
+                mesh.host_member(host_name).is_some()
+                    && index
+                        .overlapping(target)
+                        .any(|(_, member)| *member != host_name)
+            })
+    }
+}
+
+/// The networks `routable` lists, for a help line: at most `limit`, then how
+/// many more there are.
+pub(crate) fn routable_summary(site: &Site, host_name: &str, host: &Host, limit: usize) -> String {
+    let nets = routable(site, host_name, host);
+    let mut shown: Vec<String> = nets.iter().take(limit).map(|n| n.to_string()).collect();
+    if nets.len() > limit {
+        shown.push(format!("{} more", nets.len() - limit));
+    }
+    shown.join(", ")
 }
 
 /// A socket a host listens on (or a port it intercepts with DNAT).

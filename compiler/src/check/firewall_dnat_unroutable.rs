@@ -21,21 +21,21 @@ use super::facts;
 pub(crate) const CODE: &str = "firewall::dnat-unroutable";
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
+    let reach = facts::Reach::new(site);
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
-        let routable = facts::routable(site, host_name, host);
         for (i, d) in fw.dnat.iter().enumerate() {
             let Ok(to) = d.to.parse::<Ipv4Addr>() else { continue };
-            if routable.iter().any(|n| n.contains(to)) {
+            if reach.reaches(site, host_name, host, to) {
                 continue;
             }
-            let nets: Vec<String> = routable.iter().map(|n| n.to_string()).collect();
+            let nets = facts::routable_summary(site, host_name, host, 8);
             out.push(
                 Diagnostic::error(CODE, format!("DNAT of {} port {} on `{host_name}` forwards to {to}, which the host has no route to", d.proto.as_str(), d.port))
                     .help(if nets.is_empty() {
                         "the host has no addressed interface; give it one in the target's subnet".to_string()
                     } else {
-                        format!("forward to an address in one of {}", nets.join(", "))
+                        format!("forward to an address in one of {nets}")
                     })
                     .at(site, &["hosts", host_name, "firewall", "dnat", &i.to_string(), "to"], "not in any subnet of the host"),
             );

@@ -22,6 +22,7 @@ use super::facts;
 pub(crate) const CODE: &str = "nginx::backend-unroutable";
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
+    let reach = facts::Reach::new(site);
     for (host_name, host) in &site.spec.hosts {
         let Some(n) = &host.nginx else { continue };
         let mut backends = Vec::new();
@@ -33,19 +34,18 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         for (i, s) in n.streams.iter().enumerate() {
             backends.push((&s.backend, facts::path(&["hosts", host_name, "nginx", "streams", &i.to_string(), "backend", "address"])));
         }
-        let nets = facts::routable(site, host_name, host);
         for (b, path) in backends {
             let Ok(ip) = b.address.parse::<Ipv4Addr>() else { continue };
-            if ip.is_loopback() || nets.iter().any(|n| n.contains(ip)) {
+            if ip.is_loopback() || reach.reaches(site, host_name, host, ip) {
                 continue;
             }
-            let known: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
+            let known = facts::routable_summary(site, host_name, host, 8);
             out.push(
                 Diagnostic::error(CODE, format!("backend {}:{} of `{host_name}`'s NGINX is in none of its networks", b.address, b.port))
                     .help(if known.is_empty() {
                         "give the host an interface in the backend's network".to_string()
                     } else {
-                        format!("use a backend in {}, or attach the host to the backend's network", known.join(", "))
+                        format!("use a backend in {known}, or attach the host to the backend's network")
                     })
                     .at(site, &facts::parts(&path), "unreachable backend"),
             );

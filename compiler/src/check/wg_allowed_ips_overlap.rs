@@ -14,7 +14,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Member, Site};
-use crate::net::Net;
+use crate::net::{Net, NetIndex};
 
 use super::facts::{self, parts};
 
@@ -52,26 +52,39 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             .iter()
             .map(|(name, m)| (name, allowed(mesh_name, name, m)))
             .collect();
-        for (i, (a_name, a_allowed)) in members.iter().enumerate() {
-            for (b_name, b_allowed) in &members[i + 1..] {
-                for a in a_allowed {
-                    for b in b_allowed {
-                        // Two tunnel addresses overlap only when equal:
-                        // that is wg::duplicate-address.
-                        if !(a.route || b.route) || !a.net.overlaps(b.net) {
-                            continue;
-                        }
-                        let (a_net, b_net) = (a.net, b.net);
-                        out.push(
-                            Diagnostic::error(
-                                CODE,
-                                format!("{b_net} of `{b_name}` overlaps {a_net} of `{a_name}` in the AllowedIPs of {mesh_name}"),
-                            )
-                            .help("each address may be routed to one peer only; narrow or remove one of the two")
-                            .at(site, &parts(&b.path), "overlaps")
-                            .at(site, &parts(&a.path), "this"),
-                        );
+        // Every allowed network, by (member, entry): overlaps by index, not
+        // by comparing every pair of members.
+        let mut index = NetIndex::new();
+        for (m, (_, entries)) in members.iter().enumerate() {
+            for (e, a) in entries.iter().enumerate() {
+                index.insert(a.net, (m, e));
+            }
+        }
+        for (bm, (b_name, b_allowed)) in members.iter().enumerate() {
+            for b in b_allowed {
+                let mut earlier: Vec<(usize, usize)> = index
+                    .overlapping(b.net)
+                    .map(|(_, at)| *at)
+                    .filter(|(am, _)| *am < bm)
+                    .collect();
+                earlier.sort_unstable();
+                for (am, ae) in earlier {
+                    let (a_name, a) = (members[am].0, &members[am].1[ae]);
+                    // Two tunnel addresses overlap only when equal:
+                    // that is wg::duplicate-address.
+                    if !(a.route || b.route) {
+                        continue;
                     }
+                    let (a_net, b_net) = (a.net, b.net);
+                    out.push(
+                        Diagnostic::error(
+                            CODE,
+                            format!("{b_net} of `{b_name}` overlaps {a_net} of `{a_name}` in the AllowedIPs of {mesh_name}"),
+                        )
+                        .help("each address may be routed to one peer only; narrow or remove one of the two")
+                        .at(site, &parts(&b.path), "overlaps")
+                        .at(site, &parts(&a.path), "this"),
+                    );
                 }
             }
         }
@@ -84,27 +97,28 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 .into_iter()
                 .filter(|a| !site.spec.wireguard.contains_key(&a.iface))
                 .collect();
-            for (peer_name, peer_allowed) in &members {
-                if *peer_name == host_name {
-                    continue;
-                }
-                for Allowed { net, path: p, .. } in peer_allowed {
-                    let net = *net;
-                    for a in own.iter().filter(|a| a.net.network().overlaps(net)) {
-                        out.push(
-                            Diagnostic::error(
-                                CODE,
-                                format!(
-                                    "{net} routed to `{peer_name}` over {mesh_name} overlaps {} on `{host_name}`'s {}",
-                                    a.net.network(),
-                                    a.iface
-                                ),
-                            )
-                            .help(format!("`{host_name}` would send its own {} traffic into the tunnel; remove or narrow the route", a.iface))
-                            .at(site, &parts(p), "routed over the tunnel")
-                            .at(site, &parts(&a.path), "the host's own network"),
-                        );
-                    }
+            for a in &own {
+                let mut hits: Vec<(usize, usize)> = index
+                    .overlapping(a.net.network())
+                    .map(|(_, at)| *at)
+                    .filter(|(m, _)| members[*m].0 != host_name)
+                    .collect();
+                hits.sort_unstable();
+                for (m, e) in hits {
+                    let (peer_name, Allowed { net, path: p, .. }) = (members[m].0, &members[m].1[e]);
+                    out.push(
+                        Diagnostic::error(
+                            CODE,
+                            format!(
+                                "{net} routed to `{peer_name}` over {mesh_name} overlaps {} on `{host_name}`'s {}",
+                                a.net.network(),
+                                a.iface
+                            ),
+                        )
+                        .help(format!("`{host_name}` would send its own {} traffic into the tunnel; remove or narrow the route", a.iface))
+                        .at(site, &parts(p), "routed over the tunnel")
+                        .at(site, &parts(&a.path), "the host's own network"),
+                    );
                 }
             }
         }
