@@ -25,7 +25,7 @@ use crate::Report;
 use crate::bundle::sha256_hex;
 use crate::write::{OutputStat, stat_site};
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize, PartialEq, Eq, Debug, Clone)]
 struct BinaryId {
@@ -53,7 +53,6 @@ struct CachedReport {
 #[derive(Serialize, Deserialize)]
 struct Entry {
     version: u32,
-    binary: BinaryId,
     key: Key,
     /// Every file the evaluation read, with its sha256.
     inputs: BTreeMap<PathBuf, String>,
@@ -78,9 +77,11 @@ fn mtime_ns(meta: &fs::Metadata) -> i128 {
     i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }
 
-/// The running binary's identity; its sha256 is taken from `known` when the
-/// file's path, size, modification time and inode are unchanged.
-fn binary_id(known: Option<&BinaryId>) -> Option<BinaryId> {
+/// The running binary's identity. Hashing it (streamed: it is large) is
+/// done once per build: the hash is remembered in `.sitec/cache/binary.json`
+/// with the file's path, size, modification time and inode, and reused while
+/// those are unchanged.
+fn binary_id(root: &Path) -> Option<BinaryId> {
     let path = std::env::current_exe().ok()?;
     let meta = fs::metadata(&path).ok()?;
     let mut id = BinaryId {
@@ -90,18 +91,55 @@ fn binary_id(known: Option<&BinaryId>) -> Option<BinaryId> {
         inode: meta.ino(),
         sha256: String::new(),
     };
+    let memo = root.join(".sitec").join("cache").join("binary.json");
+    let known: Option<BinaryId> = fs::read(&memo)
+        .ok()
+        .and_then(|t| serde_json::from_slice(&t).ok());
     match known {
         Some(k)
             if BinaryId {
                 sha256: k.sha256.clone(),
                 ..id.clone()
-            } == *k =>
+            } == k =>
         {
-            id.sha256 = k.sha256.clone();
+            id.sha256 = k.sha256;
         }
-        _ => id.sha256 = sha256_hex(&fs::read(&id.path).ok()?),
+        _ => {
+            id.sha256 = sha256_file(&id.path)?;
+            if let Some(dir) = memo.parent()
+                && fs::create_dir_all(dir).is_ok()
+                && let Ok(text) = serde_json::to_vec(&id)
+            {
+                let tmp = memo.with_extension("json.tmp");
+                if fs::write(&tmp, text).is_ok() {
+                    let _ = fs::rename(&tmp, &memo);
+                }
+            }
+        }
     }
     Some(id)
+}
+
+fn sha256_file(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = fs::File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Some(
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 fn keys_hash(keys_dir: Option<&Path>) -> Option<String> {
@@ -141,7 +179,7 @@ pub(crate) fn lookup(
     if entry.version != VERSION {
         return None;
     }
-    let binary = binary_id(Some(&entry.binary))?;
+    let binary = binary_id(root)?;
     if key(&binary, color, keys_dir, out) != entry.key {
         return None;
     }
@@ -182,7 +220,7 @@ pub(crate) fn store(
 ) {
     let path = entry_path(root, site);
     let _ = fs::remove_file(&path);
-    let Some(binary) = binary_id(None) else {
+    let Some(binary) = binary_id(root) else {
         return;
     };
     let hashed: BTreeMap<PathBuf, String> = inputs.iter().cloned().collect();
@@ -192,7 +230,6 @@ pub(crate) fn store(
     let entry = Entry {
         version: VERSION,
         key: key(&binary, color, keys_dir, out),
-        binary,
         inputs: hashed,
         outputs,
         hosts: hosts.to_vec(),
