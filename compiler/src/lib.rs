@@ -159,9 +159,16 @@ impl Project {
                 return Err(SiteFailure::Invalid(reports));
             }
         };
-        lap("evaluate (Nickel, contracts, spans)", &mut timings);
+        lap("load", &mut timings);
         let mut loaded = loaded;
         let inputs = std::mem::take(&mut loaded.inputs);
+        // `load` is Nickel's evaluation, then the walk into the span tree.
+        let load_time = timings[0].1;
+        timings[0] = ("evaluate (Nickel, contracts)", loaded.evaluation);
+        timings.push((
+            "walk the value into the span tree",
+            load_time.saturating_sub(loaded.evaluation),
+        ));
         let private_keys = match &options.keys_dir {
             Some(dir) => load::private_keys(dir).map_err(io_failure)?,
             None => Vec::new(),
@@ -184,13 +191,25 @@ impl Project {
             return Err(SiteFailure::Invalid(reports));
         }
         let host_names: Vec<&String> = site_model.spec.hosts.keys().collect();
+        // Thread time per step, summed over the hosts rendered in parallel.
+        let steps = [(); 3].map(|()| std::sync::atomic::AtomicU64::new(0));
+        let timed = |step: usize, since: std::time::Instant| {
+            let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            steps[step].fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        };
         let hosts = host_names
             .par_iter()
             .map(|host| {
+                let t = std::time::Instant::now();
                 let out = render::render_host(&site_model, host).map_err(Failure::Render)?;
+                timed(0, t);
+                let t = std::time::Instant::now();
                 let b = bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out);
                 let entry = (b.host.clone(), b.hash.clone());
+                timed(1, t);
+                let t = std::time::Instant::now();
                 sink(b).map_err(Failure::Sink)?;
+                timed(2, t);
                 Ok(entry)
             })
             .collect::<Result<Vec<_>, Failure>>()
@@ -202,7 +221,18 @@ impl Project {
                 )]),
                 Failure::Sink(e) => io_failure(e),
             })?;
-        lap("render, bundle, hash and write", &mut timings);
+        lap("render, bundle, hash and write (wall)", &mut timings);
+        for (step, name) in [
+            "  render (thread time)",
+            "  bundle: manifest, sha256 (thread time)",
+            "  write or compare (thread time)",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let ns = steps[step].load(std::sync::atomic::Ordering::Relaxed);
+            timings.push((name, std::time::Duration::from_nanos(ns)));
+        }
         Ok(Compiled {
             site: site.to_string(),
             bundles: Vec::new(),

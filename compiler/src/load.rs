@@ -27,6 +27,9 @@ pub(crate) struct Loaded {
     /// Every file the evaluation read (site, imports, schemas) with the
     /// sha256 of the content Nickel evaluated: the input-hash cache's inputs.
     pub(crate) inputs: Vec<(PathBuf, String)>,
+    /// How long Nickel's evaluation alone took (the rest of `load` walks the
+    /// value into the tree).
+    pub(crate) evaluation: std::time::Duration,
 }
 
 /// Why a site did not evaluate.
@@ -68,6 +71,7 @@ pub(crate) fn load(
     } else {
         ColorOpt::Never
     };
+    let started = std::time::Instant::now();
     let value = match program.eval_full_for_export() {
         Ok(v) => v,
         Err(error) => {
@@ -77,6 +81,7 @@ pub(crate) fn load(
             });
         }
     };
+    let evaluated = started.elapsed();
     let files = program.files();
     let mut walker = Walker {
         files: &files,
@@ -91,6 +96,7 @@ pub(crate) fn load(
         root,
         sources: walker.sources,
         inputs: evaluated_files(&files),
+        evaluation: evaluated,
     })
 }
 

@@ -90,6 +90,15 @@ pub fn write_site(out_dir: &Path, site: &str, bundles: &[Bundle]) -> io::Result<
     w.commit()
 }
 
+/// Stops a [`SiteCheck::prefetch`] when dropped.
+pub struct Prefetch(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Compares bundles with `out_dir/<site>` as they are rendered (`--check`),
 /// one line per file that differs. Modes are compared as git keeps them
 /// (executable or not), since a fresh clone cannot have any other.
@@ -108,6 +117,31 @@ impl SiteCheck {
             differences: Mutex::new(Vec::new()),
             hosts: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Reads every file of `out_dir/<site>` on a background thread, so the
+    /// comparison that follows evaluation finds them in the page cache. The
+    /// thread stops when the returned guard is dropped.
+    pub fn prefetch(out_dir: &Path, site: &str) -> Prefetch {
+        use std::io::Read;
+        let root = out_dir.join(site);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            for entry in WalkDir::new(root).into_iter().filter_map(Result::ok) {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                if let Ok(mut f) = fs::File::open(entry.path()) {
+                    while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
+                }
+            }
+        });
+        Prefetch(stop)
     }
 
     fn shown(&self, rel: &str) -> String {
