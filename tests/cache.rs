@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{TempDir, copy_project, sitec};
+use support::{TempDir, copy_project};
 
 const UNCHANGED: &str = "no input changed";
 
@@ -179,5 +179,4 @@ fn a_different_binary_invalidates_the_cache() {
         !err.contains(UNCHANGED),
         "another binary must recompile: {err}"
     );
-    let _ = sitec();
 }

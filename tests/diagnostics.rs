@@ -15,13 +15,7 @@ use std::path::{Path, PathBuf};
 use support::{project_root, schema_project, sitec, write_site};
 
 fn cases() -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(project_root().join("tests/diagnostics"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ncl"))
-        .collect();
-    cases.sort();
-    cases
+    support::case_files("diagnostics", "ncl")
 }
 
 /// The code a case says it produces (its first line, up to the colon).

@@ -245,22 +245,53 @@ impl Lab {
     /// The sha256 of every file the bundle manages, as the host has it now
     /// (`-` when absent).
     fn live_files(&self, host: &str, bundle: &Path) -> BTreeMap<String, String> {
-        manifest_files(bundle)
-            .into_keys()
-            .map(|p| {
-                let sha = self.on_ok(
-                    host,
-                    &format!(
-                        "if [ -e /{p} ]; then sha256sum /{p} | cut -d' ' -f1; else echo -; fi"
-                    ),
-                );
-                (p, sha.trim().to_string())
-            })
+        let paths: Vec<String> = manifest_files(bundle).into_keys().collect();
+        let script = format!(
+            "for p in {}; do if [ -e /$p ]; then sha256sum /$p | cut -d' ' -f1; else echo -; fi; done",
+            paths.join(" ")
+        );
+        let shas = self.on_ok(host, &script);
+        assert_eq!(shas.lines().count(), paths.len(), "{shas}");
+        paths
+            .into_iter()
+            .zip(shas.lines().map(str::to_string))
             .collect()
     }
 
-    fn pause_file(&self, tag: &str) -> PathBuf {
-        self.tmp.path().join(format!("pause-{tag}"))
+    /// Starts `activate switch ARGS` of `bundle` on `host` over ssh with the
+    /// test hook that pauses it at `step`; returns once it is paused, with
+    /// the pids of activate and of the sleep it pauses in. Killing the first
+    /// is a crash at that step; killing the second lets it carry on.
+    fn paused_switch(
+        &self,
+        host: &str,
+        bundle: &Path,
+        step: &str,
+        args: &str,
+    ) -> (Child, [String; 2]) {
+        let pause = self.tmp.path().join(format!("pause-{step}"));
+        let _ = std::fs::remove_file(&pause);
+        let child = self
+            .ssh(
+                host,
+                &format!(
+                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE={} {} switch {args}",
+                    pause.display(),
+                    activate(bundle)
+                ),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for(
+            &format!("the pause at {step}"),
+            Duration::from_secs(60),
+            || std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n')),
+        );
+        let text = std::fs::read_to_string(&pause).unwrap();
+        let pids: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        (child, [pids[0].clone(), pids[1].clone()])
     }
 }
 
@@ -282,14 +313,17 @@ fn run_ok(c: &mut Command) -> Output {
 
 /// path -> sha256 of a bundle's manifest.
 fn manifest_files(bundle: &Path) -> BTreeMap<String, String> {
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    m["files"]
+    support::manifest(bundle)["files"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(p, f)| (p.clone(), f["sha256"].as_str().unwrap().to_string()))
         .collect()
+}
+
+/// The command that runs a bundle's `activate` from its store path.
+fn activate(bundle: &Path) -> String {
+    format!("sh {STORE}/{}/activate", store_name(bundle))
 }
 
 fn store_name(bundle: &Path) -> String {
@@ -510,13 +544,9 @@ fn a_ruleset_that_cuts_the_operator_off_is_rolled_back_by_the_host() {
         log.contains("generation 2 was not confirmed in time"),
         "{log}"
     );
-    let status = text(&run_ok(&mut lab.ssh(
-        "nas",
-        &format!(
-            "sh {STORE}/{}/activate status 2",
-            store_name(&b.join("e2e/nas"))
-        ),
-    )));
+    let status = text(&run_ok(
+        &mut lab.ssh("nas", &format!("{} status 2", activate(&b.join("e2e/nas")))),
+    ));
     assert!(
         status.contains("generation 2: unconfirmed-rolled-back"),
         "{status}"
@@ -553,8 +583,7 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
     );
     assert_ne!(broken, text_before);
     std::fs::write(&conf, broken).unwrap();
-    let hash = run_ok(Command::new("sh").arg(bundle.join("activate")).arg("hash")).stdout;
-    std::fs::write(bundle.join("BUNDLE"), hash).unwrap();
+    support::reseal(&bundle);
 
     let (code, out) = lab.push(&b, &["--serial", "e2e", "nas", "pve1"]);
     assert_eq!(code, 3, "{out}");
@@ -579,7 +608,7 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
 
     // A secret others can read is refused too.
     lab.on_ok("nas", "chmod 644 /etc/wireguard/wg0.key");
-    let act = format!("sh {STORE}/{}/activate", store_name(&a.join("e2e/nas")));
+    let act = activate(&a.join("e2e/nas"));
     let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
@@ -685,8 +714,8 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
         );
     }
     assert_eq!(lab.current("pve1"), "generations/1", "the dry run switched");
-    let activate = |bundle: &Path| format!("sh {STORE}/{}/activate", store_name(bundle));
-    let switch_and_confirm = |bundle: &Path| {
+    // Switches to a bundle and confirms; its files and its ruleset are live.
+    let switch_to = |bundle: &Path, files: &BTreeMap<String, String>, what: &str| {
         let o = run_ok(&mut lab.ssh(
             "pve1",
             &format!(
@@ -694,31 +723,23 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
                 activate(bundle)
             ),
         ));
-        text(&o)
+        assert_eq!(
+            &lab.live_files("pve1", &a_bundle),
+            files,
+            "{what}:\n{}",
+            text(&o)
+        );
+        let set = lab.on_ok("pve1", "nft list set inet sitec admin");
+        assert_eq!(
+            set.contains("10.0.99.0/24"),
+            files == &b_files,
+            "{what}: the ruleset live is not the generation's: {set}"
+        );
     };
 
     for step in STEPS {
-        let pause = lab.pause_file(step);
-        let mut switch = lab
-            .ssh(
-                "pve1",
-                &format!(
-                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE={} {} switch --confirm-timeout 60",
-                    pause.display(),
-                    activate(&b_bundle)
-                ),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for(
-            &format!("the pause at {step}"),
-            Duration::from_secs(60),
-            || std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n')),
-        );
-        let pids = std::fs::read_to_string(&pause).unwrap();
-        run_ok(Command::new("kill").arg("-9").args(pids.split_whitespace()));
+        let (mut switch, pids) = lab.paused_switch("pve1", &b_bundle, step, "--confirm-timeout 60");
+        run_ok(Command::new("kill").arg("-9").args(&pids));
         let _ = switch.wait();
 
         let live = lab.live_files("pve1", &a_bundle);
@@ -735,29 +756,9 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
             "killed at {step}: current ({current}) and the files disagree"
         );
 
-        // The next activation finishes the job.
-        let out = switch_and_confirm(&b_bundle);
-        assert_eq!(
-            lab.live_files("pve1", &a_bundle),
-            b_files,
-            "after {step}:\n{out}"
-        );
-        let set = lab.on_ok("pve1", "nft list set inet sitec admin");
-        assert!(
-            set.contains("10.0.99.0/24"),
-            "after {step}: B's ruleset is not live: {set}"
-        );
-        let out = switch_and_confirm(&a_bundle);
-        assert_eq!(
-            lab.live_files("pve1", &a_bundle),
-            a_files,
-            "back to A after {step}:\n{out}"
-        );
-        let set = lab.on_ok("pve1", "nft list set inet sitec admin");
-        assert!(
-            !set.contains("10.0.99.0/24"),
-            "after {step}: A's ruleset is not live: {set}"
-        );
+        // The next activation finishes the job; then back to A.
+        switch_to(&b_bundle, &b_files, &format!("B after a kill at {step}"));
+        switch_to(&a_bundle, &a_files, &format!("back to A after {step}"));
     }
     // Without a number, rollback goes to the generation live before (B),
     // past those the kills left unfinished.
@@ -782,38 +783,10 @@ fn two_activations_at_once_never_interleave() {
     assert_eq!(code, 0, "{out}");
     let (code, out) = lab.push(&b, &["--dry-run", "e2e", "pve1"]);
     assert_eq!(code, 0, "{out}");
-    let activate = |bundle: &Path| {
-        format!(
-            "sh {STORE}/{}/activate",
-            store_name(&bundle.join("e2e/pve1"))
-        )
-    };
+    let (a, b) = (a.join("e2e/pve1"), b.join("e2e/pve1"));
     let log_before = lab.on_ok("pve1", "cat /var/lib/sitec/log").lines().count();
 
-    let pause = lab.pause_file("first");
-    let first = lab
-        .ssh(
-            "pve1",
-            &format!(
-                "SITEC_TEST_PAUSE_AT=actions SITEC_TEST_PAUSE_FILE={} {} switch",
-                pause.display(),
-                activate(&b)
-            ),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(
-        "the first activation to pause",
-        Duration::from_secs(60),
-        || std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n')),
-    );
-    let pids: Vec<String> = std::fs::read_to_string(&pause)
-        .unwrap()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let (first, pids) = lab.paused_switch("pve1", &b, "actions", "");
     let mut second: Child = lab
         .ssh("pve1", &format!("{} switch", activate(&a)))
         .stdout(Stdio::piped())
@@ -881,7 +854,7 @@ fn rolling_back_to_generation_0_restores_the_files_that_were_there() {
     let (code, out) = lab.push(&a, &["e2e", "nas"]);
     assert_eq!(code, 0, "{out}");
     assert_ne!(original(&lab), before);
-    let act = format!("sh {STORE}/{}/activate", store_name(&a.join("e2e/nas")));
+    let act = activate(&a.join("e2e/nas"));
     let o = run_ok(&mut lab.ssh("nas", &format!("{act} rollback 0")));
     assert!(
         text(&o).contains("rolled back from generation 1 to 0"),

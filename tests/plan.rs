@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use support::{TempDir, copy_project, project_root, sitec};
 
 #[derive(serde::Deserialize)]
@@ -23,24 +21,13 @@ struct Edit {
     with: String,
 }
 
-fn cases() -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(project_root().join("tests/plan"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    cases.sort();
-    assert!(!cases.is_empty());
-    cases
-}
-
 #[test]
 fn plans_of_edited_sites() {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(project_root().join("tests/snapshots/plan"));
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
-        for path in cases() {
+        for path in support::case_files("plan", "toml") {
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             let case: Case = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let tmp = TempDir::new("plan");

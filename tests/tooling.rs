@@ -240,7 +240,8 @@ fn the_flake_parses_and_names_what_exists() {
     }
     for sub in ["compile", "completions"] {
         assert!(
-            text.contains(&format!("/bin/sitec {sub}")) || text.contains(&format!("sitec {sub}"))
+            text.contains(&format!("/bin/sitec {sub} ")),
+            "the flake does not run `sitec {sub}`"
         );
         stdout_of(&[sub, "--help"]);
     }

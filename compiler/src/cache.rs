@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::Report;
-use crate::bundle::sha256_hex;
-use crate::write::{OutputStat, stat_site};
+use crate::bundle::{hex, sha256_hex};
+use crate::write::{OutputStat, mtime_ns, stat_site};
 
 const VERSION: u32 = 2;
 
@@ -71,10 +71,6 @@ fn entry_path(root: &Path, site: &str) -> PathBuf {
     root.join(".sitec")
         .join("cache")
         .join(format!("{site}.json"))
-}
-
-fn mtime_ns(meta: &fs::Metadata) -> i128 {
-    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }
 
 /// The running binary's identity. Hashing it (streamed: it is large) is
@@ -133,13 +129,7 @@ fn sha256_file(path: &Path) -> Option<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Some(
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(hex(&hasher.finalize()))
 }
 
 fn keys_hash(keys_dir: Option<&Path>) -> Option<String> {

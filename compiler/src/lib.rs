@@ -28,7 +28,7 @@ pub use bundle::{Bundle, BundleFile};
 pub use diagnostic::{Report, Severity};
 pub use plan::{Change, FileChange, HostPlan, SitePlan, UnitChange, plan};
 pub use verify::{Verified, verify};
-pub use write::{SiteCheck, SiteWriter, diff_site, read_site, write_site};
+pub use write::{SiteCheck, SiteWriter, read_site, write_site};
 
 /// Where a project lives: `sites/`, `schemas/` and (by default) `out/`.
 #[derive(Debug, Clone)]
@@ -50,7 +50,22 @@ pub enum SiteFailure {
 impl SiteFailure {
     /// An I/O failure (`io::error`, exit 2) with the message an operator reads.
     pub fn io(message: String) -> SiteFailure {
-        io_failure(message)
+        SiteFailure::Io(Box::new(Report::plain(
+            "io::error",
+            message,
+            "check the path and its permissions",
+        )))
+    }
+}
+
+impl From<load::LoadError> for SiteFailure {
+    fn from(e: load::LoadError) -> SiteFailure {
+        match e {
+            load::LoadError::Io { path, message } => {
+                SiteFailure::io(format!("{}: {message}", path.display()))
+            }
+            load::LoadError::Nickel { reports } => SiteFailure::Invalid(reports),
+        }
     }
 }
 
@@ -125,7 +140,7 @@ impl Project {
         })?;
         let mut bundles = collected
             .into_inner()
-            .map_err(|_| io_failure("a renderer panicked".into()))?;
+            .map_err(|_| SiteFailure::io("a renderer panicked".into()))?;
         bundles.sort_by(|a, b| a.host.cmp(&b.host));
         compiled.bundles = bundles;
         Ok(compiled)
@@ -141,36 +156,27 @@ impl Project {
         options: &Options,
         sink: &Sink,
     ) -> Result<Compiled, SiteFailure> {
-        let mut timings = Vec::new();
+        let color = options.color;
+        let schemas = relative(&self.root, PathBuf::from("schemas"));
+        let started = std::time::Instant::now();
+        let mut loaded = load::load(&self.site_file(site), &schemas, &self.root, color)?;
+        // `load` is Nickel's evaluation, then the walk into the span tree.
+        let mut timings = vec![
+            ("evaluate (Nickel, contracts)", loaded.evaluation),
+            (
+                "walk the value into the span tree",
+                started.elapsed().saturating_sub(loaded.evaluation),
+            ),
+        ];
         let mut clock = std::time::Instant::now();
         let mut lap = |name: &'static str, timings: &mut Vec<_>| {
             let now = std::time::Instant::now();
             timings.push((name, now - clock));
             clock = now;
         };
-        let color = options.color;
-        let schemas = relative(&self.root, PathBuf::from("schemas"));
-        let loaded = match load::load(&self.site_file(site), &schemas, &self.root, color) {
-            Ok(l) => l,
-            Err(load::LoadError::Io { path, message }) => {
-                return Err(io_failure(format!("{}: {message}", path.display())));
-            }
-            Err(load::LoadError::Nickel { reports }) => {
-                return Err(SiteFailure::Invalid(reports));
-            }
-        };
-        lap("load", &mut timings);
-        let mut loaded = loaded;
         let inputs = std::mem::take(&mut loaded.inputs);
-        // `load` is Nickel's evaluation, then the walk into the span tree.
-        let load_time = timings[0].1;
-        timings[0] = ("evaluate (Nickel, contracts)", loaded.evaluation);
-        timings.push((
-            "walk the value into the span tree",
-            load_time.saturating_sub(loaded.evaluation),
-        ));
         let private_keys = match &options.keys_dir {
-            Some(dir) => load::private_keys(dir).map_err(io_failure)?,
+            Some(dir) => load::private_keys(dir).map_err(SiteFailure::io)?,
             None => Vec::new(),
         };
         let site_model = model::Site::from_loaded(site, loaded, private_keys).map_err(|e| {
@@ -219,7 +225,7 @@ impl Project {
                     e,
                     "a check should have caught this; please report it with the site",
                 )]),
-                Failure::Sink(e) => io_failure(e),
+                Failure::Sink(e) => SiteFailure::io(e),
             })?;
         lap("render, bundle, hash and write (wall)", &mut timings);
         for (step, name) in [
@@ -283,13 +289,7 @@ impl Project {
     /// `Ok(false)` when Nickel reports an error (`sitec check` shows it).
     pub fn evaluate(&self, site: &str) -> Result<bool, SiteFailure> {
         let schemas = relative(&self.root, PathBuf::from("schemas"));
-        match load::evaluate_only(&self.site_file(site), &schemas) {
-            Ok(ok) => Ok(ok),
-            Err(load::LoadError::Io { path, message }) => {
-                Err(io_failure(format!("{}: {message}", path.display())))
-            }
-            Err(load::LoadError::Nickel { reports }) => Err(SiteFailure::Invalid(reports)),
-        }
+        Ok(load::evaluate_only(&self.site_file(site), &schemas)?)
     }
 }
 
@@ -316,14 +316,6 @@ pub fn language_reference(project: &Project) -> Result<String, String> {
 /// DIAGNOSTICS.md as generated from the checks' documentation.
 pub fn diagnostics_markdown() -> String {
     check::markdown()
-}
-
-fn io_failure(message: String) -> SiteFailure {
-    SiteFailure::Io(Box::new(Report::plain(
-        "io::error",
-        message,
-        "check the path and its permissions",
-    )))
 }
 
 fn relative(root: &Path, rel: PathBuf) -> PathBuf {

@@ -90,7 +90,7 @@ pub(crate) fn markdown(schemas_dir: &Path) -> Result<String, String> {
             continue;
         };
         let mut names: Vec<_> = record.fields.iter().collect();
-        names.sort_by_key(|(id, _)| source_order(&source, id.pos));
+        names.sort_by_key(|(id, _)| source_order(id.pos));
         for (id, field) in names {
             let name = id.label();
             let _ = write!(out, "\n### `{name}`\n\n");
@@ -108,8 +108,7 @@ pub(crate) fn markdown(schemas_dir: &Path) -> Result<String, String> {
     Ok(out)
 }
 
-fn source_order(source: &Source, pos: TermPos) -> usize {
-    let _ = source;
+fn source_order(pos: TermPos) -> usize {
     pos.into_opt()
         .map(|s| s.start.to_usize())
         .unwrap_or(usize::MAX)
@@ -127,7 +126,7 @@ fn record_of(value: &NickelValue) -> Option<&RecordData> {
 /// own tables, their fields prefixed with the field's name.
 fn fields(out: &mut String, source: &Source, record: &RecordData, prefix: &str) {
     let mut list: Vec<_> = record.fields.iter().collect();
-    list.sort_by_key(|(id, _)| source_order(source, id.pos));
+    list.sort_by_key(|(id, _)| source_order(id.pos));
     let mut nested = Vec::new();
     out.push_str("| field | contract | presence | description |\n| --- | --- | --- | --- |\n");
     for (id, field) in list {

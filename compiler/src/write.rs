@@ -240,15 +240,6 @@ impl SiteCheck {
     }
 }
 
-/// Lists how `out_dir/<site>` differs from the bundles, one line per file.
-pub fn diff_site(out_dir: &Path, site: &str, bundles: &[Bundle]) -> io::Result<Vec<String>> {
-    let check = SiteCheck::new(out_dir, site);
-    for b in bundles {
-        check.check(b)?;
-    }
-    check.finish()
-}
-
 /// A file of `out/<site>` as the input-hash cache remembers it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct OutputStat {
@@ -256,6 +247,12 @@ pub(crate) struct OutputStat {
     size: u64,
     mtime_ns: i128,
     mode: u32,
+}
+
+/// A file's modification time in nanoseconds.
+pub(crate) fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }
 
 /// Size, modification time and mode of every file of `out_dir/<site>`, by
@@ -278,7 +275,7 @@ pub(crate) fn stat_site(out_dir: &Path, site: &str) -> io::Result<Vec<OutputStat
                 .to_string_lossy()
                 .into_owned(),
             size: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            mtime_ns: mtime_ns(&meta),
             mode: meta.mode(),
         });
     }

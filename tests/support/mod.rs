@@ -121,3 +121,33 @@ pub fn bundles(out: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// The case files of a test: `tests/<dir>/*.<ext>`, sorted; never none.
+pub fn case_files(dir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(project_root().join("tests").join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no tests/{dir}/*.{ext}");
+    cases
+}
+
+/// A bundle's manifest.json.
+pub fn manifest(bundle: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Rewrites a bundle's BUNDLE after its files were edited (with the hash its
+/// own `activate hash` computes), so that what refuses the bundle is not
+/// the hash but whatever the test is about.
+pub fn reseal(bundle: &Path) {
+    let o = Command::new("sh")
+        .arg(bundle.join("activate"))
+        .arg("hash")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(bundle.join("BUNDLE"), &o.stdout).unwrap();
+}

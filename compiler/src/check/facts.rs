@@ -125,21 +125,45 @@ impl<'a> Reach<'a> {
         Reach { meshes }
     }
 
-    /// Whether `host` has a route to `ip`: one of its subnets holds it, or
+    /// What `host` reaches: its own subnets (computed once here) and the
+    /// meshes it is a member of.
+    pub(crate) fn host(&self, site: &Site, host_name: &'a str, host: &Host) -> HostReach<'_> {
+        HostReach {
+            name: host_name,
+            own: assigned(site, host_name, host)
+                .iter()
+                .map(|a| a.net.network())
+                .collect(),
+            meshes: self
+                .meshes
+                .iter()
+                .filter(|(mesh, _)| mesh.host_member(host_name).is_some())
+                .map(|(_, index)| index)
+                .collect(),
+        }
+    }
+}
+
+/// What one host reaches (see [`Reach::host`]).
+pub(crate) struct HostReach<'r> {
+    name: &'r str,
+    own: Vec<Net>,
+    meshes: Vec<&'r NetIndex<&'r str>>,
+}
+
+impl HostReach<'_> {
+    /// Whether the host has a route to `ip`: one of its subnets holds it, or
     /// another member of one of its meshes does.
-    pub(crate) fn reaches(&self, site: &Site, host_name: &str, host: &Host, ip: Ipv4Addr) -> bool {
+    pub(crate) fn reaches(&self, ip: Ipv4Addr) -> bool {
         let target = Net {
             addr: ip,
             prefix: 32,
         };
-        assigned(site, host_name, host)
-            .iter()
-            .any(|a| a.net.network().contains(ip))
-            || self.meshes.iter().any(|(mesh, index)| {
-                mesh.host_member(host_name).is_some()
-                    && index
-                        .overlapping(target)
-                        .any(|(_, member)| *member != host_name)
+        self.own.iter().any(|n| n.contains(ip))
+            || self.meshes.iter().any(|index| {
+                index
+                    .overlapping(target)
+                    .any(|(_, member)| *member != self.name)
             })
     }
 }

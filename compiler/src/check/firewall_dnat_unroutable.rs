@@ -24,9 +24,10 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     let reach = facts::Reach::new(site);
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
+        let reach = reach.host(site, host_name, host);
         for (i, d) in fw.dnat.iter().enumerate() {
             let Ok(to) = d.to.parse::<Ipv4Addr>() else { continue };
-            if reach.reaches(site, host_name, host, to) {
+            if reach.reaches(to) {
                 continue;
             }
             let nets = facts::routable_summary(site, host_name, host, 8);

@@ -34,9 +34,10 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         for (i, s) in n.streams.iter().enumerate() {
             backends.push((&s.backend, facts::path(&["hosts", host_name, "nginx", "streams", &i.to_string(), "backend", "address"])));
         }
+        let host_reach = reach.host(site, host_name, host);
         for (b, path) in backends {
             let Ok(ip) = b.address.parse::<Ipv4Addr>() else { continue };
-            if ip.is_loopback() || reach.reaches(site, host_name, host, ip) {
+            if ip.is_loopback() || host_reach.reaches(ip) {
                 continue;
             }
             let known = facts::routable_summary(site, host_name, host, 8);
