@@ -52,6 +52,9 @@ struct Lab {
     tmp: TempDir,
     dir: PathBuf,
     keys: BTreeMap<String, String>,
+    /// The rsync both ends run (the hosts' /usr/bin/rsync and the operator's
+    /// first in PATH); None: the machine's own.
+    rsync: Option<PathBuf>,
     _serial: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -99,6 +102,10 @@ fn lab_sh() -> PathBuf {
 
 impl Lab {
     fn new(hosts: &[&str]) -> Lab {
+        Lab::with_rsync(hosts, None)
+    }
+
+    fn with_rsync(hosts: &[&str], rsync: Option<PathBuf>) -> Lab {
         let serial = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         require_tools();
         let n = LABS.fetch_add(1, Ordering::SeqCst);
@@ -139,11 +146,15 @@ impl Lab {
             tmp,
             dir,
             keys,
+            rsync,
             _serial: serial,
         };
         let name = format!("sx{}-{n}", std::process::id());
         let mut up = Command::new("sh");
         up.arg(lab_sh()).arg("up").arg(&lab.dir).arg(name);
+        if let Some(rsync) = &lab.rsync {
+            up.env("LAB_RSYNC", rsync);
+        }
         for h in hosts {
             let addr = ADDRESSES.iter().find(|(n, _)| n == h).unwrap().1;
             up.arg(format!("{h}={addr}"));
@@ -183,8 +194,12 @@ impl Lab {
             .arg(format!(
                 "SITEC_SSH=ssh -F {}",
                 self.dir.join("ssh_config").display()
-            ))
-            .arg("sh")
+            ));
+        if let Some(rsync) = &self.rsync {
+            let dir = rsync.parent().unwrap().display();
+            c.arg(format!("PATH={dir}:{}", std::env::var("PATH").unwrap()));
+        }
+        c.arg("sh")
             .arg(project_root().join("compiler/host/push"))
             .arg("--out")
             .arg(out)
@@ -472,6 +487,85 @@ fn a_mesh_deploys_redeploys_as_a_no_op_and_reloads_a_peer_without_dropping_it() 
     assert!(allowed.contains("10.0.112.0/24"), "{allowed}");
 }
 
+/// Every rsync version Debian's archive offers, as `sh scripts/test`
+/// unpacks them: (version, binary). Fails when one is missing, so a CI
+/// machine cannot pass by testing fewer versions than Debian ships.
+fn debian_rsyncs() -> Vec<(String, PathBuf)> {
+    let madison = run_ok(Command::new("apt-cache").args(["madison", "rsync"]));
+    let mut versions: Vec<String> = String::from_utf8_lossy(&madison.stdout)
+        .lines()
+        .filter_map(|l| l.split('|').nth(1))
+        .map(|v| v.trim().to_string())
+        .collect();
+    versions.sort();
+    versions.dedup();
+    assert!(
+        versions.len() >= 2,
+        "apt-cache madison rsync lists {versions:?}: run apt-get update (sh scripts/test does)"
+    );
+    versions
+        .into_iter()
+        .map(|v| {
+            let bin = project_root().join(format!("target/debian/rsync/{v}/usr/bin/rsync"));
+            assert!(
+                bin.is_file(),
+                "rsync {v} is not unpacked at {}: sh scripts/test fetches it",
+                bin.display()
+            );
+            (v, bin)
+        })
+        .collect()
+}
+
+/// push against every rsync Debian ships: a first deploy, then a redeploy
+/// whose changed files go through --link-dest against the live bundle (the
+/// path a relative --link-dest broke with rsync 3.2.7-1+deb12u5).
+#[test]
+fn push_redeploys_with_every_rsync_debian_ships() {
+    for (version, rsync) in debian_rsyncs() {
+        let lab = Lab::with_rsync(&["nas"], Some(rsync));
+        let got = lab.on_ok("nas", "rsync --version | head -n 1");
+        let upstream = version.split(['-', '+']).next().unwrap();
+        assert!(got.contains(upstream), "{version}: the host runs {got}");
+        let a = lab.compile("a", &BASE);
+        let b = lab.compile(
+            "b",
+            &Variant {
+                admin: r#""10.0.200.1/32", "10.0.98.0/24""#,
+                pve2_routes: r#""10.0.102.0/24", "10.0.112.0/24""#,
+                ..BASE
+            },
+        );
+        let (code, out) = lab.push(&a, &["e2e", "nas"]);
+        assert_eq!(code, 0, "rsync {version}, first deploy:\n{out}");
+        let (code, out) = lab.push(&b, &["e2e", "nas"]);
+        assert_eq!(code, 0, "rsync {version}, redeploy:\n{out}");
+        // nftables.conf, wg0.conf, manifest.json and BUNDLE changed.
+        assert!(
+            out.contains("[nas] nas: 4 files sent"),
+            "rsync {version}:\n{out}"
+        );
+        assert_eq!(
+            lab.live_files("nas", &b.join("e2e/nas")),
+            manifest_files(&b.join("e2e/nas"))
+        );
+        // The unchanged files are hard links to the live bundle's, not copies.
+        let links = lab.on_ok(
+            "nas",
+            &format!(
+                "stat -c %h {STORE}/{}/etc/network/interfaces",
+                store_name(&b.join("e2e/nas"))
+            ),
+        );
+        assert_eq!(
+            links.trim(),
+            "2",
+            "rsync {version}: the unchanged interfaces file was sent again"
+        );
+        drop(lab);
+    }
+}
+
 fn ping_counts(stats: &str) -> (u32, u32) {
     let line = stats
         .lines()
@@ -567,7 +661,7 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
         lab.on_ok(
             "nas",
             "ls -l --time-style=+ /etc/nftables.conf /etc/network/interfaces /etc/wireguard /var/lib/sitec/generations
-             readlink /var/lib/sitec/current; nft list ruleset; wg show wg0 dump | cut -f1-4",
+             readlink /var/lib/sitec/current; nft list ruleset; wg show wg0 dump | cut -f1-4 | LC_ALL=C sort",
         )
     };
     let before = snapshot(&lab);

@@ -12,6 +12,8 @@
 # (a copy of this machine's /etc) is /etc, DIR/HOST/lib is /var/lib, and
 # /run/wireguard and /run/network are private. So push and activate run
 # unchanged, with the paths of a real host, and touch nothing outside the lab.
+# With LAB_RSYNC=FILE in the environment of `up`, FILE is the hosts'
+# /usr/bin/rsync (another Debian version of it, for the rsync tests).
 # Needs root.
 set -eu
 
@@ -89,8 +91,9 @@ host_up() {
 		mount --bind "$1/lib" /var/lib
 		mount -t tmpfs none /run/wireguard
 		mount -t tmpfs none /run/network
+		[ -z "$2" ] || mount --bind "$2" /usr/bin/rsync
 		ifup -a
-		exec /usr/sbin/sshd -D -f "$1/sshd_config" -E "$1/sshd.log"' sh "$dir/$host" \
+		exec /usr/sbin/sshd -D -f "$1/sshd_config" -E "$1/sshd.log"' sh "$dir/$host" "${LAB_RSYNC:-}" \
 		</dev/null >"$dir/$host/sshd.out" 2>&1 &
 	echo "$host" >>"$dir/hosts"
 	n=0

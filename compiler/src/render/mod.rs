@@ -48,6 +48,15 @@ pub(crate) struct HostOutput {
     pub(crate) secrets: BTreeSet<Secret>,
 }
 
+impl HostOutput {
+    /// A unit the host must start at boot for an artifact to be live after a
+    /// reboot (e.g. nftables.service loads /etc/nftables.conf). A state the
+    /// site gives the unit itself wins: the systemd renderer runs later.
+    pub(crate) fn started_at_boot(&mut self, unit: String) {
+        self.units.entry(unit).or_insert(UnitState::Enabled);
+    }
+}
+
 /// What every renderer receives.
 pub(crate) struct Ctx<'a> {
     pub(crate) site: &'a Site,

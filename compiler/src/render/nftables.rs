@@ -126,6 +126,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         check: Some("nft"),
         network: true,
     });
+    out.started_at_boot("nftables.service".into());
     Ok(())
 }
 

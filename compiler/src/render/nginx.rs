@@ -96,5 +96,6 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         check: Some("nginx"),
         network: false,
     });
+    out.started_at_boot("nginx.service".into());
     Ok(())
 }

@@ -66,6 +66,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             check: Some("wg"),
             network: true,
         });
+        out.started_at_boot(format!("wg-quick@{mesh_name}.service"));
         out.secrets.insert(Secret {
             path: key_file,
             used_by: format!("wireguard {mesh_name} private key"),
