@@ -1,0 +1,283 @@
+#!/bin/sh
+# boot.sh: test hosts that boot a real systemd (systemd-nspawn -b), for the
+# end-to-end tests on booted hosts (tests/boot.rs).
+#
+#   boot.sh up DIR NAME HOST=ADDRESS...   build the hosts' roots and boot them
+#   boot.sh host DIR HOST CMD...          run CMD inside a running host
+#   boot.sh op DIR CMD...                 run CMD in the operator's namespace
+#   boot.sh reboot DIR HOST               reboot a host; returns once ssh answers
+#   boot.sh wait DIR HOST                 wait until a host's ssh answers
+#   boot.sh down DIR                      power every host off, remove the lab
+#
+# The operator is the network namespace NAME-op at 10.0.200.1, routing to
+# each host over a veth (eth0 in the host) with proxy ARP: this machine's
+# kernel may have no bridge module for a shared LAN. Each host also has a
+# second NIC, lan1, a veth whose other end stays in its namespace.
+#
+# A host's root is DIR/HOST/root: copies of this machine's /etc and /var
+# (without apt and dpkg data), this machine's /usr bound read-only. So every
+# package a host needs is installed on this machine first (sh scripts/test
+# does). /etc and /var persist across reboots; the network namespace is made
+# anew at each boot, so addresses, rulesets and tunnels vanish as on a real
+# reboot. A host boots with sshd, journald, logind and dbus, networking.service
+# configuring eth0 from the installer's /etc/network/interfaces, and the
+# daemons the tests deploy (smbd, nginx, nftables) installed but not enabled.
+# Needs root and systemd-container.
+set -eu
+
+die() {
+	echo "boot.sh: $*" >&2
+	exit 1
+}
+
+ssh_keys() {
+	ssh-keygen -q -t ed25519 -N '' -C sitec-operator -f "$dir/operator_key"
+	cat >"$dir/ssh_config" <<-EOF
+		Host *
+		  User root
+		  IdentityFile $dir/operator_key
+		  IdentitiesOnly yes
+		  StrictHostKeyChecking no
+		  UserKnownHostsFile /dev/null
+		  LogLevel ERROR
+	EOF
+}
+
+operator() {
+	ip netns add "$name-op"
+	ip -n "$name-op" link set lo up
+	ip netns exec "$name-op" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.proxy_arp=1
+}
+
+# Units of this machine that have no place on a test host, and the daemons
+# the tests deploy: a host starts with them installed but not enabled, so
+# what runs after a deploy is what the bundle enabled.
+prune_units() {
+	for w in "$1"/etc/systemd/system/*.wants/*; do
+		case ${w##*/} in
+			ssh.service | networking.service | systemd-pstore.service) ;;
+			*) rm -f "$w" ;;
+		esac
+	done
+	rm -f "$1/etc/systemd/system/sshd.service"
+	mkdir -p "$1/etc/systemd/system/multi-user.target.wants" "$1/etc/systemd/system/network-online.target.wants"
+	ln -sfn /lib/systemd/system/ssh.service "$1/etc/systemd/system/multi-user.target.wants/ssh.service"
+	ln -sfn /lib/systemd/system/ssh.service "$1/etc/systemd/system/sshd.service"
+	ln -sfn /lib/systemd/system/networking.service "$1/etc/systemd/system/multi-user.target.wants/networking.service"
+	ln -sfn /lib/systemd/system/networking.service "$1/etc/systemd/system/network-online.target.wants/networking.service"
+	# Nothing here serves a console or waits for hardware.
+	for u in getty@tty1.service console-getty.service systemd-networkd-wait-online.service; do
+		ln -sfn /dev/null "$1/etc/systemd/system/$u"
+	done
+}
+
+# A small root: /etc and /var copied, /usr bound at boot.
+host_root() {
+	r=$dir/$1/root
+	mkdir -p "$r/usr" "$r/dev" "$r/proc" "$r/sys" "$r/run" "$r/tmp" "$r/root/.ssh" "$r/home" "$r/mnt" "$r/srv" "$r/opt"
+	chmod 1777 "$r/tmp"
+	for l in bin sbin lib lib64; do ln -sfn "usr/$l" "$r/$l"; done
+	cp -a /etc "$r/etc"
+	tar -C / --exclude=./var/lib/apt --exclude=./var/lib/dpkg --exclude=./var/cache/apt \
+		--exclude=./var/lib/postgresql --exclude=./var/lib/docker --exclude=./var/lib/sitec \
+		--exclude=./var/log/journal -cf - ./var | tar -C "$r" -xf -
+	mkdir -p "$r/var/log/journal"
+	rm -f "$r/etc/os-release"
+	cp /usr/lib/os-release "$r/etc/os-release"
+	echo "$1" >"$r/etc/hostname"
+	printf '%s\n' "$(printf '%s' "$name-$1" | sha256sum | cut -c1-32)" >"$r/etc/machine-id"
+	printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$1" >"$r/etc/hosts"
+	: >"$r/etc/fstab"
+	prune_units "$r"
+	rm -f "$r"/etc/ssh/ssh_host_*
+	ssh-keygen -q -t ed25519 -N '' -C "$1" -f "$r/etc/ssh/ssh_host_ed25519_key"
+	cp "$dir/operator_key.pub" "$r/root/.ssh/authorized_keys"
+	chmod 700 "$r/root/.ssh"
+	cat >"$r/etc/network/interfaces" <<-EOF
+		# written by the installer
+		auto lo
+		iface lo inet loopback
+
+		auto eth0
+		iface eth0 inet static
+		 	address $2/24
+	EOF
+	rm -f "$r"/etc/nftables.conf
+}
+
+# One boot's network: a fresh namespace with eth0 towards the operator and a
+# second NIC lan1. Made anew at every boot, as a real reboot loses it all.
+netns_up() {
+	ns=$name-$1
+	i=$(cat "$dir/$1/index")
+	ip netns del "$ns" 2>/dev/null || true
+	ip netns add "$ns"
+	ip -n "$name-op" link add "veth$i" type veth peer name eth0 netns "$ns"
+	ip netns exec "$name-op" sysctl -qw "net.ipv4.conf.veth$i.proxy_arp=1"
+	ip -n "$name-op" addr add 10.0.200.1/32 dev "veth$i"
+	ip -n "$name-op" link set "veth$i" up
+	ip -n "$name-op" route replace "$2/32" dev "veth$i"
+	ip -n "$ns" link add lan1 type veth peer name lan1-peer
+	ip -n "$ns" link set lan1-peer up
+}
+
+# Its own cgroup, else two nspawns on this machine (whose PID 1 is not
+# systemd) share one and stop each other.
+own_cgroup() {
+	for h in systemd unified; do
+		[ -d "/sys/fs/cgroup/$h" ] || continue
+		mkdir -p "/sys/fs/cgroup/$h/$name-$1"
+		echo $$ >"/sys/fs/cgroup/$h/$name-$1/cgroup.procs"
+	done
+}
+
+# Runs in the background for as long as the host lives: boots it, and boots
+# it again (with a new network) whenever it reboots (nspawn exits 133).
+host_loop() {
+	own_cgroup "$1"
+	while :; do
+		netns_up "$1" "$2"
+		rc=0
+		# Unified cgroups: in legacy mode stopping user@0.service hangs 2 min.
+		# Writable net.* sysctls of its own namespace, as on a real host.
+		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 SYSTEMD_NSPAWN_API_VFS_WRITABLE=network \
+			systemd-nspawn -q -b -D "$dir/$1/root" -M "$name-$1" \
+			--bind-ro=/usr --register=no --keep-unit \
+			--network-namespace-path="/run/netns/$name-$1" --capability=CAP_NET_ADMIN \
+			--resolv-conf=off --timezone=off --link-journal=no --console=read-only \
+			</dev/null >>"$dir/$1/console" 2>&1 &
+		echo $! >"$dir/$1/nspawn.pid"
+		wait $! || rc=$?
+		echo "exit $rc" >>"$dir/$1/boots"
+		ip netns del "$name-$1" 2>/dev/null || true
+		rm -rf "/run/systemd/nspawn/propagate/$name-$1"
+		if [ "$rc" != 133 ] || [ -f "$dir/$1/down" ]; then break; fi
+	done
+	touch "$dir/$1/ended"
+}
+
+ssh_answers() {
+	ip netns exec "$name-op" ssh -F "$dir/ssh_config" -o BatchMode=yes -o ConnectTimeout=1 "$(cat "$dir/$1/address")" true 2>/dev/null
+}
+
+wait_host() {
+	n=0
+	until ssh_answers "$1"; do
+		n=$((n + 1))
+		[ "$n" -lt 300 ] || die "$1 did not answer ssh within 60 s: $(tail -n 20 "$dir/$1/console")"
+		sleep 0.2
+	done
+}
+
+host_up() {
+	host=${1%%=*} address=${1#*=}
+	mkdir -p "$dir/$host"
+	echo "$address" >"$dir/$host/address"
+	wc -l <"$dir/hosts" | tr -d ' ' >"$dir/$host/index"
+	echo "$host" >>"$dir/hosts"
+	host_root "$host" "$address"
+	setsid sh "$0" loop "$dir" "$host" </dev/null >>"$dir/$host/loop.log" 2>&1 &
+}
+
+# The host's PID 1: nspawn's child.
+leader() {
+	pgrep -P "$(cat "$dir/$1/nspawn.pid")" | head -n 1 | grep .
+}
+
+up() {
+	mkdir -p "$dir"
+	echo "$name" >"$dir/name"
+	: >"$dir/hosts"
+	ssh_keys
+	operator
+	for spec in "$@"; do host_up "$spec"; done
+	while read -r h; do wait_host "$h"; done <"$dir/hosts"
+}
+
+# How many times a host's nspawn has exited.
+boots() {
+	if [ -f "$dir/$1/boots" ]; then wc -l <"$dir/$1/boots"; else echo 0; fi
+}
+
+reboot_host() {
+	boots=$(boots "$1")
+	nsenter -t "$(leader "$1")" -a systemctl reboot
+	n=0
+	until [ "$(boots "$1")" -gt "$boots" ]; do
+		n=$((n + 1))
+		[ "$n" -lt 600 ] || die "$1 did not go down within 60 s"
+		sleep 0.1
+	done
+	wait_host "$1"
+}
+
+# Power off: SIGTERM makes nspawn halt its container cleanly, a second one
+# kills it. Then what is left of the lab goes: its processes, network
+# namespaces and cgroups (deepest first). Host names are identifiers.
+down() {
+	name=$(cat "$dir/name" 2>/dev/null) || return 0
+	hosts=$(cat "$dir/hosts")
+	for h in $hosts; do
+		touch "$dir/$h/down"
+		kill -TERM "$(cat "$dir/$h/nspawn.pid")" 2>/dev/null || true
+	done
+	for h in $hosts; do
+		n=0
+		until [ -f "$dir/$h/ended" ] || [ "$n" -ge 100 ]; do
+			n=$((n + 1))
+			[ "$n" != 50 ] || kill -TERM "$(cat "$dir/$h/nspawn.pid")" 2>/dev/null || true
+			sleep 0.1
+		done
+	done
+	for h in $hosts; do
+		for c in systemd unified; do
+			g=/sys/fs/cgroup/$c/$name-$h
+			[ -d "$g" ] || continue
+			# shellcheck disable=SC2038 # cat prints pids, not names
+			find "$g" -name cgroup.procs -exec cat {} + | xargs -r kill -9 2>/dev/null || true
+			sleep 0.1
+			find "$g" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+		done
+		rm -rf "/run/systemd/nspawn/propagate/$name-$h"
+	done
+	for ns in $(ip netns list | cut -d' ' -f1 | grep "^$name-"); do
+		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
+		ip netns del "$ns"
+	done
+}
+
+cmd=${1:-}
+dir=${2:-}
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
+	die "usage: boot.sh up|host|op|reboot|wait|down DIR ..."
+fi
+shift 2
+case $cmd in
+	up)
+		name=${1:?lab name}
+		shift
+		up "$@"
+		;;
+	loop)
+		name=$(cat "$dir/name")
+		host_loop "$1" "$(cat "$dir/$1/address")"
+		;;
+	host)
+		name=$(cat "$dir/name")
+		host=${1:?host}
+		shift
+		pid=$(leader "$host") || die "$host is not running"
+		exec nsenter -t "$pid" -a -- "$@"
+		;;
+	op) exec ip netns exec "$(cat "$dir/name")-op" "$@" ;;
+	reboot)
+		name=$(cat "$dir/name")
+		reboot_host "${1:?host}"
+		;;
+	wait)
+		name=$(cat "$dir/name")
+		wait_host "${1:?host}"
+		;;
+	down) down ;;
+	*) die "unknown command $cmd" ;;
+esac
