@@ -138,9 +138,7 @@ impl BootLab {
     /// Boots the hosts and does what an installer and an admin do out of
     /// band: the Samba user, the web servers' files, the secrets.
     fn new() -> BootLab {
-        let serial = ONE_LAB_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let serial = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         require_tools();
         let n = LABS.fetch_add(1, Ordering::SeqCst);
         let tmp = TempDir::new("boot");
@@ -166,7 +164,9 @@ impl BootLab {
         std::fs::create_dir_all(&tls).unwrap();
         run_ok(
             Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
                 .args(["-subj", "/CN=app.e2e.test", "-addext"])
                 .arg("subjectAltName=DNS:app.e2e.test")
                 .arg("-keyout")
@@ -330,7 +330,11 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
         assert_eq!(lab.current(host), format!("generations/{generation}"));
         lab.on_ok(host, "nft list table inet sitec >/dev/null");
         for unit in ["nftables.service", "wg-quick@wg0.service"] {
-            assert_eq!(lab.unit(host, "is-enabled", unit), "enabled", "{host}: {unit}");
+            assert_eq!(
+                lab.unit(host, "is-enabled", unit),
+                "enabled",
+                "{host}: {unit}"
+            );
         }
         wait_for(
             &format!("wg-quick@wg0 on {host}"),
@@ -357,11 +361,17 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
     // The bridge of the VM network, with its port.
     let bridge = lab.on_ok("pve1", "ip -4 -br addr show vmbr1; ip -o link show lan1");
     assert!(bridge.contains("10.0.101.1/24"), "vmbr1: {bridge}");
-    assert!(bridge.contains("master vmbr1"), "lan1 is not vmbr1's port: {bridge}");
+    assert!(
+        bridge.contains("master vmbr1"),
+        "lan1 is not vmbr1's port: {bridge}"
+    );
     // Samba: smbd only, the Time Machine share writable by its user.
     assert_eq!(lab.unit("nas", "is-active", "smbd.service"), "active");
     assert_eq!(lab.unit("nas", "is-enabled", "nmbd.service"), "masked");
-    assert_eq!(lab.unit("nas", "is-enabled", "samba-ad-dc.service"), "masked");
+    assert_eq!(
+        lab.unit("nas", "is-enabled", "samba-ad-dc.service"),
+        "masked"
+    );
     let probe = format!("probe-{generation}-{}", std::process::id());
     let smb = lab
         .op()
@@ -379,7 +389,11 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
     let stored = lab.on_ok("nas", &format!("stat -c %U /srv/timemachine/{probe}"));
     assert_eq!(stored.trim(), SAMBA_USER);
     // NGINX: HTTPS to pve1's web server, a TCP stream to nas's, both over wg0.
-    for (host, unit) in [("pve1", "web.service"), ("nas", "web.service"), ("lb", "nginx.service")] {
+    for (host, unit) in [
+        ("pve1", "web.service"),
+        ("nas", "web.service"),
+        ("lb", "nginx.service"),
+    ] {
         wait_for(
             &format!("{unit} on {host}"),
             Duration::from_secs(20),
@@ -400,10 +414,20 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
     assert_eq!(text(&https).trim(), "hello from pve1", "HTTPS through lb");
     let stream = lab
         .op()
-        .args(["curl", "-sS", "--max-time", "5", "http://10.0.200.14:9000/hello.txt"])
+        .args([
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "http://10.0.200.14:9000/hello.txt",
+        ])
         .output()
         .unwrap();
-    assert_eq!(text(&stream).trim(), "hello from nas", "TCP stream through lb");
+    assert_eq!(
+        text(&stream).trim(),
+        "hello from nas",
+        "TCP stream through lb"
+    );
 }
 
 /// A site like the examples deploys to booted hosts and carries traffic:
@@ -430,4 +454,190 @@ fn a_reboot_keeps_every_host_on_its_generation_with_everything_live() {
         assert_eq!(boots.lines().count(), 1, "{host} did not reboot: {boots}");
     }
     assert_site_live(&lab, 1);
+}
+
+/// The MainPID of a unit on a host ("0" when it is not running).
+fn main_pid(lab: &BootLab, host: &str, unit: &str) -> String {
+    lab.on_ok(host, &format!("systemctl show -P MainPID {unit}"))
+        .trim()
+        .to_string()
+}
+
+/// The actions push reported for a host, in order.
+fn actions(output: &str, host: &str) -> Vec<String> {
+    let prefix = format!("[{host}]   action ");
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Units follow their generation: a changed unit file is reloaded and only
+/// that unit restarts; enable and mask states apply; a unit the site no
+/// longer has is stopped and disabled and states it no longer sets return
+/// to what the host had; a rollback brings the older generation's back.
+#[test]
+fn units_follow_their_generation_and_a_rollback() {
+    let lab = BootLab::new();
+    deploy(&lab);
+    let web = main_pid(&lab, "pve1", "web.service");
+    assert_ne!(web, "0");
+    assert_eq!(lab.unit("pve1", "is-enabled", "nginx.service"), "disabled");
+    assert_eq!(lab.unit("pve1", "is-enabled", "smbd.service"), "disabled");
+
+    // 2: a new service, nginx masked, smbd enabled.
+    let states = r#"{ "nginx.service" = 'masked, "smbd.service" = 'enabled }"#;
+    let b = lab.compile(
+        "b",
+        &Variant {
+            pve1_units: "{ extra = web_server 8081 }",
+            pve1_states: states,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&b, &["e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        actions(&out, "pve1"),
+        ["daemon-reload", "restart:extra.service"],
+        "{out}"
+    );
+    assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "active");
+    assert_eq!(lab.unit("pve1", "is-enabled", "extra.service"), "enabled");
+    assert_eq!(lab.unit("pve1", "is-enabled", "nginx.service"), "masked");
+    assert_eq!(lab.unit("pve1", "is-enabled", "smbd.service"), "enabled");
+    assert_eq!(main_pid(&lab, "pve1", "web.service"), web, "web restarted");
+
+    // 3: only the changed unit restarts.
+    let extra = main_pid(&lab, "pve1", "extra.service");
+    let c = lab.compile(
+        "c",
+        &Variant {
+            pve1_units: "{ extra = web_server 8082 }",
+            pve1_states: states,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&c, &["e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        actions(&out, "pve1"),
+        ["daemon-reload", "restart:extra.service"],
+        "{out}"
+    );
+    assert_ne!(
+        main_pid(&lab, "pve1", "extra.service"),
+        extra,
+        "extra kept its process"
+    );
+    assert_eq!(main_pid(&lab, "pve1", "web.service"), web, "web restarted");
+    lab.on_ok("pve1", "ss -ltn | grep -q ':8082 '");
+
+    // 4: the service and the states leave the site.
+    let (code, out) = lab.push(&lab.compile("d", &BASE), &["e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "inactive");
+    assert!(
+        lab.on("pve1", "ls /etc/systemd/system/*.wants/extra.service")
+            .status
+            .code()
+            != Some(0),
+        "extra.service is still enabled"
+    );
+    assert_eq!(lab.unit("pve1", "is-enabled", "nginx.service"), "disabled");
+    assert_eq!(lab.unit("pve1", "is-enabled", "smbd.service"), "disabled");
+    assert_eq!(main_pid(&lab, "pve1", "web.service"), web, "web restarted");
+
+    // Rollback to 3: its service and states come back.
+    let rollback = lab.on("pve1", "sh /var/lib/sitec/current/activate rollback");
+    assert!(rollback.status.success(), "{}", text(&rollback));
+    assert_eq!(lab.current("pve1"), "generations/3");
+    assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "active");
+    assert_eq!(lab.unit("pve1", "is-enabled", "extra.service"), "enabled");
+    assert_eq!(lab.unit("pve1", "is-enabled", "nginx.service"), "masked");
+    assert_eq!(lab.unit("pve1", "is-enabled", "smbd.service"), "enabled");
+    lab.on_ok("pve1", "ss -ltn | grep -q ':8082 '");
+}
+
+/// A ruleset that cuts the operator's ssh off a booted host: the host rolls
+/// back by itself within the timeout, push exits 5, ssh works again and the
+/// old ruleset is live.
+#[test]
+fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
+    let lab = BootLab::new();
+    deploy(&lab);
+    let before = lab.on_ok("nas", "nft list ruleset");
+    let locked = lab.compile(
+        "locked",
+        &Variant {
+            admin: r#""10.0.98.0/24""#,
+            ..BASE
+        },
+    );
+    let start = Instant::now();
+    let (code, out) = lab.push(&locked, &["--confirm-timeout", "8", "e2e", "nas"]);
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("nas: unconfirmed"), "{out}");
+    wait_for("nas to roll back", Duration::from_secs(30), || {
+        lab.current("nas") == "generations/1"
+    });
+    assert!(
+        start.elapsed() < Duration::from_secs(8 + 25),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(lab.on_ok("nas", "nft list ruleset"), before);
+    let ssh = lab
+        .op()
+        .args(["ssh", "-F"])
+        .arg(lab.dir.join("ssh_config"))
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=3",
+            "10.0.200.13",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ssh.status.success(),
+        "ssh after the rollback: {}",
+        text(&ssh)
+    );
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(
+        log.contains("generation 2: unconfirmed-rolled-back"),
+        "{log}"
+    );
+}
+
+/// `activate check` refuses, before anything changes, a bundle whose
+/// artifacts the host cannot apply, and says what to install: here a bridge
+/// on a host with classic ifupdown but without bridge-utils' hook.
+#[test]
+fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
+    let lab = BootLab::new();
+    lab.on_ok(
+        "pve1",
+        "mv /etc/network/if-pre-up.d/bridge /root/bridge-hook",
+    );
+    let a = lab.compile("a", &BASE);
+    let (code, out) = lab.push(&a, &["e2e", "pve1"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("bridge-utils"), "{out}");
+    assert_eq!(lab.current("pve1"), "none");
+    let link = lab.on_ok("pve1", "ip -br link show vmbr1 2>&1 || true");
+    assert!(link.contains("does not exist"), "{link}");
+    // With the hook back, the same bundle deploys and the bridge comes up.
+    lab.on_ok(
+        "pve1",
+        "mv /root/bridge-hook /etc/network/if-pre-up.d/bridge",
+    );
+    let (code, out) = lab.push(&a, &["e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    let bridge = lab.on_ok("pve1", "ip -4 -br addr show vmbr1");
+    assert!(bridge.contains("10.0.101.1/24"), "{bridge}");
 }

@@ -768,8 +768,8 @@ fn an_interrupted_transfer_never_becomes_a_store_path() {
 }
 
 /// Steps of `activate switch`, in order; the test hook pauses at each.
-const STEPS: [&str; 8] = [
-    "backup", "journal", "links", "swap", "prune", "actions", "units", "arm",
+const STEPS: [&str; 9] = [
+    "backup", "journal", "retire", "links", "swap", "prune", "actions", "units", "arm",
 ];
 
 /// Acceptance 5: SIGKILL at every step of a switch leaves the host on the
