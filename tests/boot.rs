@@ -358,12 +358,20 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
             }
         }
     }
-    // The bridge of the VM network, with its port.
-    let bridge = lab.on_ok("pve1", "ip -4 -br addr show vmbr1; ip -o link show lan1");
+    // The bridges: one with its port, one host-only NAT'd VM network.
+    let bridge = lab.on_ok(
+        "pve1",
+        "ip -4 -br addr show vmbr0; ip -4 -br addr show vmbr1; ip -o link show lan1; nft list table ip sitec_nat",
+    );
+    assert!(bridge.contains("10.0.111.1/24"), "vmbr0: {bridge}");
+    assert!(
+        bridge.contains("master vmbr0"),
+        "lan1 is not vmbr0's port: {bridge}"
+    );
     assert!(bridge.contains("10.0.101.1/24"), "vmbr1: {bridge}");
     assert!(
-        bridge.contains("master vmbr1"),
-        "lan1 is not vmbr1's port: {bridge}"
+        bridge.contains("masquerade"),
+        "vmbr1 is not NAT'd: {bridge}"
     );
     // Samba: smbd only, the Time Machine share writable by its user.
     assert_eq!(lab.unit("nas", "is-active", "smbd.service"), "active");
@@ -629,7 +637,7 @@ fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("bridge-utils"), "{out}");
     assert_eq!(lab.current("pve1"), "none");
-    let link = lab.on_ok("pve1", "ip -br link show vmbr1 2>&1 || true");
+    let link = lab.on_ok("pve1", "ip -br link show vmbr0 2>&1 || true");
     assert!(link.contains("does not exist"), "{link}");
     // With the hook back, the same bundle deploys and the bridge comes up.
     lab.on_ok(
@@ -638,6 +646,10 @@ fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
     );
     let (code, out) = lab.push(&a, &["e2e", "pve1"]);
     assert_eq!(code, 0, "{out}");
-    let bridge = lab.on_ok("pve1", "ip -4 -br addr show vmbr1");
+    let bridge = lab.on_ok(
+        "pve1",
+        "ip -4 -br addr show vmbr0; ip -4 -br addr show vmbr1",
+    );
+    assert!(bridge.contains("10.0.111.1/24"), "{bridge}");
     assert!(bridge.contains("10.0.101.1/24"), "{bridge}");
 }
