@@ -284,13 +284,24 @@ impl Lab {
         step: &str,
         args: &str,
     ) -> (Child, [String; 2]) {
+        self.paused_activate(host, bundle, step, &format!("switch {args}"))
+    }
+
+    /// As `paused_switch`, for any `activate` command line.
+    fn paused_activate(
+        &self,
+        host: &str,
+        bundle: &Path,
+        step: &str,
+        command: &str,
+    ) -> (Child, [String; 2]) {
         let pause = self.tmp.path().join(format!("pause-{step}"));
         let _ = std::fs::remove_file(&pause);
         let child = self
             .ssh(
                 host,
                 &format!(
-                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE={} {} switch {args}",
+                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE={} {} {command}",
                     pause.display(),
                     activate(bundle)
                 ),
@@ -733,6 +744,16 @@ fn a_failing_action_rolls_back_with_its_own_exit_code() {
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("action sysctl-load failed"), "{out}");
     assert!(out.contains("nas: failed and rolled back"), "{out}");
+    // The result line and the log name the generation that failed.
+    assert!(
+        out.contains("activate: generation 2 failed and was rolled back to 1"),
+        "{out}"
+    );
+    let results = lab.on_ok(
+        "nas",
+        "cat /var/lib/sitec/results/1 /var/lib/sitec/results/2; grep -c 'generation 2: failed-rolled-back' /var/lib/sitec/log",
+    );
+    assert_eq!(results, "confirmed\nfailed-rolled-back\n1\n", "{results}");
     assert_eq!(lab.current("nas"), "generations/1");
     assert_eq!(lab.live_files("nas", &a.join("e2e/nas")), before);
     let set = lab.on_ok("nas", "nft list set inet sitec admin");
@@ -765,6 +786,72 @@ fn an_interrupted_transfer_never_becomes_a_store_path() {
     assert_eq!(store.trim(), name, "{store}");
     let hash = lab.on_ok("nas", &format!("sh {STORE}/{name}/activate hash"));
     assert_eq!(hash.trim(), name.split('-').next().unwrap());
+}
+
+/// The timer's rollback of an unconfirmed generation, killed half-way: the
+/// next activation finishes it (it never undoes it, which would bring the
+/// unconfirmed generation back), and the generation it went back to stays
+/// one a later rollback can go to.
+#[test]
+fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
+    for step in ["links", "actions"] {
+        let lab = Lab::new(&["nas"]);
+        let a = lab.compile("a", &BASE);
+        let (code, out) = lab.push(&a, &["e2e", "nas"]);
+        assert_eq!(code, 0, "{out}");
+        let before = lab.live_files("nas", &a.join("e2e/nas"));
+        let b = lab.compile(
+            "b",
+            &Variant {
+                admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+                ..BASE
+            },
+        );
+        // Generation 2 awaits confirmation (push --dry-run only transfers it).
+        let (code, out) = lab.push(&b, &["--dry-run", "e2e", "nas"]);
+        assert_eq!(code, 0, "{out}");
+        let b_bundle = b.join("e2e/nas");
+        let switched = run_ok(&mut lab.ssh(
+            "nas",
+            &format!("{} switch --confirm-timeout 600", activate(&b_bundle)),
+        ));
+        assert!(
+            text(&switched).contains("confirm within 600 s"),
+            "{}",
+            text(&switched)
+        );
+        // The timer fires (expire, as the detached timer runs it) and dies
+        // in the middle of its rollback.
+        let (mut expire, pids) = lab.paused_activate("nas", &b_bundle, step, "expire 2 0");
+        run_ok(Command::new("kill").arg("-9").args(&pids));
+        let _ = expire.wait();
+        let confirm = lab
+            .ssh("nas", &format!("{} confirm 2", activate(&b_bundle)))
+            .output()
+            .unwrap();
+        assert_eq!(
+            confirm.status.code(),
+            Some(5),
+            "killed at {step}: generation 2 was confirmed after its rollback began:\n{}",
+            text(&confirm)
+        );
+        assert_eq!(lab.current("nas"), "generations/1", "killed at {step}");
+        assert_eq!(
+            lab.live_files("nas", &a.join("e2e/nas")),
+            before,
+            "killed at {step}"
+        );
+        let results = lab.on_ok(
+            "nas",
+            "cat /var/lib/sitec/results/1 /var/lib/sitec/results/2",
+        );
+        assert_eq!(
+            results, "confirmed\nunconfirmed-rolled-back\n",
+            "killed at {step}"
+        );
+        let set = lab.on_ok("nas", "nft list set inet sitec admin");
+        assert!(!set.contains("10.0.99.0/24"), "killed at {step}: {set}");
+    }
 }
 
 /// Steps of `activate switch`, in order; the test hook pauses at each.
