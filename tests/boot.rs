@@ -12,12 +12,13 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{TempDir, project_root, sitec};
+use support::hosts::{HostLab, compile_variant, run_ok, test_project, text, wait_for};
+use support::{TempDir, project_root};
 
 static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 static LABS: AtomicUsize = AtomicUsize::new(0);
@@ -54,84 +55,37 @@ struct BootLab {
 }
 
 fn require_tools() {
-    for tool in [
-        "systemd-nspawn",
-        "nsenter",
-        "ip",
-        "sshd",
-        "ssh",
-        "rsync",
-        "nft",
-        "wg",
-        "wg-quick",
-        "wireguard-go",
-        "ifup",
-        "smbd",
-        "smbclient",
-        "smbpasswd",
-        "nginx",
-        "curl",
-        "openssl",
-        "python3",
-    ] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(
-            found,
-            "{tool} is missing: the tests on booted hosts need it (sh scripts/test installs it)"
-        );
-    }
+    support::hosts::require_tools(
+        "the tests on booted hosts",
+        &[
+            "systemd-nspawn",
+            "nsenter",
+            "ip",
+            "sshd",
+            "ssh",
+            "rsync",
+            "nft",
+            "wg",
+            "wg-quick",
+            "wireguard-go",
+            "ifup",
+            "smbd",
+            "smbclient",
+            "smbpasswd",
+            "nginx",
+            "curl",
+            "openssl",
+            "python3",
+        ],
+    );
     assert!(
         Path::new("/etc/network/if-pre-up.d/bridge").exists(),
         "bridge-utils is missing: the hosts need its ifupdown hook for bridges (sh scripts/test installs it)"
     );
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run_ok(c: &mut Command) -> Output {
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "{c:?} failed:\n{}", text(&o));
-    o
-}
-
 fn boot_sh() -> PathBuf {
     project_root().join("tests/e2e/boot.sh")
-}
-
-fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn wg_keypair() -> (Vec<u8>, String) {
-    let private = run_ok(Command::new("wg").arg("genkey")).stdout;
-    let mut public = Command::new("wg")
-        .arg("pubkey")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    public.stdin.take().unwrap().write_all(&private).unwrap();
-    let public = public.wait_with_output().unwrap();
-    (
-        private,
-        String::from_utf8(public.stdout).unwrap().trim().to_string(),
-    )
 }
 
 impl BootLab {
@@ -143,23 +97,9 @@ impl BootLab {
         let n = LABS.fetch_add(1, Ordering::SeqCst);
         let tmp = TempDir::new("boot");
         let dir = tmp.path().join("lab");
-        let project = tmp.path().join("project");
-        std::fs::create_dir_all(&project).unwrap();
-        run_ok(
-            Command::new("cp")
-                .arg("-a")
-                .arg(project_root().join("schemas"))
-                .arg(&project),
-        );
+        let hosts: Vec<&str> = HOSTS.iter().map(|(h, _, _)| *h).collect();
+        let keys = test_project(tmp.path(), &hosts);
         let secrets = tmp.path().join("secrets");
-        let mut keys = BTreeMap::new();
-        for (host, _, _) in HOSTS {
-            let (private, public) = wg_keypair();
-            let d = secrets.join(host).join("etc/wireguard");
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("wg0.key"), private).unwrap();
-            keys.insert(host.to_string(), public);
-        }
         let tls = secrets.join("lb/etc/ssl/e2e");
         std::fs::create_dir_all(&tls).unwrap();
         run_ok(
@@ -205,31 +145,17 @@ impl BootLab {
     }
 
     fn compile(&self, tag: &str, v: &Variant) -> PathBuf {
-        let project = self.tmp.path().join("project");
-        let mut site = std::fs::read_to_string(project_root().join("tests/boot/site.ncl"))
-            .unwrap()
-            .replace("@ADMIN@", v.admin)
-            .replace("@PVE1_UNITS@", v.pve1_units)
-            .replace("@PVE1_STATES@", v.pve1_states);
-        for (host, key) in &self.keys {
-            site = site.replace(&format!("@KEY_{host}@"), key);
-        }
-        support::write_site(&project, "e2e", &site);
-        let out = self.tmp.path().join(format!("out-{tag}"));
-        run_ok(
-            sitec()
-                .current_dir(&project)
-                .args(["compile", "e2e", "--out"])
-                .arg(&out),
-        );
-        out
-    }
-
-    /// A command in the operator's namespace.
-    fn op(&self) -> Command {
-        let mut c = Command::new("sh");
-        c.arg(boot_sh()).arg("op").arg(&self.dir);
-        c
+        compile_variant(
+            self.tmp.path(),
+            "tests/boot/site.ncl",
+            tag,
+            &[
+                ("ADMIN", v.admin),
+                ("PVE1_UNITS", v.pve1_units),
+                ("PVE1_STATES", v.pve1_states),
+            ],
+            &self.keys,
+        )
     }
 
     fn push(&self, out: &Path, args: &[&str]) -> (i32, String) {
@@ -252,27 +178,6 @@ impl BootLab {
         (o.status.code().unwrap_or(-1), text(&o))
     }
 
-    /// A shell script inside a running host (all its namespaces).
-    fn on(&self, host: &str, script: &str) -> Output {
-        Command::new("sh")
-            .arg(boot_sh())
-            .arg("host")
-            .arg(&self.dir)
-            .args([host, "sh", "-c", script])
-            .output()
-            .unwrap()
-    }
-
-    fn on_ok(&self, host: &str, script: &str) -> String {
-        let o = self.on(host, script);
-        assert!(
-            o.status.success(),
-            "{host}: `{script}` failed:\n{}",
-            text(&o)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
     fn reboot(&self, host: &str) {
         run_ok(
             Command::new("sh")
@@ -283,12 +188,6 @@ impl BootLab {
         );
     }
 
-    fn current(&self, host: &str) -> String {
-        self.on_ok(host, "readlink /var/lib/sitec/current || echo none")
-            .trim()
-            .to_string()
-    }
-
     /// `systemctl is-active` / `is-enabled` of a unit on a host.
     fn unit(&self, host: &str, query: &str, unit: &str) -> String {
         let o = self.on(host, &format!("systemctl {query} {unit}"));
@@ -297,6 +196,15 @@ impl BootLab {
 
     fn tls_certificate(&self) -> PathBuf {
         self.tmp.path().join("secrets/lb/etc/ssl/e2e/app.crt")
+    }
+}
+
+impl HostLab for BootLab {
+    fn script(&self) -> PathBuf {
+        boot_sh()
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 

@@ -11,12 +11,15 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{TempDir, project_root, sitec};
+use support::hosts::{
+    HostLab, compile_variant, require_tools, run_ok, test_project, text, wait_for,
+};
+use support::{TempDir, project_root};
 
 static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 static LABS: AtomicUsize = AtomicUsize::new(0);
@@ -58,44 +61,6 @@ struct Lab {
     _serial: std::sync::MutexGuard<'static, ()>,
 }
 
-fn require_tools() {
-    for tool in [
-        "ip",
-        "nsenter",
-        "sshd",
-        "ssh",
-        "ssh-keygen",
-        "rsync",
-        "nft",
-        "wg",
-        "wg-quick",
-        "wireguard-go",
-        "ifup",
-        "ping",
-        "flock",
-        "setsid",
-    ] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(
-            found,
-            "{tool} is missing: the end-to-end tests need it (sh scripts/test installs it)"
-        );
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn lab_sh() -> PathBuf {
     project_root().join("tests/e2e/lab.sh")
 }
@@ -107,41 +72,30 @@ impl Lab {
 
     fn with_rsync(hosts: &[&str], rsync: Option<PathBuf>) -> Lab {
         let serial = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        require_tools();
+        require_tools(
+            "the end-to-end tests",
+            &[
+                "ip",
+                "nsenter",
+                "sshd",
+                "ssh",
+                "ssh-keygen",
+                "rsync",
+                "nft",
+                "wg",
+                "wg-quick",
+                "wireguard-go",
+                "ifup",
+                "ping",
+                "flock",
+                "setsid",
+            ],
+        );
         let n = LABS.fetch_add(1, Ordering::SeqCst);
         let tmp = TempDir::new("e2e");
         let dir = tmp.path().join("lab");
-        let project = tmp.path().join("project");
-        std::fs::create_dir_all(&project).unwrap();
-        assert!(
-            Command::new("cp")
-                .arg("-a")
-                .arg(project_root().join("schemas"))
-                .arg(&project)
-                .status()
-                .unwrap()
-                .success()
-        );
-        let mut keys = BTreeMap::new();
-        for (host, _) in ADDRESSES {
-            let private = run_ok(Command::new("wg").arg("genkey")).stdout;
-            let dir = tmp.path().join("secrets").join(host).join("etc/wireguard");
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("wg0.key"), &private).unwrap();
-            let mut public = Command::new("wg")
-                .arg("pubkey")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            public.stdin.take().unwrap().write_all(&private).unwrap();
-            let public = public.wait_with_output().unwrap();
-            keys.insert(
-                host.to_string(),
-                String::from_utf8(public.stdout).unwrap().trim().to_string(),
-            );
-        }
+        let all: Vec<&str> = ADDRESSES.iter().map(|(h, _)| *h).collect();
+        let keys = test_project(tmp.path(), &all);
         let lab = Lab {
             tmp,
             dir,
@@ -165,24 +119,17 @@ impl Lab {
 
     /// Compiles a variant of the site into its own out directory.
     fn compile(&self, tag: &str, v: &Variant) -> PathBuf {
-        let project = self.tmp.path().join("project");
-        let mut site = std::fs::read_to_string(project_root().join("tests/e2e/site.ncl"))
-            .unwrap()
-            .replace("@ADMIN@", v.admin)
-            .replace("@PVE2_ROUTES@", v.pve2_routes)
-            .replace("@SYSCTL@", v.sysctl);
-        for (host, key) in &self.keys {
-            site = site.replace(&format!("@KEY_{host}@"), key);
-        }
-        support::write_site(&project, "e2e", &site);
-        let out = self.tmp.path().join(format!("out-{tag}"));
-        run_ok(
-            sitec()
-                .current_dir(&project)
-                .args(["compile", "e2e", "--out"])
-                .arg(&out),
-        );
-        out
+        compile_variant(
+            self.tmp.path(),
+            "tests/e2e/site.ncl",
+            tag,
+            &[
+                ("ADMIN", v.admin),
+                ("PVE2_ROUTES", v.pve2_routes),
+                ("SYSCTL", v.sysctl),
+            ],
+            &self.keys,
+        )
     }
 
     fn push_command(&self, out: &Path, args: &[&str]) -> Command {
@@ -215,27 +162,6 @@ impl Lab {
         (o.status.code().unwrap_or(-1), text(&o))
     }
 
-    /// Runs a shell script on a host, in its namespaces (not over ssh).
-    fn on(&self, host: &str, script: &str) -> Output {
-        Command::new("sh")
-            .arg(lab_sh())
-            .args(["host"])
-            .arg(&self.dir)
-            .args([host, "sh", "-c", script])
-            .output()
-            .unwrap()
-    }
-
-    fn on_ok(&self, host: &str, script: &str) -> String {
-        let o = self.on(host, script);
-        assert!(
-            o.status.success(),
-            "{host}: `{script}` failed:\n{}",
-            text(&o)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
     /// A command over ssh from the operator's namespace, as push would run it.
     fn ssh(&self, host: &str, command: &str) -> Command {
         let addr = ADDRESSES.iter().find(|(n, _)| *n == host).unwrap().1;
@@ -249,12 +175,6 @@ impl Lab {
             .arg(format!("root@{addr}"))
             .arg(command);
         c
-    }
-
-    fn current(&self, host: &str) -> String {
-        self.on_ok(host, "readlink /var/lib/sitec/current || echo none")
-            .trim()
-            .to_string()
     }
 
     /// The sha256 of every file the bundle manages, as the host has it now
@@ -321,6 +241,15 @@ impl Lab {
     }
 }
 
+impl HostLab for Lab {
+    fn script(&self) -> PathBuf {
+        lab_sh()
+    }
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = Command::new("sh")
@@ -329,12 +258,6 @@ impl Drop for Lab {
             .arg(&self.dir)
             .status();
     }
-}
-
-fn run_ok(c: &mut Command) -> Output {
-    let o = c.output().unwrap();
-    assert!(o.status.success(), "{c:?} failed:\n{}", text(&o));
-    o
 }
 
 /// path -> sha256 of a bundle's manifest.
@@ -377,14 +300,6 @@ fn actions(output: &str, host: &str) -> Vec<String> {
         .filter_map(|l| l.trim().strip_prefix("action "))
         .map(str::to_string)
         .collect()
-}
-
-fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn pings(lab: &Lab, from: &str, to: &str) -> bool {

@@ -25,28 +25,12 @@
 # Needs root and systemd-container.
 set -eu
 
+# shellcheck source=tests/e2e/common.sh
+. "$(dirname "$0")/common.sh"
+
 die() {
 	echo "boot.sh: $*" >&2
 	exit 1
-}
-
-ssh_keys() {
-	ssh-keygen -q -t ed25519 -N '' -C sitec-operator -f "$dir/operator_key"
-	cat >"$dir/ssh_config" <<-EOF
-		Host *
-		  User root
-		  IdentityFile $dir/operator_key
-		  IdentitiesOnly yes
-		  StrictHostKeyChecking no
-		  UserKnownHostsFile /dev/null
-		  LogLevel ERROR
-	EOF
-}
-
-operator() {
-	ip netns add "$name-op"
-	ip -n "$name-op" link set lo up
-	ip netns exec "$name-op" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.proxy_arp=1
 }
 
 # Units of this machine that have no place on a test host, and the daemons
@@ -93,15 +77,7 @@ host_root() {
 	ssh-keygen -q -t ed25519 -N '' -C "$1" -f "$r/etc/ssh/ssh_host_ed25519_key"
 	cp "$dir/operator_key.pub" "$r/root/.ssh/authorized_keys"
 	chmod 700 "$r/root/.ssh"
-	cat >"$r/etc/network/interfaces" <<-EOF
-		# written by the installer
-		auto lo
-		iface lo inet loopback
-
-		auto eth0
-		iface eth0 inet static
-		 	address $2/24
-	EOF
+	installer_interfaces "$2" >"$r/etc/network/interfaces"
 	rm -f "$r"/etc/nftables.conf
 }
 
@@ -112,13 +88,7 @@ netns_up() {
 	i=$(cat "$dir/$1/index")
 	ip netns del "$ns" 2>/dev/null || true
 	ip netns add "$ns"
-	ip -n "$name-op" link add "veth$i" type veth peer name eth0 netns "$ns"
-	ip netns exec "$name-op" sysctl -qw "net.ipv4.conf.veth$i.proxy_arp=1"
-	ip -n "$name-op" addr add 10.0.200.1/32 dev "veth$i"
-	ip -n "$name-op" link set "veth$i" up
-	ip -n "$name-op" route replace "$2/32" dev "veth$i"
-	ip -n "$ns" link add lan1 type veth peer name lan1-peer
-	ip -n "$ns" link set lan1-peer up
+	wire_host "$ns" "$i" "$2"
 }
 
 # Its own cgroup, else two nspawns on this machine (whose PID 1 is not
@@ -188,7 +158,7 @@ up() {
 	mkdir -p "$dir"
 	echo "$name" >"$dir/name"
 	: >"$dir/hosts"
-	ssh_keys
+	operator_key
 	operator
 	for spec in "$@"; do host_up "$spec"; done
 	while read -r h; do wait_host "$h"; done <"$dir/hosts"

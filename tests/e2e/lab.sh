@@ -17,31 +17,18 @@
 # Needs root.
 set -eu
 
+# shellcheck source=tests/e2e/common.sh
+. "$(dirname "$0")/common.sh"
+
 die() {
 	echo "lab.sh: $*" >&2
 	exit 1
 }
 
+# The operator's key, and the key every host's sshd presents.
 ssh_keys() {
-	ssh-keygen -q -t ed25519 -N '' -C sitec-operator -f "$dir/operator_key"
+	operator_key
 	ssh-keygen -q -t ed25519 -N '' -C sitec-host -f "$dir/host_key"
-	cat >"$dir/ssh_config" <<-EOF
-		Host *
-		  IdentityFile $dir/operator_key
-		  IdentitiesOnly yes
-		  StrictHostKeyChecking no
-		  UserKnownHostsFile /dev/null
-		  LogLevel ERROR
-	EOF
-}
-
-# This machine's kernel has no bridge module: the operator routes between
-# the hosts' veths instead, answering their ARP for each other (proxy ARP),
-# so to the hosts 10.0.200.0/24 looks like one LAN.
-operator() {
-	ip netns add "$name-op"
-	ip -n "$name-op" link set lo up
-	ip netns exec "$name-op" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.proxy_arp=1
 }
 
 # The host as an installer would leave it: an interfaces file for eth0.
@@ -49,15 +36,7 @@ host_root() {
 	h=$dir/$1
 	mkdir -p "$h/lib"
 	cp -a /etc "$h/etc"
-	cat >"$h/etc/network/interfaces" <<-EOF
-		# written by the installer
-		auto lo
-		iface lo inet loopback
-
-		auto eth0
-		iface eth0 inet static
-		 	address $2/24
-	EOF
+	installer_interfaces "$2" >"$h/etc/network/interfaces"
 	cat >"$h/sshd_config" <<-EOF
 		ListenAddress $2
 		HostKey $dir/host_key
@@ -75,13 +54,7 @@ host_up() {
 	ns=$name-$host
 	i=$(($(wc -l <"$dir/hosts") + 1))
 	ip netns add "$ns"
-	ip -n "$name-op" link add "veth$i" type veth peer name eth0 netns "$ns"
-	ip netns exec "$name-op" sysctl -qw "net.ipv4.conf.veth$i.proxy_arp=1"
-	ip -n "$name-op" addr add 10.0.200.1/32 dev "veth$i"
-	ip -n "$name-op" link set "veth$i" up
-	ip -n "$name-op" route add "$address/32" dev "veth$i"
-	ip -n "$ns" link add lan1 type veth peer name lan1-peer
-	ip -n "$ns" link set lan1-peer up
+	wire_host "$ns" "$i" "$address"
 	host_root "$host" "$address"
 	mkdir -p /run/sshd /run/wireguard /run/network
 	# shellcheck disable=SC2016 # the inner script expands its own arguments
