@@ -769,6 +769,60 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
     }
 }
 
+/// A generation the operator rolled back is neither one a later plain
+/// rollback goes to nor one a late confirm keeps; an empty journal or
+/// `armed` file (a write lost to a power cut) is reported, never a silent
+/// exit.
+#[test]
+fn rolled_back_generations_stay_rolled_back_and_corrupt_state_is_reported() {
+    let lab = Lab::new(&["nas"]);
+    let variant = |tag: &str, admin: &'static str| lab.compile(tag, &Variant { admin, ..BASE });
+    let a = variant("a", r#""10.0.200.1/32""#);
+    let b = variant("b", r#""10.0.200.1/32", "10.0.99.0/24""#);
+    let c = variant("c", r#""10.0.200.1/32", "10.0.98.0/24""#);
+    for out in [&a, &b] {
+        let (code, text) = lab.push(out, &["e2e", "nas"]);
+        assert_eq!(code, 0, "{text}");
+    }
+    let act = "sh /var/lib/sitec/current/activate";
+    let rollback = run_ok(&mut lab.ssh("nas", &format!("{act} rollback")));
+    assert!(
+        text(&rollback).contains("rolled back from generation 2 to 1"),
+        "{}",
+        text(&rollback)
+    );
+    let confirm = lab
+        .ssh("nas", &format!("{act} confirm 2"))
+        .output()
+        .unwrap();
+    assert_eq!(confirm.status.code(), Some(5), "{}", text(&confirm));
+    let (code, out) = lab.push(&c, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(lab.current("nas"), "generations/3");
+    run_ok(&mut lab.ssh("nas", &format!("{act} rollback")));
+    assert_eq!(
+        lab.current("nas"),
+        "generations/1",
+        "went back to the rolled-back generation 2"
+    );
+
+    for (file, command) in [("journal", "rollback"), ("armed", "confirm")] {
+        lab.on_ok("nas", &format!(": >/var/lib/sitec/{file}"));
+        let o = lab
+            .ssh("nas", &format!("{act} {command}"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{file}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!("/var/lib/sitec/{file} is corrupt")),
+            "{}",
+            text(&o)
+        );
+        lab.on_ok("nas", &format!("rm /var/lib/sitec/{file}"));
+    }
+    assert_eq!(lab.current("nas"), "generations/1");
+}
+
 /// Steps of `activate switch`, in order; the test hook pauses at each.
 const STEPS: [&str; 9] = [
     "backup", "journal", "retire", "links", "swap", "prune", "actions", "units", "arm",
