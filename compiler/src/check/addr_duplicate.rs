@@ -53,7 +53,12 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 continue;
             };
             // Two tunnel addresses of one mesh are wg::duplicate-address.
-            if first.iface == later.iface && site.spec.wireguard.contains_key(first.iface.as_deref().unwrap_or("")) {
+            if first.iface == later.iface
+                && site
+                    .spec
+                    .wireguard
+                    .contains_key(first.iface.as_deref().unwrap_or(""))
+            {
                 continue;
             }
             let describe = |h: &Holder| match &h.iface {
@@ -63,7 +68,11 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::error(
                     CODE,
-                    format!("{ip} is assigned twice: to {} and to {}", describe(first), describe(later)),
+                    format!(
+                        "{ip} is assigned twice: to {} and to {}",
+                        describe(first),
+                        describe(later)
+                    ),
                 )
                 .help("every address belongs to one interface of one host; pick an unused one")
                 .at(site, &parts(&later.path), "assigned again here")

@@ -28,7 +28,10 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 out.push(
                     Diagnostic::error(
                         CODE,
-                        format!("subnets {na} of {} and {nb} of {} overlap on `{host_name}`", a.iface, b.iface),
+                        format!(
+                            "subnets {na} of {} and {nb} of {} overlap on `{host_name}`",
+                            a.iface, b.iface
+                        ),
                     )
                     .help("give each interface of a host its own subnet")
                     .at(site, &parts(&b.path), "overlaps")

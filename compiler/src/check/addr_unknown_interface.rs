@@ -34,8 +34,14 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                         .at(site, &["hosts", host_name, "bridges", bridge_name, "ports", &i.to_string()], "no such interface"),
                 );
             }
-            let Some(via) = &bridge.masquerade_via else { continue };
-            let mesh = site.spec.wireguard.get(via).is_some_and(|m| m.members.contains_key(host_name));
+            let Some(via) = &bridge.masquerade_via else {
+                continue;
+            };
+            let mesh = site
+                .spec
+                .wireguard
+                .get(via)
+                .is_some_and(|m| m.members.contains_key(host_name));
             if known.contains(&via.as_str()) || mesh {
                 continue;
             }

@@ -26,7 +26,9 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         let Some(fw) = &host.firewall else { continue };
         let reach = reach.host(site, host_name, host);
         for (i, d) in fw.dnat.iter().enumerate() {
-            let Ok(to) = d.to.parse::<Ipv4Addr>() else { continue };
+            let Ok(to) = d.to.parse::<Ipv4Addr>() else {
+                continue;
+            };
             if reach.reaches(to) {
                 continue;
             }

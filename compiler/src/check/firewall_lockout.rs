@@ -54,9 +54,12 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     ..L4Matches::default()
                 }),
             };
-            let verdict = fw.input.rules.iter().enumerate().find(|(_, r)| {
-                Matches::of(site, r).is_some_and(|m| m.covers(&ssh))
-            });
+            let verdict = fw
+                .input
+                .rules
+                .iter()
+                .enumerate()
+                .find(|(_, r)| Matches::of(site, r).is_some_and(|m| m.covers(&ssh)));
             let d = match verdict {
                 Some((_, r)) if r.action == Action::Accept => continue,
                 Some((i, r)) => Diagnostic::error(

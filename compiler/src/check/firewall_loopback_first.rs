@@ -26,7 +26,8 @@ fn is_loopback_accept(r: &Rule) -> bool {
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
-        if fw.input.policy != Policy::Drop || fw.input.rules.first().is_some_and(is_loopback_accept) {
+        if fw.input.policy != Policy::Drop || fw.input.rules.first().is_some_and(is_loopback_accept)
+        {
             continue;
         }
         let d = Diagnostic::error(
@@ -35,9 +36,17 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         )
         .help("make this the first input rule: `{ iface = \"lo\", comment = \"loopback first\" }`");
         out.push(if fw.input.rules.is_empty() {
-            d.at(site, &["hosts", host_name, "firewall", "input"], "no rules, policy drop")
+            d.at(
+                site,
+                &["hosts", host_name, "firewall", "input"],
+                "no rules, policy drop",
+            )
         } else {
-            d.at(site, &["hosts", host_name, "firewall", "input", "rules", "0"], "first rule is not `iface = \"lo\"`")
+            d.at(
+                site,
+                &["hosts", host_name, "firewall", "input", "rules", "0"],
+                "first rule is not `iface = \"lo\"`",
+            )
         });
     }
 }

@@ -30,7 +30,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(fw) = &host.firewall else { continue };
         for (chain_name, chain) in fw.chains() {
-            let matches: Vec<Option<Matches>> = chain.rules.iter().map(|r| Matches::of(site, r)).collect();
+            let matches: Vec<Option<Matches>> =
+                chain.rules.iter().map(|r| Matches::of(site, r)).collect();
             for (j, later) in matches.iter().enumerate() {
                 let Some(later) = later else { continue };
                 let earlier = matches[..j]
@@ -39,15 +40,45 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 let Some(i) = earlier else { continue };
                 let (first, rule) = (&chain.rules[i], &chain.rules[j]);
                 let what = if first.action == rule.action {
-                    format!("rule {j} of `{host_name}`'s {chain_name} chain is redundant: rule {i} already {} everything it matches", verb(first.action))
+                    format!(
+                        "rule {j} of `{host_name}`'s {chain_name} chain is redundant: rule {i} already {} everything it matches",
+                        verb(first.action)
+                    )
                 } else {
-                    format!("rule {j} of `{host_name}`'s {chain_name} chain never applies: rule {i} already {} everything it matches", verb(first.action))
+                    format!(
+                        "rule {j} of `{host_name}`'s {chain_name} chain never applies: rule {i} already {} everything it matches",
+                        verb(first.action)
+                    )
                 };
                 out.push(
                     Diagnostic::warning(CODE, what)
-                        .help("remove the rule, narrow the earlier one, or move this rule before it")
-                        .at(site, &["hosts", host_name, "firewall", chain_name, "rules", &j.to_string()], "shadowed")
-                        .at(site, &["hosts", host_name, "firewall", chain_name, "rules", &i.to_string()], "by this rule"),
+                        .help(
+                            "remove the rule, narrow the earlier one, or move this rule before it",
+                        )
+                        .at(
+                            site,
+                            &[
+                                "hosts",
+                                host_name,
+                                "firewall",
+                                chain_name,
+                                "rules",
+                                &j.to_string(),
+                            ],
+                            "shadowed",
+                        )
+                        .at(
+                            site,
+                            &[
+                                "hosts",
+                                host_name,
+                                "firewall",
+                                chain_name,
+                                "rules",
+                                &i.to_string(),
+                            ],
+                            "by this rule",
+                        ),
                 );
             }
         }

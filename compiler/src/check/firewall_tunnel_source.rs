@@ -21,7 +21,9 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         let Some(fw) = &host.firewall else { continue };
         for (chain_name, chain) in fw.chains() {
             for (i, rule) in chain.rules.iter().enumerate() {
-                let (Some(iface), Some(source)) = (&rule.iface, &rule.source) else { continue };
+                let (Some(iface), Some(source)) = (&rule.iface, &rule.source) else {
+                    continue;
+                };
                 if !site.spec.wireguard.contains_key(iface) {
                     continue;
                 }

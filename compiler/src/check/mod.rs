@@ -24,9 +24,43 @@ struct Registered {
     module: &'static str,
 }
 
+// The modules are declared here, not inside `checks!`, so that rustfmt and
+// every other tool sees their files.
+mod addr_duplicate;
+mod addr_gateway_outside_subnet;
+mod addr_overlapping_subnets;
+mod addr_unknown_interface;
+mod firewall_dnat_unroutable;
+mod firewall_duplicate_dnat;
+mod firewall_lockout;
+mod firewall_loopback_first;
+mod firewall_shadowed_rule;
+mod firewall_tunnel_source;
+mod firewall_unknown_set;
+mod nginx_backend_unroutable;
+mod nginx_duplicate_server_name;
+mod nginx_http3_version;
+mod ports_conflict;
+mod samba_duplicate_share;
+mod samba_refquota;
+mod secrets_private_key;
+mod site_no_hosts;
+mod systemd_duplicate_unit;
+mod systemd_masked_and_started;
+mod systemd_service_kind;
+mod wg_address_outside_mesh;
+mod wg_allowed_ips_overlap;
+mod wg_duplicate_address;
+mod wg_duplicate_key;
+mod wg_unknown_host;
+mod zaino_grpc_tls;
+mod zaino_public_validator;
+mod zaino_shard_amount;
+mod zaino_validator_cookie;
+
+/// Registers the checks: code, function and source of each module.
 macro_rules! checks {
     ($($module:ident),* $(,)?) => {
-        $(mod $module;)*
         /// Every check, in a fixed order.
         const CHECKS: &[Registered] = &[$(Registered {
             code: $module::CODE,
@@ -240,6 +274,22 @@ mod tests {
                 assert!(doc.contains(part), "{} lacks `{part}`:\n{doc}", r.code);
             }
         }
+    }
+
+    /// A check file declared as a module but not registered would never run.
+    #[test]
+    fn every_check_file_is_registered() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compiler/src/check");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|f| f.strip_suffix(".rs").map(str::to_string))
+            .filter(|m| m != "mod" && m != "facts")
+            .collect();
+        files.sort();
+        let mut registered: Vec<&str> = CHECKS.iter().map(|r| r.module).collect();
+        registered.sort();
+        assert_eq!(files, registered);
     }
 
     #[test]

@@ -28,27 +28,58 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         let mut backends = Vec::new();
         for (vhost, v) in &n.vhosts {
             for (i, b) in v.backends.iter().enumerate() {
-                backends.push((b, facts::path(&["hosts", host_name, "nginx", "vhosts", vhost, "backends", &i.to_string(), "address"])));
+                backends.push((
+                    b,
+                    facts::path(&[
+                        "hosts",
+                        host_name,
+                        "nginx",
+                        "vhosts",
+                        vhost,
+                        "backends",
+                        &i.to_string(),
+                        "address",
+                    ]),
+                ));
             }
         }
         for (i, s) in n.streams.iter().enumerate() {
-            backends.push((&s.backend, facts::path(&["hosts", host_name, "nginx", "streams", &i.to_string(), "backend", "address"])));
+            backends.push((
+                &s.backend,
+                facts::path(&[
+                    "hosts",
+                    host_name,
+                    "nginx",
+                    "streams",
+                    &i.to_string(),
+                    "backend",
+                    "address",
+                ]),
+            ));
         }
         let host_reach = reach.host(site, host_name, host);
         for (b, path) in backends {
-            let Ok(ip) = b.address.parse::<Ipv4Addr>() else { continue };
+            let Ok(ip) = b.address.parse::<Ipv4Addr>() else {
+                continue;
+            };
             if ip.is_loopback() || host_reach.reaches(ip) {
                 continue;
             }
             let known = facts::routable_summary(site, host_name, host, 8);
             out.push(
-                Diagnostic::error(CODE, format!("backend {}:{} of `{host_name}`'s NGINX is in none of its networks", b.address, b.port))
-                    .help(if known.is_empty() {
-                        "give the host an interface in the backend's network".to_string()
-                    } else {
-                        format!("use a backend in {known}, or attach the host to the backend's network")
-                    })
-                    .at(site, &facts::parts(&path), "unreachable backend"),
+                Diagnostic::error(
+                    CODE,
+                    format!(
+                        "backend {}:{} of `{host_name}`'s NGINX is in none of its networks",
+                        b.address, b.port
+                    ),
+                )
+                .help(if known.is_empty() {
+                    "give the host an interface in the backend's network".to_string()
+                } else {
+                    format!("use a backend in {known}, or attach the host to the backend's network")
+                })
+                .at(site, &facts::parts(&path), "unreachable backend"),
             );
         }
     }

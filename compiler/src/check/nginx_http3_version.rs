@@ -23,7 +23,9 @@ fn parse(version: &str) -> Option<(u32, u32)> {
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(n) = &host.nginx else { continue };
-        let Some(version) = parse(&n.version) else { continue };
+        let Some(version) = parse(&n.version) else {
+            continue;
+        };
         if version >= (1, 25) {
             continue;
         }

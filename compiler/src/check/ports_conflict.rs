@@ -22,11 +22,19 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let listeners = facts::listeners(site, host_name, host);
         for (j, b) in listeners.iter().enumerate() {
-            let Some(a) = listeners[..j].iter().find(|a| a.clashes(b)) else { continue };
+            let Some(a) = listeners[..j].iter().find(|a| a.clashes(b)) else {
+                continue;
+            };
             out.push(
                 Diagnostic::error(
                     CODE,
-                    format!("{} and {} both want {} port {} on `{host_name}`", a.what, b.what, b.proto.as_str(), b.port),
+                    format!(
+                        "{} and {} both want {} port {} on `{host_name}`",
+                        a.what,
+                        b.what,
+                        b.proto.as_str(),
+                        b.port
+                    ),
                 )
                 .help("move one of them to another port or to a distinct listen address")
                 .at(site, &parts(&b.path), b.what.clone())

@@ -41,10 +41,17 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             }
             if let Some((k, other)) = paths.get(path.as_str()).copied() {
                 out.push(
-                    Diagnostic::error(CODE, format!("shares {other} and {name} of `{host_name}` both serve {path}"))
-                        .help("give each share its own directory")
-                        .at(site, &[&here[..], &["path"]].concat(), "this path")
-                        .at(site, &["hosts", host_name, "samba", k, other, "path"], "already shared"),
+                    Diagnostic::error(
+                        CODE,
+                        format!("shares {other} and {name} of `{host_name}` both serve {path}"),
+                    )
+                    .help("give each share its own directory")
+                    .at(site, &[&here[..], &["path"]].concat(), "this path")
+                    .at(
+                        site,
+                        &["hosts", host_name, "samba", k, other, "path"],
+                        "already shared",
+                    ),
                 );
             } else {
                 paths.insert(path, (kind, name));

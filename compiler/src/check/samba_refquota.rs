@@ -20,7 +20,9 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(samba) = &host.samba else { continue };
         for (share, tm) in &samba.time_machine {
-            let Some(props) = host.zfs.get(&tm.dataset) else { continue };
+            let Some(props) = host.zfs.get(&tm.dataset) else {
+                continue;
+            };
             for prop in ["refquota", "quota"] {
                 if !props.contains_key(prop) {
                     continue;

@@ -25,7 +25,11 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (path, span, text) in strings {
         let problem = if text.contains("PRIVATE KEY-----") {
             "is a PEM private key".to_string()
-        } else if let Some((file, _)) = site.private_keys.iter().find(|(_, k)| !k.is_empty() && text.contains(k.as_str())) {
+        } else if let Some((file, _)) = site
+            .private_keys
+            .iter()
+            .find(|(_, k)| !k.is_empty() && text.contains(k.as_str()))
+        {
             format!("is the WireGuard private key in {file}")
         } else {
             continue;
@@ -40,7 +44,11 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
 }
 
 /// Every string of the tree with its path and span.
-fn collect<'a>(node: &'a Node, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Option<Span>, &'a str)>) {
+fn collect<'a>(
+    node: &'a Node,
+    path: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, Option<Span>, &'a str)>,
+) {
     match &node.value {
         Value::String(s) => out.push((path.clone(), node.span, s)),
         Value::Array(items) => {

@@ -28,7 +28,9 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             );
         }
         for (unit, state) in &host.units.states {
-            let service = unit.strip_suffix(".service").filter(|s| host.units.services.contains_key(*s));
+            let service = unit
+                .strip_suffix(".service")
+                .filter(|s| host.units.services.contains_key(*s));
             if let Some(name) = service {
                 out.push(
                     Diagnostic::error(CODE, format!("`{host_name}` sets the state of {unit} in `units.states`, but also defines it as a service"))

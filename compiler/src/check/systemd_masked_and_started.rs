@@ -35,7 +35,10 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             .iter()
             .map(|(u, s)| (u, s, h(&["units", "states", u])))
             .chain(host.samba.iter().flat_map(|samba| {
-                samba.unit_states.iter().map(|(u, s)| (u, s, h(&["samba", "unit_states", u])))
+                samba
+                    .unit_states
+                    .iter()
+                    .map(|(u, s)| (u, s, h(&["samba", "unit_states", u])))
             }));
         for (unit, state, path) in states {
             match state {
@@ -50,21 +53,40 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             if service.state != UnitState::Enabled {
                 continue;
             }
-            started.push((format!("{name}.service"), "is a service of the site".into(), h(&["units", "services", name])));
+            started.push((
+                format!("{name}.service"),
+                "is a service of the site".into(),
+                h(&["units", "services", name]),
+            ));
             for (i, after) in service.after.iter().enumerate() {
-                started.push((after.clone(), format!("is wanted by {name}.service"), h(&["units", "services", name, "after", &i.to_string()])));
+                started.push((
+                    after.clone(),
+                    format!("is wanted by {name}.service"),
+                    h(&["units", "services", name, "after", &i.to_string()]),
+                ));
             }
         }
         if host.zaino.is_some() {
-            started.push(("zaino.service".into(), "runs the Zaino container".into(), h(&["zaino"])));
+            started.push((
+                "zaino.service".into(),
+                "runs the Zaino container".into(),
+                h(&["zaino"]),
+            ));
         }
         for (unit, why, path) in started {
-            let Some(mask) = masked.get(&unit) else { continue };
+            let Some(mask) = masked.get(&unit) else {
+                continue;
+            };
             out.push(
-                Diagnostic::error(CODE, format!("`{host_name}` masks {unit}, which it also starts: it {why}"))
-                    .help(format!("a masked unit never starts; remove the mask of {unit}, or stop starting it"))
-                    .at(site, &parts(mask), "masked here")
-                    .at(site, &parts(&path), "started here"),
+                Diagnostic::error(
+                    CODE,
+                    format!("`{host_name}` masks {unit}, which it also starts: it {why}"),
+                )
+                .help(format!(
+                    "a masked unit never starts; remove the mask of {unit}, or stop starting it"
+                ))
+                .at(site, &parts(mask), "masked here")
+                .at(site, &parts(&path), "started here"),
             );
         }
     }

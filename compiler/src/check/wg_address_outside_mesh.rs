@@ -28,7 +28,14 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             let problem = if !network.contains(ip) {
                 format!("is outside the mesh network {network}")
             } else if network.prefix < 31 && (ip == network.addr || ip == network.broadcast()) {
-                format!("is the {} address of {network}", if ip == network.addr { "network" } else { "broadcast" })
+                format!(
+                    "is the {} address of {network}",
+                    if ip == network.addr {
+                        "network"
+                    } else {
+                        "broadcast"
+                    }
+                )
             } else {
                 continue;
             };

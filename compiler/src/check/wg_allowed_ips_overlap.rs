@@ -105,7 +105,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     .collect();
                 hits.sort_unstable();
                 for (m, e) in hits {
-                    let (peer_name, Allowed { net, path: p, .. }) = (members[m].0, &members[m].1[e]);
+                    let (peer_name, Allowed { net, path: p, .. }) =
+                        (members[m].0, &members[m].1[e]);
                     out.push(
                         Diagnostic::error(
                             CODE,

@@ -15,15 +15,17 @@
 use std::net::Ipv4Addr;
 
 use crate::diagnostic::Diagnostic;
-use crate::net::Net;
 use crate::model::Site;
+use crate::net::Net;
 
 pub(crate) const CODE: &str = "zaino::grpc-tls";
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(z) = &host.zaino else { continue };
-        let Ok(ip) = z.grpc.address.parse::<Ipv4Addr>() else { continue };
+        let Ok(ip) = z.grpc.address.parse::<Ipv4Addr>() else {
+            continue;
+        };
         if z.grpc.tls.is_some() || Net::is_private_address(ip) {
             continue;
         }

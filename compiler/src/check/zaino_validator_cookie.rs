@@ -19,7 +19,9 @@ pub(crate) const CODE: &str = "zaino::validator-cookie";
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(z) = &host.zaino else { continue };
-        let Ok(ip) = z.validator.address.parse::<Ipv4Addr>() else { continue };
+        let Ok(ip) = z.validator.address.parse::<Ipv4Addr>() else {
+            continue;
+        };
         if ip.is_loopback() || z.validator.cookie_path.is_some() {
             continue;
         }
