@@ -69,7 +69,7 @@ fn compiles_are_byte_identical_across_threads_locale_tz_and_env() {
     }
 }
 
-/// The listing of DESIGN.md, computed by find, stat, sha256sum and sort.
+/// The canonical listing (docs/host-protocol.md), computed by find, stat, sha256sum and sort.
 const COREUTILS_HASH: &str = r#"cd "$1" && find . -type f ! -path ./BUNDLE | sed 's|^\./||' | LC_ALL=C sort |
 while IFS= read -r f; do
   printf '%04o %s %s\n' "0$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$f"

@@ -1,7 +1,7 @@
 //! Stage 5: a host's rendered files, its manifest and the activate script
 //! become a bundle; the canonical listing of the bundle gives its hash.
 //!
-//! Canonical listing (DESIGN.md): for every regular file except `BUNDLE`,
+//! Canonical listing (docs/host-protocol.md): for every regular file except `BUNDLE`,
 //! sorted by path bytewise, `<mode, 4 octal digits> <sha256 hex> <path>\n`.
 //! The bundle hash is the sha256 of the listing.
 

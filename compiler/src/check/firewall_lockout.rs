@@ -8,7 +8,7 @@
 //!
 //! Why it matters: this ruleset would lock the operator out the moment it is
 //! loaded: `push` could not confirm the switch, and without the automatic
-//! rollback someone would have to walk to the console (seed 001's outage).
+//! rollback someone would have to walk to the console.
 //! The admin networks are `address_sets.admin`; define them so sitec can
 //! check that they stay admitted.
 //!

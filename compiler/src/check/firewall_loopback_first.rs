@@ -4,9 +4,10 @@
 //! a plain loopback accept (`{ iface = "lo" }`, no source, any protocol).
 //!
 //! Why it matters: local services talk over `lo` (Proxmox's cluster
-//! filesystem, pveproxy to pvedaemon, databases on 127.0.0.1). In seed 001's
-//! post-mortem a drop policy without an early loopback accept took down the
-//! Proxmox cluster services along with the operator's access.
+//! filesystem, pveproxy to pvedaemon, databases on 127.0.0.1). A drop policy
+//! without an early loopback accept takes the Proxmox cluster services down
+//! along with the operator's access, often hours later, when connections
+//! that stateful tracking kept alive are re-established.
 //!
 //! Example: `input.rules = [{ proto = 'tcp, ports = [22] }]` with the default drop policy.
 

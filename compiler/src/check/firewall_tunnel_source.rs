@@ -4,9 +4,9 @@
 //! (`iface = "wg0"`) and a `source`.
 //!
 //! Why it matters: the rule admits nothing until the tunnel is up and the
-//! peer's traffic arrives through it. In seed 001 the admin network was
-//! admitted only as `iifname wg0 ip saddr @admin`; when wg0 came up after
-//! the firewall (or not at all), the operator was locked out. Admit the
+//! peer's traffic arrives through it. An admin network admitted only as
+//! `iifname wg0 ip saddr @admin` locks the operator out whenever wg0 comes
+//! up after the firewall, or not at all. Admit the
 //! source on any interface, and trust the tunnel as a whole in a second rule.
 //!
 //! Example: `{ iface = "wg0", source = "@admin" }`.

@@ -6,7 +6,7 @@
 //!
 //! Why it matters: the official Zaino build refuses to start with
 //! `ConfigError("TLS required when connecting to external addresses.")`,
-//! and `grpc_tls = false` in zindexer.toml does not change that (seed 001).
+//! and `grpc_tls = false` in zindexer.toml does not change that.
 //! Only a custom build with the `disable_tls_unencrypted_traffic_mode`
 //! feature runs so, and then wallets talk to it in clear text.
 //!

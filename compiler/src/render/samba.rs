@@ -1,4 +1,4 @@
-//! /etc/samba/smb.conf: a standalone fileserver (seed 001's decisions) with
+//! /etc/samba/smb.conf: a standalone fileserver (SMB3, no NetBIOS, no DFS) with
 //! Time Machine shares whose advertised size is the quota that also sets the
 //! dataset's ZFS refquota (see `system.rs`).
 

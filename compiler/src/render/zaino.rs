@@ -1,5 +1,5 @@
 //! /etc/zaino/zindexer.toml and the zaino.service container unit that mounts
-//! it, run as the image's zaino user (UID/GID 10003 by default, seed 001).
+//! it, run as the image's zaino user (UID/GID 10003 by default, as the image's).
 
 use super::systemd::{container_spec, push_unit};
 use super::{Ctx, File, HostOutput, Secret, template};
