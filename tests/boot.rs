@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::hosts::{HostLab, compile_variant, run_ok, test_project, text, wait_for};
+use support::hosts::{HostLab, actions, compile_variant, run_ok, test_project, text, wait_for};
 use support::{TempDir, project_root};
 
 static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -377,16 +377,6 @@ fn main_pid(lab: &BootLab, host: &str, unit: &str) -> String {
     lab.on_ok(host, &format!("systemctl show -P MainPID {unit}"))
         .trim()
         .to_string()
-}
-
-/// The actions push reported for a host, in order.
-fn actions(output: &str, host: &str) -> Vec<String> {
-    let prefix = format!("[{host}]   action ");
-    output
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(str::to_string)
-        .collect()
 }
 
 /// Units follow their generation: a changed unit file is reloaded and only

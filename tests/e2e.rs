@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use support::hosts::{
-    HostLab, compile_variant, require_tools, run_ok, test_project, text, wait_for,
+    HostLab, actions, compile_variant, host_lines, require_tools, run_ok, test_project, text,
+    wait_for,
 };
 use support::{TempDir, project_root};
 
@@ -282,24 +283,6 @@ fn store_name(bundle: &Path) -> String {
         hash.trim(),
         bundle.file_name().unwrap().to_string_lossy()
     )
-}
-
-/// The lines of one host in push's output (`[host] ...`), prefix removed.
-fn host_lines(output: &str, host: &str) -> Vec<String> {
-    let prefix = format!("[{host}] ");
-    output
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(str::to_string)
-        .collect()
-}
-
-fn actions(output: &str, host: &str) -> Vec<String> {
-    host_lines(output, host)
-        .iter()
-        .filter_map(|l| l.trim().strip_prefix("action "))
-        .map(str::to_string)
-        .collect()
 }
 
 fn pings(lab: &Lab, from: &str, to: &str) -> bool {

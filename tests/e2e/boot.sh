@@ -210,10 +210,7 @@ down() {
 		done
 		rm -rf "/run/systemd/nspawn/propagate/$name-$h"
 	done
-	for ns in $(ip netns list | cut -d' ' -f1 | grep "^$name-"); do
-		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
-		ip netns del "$ns"
-	done
+	remove_namespaces
 }
 
 cmd=${1:-}

@@ -38,6 +38,14 @@ wire_host() {
 	ip -n "$1" link set lan1-peer up
 }
 
+# Kill whatever still runs in the lab's network namespaces and delete them.
+remove_namespaces() {
+	for ns in $(ip netns list | cut -d' ' -f1 | grep "^$name-"); do
+		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
+		ip netns del "$ns"
+	done
+}
+
 # /etc/network/interfaces as an installer leaves it: eth0 at address $1.
 installer_interfaces() {
 	cat <<-EOF

@@ -88,10 +88,7 @@ up() {
 
 down() {
 	name=$(cat "$dir/name" 2>/dev/null) || return 0
-	for ns in $(ip netns list | cut -d' ' -f1 | grep "^$name-"); do
-		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
-		ip netns del "$ns"
-	done
+	remove_namespaces
 }
 
 cmd=${1:-}

@@ -114,6 +114,25 @@ pub fn compile_variant(
     out
 }
 
+/// The lines of one host in push's output (`[host] ...`), prefix removed.
+pub fn host_lines(output: &str, host: &str) -> Vec<String> {
+    let prefix = format!("[{host}] ");
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The actions push reported for a host, in order.
+pub fn actions(output: &str, host: &str) -> Vec<String> {
+    host_lines(output, host)
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("action "))
+        .map(str::to_string)
+        .collect()
+}
+
 /// A lab of test hosts driven by its script (tests/e2e/lab.sh for namespace
 /// hosts, tests/e2e/boot.sh for booted ones): both answer `host DIR HOST
 /// CMD...` and `op DIR CMD...`.
