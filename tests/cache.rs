@@ -104,8 +104,8 @@ fn any_changed_input_invalidates_the_cache() {
             Box::new(|| {
                 edit(
                     &root.join("sites/homelab/site.ncl"),
-                    "# The homelab",
-                    "# The home lab",
+                    "# A homelab",
+                    "# A home lab",
                 )
             }),
         ),
