@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -51,6 +51,7 @@ struct BootLab {
     tmp: TempDir,
     dir: PathBuf,
     keys: BTreeMap<String, String>,
+    hosts: Vec<String>,
     _serial: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -89,9 +90,15 @@ fn boot_sh() -> PathBuf {
 }
 
 impl BootLab {
-    /// Boots the hosts and does what an installer and an admin do out of
-    /// band: the Samba user, the web servers' files, the secrets.
+    /// A lab of every host of the site.
     fn new() -> BootLab {
+        BootLab::with(&HOSTS.map(|(host, _, _)| host))
+    }
+
+    /// Boots these hosts of the site and does what an installer and an
+    /// admin do out of band: the Samba user, the web servers' files, the
+    /// secrets.
+    fn with(names: &[&str]) -> BootLab {
         let serial = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         require_tools();
         let n = LABS.fetch_add(1, Ordering::SeqCst);
@@ -118,16 +125,34 @@ impl BootLab {
             tmp,
             dir,
             keys,
+            hosts: names.iter().map(|h| h.to_string()).collect(),
             _serial: serial,
         };
         let name = format!("sb{}-{n}", std::process::id());
         let mut up = Command::new("sh");
         up.arg(boot_sh()).arg("up").arg(&lab.dir).arg(name);
         for (host, address, _) in HOSTS {
-            up.arg(format!("{host}={address}"));
+            if names.contains(&host) {
+                up.arg(format!("{host}={address}"));
+            }
         }
         run_ok(&mut up);
-        lab.on_ok(
+        if names.contains(&"nas") {
+            lab.samba_user();
+        }
+        for host in ["pve1", "nas"] {
+            if names.contains(&host) {
+                lab.on_ok(
+                    host,
+                    &format!("mkdir -p /srv/www && echo 'hello from {host}' >/srv/www/hello.txt"),
+                );
+            }
+        }
+        lab
+    }
+
+    fn samba_user(&self) {
+        self.on_ok(
             "nas",
             &format!(
                 "useradd -M -s /usr/sbin/nologin {SAMBA_USER}
@@ -135,13 +160,6 @@ impl BootLab {
                  mkdir -p /srv/timemachine && chown {SAMBA_USER} /srv/timemachine"
             ),
         );
-        for host in ["pve1", "nas"] {
-            lab.on_ok(
-                host,
-                &format!("mkdir -p /srv/www && echo 'hello from {host}' >/srv/www/hello.txt"),
-            );
-        }
-        lab
     }
 
     fn compile(&self, tag: &str, v: &Variant) -> PathBuf {
@@ -159,8 +177,14 @@ impl BootLab {
     }
 
     fn push(&self, out: &Path, args: &[&str]) -> (i32, String) {
-        let o = self
-            .op()
+        let o = self.push_command(out, args).output().unwrap();
+        (o.status.code().unwrap_or(-1), text(&o))
+    }
+
+    /// push, cut off after ten minutes: a push that hangs fails the test.
+    fn push_command(&self, out: &Path, args: &[&str]) -> Command {
+        let mut c = self.op();
+        c.args(["timeout", "600"])
             .arg("env")
             .arg(format!(
                 "SITEC_SSH=ssh -F {}",
@@ -172,10 +196,92 @@ impl BootLab {
             .arg(out)
             .arg("--secrets")
             .arg(self.tmp.path().join("secrets"))
-            .args(args)
-            .output()
+            .args(args);
+        c
+    }
+
+    /// Puts a host's bundle of `out` into its store without switching
+    /// (push --dry-run transfers it).
+    fn stage(&self, out: &Path, host: &str) {
+        let (code, text) = self.push(out, &["--dry-run", "e2e", host]);
+        assert_eq!(code, 0, "{text}");
+    }
+
+    /// The command that runs the `activate` of a host's bundle of `out`
+    /// from its store path.
+    fn activate(&self, out: &Path, host: &str) -> String {
+        let hash = std::fs::read_to_string(out.join("e2e").join(host).join("BUNDLE")).unwrap();
+        format!("sh /var/lib/sitec/store/{}-{host}/activate", hash.trim())
+    }
+
+    /// Starts `activate COMMAND` of `out`'s bundle on `host` with the test
+    /// hook that pauses it at `step`; returns once it is paused.
+    fn paused(&self, out: &Path, host: &str, step: &str, command: &str) -> Child {
+        let pause = self.dir.join(host).join("root/root/pause");
+        let _ = std::fs::remove_file(&pause);
+        let child = self
+            .host_command(
+                host,
+                &format!(
+                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE=/root/pause {} {command}",
+                    self.activate(out, host)
+                ),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
-        (o.status.code().unwrap_or(-1), text(&o))
+        wait_for(
+            &format!("the pause at {step}"),
+            Duration::from_secs(60),
+            || std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n')),
+        );
+        child
+    }
+
+    fn host_command(&self, host: &str, script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg(boot_sh())
+            .arg("host")
+            .arg(&self.dir)
+            .args([host, "sh", "-c", script]);
+        c
+    }
+
+    /// Kills every process of a host at once and boots it again.
+    fn crash(&self, host: &str) {
+        run_ok(
+            Command::new("sh")
+                .arg(boot_sh())
+                .arg("crash")
+                .arg(&self.dir)
+                .arg(host),
+        );
+    }
+
+    /// Waits until the transition a host is in is over and generation
+    /// `generation` was rolled back; returns its result.
+    fn rolled_back(&self, host: &str, generation: u32) -> String {
+        let script =
+            format!("test ! -e /var/lib/sitec/journal && cat /var/lib/sitec/results/{generation}");
+        wait_for(
+            &format!("generation {generation} to be rolled back on {host}"),
+            Duration::from_secs(60),
+            || {
+                let o = self.on(host, &script);
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .ends_with("rolled-back")
+            },
+        );
+        self.result(host, generation)
+    }
+
+    /// The result sitec recorded for a generation on a host.
+    fn result(&self, host: &str, generation: u32) -> String {
+        self.on_ok(host, &format!("cat /var/lib/sitec/results/{generation}"))
+            .trim()
+            .to_string()
     }
 
     fn reboot(&self, host: &str) {
@@ -210,6 +316,12 @@ impl HostLab for BootLab {
 
 impl Drop for BootLab {
     fn drop(&mut self) {
+        // For a look at the hosts after a failure: boot.sh host DIR HOST sh.
+        if std::env::var_os("SITEC_TEST_KEEP_LAB").is_some() {
+            eprintln!("lab kept at {}", self.dir.display());
+            std::mem::forget(std::mem::replace(&mut self.tmp, TempDir::new("boot-kept")));
+            return;
+        }
         let _ = Command::new("sh")
             .arg(boot_sh())
             .arg("down")
@@ -218,12 +330,14 @@ impl Drop for BootLab {
     }
 }
 
-/// Deploys the base site to every host; every host confirms generation 1.
+/// Deploys the base site to the lab's hosts; each confirms generation 1.
 fn deploy(lab: &BootLab) -> PathBuf {
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["--confirm-timeout", "60", "e2e", "all"]);
+    let mut args = vec!["--confirm-timeout", "60", "e2e"];
+    args.extend(lab.hosts.iter().map(String::as_str));
+    let (code, out) = lab.push(&a, &args);
     assert_eq!(code, 0, "{out}");
-    for (host, _, _) in HOSTS {
+    for host in &lab.hosts {
         assert!(
             out.contains(&format!("[{host}] {host}: ok, generation 1 confirmed")),
             "{host}:\n{out}"
@@ -385,7 +499,7 @@ fn main_pid(lab: &BootLab, host: &str, unit: &str) -> String {
 /// to what the host had; a rollback brings the older generation's back.
 #[test]
 fn units_follow_their_generation_and_a_rollback() {
-    let lab = BootLab::new();
+    let lab = BootLab::with(&["pve1"]);
     deploy(&lab);
     let web = main_pid(&lab, "pve1", "web.service");
     assert_ne!(web, "0");
@@ -471,7 +585,7 @@ fn units_follow_their_generation_and_a_rollback() {
 /// old ruleset is live.
 #[test]
 fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
-    let lab = BootLab::new();
+    let lab = BootLab::with(&["nas"]);
     deploy(&lab);
     let before = lab.on_ok("nas", "nft list ruleset");
     let locked = lab.compile(
@@ -525,7 +639,7 @@ fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
 /// on a host with classic ifupdown but without bridge-utils' hook.
 #[test]
 fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
-    let lab = BootLab::new();
+    let lab = BootLab::with(&["pve1"]);
     lab.on_ok(
         "pve1",
         "mv /etc/network/if-pre-up.d/bridge /root/bridge-hook",
@@ -550,4 +664,225 @@ fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
     );
     assert!(bridge.contains("10.0.111.1/24"), "{bridge}");
     assert!(bridge.contains("10.0.101.1/24"), "{bridge}");
+}
+
+/// The admin set of the live ruleset of a host.
+fn admin_set(lab: &BootLab, host: &str) -> String {
+    lab.on_ok(host, "nft list set inet sitec admin")
+}
+
+/// Admits a second network to ssh: a network change that keeps the operator in.
+const WIDER_ADMIN: &str = r#""10.0.200.1/32", "10.0.99.0/24""#;
+
+/// A host that crashes while a generation awaits confirmation boots the
+/// generation before it: sitec-boot.service rolls the unconfirmed one back
+/// before the firewall and the network come up, and a late confirm is
+/// refused.
+#[test]
+fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirmed_one() {
+    let lab = BootLab::with(&["nas"]);
+    deploy(&lab);
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: WIDER_ADMIN,
+            ..BASE
+        },
+    );
+    lab.stage(&b, "nas");
+    let act = lab.activate(&b, "nas");
+    let switched = lab.on_ok("nas", &format!("{act} switch --confirm-timeout 600"));
+    assert!(switched.contains("confirm within 600 s"), "{switched}");
+    assert!(admin_set(&lab, "nas").contains("10.0.99.0/24"));
+
+    lab.crash("nas");
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(lab.result("nas", 2), "unconfirmed-rolled-back");
+    let set = admin_set(&lab, "nas");
+    assert!(
+        !set.contains("10.0.99.0/24"),
+        "booted with generation 2's ruleset: {set}"
+    );
+    assert_eq!(lab.unit("nas", "is-active", "sitec-boot.service"), "active");
+    let confirm = lab.on("nas", &format!("{act} confirm 2"));
+    assert_eq!(confirm.status.code(), Some(5), "{}", text(&confirm));
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(
+        log.contains(
+            "generation 2: unconfirmed-rolled-back (the host restarted before it was confirmed)"
+        ),
+        "{log}"
+    );
+    for unit in ["smbd.service", "wg-quick@wg0.service", "web.service"] {
+        wait_for(&format!("{unit} on nas"), Duration::from_secs(20), || {
+            lab.unit("nas", "is-active", unit) == "active"
+        });
+    }
+}
+
+/// A host that crashes in the middle of a switch (its links half made, or
+/// in its actions) boots the generation the switch left, with no journal
+/// left over and the new generation's unit gone.
+#[test]
+fn a_host_that_crashes_in_the_middle_of_a_switch_boots_the_generation_it_left() {
+    let lab = BootLab::with(&["pve1"]);
+    deploy(&lab);
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: WIDER_ADMIN,
+            pve1_units: "{ extra = web_server 8081 }",
+            ..BASE
+        },
+    );
+    lab.stage(&b, "pve1");
+    for (generation, step) in [(2, "links"), (3, "actions")] {
+        let mut switch = lab.paused(&b, "pve1", step, "switch --confirm-timeout 600");
+        lab.crash("pve1");
+        let _ = switch.wait();
+        assert_eq!(lab.current("pve1"), "generations/1", "crashed at {step}");
+        assert_eq!(
+            lab.result("pve1", generation),
+            "interrupted-rolled-back",
+            "crashed at {step}"
+        );
+        let set = admin_set(&lab, "pve1");
+        assert!(!set.contains("10.0.99.0/24"), "crashed at {step}: {set}");
+        lab.on_ok(
+            "pve1",
+            "! test -e /var/lib/sitec/journal && ! test -e /var/lib/sitec/armed &&
+             ! test -e /etc/systemd/system/extra.service",
+        );
+        assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "inactive");
+        for unit in ["web.service", "wg-quick@wg0.service"] {
+            wait_for(
+                &format!("{unit} after a crash at {step}"),
+                Duration::from_secs(20),
+                || lab.unit("pve1", "is-active", unit) == "active",
+            );
+        }
+    }
+}
+
+/// A service whose start waits forever on pve1: the host has a drop-in
+/// that makes it a oneshot with no start timeout (an admin's, say).
+const HANGING: &str = r#"{ extra = {
+  description = "waits forever",
+  exec = { command = "/usr/bin/python3", args = ["-m", "http.server", "8081"] },
+  restart = 'no,
+} }"#;
+
+/// Until the test kills the switch, or reboots its host, waiting in the
+/// action that restarts the hanging service of generation `generation`.
+fn hang(lab: &BootLab, generation: u32) {
+    wait_for(
+        "the switch to hang in its action",
+        Duration::from_secs(120),
+        || {
+            lab.on_ok("pve1", "cat /var/lib/sitec/log")
+                .contains(&format!(
+                    "action restart:extra.service (generation 1 -> {generation})"
+                ))
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+}
+
+/// An action that hangs is cut off (`--action-timeout`) and the switch
+/// rolled back. A switch killed while it hangs in a network change is
+/// undone by the timer armed before the first action; a host rebooted
+/// while it hangs boots the generation the switch left.
+#[test]
+fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone() {
+    let lab = BootLab::with(&["pve1"]);
+    deploy(&lab);
+    lab.on_ok(
+        "pve1",
+        "mkdir -p /etc/systemd/system/extra.service.d &&
+         printf '[Service]\\nType=oneshot\\nTimeoutStartSec=infinity\\n' >/etc/systemd/system/extra.service.d/hang.conf",
+    );
+    let settled = |generation: u32| {
+        lab.rolled_back("pve1", generation);
+        assert_eq!(lab.current("pve1"), "generations/1");
+        assert!(!admin_set(&lab, "pve1").contains("10.0.99.0/24"));
+        assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "inactive");
+        wait_for("web.service", Duration::from_secs(20), || {
+            lab.unit("pve1", "is-active", "web.service") == "active"
+        });
+    };
+
+    // Cut off: the action fails after 5 s and the switch rolls back.
+    let b = lab.compile(
+        "b",
+        &Variant {
+            pve1_units: HANGING,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&b, &["--action-timeout", "5", "e2e", "pve1"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("pve1: failed and rolled back"), "{out}");
+    assert_eq!(lab.result("pve1", 2), "failed-rolled-back");
+    settled(2);
+    let log = lab.on_ok("pve1", "cat /var/lib/sitec/log");
+    assert!(
+        log.contains("cut off after 5 s: systemctl restart extra.service"),
+        "{log}"
+    );
+
+    // Killed while it hangs in a network change: the timer undoes it.
+    let c = lab.compile(
+        "c",
+        &Variant {
+            admin: WIDER_ADMIN,
+            pve1_units: HANGING,
+            ..BASE
+        },
+    );
+    let push = |args: &[&str]| {
+        lab.push_command(&c, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let start = Instant::now();
+    let killed = push(&[
+        "--confirm-timeout",
+        "10",
+        "--action-timeout",
+        "600",
+        "e2e",
+        "pve1",
+    ]);
+    hang(&lab, 3);
+    lab.on_ok("pve1", "pkill -9 -f 'activat[e] switch'");
+    assert_eq!(lab.rolled_back("pve1", 3), "interrupted-rolled-back");
+    assert!(
+        start.elapsed() < Duration::from_secs(90),
+        "{:?}",
+        start.elapsed()
+    );
+    settled(3);
+    let out = killed.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+
+    // Rebooted while it hangs: the host boots generation 1.
+    let rebooted = push(&[
+        "--confirm-timeout",
+        "600",
+        "--action-timeout",
+        "600",
+        "e2e",
+        "pve1",
+    ]);
+    hang(&lab, 4);
+    lab.reboot("pve1");
+    settled(4);
+    assert_eq!(
+        lab.unit("pve1", "is-active", "sitec-boot.service"),
+        "active"
+    );
+    let out = rebooted.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
 }

@@ -6,6 +6,9 @@
 #   boot.sh host DIR HOST CMD...          run CMD inside a running host
 #   boot.sh op DIR CMD...                 run CMD in the operator's namespace
 #   boot.sh reboot DIR HOST               reboot a host; returns once ssh answers
+#   boot.sh crash DIR HOST                kill every process of a host at once (its
+#                                         PID 1 by SIGKILL), boot it again; returns
+#                                         once ssh answers
 #   boot.sh wait DIR HOST                 wait until a host's ssh answers
 #   boot.sh down DIR                      power every host off, remove the lab
 #
@@ -87,6 +90,9 @@ netns_up() {
 	ns=$name-$1
 	i=$(cat "$dir/$1/index")
 	ip netns del "$ns" 2>/dev/null || true
+	# After a crash the last boot's namespace may outlive its name for a
+	# moment, and with it the veth: take it down with its operator end.
+	ip -n "$name-op" link del "veth$i" 2>/dev/null || true
 	ip netns add "$ns"
 	wire_host "$ns" "$i" "$2"
 }
@@ -121,7 +127,9 @@ host_loop() {
 		echo "exit $rc" >>"$dir/$1/boots"
 		ip netns del "$name-$1" 2>/dev/null || true
 		rm -rf "/run/systemd/nspawn/propagate/$name-$1"
-		if [ "$rc" != 133 ] || [ -f "$dir/$1/down" ]; then break; fi
+		[ ! -f "$dir/$1/down" ] || break
+		# 133: the host rebooted; a crash the test caused boots it again too.
+		[ "$rc" = 133 ] || rm "$dir/$1/crash" 2>/dev/null || break
 	done
 	touch "$dir/$1/ended"
 }
@@ -181,6 +189,21 @@ reboot_host() {
 	wait_host "$1"
 }
 
+# A crash: SIGKILL to the host's PID 1 takes every process of its PID
+# namespace with it, in the middle of whatever it did; no unit stops.
+crash_host() {
+	boots=$(boots "$1")
+	touch "$dir/$1/crash"
+	kill -KILL "$(leader "$1")"
+	n=0
+	until [ "$(boots "$1")" -gt "$boots" ]; do
+		n=$((n + 1))
+		[ "$n" -lt 300 ] || die "$1 did not die within 30 s"
+		sleep 0.1
+	done
+	wait_host "$1"
+}
+
 # Power off: SIGTERM makes nspawn halt its container cleanly, a second one
 # kills it. Then what is left of the lab goes: its processes, network
 # namespaces and cgroups (deepest first). Host names are identifiers.
@@ -216,7 +239,7 @@ down() {
 cmd=${1:-}
 dir=${2:-}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-	die "usage: boot.sh up|host|op|reboot|wait|down DIR ..."
+	die "usage: boot.sh up|host|op|reboot|crash|wait|down DIR ..."
 fi
 shift 2
 case $cmd in
@@ -240,6 +263,10 @@ case $cmd in
 	reboot)
 		name=$(cat "$dir/name")
 		reboot_host "${1:?host}"
+		;;
+	crash)
+		name=$(cat "$dir/name")
+		crash_host "${1:?host}"
 		;;
 	wait)
 		name=$(cat "$dir/name")
