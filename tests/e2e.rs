@@ -43,12 +43,14 @@ struct Variant {
     admin: &'static str,
     pve2_routes: &'static str,
     sysctl: &'static str,
+    dnat: &'static str,
 }
 
 const BASE: Variant = Variant {
     admin: r#""10.0.200.1/32""#,
     pve2_routes: r#""10.0.102.0/24""#,
     sysctl: "",
+    dnat: "",
 };
 
 /// A lab of hosts; torn down (every process killed, namespaces deleted) on drop.
@@ -128,6 +130,7 @@ impl Lab {
                 ("ADMIN", v.admin),
                 ("PVE2_ROUTES", v.pve2_routes),
                 ("SYSCTL", v.sysctl),
+                ("DNAT", v.dnat),
             ],
             &self.keys,
         )
@@ -1006,6 +1009,66 @@ fn rolling_back_to_generation_0_restores_the_files_that_were_there() {
     let (code, out) = lab.push(&a, &["e2e", "nas"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+}
+
+/// A rollback takes back the runtime state the newer generation set, not
+/// only its files: a generation without NAT deletes the NAT table of the
+/// one before; sysctl values the older generation does not set return to
+/// what the host had; generation 0, on a host that had no ruleset, leaves
+/// no table of sitec's loaded. A `net.*` sysctl change must be confirmed.
+#[test]
+fn rollbacks_take_back_runtime_state_not_only_files() {
+    let lab = Lab::new(&["nas"]);
+    lab.on_ok("nas", "rm -f /etc/nftables.conf");
+    let sysctls = "sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.log_martians";
+    let host_had = lab.on_ok("nas", sysctls);
+    assert_eq!(host_had, "0\n0\n", "a fresh namespace forwards nothing");
+    let a = lab.compile("a", &BASE);
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+
+    // 2: a port forward and one more sysctl.
+    let b = lab.compile(
+        "b",
+        &Variant {
+            dnat: r#"{ proto = 'tcp, port = 8443, to = "10.99.0.1" }"#,
+            sysctl: r#""net.ipv4.conf.all.log_martians" = 1"#,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&b, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    let nat = lab.on_ok("nas", "nft list table ip sitec_nat");
+    assert!(nat.contains("dnat to 10.99.0.1"), "{nat}");
+    assert_eq!(lab.on_ok("nas", sysctls), "1\n1\n");
+
+    // 3 (as 1): the NAT table and the extra sysctl go.
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("nas: ok, generation 3 confirmed"), "{out}");
+    let tables = lab.on_ok("nas", "nft list tables");
+    assert_eq!(tables.trim(), "table inet sitec", "{tables}");
+    assert_eq!(lab.on_ok("nas", sysctls), "1\n0\n");
+
+    // 4: a change of a net.* sysctl alone must be confirmed.
+    let c = lab.compile(
+        "c",
+        &Variant {
+            sysctl: r#""net.ipv4.conf.all.log_martians" = 1"#,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&c, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("nas: ok, generation 4 confirmed"), "{out}");
+
+    // 0: the host as it was, with no ruleset at all.
+    let act = activate(&a.join("e2e/nas"));
+    let o = run_ok(&mut lab.ssh("nas", &format!("{act} rollback 0")));
+    let tables = lab.on_ok("nas", "nft list tables");
+    assert_eq!(tables, "", "{}", text(&o));
+    assert_eq!(lab.on_ok("nas", sysctls), host_had);
+    lab.on_ok("nas", "! test -e /etc/nftables.conf");
 }
 
 /// `push --status`: in sync after a deploy; drifted when out/ moved on or

@@ -30,7 +30,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             content,
             actions: vec!["sysctl-load".into()],
             check: None,
-            network: false,
+            // Forwarding, rp_filter, ARP: a net.* value can cut a host off.
+            network: host.sysctl.keys().any(|k| k.starts_with("net.")),
         });
     }
 
