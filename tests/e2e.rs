@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -49,7 +49,7 @@ struct Variant {
 const BASE: Variant = Variant {
     admin: r#""10.0.200.1/32""#,
     pve2_routes: r#""10.0.102.0/24""#,
-    sysctl: "",
+    sysctl: r#""net.ipv4.ip_forward" = 1"#,
     dnat: "",
 };
 
@@ -637,7 +637,7 @@ fn a_failing_action_rolls_back_with_its_own_exit_code() {
         "b",
         &Variant {
             admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
-            sysctl: r#""net.ipv4.conf.lan9.forwarding" = 1"#,
+            sysctl: r#""net.ipv4.ip_forward" = 1, "net.ipv4.conf.lan9.forwarding" = 1"#,
             ..BASE
         },
     );
@@ -811,8 +811,9 @@ fn rolled_back_generations_stay_rolled_back_and_corrupt_state_is_reported() {
 }
 
 /// Steps of `activate switch`, in order; the test hook pauses at each.
-const STEPS: [&str; 9] = [
-    "backup", "journal", "retire", "links", "swap", "prune", "actions", "units", "confirm",
+const STEPS: [&str; 10] = [
+    "backup", "journal", "retire", "links", "prune", "swap", "relink", "actions", "units",
+    "confirm",
 ];
 
 /// Acceptance 5: SIGKILL at every step of a switch leaves the host on the
@@ -1032,7 +1033,7 @@ fn rollbacks_take_back_runtime_state_not_only_files() {
         "b",
         &Variant {
             dnat: r#"{ proto = 'tcp, port = 8443, to = "10.99.0.1" }"#,
-            sysctl: r#""net.ipv4.conf.all.log_martians" = 1"#,
+            sysctl: r#""net.ipv4.ip_forward" = 1, "net.ipv4.conf.all.log_martians" = 1"#,
             ..BASE
         },
     );
@@ -1054,7 +1055,7 @@ fn rollbacks_take_back_runtime_state_not_only_files() {
     let c = lab.compile(
         "c",
         &Variant {
-            sysctl: r#""net.ipv4.conf.all.log_martians" = 1"#,
+            sysctl: r#""net.ipv4.ip_forward" = 1, "net.ipv4.conf.all.log_martians" = 1"#,
             ..BASE
         },
     );
@@ -1069,6 +1070,107 @@ fn rollbacks_take_back_runtime_state_not_only_files() {
     assert_eq!(tables, "", "{}", text(&o));
     assert_eq!(lab.on_ok("nas", sysctls), host_had);
     lab.on_ok("nas", "! test -e /etc/nftables.conf");
+}
+
+/// The managed paths of these bundles that are links to nothing on a host.
+fn dangling(lab: &Lab, host: &str, bundles: &[&Path]) -> Vec<String> {
+    let paths: BTreeSet<String> = bundles
+        .iter()
+        .flat_map(|b| manifest_files(b).into_keys())
+        .collect();
+    let script = format!(
+        "for p in {}; do if [ -L /$p ] && [ ! -e /$p ]; then echo $p; fi; done",
+        paths.into_iter().collect::<Vec<_>>().join(" ")
+    );
+    lab.on_ok(host, &script)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// No step of a switch leaves a managed path pointing at nothing: not the
+/// first switch (the host's own files stay until sitec's are linked), nor
+/// one that drops a file. A switch that stops at an error (a command
+/// failing under `set -e`) is undone at once, with exit 4.
+#[test]
+fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let b = lab.compile("b", &Variant { sysctl: "", ..BASE });
+    let (a_bundle, b_bundle) = (a.join("e2e/nas"), b.join("e2e/nas"));
+    let sysctl = "etc/sysctl.d/90-sitec.conf";
+    assert!(manifest_files(&a_bundle).contains_key(sysctl));
+    assert!(!manifest_files(&b_bundle).contains_key(sysctl));
+    let interfaces = lab.on_ok("nas", "cat /etc/network/interfaces");
+
+    // The first switch, killed at each step before the swap.
+    let (code, out) = lab.push(&a, &["--dry-run", "e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    for step in ["links", "prune", "swap"] {
+        let (mut switch, pids) = lab.paused_switch("nas", &a_bundle, step, "");
+        run_ok(Command::new("kill").arg("-9").args(&pids));
+        let _ = switch.wait();
+        assert_eq!(
+            dangling(&lab, "nas", &[&a_bundle]),
+            [""; 0],
+            "killed at {step}"
+        );
+        assert_eq!(
+            lab.on_ok("nas", "cat /etc/network/interfaces"),
+            interfaces,
+            "killed at {step}"
+        );
+    }
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    let on_a = lab.current("nas");
+    let a_files = lab.live_files("nas", &a_bundle);
+
+    // A switch that drops a file, killed around the swap.
+    let (code, out) = lab.push(&b, &["--dry-run", "e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    for step in ["prune", "swap", "relink"] {
+        let (mut switch, pids) = lab.paused_switch("nas", &b_bundle, step, "");
+        run_ok(Command::new("kill").arg("-9").args(&pids));
+        let _ = switch.wait();
+        assert_eq!(
+            dangling(&lab, "nas", &[&a_bundle, &b_bundle]),
+            [""; 0],
+            "killed at {step}"
+        );
+    }
+
+    // An abort at any step of the transition is undone before activate exits.
+    for step in [
+        "retire", "links", "prune", "swap", "relink", "actions", "units",
+    ] {
+        let o = lab
+            .ssh(
+                "nas",
+                &format!("SITEC_TEST_FAIL_AT={step} {} switch", activate(&b_bundle)),
+            )
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(4), "failed at {step}:\n{}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "settled: generation {} is live",
+                &on_a["generations/".len()..]
+            )),
+            "failed at {step}:\n{}",
+            text(&o)
+        );
+        lab.on_ok(
+            "nas",
+            "! test -e /var/lib/sitec/journal && ! test -e /var/lib/sitec/armed",
+        );
+        assert_eq!(lab.current("nas"), on_a, "failed at {step}");
+        assert_eq!(
+            lab.live_files("nas", &a_bundle),
+            a_files,
+            "failed at {step}"
+        );
+    }
 }
 
 /// `push --status`: in sync after a deploy; drifted when out/ moved on or
