@@ -137,13 +137,18 @@ impl Lab {
     }
 
     fn push_command(&self, out: &Path, args: &[&str]) -> Command {
+        self.push_via("ssh", out, args)
+    }
+
+    /// push with `ssh` (a command) as its ssh.
+    fn push_via(&self, ssh: &str, out: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("sh");
         c.arg(lab_sh())
             .arg("op")
             .arg(&self.dir)
             .arg("env")
             .arg(format!(
-                "SITEC_SSH=ssh -F {}",
+                "SITEC_SSH={ssh} -F {}",
                 self.dir.join("ssh_config").display()
             ));
         if let Some(rsync) = &self.rsync {
@@ -1171,6 +1176,108 @@ fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
             "failed at {step}"
         );
     }
+}
+
+/// An ssh that loses the connection of a switch once the switch began, as a
+/// network change can make it: the client dies, the host carries on.
+const DROPPING_SSH: &str = r#"
+case "$*" in
+*"/activate switch "*)
+	out=$(mktemp)
+	ssh "$@" >"$out" 2>&1 &
+	until grep -q '^switching generation' "$out"; do
+		kill -0 $! 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 $! 2>/dev/null || true
+	cat "$out"
+	rm -f "$out"
+	exit 255 ;;
+*) exec ssh "$@" ;;
+esac
+"#;
+
+/// When the ssh session of a switch drops (exit 255), push asks the host
+/// over a new connection and confirms the generation it switched to, which
+/// the host then keeps past its deadline.
+#[test]
+fn push_confirms_over_a_new_connection_when_the_switch_session_drops() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            ..BASE
+        },
+    );
+    let drop = lab.tmp.path().join("dropping-ssh");
+    std::fs::write(&drop, DROPPING_SSH).unwrap();
+    let o = lab
+        .push_via(
+            &format!("sh {}", drop.display()),
+            &b,
+            &["--confirm-timeout", "10", "e2e", "nas"],
+        )
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("nas: the connection dropped during the switch"),
+        "{out}"
+    );
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(lab.current("nas"), "generations/2");
+    assert_eq!(
+        lab.on_ok("nas", "cat /var/lib/sitec/results/2").trim(),
+        "confirmed"
+    );
+}
+
+/// A failed action is never reported as a success: a WireGuard restart that
+/// fails fails its switch (exit 4, rolled back), and an operator's rollback
+/// whose actions fail says so and exits 4.
+#[test]
+fn failed_actions_are_never_reported_as_success() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let b = lab.compile(
+        "b",
+        &Variant {
+            pve2_routes: r#""10.0.102.0/24", "10.0.112.0/24""#,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    // The tunnel is gone and a route wg-quick adds is taken: bringing it
+    // up again fails.
+    let block = "ip link del wg0 && ip route add 10.0.101.0/24 dev lan1";
+    lab.on_ok("nas", block);
+    let (code, out) = lab.push(&b, &["e2e", "nas"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("action wg-sync:wg0 failed"), "{out}");
+    assert_eq!(lab.current("nas"), "generations/1");
+
+    lab.on_ok("nas", "ip route del 10.0.101.0/24 dev lan1");
+    let (code, out) = lab.push(&b, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    lab.on_ok("nas", block);
+    let o = lab
+        .ssh("nas", &format!("{} rollback", activate(&a.join("e2e/nas"))))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("rolled back from generation 3 to 1, but some of its actions failed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
 }
 
 /// `push --status`: in sync after a deploy; drifted when out/ moved on or
