@@ -17,7 +17,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::hosts::{HostLab, actions, compile_variant, run_ok, test_project, text, wait_for};
+use support::hosts::{
+    HostLab, actions, compile_variant, push_in, run_ok, test_project, text, wait_for,
+};
 use support::{TempDir, project_root};
 
 static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -184,6 +186,7 @@ impl BootLab {
     /// push, cut off after ten minutes: a push that hangs fails the test.
     fn push_command(&self, out: &Path, args: &[&str]) -> Command {
         let mut c = self.op();
+        push_in(&mut c, out);
         c.args(["timeout", "600"])
             .arg("env")
             .arg(format!(
@@ -201,9 +204,9 @@ impl BootLab {
     }
 
     /// Puts a host's bundle of `out` into its store without switching
-    /// (push --dry-run transfers it).
+    /// (push --no-switch).
     fn stage(&self, out: &Path, host: &str) {
-        let (code, text) = self.push(out, &["--dry-run", "e2e", host]);
+        let (code, text) = self.push(out, &["--no-switch", "e2e", host]);
         assert_eq!(code, 0, "{text}");
     }
 

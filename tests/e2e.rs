@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use support::hosts::{
-    HostLab, actions, compile_variant, host_lines, require_tools, run_ok, test_project, text,
-    wait_for,
+    HostLab, actions, compile_variant, host_lines, push_in, require_tools, run_ok, test_project,
+    text, wait_for,
 };
 use support::{TempDir, project_root};
 
@@ -143,6 +143,7 @@ impl Lab {
     /// push with `ssh` (a command) as its ssh.
     fn push_via(&self, ssh: &str, out: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("sh");
+        push_in(&mut c, out);
         c.arg(lab_sh())
             .arg("op")
             .arg(&self.dir)
@@ -596,7 +597,8 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
     std::fs::write(&conf, broken).unwrap();
     support::reseal(&bundle);
 
-    let (code, out) = lab.push(&b, &["--serial", "e2e", "nas", "pve1"]);
+    // A hand-edited out/: only --force gets it past push to the host.
+    let (code, out) = lab.push(&b, &["--force", "--serial", "e2e", "nas", "pve1"]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("etc/nftables.conf: rejected by nft"), "{out}");
     assert!(
@@ -713,8 +715,8 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
                 ..BASE
             },
         );
-        // Generation 2 awaits confirmation (push --dry-run only transfers it).
-        let (code, out) = lab.push(&b, &["--dry-run", "e2e", "nas"]);
+        // Generation 2 awaits confirmation (push --no-switch only stages it).
+        let (code, out) = lab.push(&b, &["--no-switch", "e2e", "nas"]);
         assert_eq!(code, 0, "{out}");
         let b_bundle = b.join("e2e/nas");
         let switched = run_ok(&mut lab.ssh(
@@ -840,7 +842,10 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
     assert_ne!(a_files, b_files);
     let (code, out) = lab.push(&a, &["e2e", "pve1"]);
     assert_eq!(code, 0, "{out}");
-    // Put B in the store without switching: the dry run tells what would change.
+    // The dry run tells what would change, and changes nothing: no store
+    // path, no secret, no line in the log.
+    let host_state = "cat /var/lib/sitec/log | wc -l; ls /var/lib/sitec/store; stat -c %i /etc/wireguard/wg0.key";
+    let before = lab.on_ok("pve1", host_state);
     let (code, out) = lab.push(&b, &["--dry-run", "e2e", "pve1"]);
     assert_eq!(code, 0, "{out}");
     for line in [
@@ -856,7 +861,16 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
             "no `{line}`:\n{out}"
         );
     }
-    assert_eq!(lab.current("pve1"), "generations/1", "the dry run switched");
+    assert_eq!(
+        lab.on_ok("pve1", host_state),
+        before,
+        "the dry run changed the host"
+    );
+    // Put B in the store without switching.
+    let (code, out) = lab.push(&b, &["--no-switch", "e2e", "pve1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("pve1: staged, not switched"), "{out}");
+    assert_eq!(lab.current("pve1"), "generations/1", "--no-switch switched");
     // Switches to a bundle and confirms; its files and its ruleset are live.
     let switch_to = |bundle: &Path, files: &BTreeMap<String, String>, what: &str| {
         let o = run_ok(&mut lab.ssh(
@@ -924,7 +938,7 @@ fn two_activations_at_once_never_interleave() {
     );
     let (code, out) = lab.push(&a, &["e2e", "pve1"]);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = lab.push(&b, &["--dry-run", "e2e", "pve1"]);
+    let (code, out) = lab.push(&b, &["--no-switch", "e2e", "pve1"]);
     assert_eq!(code, 0, "{out}");
     let (a, b) = (a.join("e2e/pve1"), b.join("e2e/pve1"));
     let log_before = lab.on_ok("pve1", "cat /var/lib/sitec/log").lines().count();
@@ -1109,7 +1123,7 @@ fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
     let interfaces = lab.on_ok("nas", "cat /etc/network/interfaces");
 
     // The first switch, killed at each step before the swap.
-    let (code, out) = lab.push(&a, &["--dry-run", "e2e", "nas"]);
+    let (code, out) = lab.push(&a, &["--no-switch", "e2e", "nas"]);
     assert_eq!(code, 0, "{out}");
     for step in ["links", "prune", "swap"] {
         let (mut switch, pids) = lab.paused_switch("nas", &a_bundle, step, "");
@@ -1132,7 +1146,7 @@ fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
     let a_files = lab.live_files("nas", &a_bundle);
 
     // A switch that drops a file, killed around the swap.
-    let (code, out) = lab.push(&b, &["--dry-run", "e2e", "nas"]);
+    let (code, out) = lab.push(&b, &["--no-switch", "e2e", "nas"]);
     assert_eq!(code, 0, "{out}");
     for step in ["prune", "swap", "relink"] {
         let (mut switch, pids) = lab.paused_switch("nas", &b_bundle, step, "");
@@ -1278,6 +1292,64 @@ fn failed_actions_are_never_reported_as_success() {
         text(&o)
     );
     assert_eq!(lab.current("nas"), "generations/1");
+}
+
+/// push trusts nothing of out/ it has not checked: an out/ that is not what
+/// the site compiles to is refused (`--force` deploys it and the host's log
+/// says so); a symlink in a bundle is refused even then; so is a deploy
+/// target that ssh would read as an option.
+#[test]
+fn push_refuses_what_out_should_not_hold() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let bundle = a.join("e2e/nas");
+    let ruleset = bundle.join("etc/nftables.conf");
+    let mut edited = std::fs::read_to_string(&ruleset).unwrap();
+    edited.push_str("# edited by hand\n");
+    std::fs::write(&ruleset, edited).unwrap();
+    support::reseal(&bundle);
+
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is not what the site compiles to"), "{out}");
+    assert_eq!(
+        lab.on_ok("nas", "ls /var/lib/sitec/store 2>/dev/null | wc -l")
+            .trim(),
+        "0"
+    );
+
+    let (code, out) = lab.push(&a, &["--force", "e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(log.contains("push --force:"), "{log}");
+    lab.on_ok("nas", "grep -q 'edited by hand' /etc/nftables.conf");
+
+    std::os::unix::fs::symlink("/etc/shadow", bundle.join("etc/shadow")).unwrap();
+    let (code, out) = lab.push(&a, &["--force", "e2e", "nas"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("etc/shadow is not a regular file or a directory"),
+        "{out}"
+    );
+    std::fs::remove_file(bundle.join("etc/shadow")).unwrap();
+
+    let pwned = lab.tmp.path().join("pwned");
+    let manifest = bundle.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let evil = text.replace(
+        "\"address\": \"10.0.200.13\"",
+        &format!("\"address\": \"-oProxyCommand=touch {}\"", pwned.display()),
+    );
+    assert_ne!(evil, text);
+    std::fs::write(&manifest, evil).unwrap();
+    support::reseal(&bundle);
+    let (code, out) = lab.push(&a, &["--force", "e2e", "nas"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("is not a plain user, address and port"),
+        "{out}"
+    );
+    assert!(!pwned.exists(), "ssh ran the manifest's option");
 }
 
 /// `push --status`: in sync after a deploy; drifted when out/ moved on or

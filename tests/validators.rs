@@ -151,3 +151,67 @@ fn a_bad_toml_is_rejected() {
         t.replacen("network = ", "network == ", 1)
     });
 }
+
+/// `activate check` refuses a manifest that names a path outside what sitec
+/// may manage (absolute, `..`, its own state, a file the bundle lacks), even
+/// when the bundle's hash is right.
+#[test]
+fn a_manifest_path_outside_what_sitec_manages_is_refused() {
+    for bad in [
+        "../../etc/shadow",
+        "/etc/shadow",
+        "etc/../../root/.ssh/authorized_keys",
+        "var/lib/sitec/current",
+        "etc//nftables.conf",
+        "etc/not-in-the-bundle.conf",
+    ] {
+        let tmp = TempDir::new("path");
+        let out = tmp.path().join("out");
+        compile_into(&out);
+        let bundle = out.join("homelab/nas");
+        let manifest = bundle.join("manifest.json");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let edited = text.replace("\"etc/nftables.conf\": {", &format!("\"{bad}\": {{"));
+        assert_ne!(edited, text);
+        std::fs::write(&manifest, edited).unwrap();
+        support::reseal(&bundle);
+        let o = validate(&bundle);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{bad}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the manifest names '{bad}', which sitec may not manage"
+            )),
+            "{bad}: {stderr}"
+        );
+    }
+}
+
+/// A symlink in a bundle (the hash covers regular files only) is refused by
+/// `activate check` and by `sitec verify`.
+#[test]
+fn a_bundle_holding_a_symlink_is_refused() {
+    let tmp = TempDir::new("symlink");
+    let out = tmp.path().join("out");
+    compile_into(&out);
+    let bundle = out.join("homelab/nas");
+    std::os::unix::fs::symlink("/etc/shadow", bundle.join("etc/shadow")).unwrap();
+    let o = validate(&bundle);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("etc/shadow is not a regular file or a directory"),
+        "{stderr}"
+    );
+    let o = support::sitec()
+        .arg("verify")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("etc/shadow is not a regular file or a directory"),
+        "{stderr}"
+    );
+}

@@ -26,15 +26,22 @@ pub fn verify(dir: &Path) -> std::io::Result<Verified> {
     let mut files = Vec::new();
     for entry in WalkDir::new(dir) {
         let entry = entry.map_err(std::io::Error::other)?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
         let rel = entry
             .path()
             .strip_prefix(dir)
             .map_err(std::io::Error::other)?
             .to_string_lossy()
             .into_owned();
+        // The hash covers regular files only: anything else would ride
+        // along unhashed (a symlink to /etc/shadow, say).
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            return Err(std::io::Error::other(format!(
+                "{rel} is not a regular file or a directory: a bundle holds only those"
+            )));
+        }
         if rel == "BUNDLE" {
             continue;
         }

@@ -85,7 +85,7 @@ pub fn test_project(root: &Path, hosts: &[&str]) -> BTreeMap<String, String> {
 }
 
 /// Compiles the test site `template` (relative to the repository) into
-/// `root/out-TAG`, its `@NAME@` markers replaced: those of `markers`, and
+/// `root/project-TAG/out`, its `@NAME@` markers replaced: those of `markers`, and
 /// `@KEY_<host>@` by each host's public key.
 pub fn compile_variant(
     root: &Path,
@@ -103,15 +103,32 @@ pub fn compile_variant(
         site = site.replace(&format!("@KEY_{host}@"), key);
     }
     assert!(!site.contains("@KEY_"), "a host of {template} has no key");
-    write_site(&project, "e2e", &site);
-    let out = root.join(format!("out-{tag}"));
+    // A project of its own per variant, its out/ inside: push checks that
+    // out/ is what the project's site compiles to.
+    let variant = root.join(format!("project-{tag}"));
+    std::fs::create_dir_all(&variant).unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(project.join("schemas"))
+            .arg(&variant),
+    );
+    write_site(&variant, "e2e", &site);
+    let out = variant.join("out");
     run_ok(
         sitec()
-            .current_dir(&project)
+            .current_dir(&variant)
             .args(["compile", "e2e", "--out"])
             .arg(&out),
     );
     out
+}
+
+/// Where push runs for a variant's `out` (its project), and the sitec it
+/// checks `out` with.
+pub fn push_in(c: &mut Command, out: &Path) {
+    c.current_dir(out.parent().unwrap())
+        .env("SITEC", env!("CARGO_BIN_EXE_sitec"));
 }
 
 /// The lines of one host in push's output (`[host] ...`), prefix removed.
