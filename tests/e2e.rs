@@ -1352,6 +1352,53 @@ fn push_refuses_what_out_should_not_hold() {
     assert!(!pwned.exists(), "ssh ran the manifest's option");
 }
 
+/// A generation's store copy edited in place on the host (the files are
+/// linked from /etc and hard-linked across generations): a rollback to it
+/// is refused, and pushing its bundle again repairs it.
+#[test]
+fn a_changed_store_copy_is_no_rollback_target_until_a_push_repairs_it() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            ..BASE
+        },
+    );
+    for out in [&a, &b] {
+        let (code, text) = lab.push(out, &["e2e", "nas"]);
+        assert_eq!(code, 0, "{text}");
+    }
+    let store = format!("/var/lib/sitec/store/{}", store_name(&a.join("e2e/nas")));
+    lab.on_ok(
+        "nas",
+        &format!("echo '# changed on the host' >>{store}/etc/nftables.conf"),
+    );
+    let act = activate(&b.join("e2e/nas"));
+    let o = lab.ssh("nas", &format!("{act} rollback")).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("generation 1's copy in") && text(&o).contains("was changed on the host"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(lab.current("nas"), "generations/2");
+
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("the copy on the host had been changed; repaired"),
+        "{out}"
+    );
+    assert!(out.contains("nas: ok, generation 3 confirmed"), "{out}");
+    lab.on_ok(
+        "nas",
+        &format!("[ \"$(sh {store}/activate hash)\" = \"$(cat {store}/BUNDLE)\" ]"),
+    );
+    lab.on_ok("nas", "! grep -q 'changed on the host' /etc/nftables.conf");
+}
+
 /// `push --status`: in sync after a deploy; drifted when out/ moved on or
 /// when a managed file was edited on the host; unreachable when it is.
 #[test]

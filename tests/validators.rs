@@ -215,3 +215,28 @@ fn a_bundle_holding_a_symlink_is_refused() {
         "{stderr}"
     );
 }
+
+/// A unit's ExecStart with `..` in its path is rejected before `activate
+/// check` puts a stand-in for it anywhere (the stand-in goes under a
+/// throwaway root; `..` would lead it out).
+#[test]
+fn an_exec_path_leading_out_of_the_check_root_is_rejected() {
+    let target = std::env::temp_dir().join(format!("sitec-stand-in-{}", std::process::id()));
+    let _ = std::fs::remove_file(&target);
+    let escape = format!("/../../../../../../..{}", target.display());
+    rejects(
+        "homelab/pve1",
+        "etc/systemd/system/node-exporter.service",
+        |t| {
+            t.replace(
+                "ExecStart=/usr/bin/prometheus-node-exporter",
+                &format!("ExecStart={escape}"),
+            )
+        },
+    );
+    assert!(
+        !target.exists(),
+        "a stand-in was written to {}",
+        target.display()
+    );
+}
