@@ -46,6 +46,9 @@ struct Variant {
     dnat: &'static str,
 }
 
+/// Admits a second network to ssh: a network change that keeps the operator in.
+const WIDER_ADMIN: &str = r#""10.0.200.1/32", "10.0.99.0/24""#;
+
 const BASE: Variant = Variant {
     admin: r#""10.0.200.1/32""#,
     pve2_routes: r#""10.0.102.0/24""#,
@@ -643,7 +646,7 @@ fn a_failing_action_rolls_back_with_its_own_exit_code() {
     let b = lab.compile(
         "b",
         &Variant {
-            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            admin: WIDER_ADMIN,
             sysctl: r#""net.ipv4.ip_forward" = 1, "net.ipv4.conf.lan9.forwarding" = 1"#,
             ..BASE
         },
@@ -711,7 +714,7 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
         let b = lab.compile(
             "b",
             &Variant {
-                admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+                admin: WIDER_ADMIN,
                 ..BASE
             },
         );
@@ -832,7 +835,7 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
     let b = lab.compile(
         "b",
         &Variant {
-            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            admin: WIDER_ADMIN,
             pve2_routes: r#""10.0.102.0/24", "10.0.112.0/24""#,
             ..BASE
         },
@@ -932,7 +935,7 @@ fn two_activations_at_once_never_interleave() {
     let b = lab.compile(
         "b",
         &Variant {
-            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            admin: WIDER_ADMIN,
             ..BASE
         },
     );
@@ -1223,7 +1226,7 @@ fn push_confirms_over_a_new_connection_when_the_switch_session_drops() {
     let b = lab.compile(
         "b",
         &Variant {
-            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            admin: WIDER_ADMIN,
             ..BASE
         },
     );
@@ -1362,7 +1365,7 @@ fn a_changed_store_copy_is_no_rollback_target_until_a_push_repairs_it() {
     let b = lab.compile(
         "b",
         &Variant {
-            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            admin: WIDER_ADMIN,
             ..BASE
         },
     );
@@ -1430,7 +1433,7 @@ fn status_tells_in_sync_drifted_and_unreachable() {
     let b = lab.compile(
         "b",
         &Variant {
-            admin: r#""10.0.200.1/32", "10.0.99.0/24""#,
+            admin: WIDER_ADMIN,
             ..BASE
         },
     );

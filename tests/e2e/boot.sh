@@ -177,16 +177,22 @@ boots() {
 	if [ -f "$dir/$1/boots" ]; then wc -l <"$dir/$1/boots"; else echo 0; fi
 }
 
-reboot_host() {
-	boots=$(boots "$1")
-	nsenter -t "$(leader "$1")" -a systemctl reboot
+# Wait until host $1 has gone down once more than $2 times (within $3
+# tenths of a second), then until it answers ssh again.
+back_up() {
 	n=0
-	until [ "$(boots "$1")" -gt "$boots" ]; do
+	until [ "$(boots "$1")" -gt "$2" ]; do
 		n=$((n + 1))
-		[ "$n" -lt 600 ] || die "$1 did not go down within 60 s"
+		[ "$n" -lt "$3" ] || die "$1 did not go down within $(($3 / 10)) s"
 		sleep 0.1
 	done
 	wait_host "$1"
+}
+
+reboot_host() {
+	boots=$(boots "$1")
+	nsenter -t "$(leader "$1")" -a systemctl reboot
+	back_up "$1" "$boots" 600
 }
 
 # A crash: SIGKILL to the host's PID 1 takes every process of its PID
@@ -195,13 +201,7 @@ crash_host() {
 	boots=$(boots "$1")
 	touch "$dir/$1/crash"
 	kill -KILL "$(leader "$1")"
-	n=0
-	until [ "$(boots "$1")" -gt "$boots" ]; do
-		n=$((n + 1))
-		[ "$n" -lt 300 ] || die "$1 did not die within 30 s"
-		sleep 0.1
-	done
-	wait_host "$1"
+	back_up "$1" "$boots" 300
 }
 
 # Power off: SIGTERM makes nspawn halt its container cleanly, a second one
