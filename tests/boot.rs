@@ -178,36 +178,10 @@ impl BootLab {
         )
     }
 
-    fn push(&self, out: &Path, args: &[&str]) -> (i32, String) {
-        let o = self.push_command(out, args).output().unwrap();
-        (o.status.code().unwrap_or(-1), text(&o))
-    }
-
-    /// push, cut off after ten minutes: a push that hangs fails the test.
-    fn push_command(&self, out: &Path, args: &[&str]) -> Command {
-        let mut c = self.op();
-        push_in(&mut c, out);
-        c.args(["timeout", "600"])
-            .arg("env")
-            .arg(format!(
-                "SITEC_SSH=ssh -F {}",
-                self.dir.join("ssh_config").display()
-            ))
-            .arg("sh")
-            .arg(project_root().join("compiler/host/push"))
-            .arg("--out")
-            .arg(out)
-            .arg("--secrets")
-            .arg(self.tmp.path().join("secrets"))
-            .args(args);
-        c
-    }
-
     /// Puts a host's bundle of `out` into its store without switching
     /// (push --no-switch).
     fn stage(&self, out: &Path, host: &str) {
-        let (code, text) = self.push(out, &["--no-switch", "e2e", host]);
-        assert_eq!(code, 0, "{text}");
+        self.push_ok(out, &["--no-switch", "e2e", host]);
     }
 
     /// The command that runs the `activate` of a host's bundle of `out`
@@ -315,6 +289,25 @@ impl HostLab for BootLab {
     fn dir(&self) -> &Path {
         &self.dir
     }
+    /// push, cut off after ten minutes: a push that hangs fails the test.
+    fn push_command(&self, out: &Path, args: &[&str]) -> Command {
+        let mut c = self.op();
+        push_in(&mut c, out);
+        c.args(["timeout", "600"])
+            .arg("env")
+            .arg(format!(
+                "SITEC_SSH=ssh -F {}",
+                self.dir.join("ssh_config").display()
+            ))
+            .arg("sh")
+            .arg(project_root().join("compiler/host/push"))
+            .arg("--out")
+            .arg(out)
+            .arg("--secrets")
+            .arg(self.tmp.path().join("secrets"))
+            .args(args);
+        c
+    }
 }
 
 impl Drop for BootLab {
@@ -325,11 +318,7 @@ impl Drop for BootLab {
             std::mem::forget(std::mem::replace(&mut self.tmp, TempDir::new("boot-kept")));
             return;
         }
-        let _ = Command::new("sh")
-            .arg(boot_sh())
-            .arg("down")
-            .arg(&self.dir)
-            .status();
+        self.down();
     }
 }
 
@@ -338,8 +327,7 @@ fn deploy(lab: &BootLab) -> PathBuf {
     let a = lab.compile("a", &BASE);
     let mut args = vec!["--confirm-timeout", "60", "e2e"];
     args.extend(lab.hosts.iter().map(String::as_str));
-    let (code, out) = lab.push(&a, &args);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&a, &args);
     for host in &lab.hosts {
         assert!(
             out.contains(&format!("[{host}] {host}: ok, generation 1 confirmed")),
@@ -519,8 +507,7 @@ fn units_follow_their_generation_and_a_rollback() {
             ..BASE
         },
     );
-    let (code, out) = lab.push(&b, &["e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&b, &["e2e", "pve1"]);
     assert_eq!(
         actions(&out, "pve1"),
         ["daemon-reload", "restart:extra.service"],
@@ -542,8 +529,7 @@ fn units_follow_their_generation_and_a_rollback() {
             ..BASE
         },
     );
-    let (code, out) = lab.push(&c, &["e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&c, &["e2e", "pve1"]);
     assert_eq!(
         actions(&out, "pve1"),
         ["daemon-reload", "restart:extra.service"],
@@ -558,8 +544,7 @@ fn units_follow_their_generation_and_a_rollback() {
     lab.on_ok("pve1", "ss -ltn | grep -q ':8082 '");
 
     // 4: the service and the states leave the site.
-    let (code, out) = lab.push(&lab.compile("d", &BASE), &["e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&lab.compile("d", &BASE), &["e2e", "pve1"]);
     assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "inactive");
     assert!(
         lab.on("pve1", "ls /etc/systemd/system/*.wants/extra.service")
@@ -659,8 +644,7 @@ fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
         "pve1",
         "mv /root/bridge-hook /etc/network/if-pre-up.d/bridge",
     );
-    let (code, out) = lab.push(&a, &["e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "pve1"]);
     let bridge = lab.on_ok(
         "pve1",
         "ip -4 -br addr show vmbr0; ip -4 -br addr show vmbr1",
@@ -867,8 +851,14 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
         start.elapsed()
     );
     settled(3);
+    // Its ssh session died with it: push asks again and finds generation 1.
     let out = killed.wait_with_output().unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("pve1: the switch did not take: the host is on generation 1"),
+        "{}",
+        text(&out)
+    );
 
     // Rebooted while it hangs: the host boots generation 1.
     let rebooted = push(&[
@@ -887,5 +877,10 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
         "active"
     );
     let out = rebooted.wait_with_output().unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("pve1: the switch did not take: the host is on generation 1"),
+        "{}",
+        text(&out)
+    );
 }

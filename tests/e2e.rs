@@ -139,10 +139,6 @@ impl Lab {
         )
     }
 
-    fn push_command(&self, out: &Path, args: &[&str]) -> Command {
-        self.push_via("ssh", out, args)
-    }
-
     /// push with `ssh` (a command) as its ssh.
     fn push_via(&self, ssh: &str, out: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("sh");
@@ -167,12 +163,6 @@ impl Lab {
             .arg(self.tmp.path().join("secrets"))
             .args(args);
         c
-    }
-
-    /// Runs push; returns its exit code and output.
-    fn push(&self, out: &Path, args: &[&str]) -> (i32, String) {
-        let o = self.push_command(out, args).output().unwrap();
-        (o.status.code().unwrap_or(-1), text(&o))
     }
 
     /// A command over ssh from the operator's namespace, as push would run it.
@@ -261,15 +251,14 @@ impl HostLab for Lab {
     fn dir(&self) -> &Path {
         &self.dir
     }
+    fn push_command(&self, out: &Path, args: &[&str]) -> Command {
+        self.push_via("ssh", out, args)
+    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new("sh")
-            .arg(lab_sh())
-            .arg("down")
-            .arg(&self.dir)
-            .status();
+        self.down();
     }
 }
 
@@ -312,8 +301,7 @@ fn a_mesh_deploys_redeploys_as_a_no_op_and_reloads_a_peer_without_dropping_it() 
     let a = lab.compile("a", &BASE);
 
     // 1. First deploy: every host switches and confirms.
-    let (code, out) = lab.push(&a, &["--confirm-timeout", "30", "e2e", "all"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&a, &["--confirm-timeout", "30", "e2e", "all"]);
     for (host, _) in ADDRESSES {
         assert!(
             out.contains(&format!("[{host}] {host}: ok, generation 1 confirmed")),
@@ -341,8 +329,7 @@ fn a_mesh_deploys_redeploys_as_a_no_op_and_reloads_a_peer_without_dropping_it() 
     }
 
     // 6. The same bundles again: no file data sent, no action run.
-    let (code, out) = lab.push(&a, &["--confirm-timeout", "30", "e2e", "all"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&a, &["--confirm-timeout", "30", "e2e", "all"]);
     for (host, _) in ADDRESSES {
         assert!(
             out.contains(&format!("[{host}] {host}: 0 files sent")),
@@ -510,8 +497,7 @@ fn ping_counts(stats: &str) -> (u32, u32) {
 fn a_ruleset_that_cuts_the_operator_off_is_rolled_back_by_the_host() {
     let lab = Lab::new(&["nas"]);
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas"]);
     // The admin network no longer holds the operator (10.0.200.1): the
     // lockout check cannot know where the operator really is.
     let b = lab.compile(
@@ -576,8 +562,7 @@ fn a_ruleset_that_cuts_the_operator_off_is_rolled_back_by_the_host() {
 fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
     let lab = Lab::new(&["nas", "pve1"]);
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["e2e", "nas", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas", "pve1"]);
     let snapshot = |lab: &Lab| {
         lab.on_ok(
             "nas",
@@ -639,8 +624,7 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
 fn a_failing_action_rolls_back_with_its_own_exit_code() {
     let lab = Lab::new(&["nas"]);
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas"]);
     let before = lab.live_files("nas", &a.join("e2e/nas"));
     // A valid file whose loading fails on this host: there is no lan9.
     let b = lab.compile(
@@ -691,8 +675,7 @@ fn an_interrupted_transfer_never_becomes_a_store_path() {
     // And out/ as a fresh clone has it: git keeps no 0600 modes.
     let wg0 = a.join("e2e/nas/etc/wireguard/wg0.conf");
     std::fs::set_permissions(&wg0, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas"]);
     let store = lab.on_ok("nas", &format!("ls -A {STORE}"));
     assert_eq!(store.trim(), name, "{store}");
     let hash = lab.on_ok("nas", &format!("sh {STORE}/{name}/activate hash"));
@@ -708,8 +691,7 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
     for step in ["links", "actions"] {
         let lab = Lab::new(&["nas"]);
         let a = lab.compile("a", &BASE);
-        let (code, out) = lab.push(&a, &["e2e", "nas"]);
-        assert_eq!(code, 0, "{out}");
+        lab.push_ok(&a, &["e2e", "nas"]);
         let before = lab.live_files("nas", &a.join("e2e/nas"));
         let b = lab.compile(
             "b",
@@ -719,8 +701,7 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
             },
         );
         // Generation 2 awaits confirmation (push --no-switch only stages it).
-        let (code, out) = lab.push(&b, &["--no-switch", "e2e", "nas"]);
-        assert_eq!(code, 0, "{out}");
+        lab.push_ok(&b, &["--no-switch", "e2e", "nas"]);
         let b_bundle = b.join("e2e/nas");
         let switched = run_ok(&mut lab.ssh(
             "nas",
@@ -778,8 +759,7 @@ fn rolled_back_generations_stay_rolled_back_and_corrupt_state_is_reported() {
     let b = variant("b", r#""10.0.200.1/32", "10.0.99.0/24""#);
     let c = variant("c", r#""10.0.200.1/32", "10.0.98.0/24""#);
     for out in [&a, &b] {
-        let (code, text) = lab.push(out, &["e2e", "nas"]);
-        assert_eq!(code, 0, "{text}");
+        lab.push_ok(out, &["e2e", "nas"]);
     }
     let act = "sh /var/lib/sitec/current/activate";
     let rollback = run_ok(&mut lab.ssh("nas", &format!("{act} rollback")));
@@ -793,8 +773,7 @@ fn rolled_back_generations_stay_rolled_back_and_corrupt_state_is_reported() {
         .output()
         .unwrap();
     assert_eq!(confirm.status.code(), Some(5), "{}", text(&confirm));
-    let (code, out) = lab.push(&c, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&c, &["e2e", "nas"]);
     assert_eq!(lab.current("nas"), "generations/3");
     run_ok(&mut lab.ssh("nas", &format!("{act} rollback")));
     assert_eq!(
@@ -843,14 +822,12 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
     let (a_bundle, b_bundle) = (a.join("e2e/pve1"), b.join("e2e/pve1"));
     let (a_files, b_files) = (manifest_files(&a_bundle), manifest_files(&b_bundle));
     assert_ne!(a_files, b_files);
-    let (code, out) = lab.push(&a, &["e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "pve1"]);
     // The dry run tells what would change, and changes nothing: no store
     // path, no secret, no line in the log.
     let host_state = "cat /var/lib/sitec/log | wc -l; ls /var/lib/sitec/store; stat -c %i /etc/wireguard/wg0.key";
     let before = lab.on_ok("pve1", host_state);
-    let (code, out) = lab.push(&b, &["--dry-run", "e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&b, &["--dry-run", "e2e", "pve1"]);
     for line in [
         "  changed etc/nftables.conf",
         "  changed etc/wireguard/wg0.conf",
@@ -870,8 +847,7 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
         "the dry run changed the host"
     );
     // Put B in the store without switching.
-    let (code, out) = lab.push(&b, &["--no-switch", "e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&b, &["--no-switch", "e2e", "pve1"]);
     assert!(out.contains("pve1: staged, not switched"), "{out}");
     assert_eq!(lab.current("pve1"), "generations/1", "--no-switch switched");
     // Switches to a bundle and confirms; its files and its ruleset are live.
@@ -939,10 +915,8 @@ fn two_activations_at_once_never_interleave() {
             ..BASE
         },
     );
-    let (code, out) = lab.push(&a, &["e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
-    let (code, out) = lab.push(&b, &["--no-switch", "e2e", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "pve1"]);
+    lab.push_ok(&b, &["--no-switch", "e2e", "pve1"]);
     let (a, b) = (a.join("e2e/pve1"), b.join("e2e/pve1"));
     let log_before = lab.on_ok("pve1", "cat /var/lib/sitec/log").lines().count();
 
@@ -1011,8 +985,7 @@ fn rolling_back_to_generation_0_restores_the_files_that_were_there() {
     };
     let before = original(&lab);
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas"]);
     assert_ne!(original(&lab), before);
     let act = activate(&a.join("e2e/nas"));
     let o = run_ok(&mut lab.ssh("nas", &format!("{act} rollback 0")));
@@ -1029,8 +1002,7 @@ fn rolling_back_to_generation_0_restores_the_files_that_were_there() {
     let list = text(&run_ok(&mut lab.ssh("nas", &format!("{act} list"))));
     assert!(list.contains("* 0 ../backup"), "{list}");
     // And forward again.
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&a, &["e2e", "nas"]);
     assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
 }
 
@@ -1047,8 +1019,7 @@ fn rollbacks_take_back_runtime_state_not_only_files() {
     let host_had = lab.on_ok("nas", sysctls);
     assert_eq!(host_had, "0\n0\n", "a fresh namespace forwards nothing");
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas"]);
 
     // 2: a port forward and one more sysctl.
     let b = lab.compile(
@@ -1059,15 +1030,13 @@ fn rollbacks_take_back_runtime_state_not_only_files() {
             ..BASE
         },
     );
-    let (code, out) = lab.push(&b, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&b, &["e2e", "nas"]);
     let nat = lab.on_ok("nas", "nft list table ip sitec_nat");
     assert!(nat.contains("dnat to 10.99.0.1"), "{nat}");
     assert_eq!(lab.on_ok("nas", sysctls), "1\n1\n");
 
     // 3 (as 1): the NAT table and the extra sysctl go.
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&a, &["e2e", "nas"]);
     assert!(out.contains("nas: ok, generation 3 confirmed"), "{out}");
     let tables = lab.on_ok("nas", "nft list tables");
     assert_eq!(tables.trim(), "table inet sitec", "{tables}");
@@ -1081,8 +1050,7 @@ fn rollbacks_take_back_runtime_state_not_only_files() {
             ..BASE
         },
     );
-    let (code, out) = lab.push(&c, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&c, &["e2e", "nas"]);
     assert!(out.contains("nas: ok, generation 4 confirmed"), "{out}");
 
     // 0: the host as it was, with no ruleset at all.
@@ -1126,8 +1094,7 @@ fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
     let interfaces = lab.on_ok("nas", "cat /etc/network/interfaces");
 
     // The first switch, killed at each step before the swap.
-    let (code, out) = lab.push(&a, &["--no-switch", "e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["--no-switch", "e2e", "nas"]);
     for step in ["links", "prune", "swap"] {
         let (mut switch, pids) = lab.paused_switch("nas", &a_bundle, step, "");
         run_ok(Command::new("kill").arg("-9").args(&pids));
@@ -1143,14 +1110,12 @@ fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
             "killed at {step}"
         );
     }
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas"]);
     let on_a = lab.current("nas");
     let a_files = lab.live_files("nas", &a_bundle);
 
     // A switch that drops a file, killed around the swap.
-    let (code, out) = lab.push(&b, &["--no-switch", "e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&b, &["--no-switch", "e2e", "nas"]);
     for step in ["prune", "swap", "relink"] {
         let (mut switch, pids) = lab.paused_switch("nas", &b_bundle, step, "");
         run_ok(Command::new("kill").arg("-9").args(&pids));
@@ -1221,8 +1186,7 @@ esac
 fn push_confirms_over_a_new_connection_when_the_switch_session_drops() {
     let lab = Lab::new(&["nas"]);
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas"]);
     let b = lab.compile(
         "b",
         &Variant {
@@ -1269,8 +1233,7 @@ fn failed_actions_are_never_reported_as_success() {
             ..BASE
         },
     );
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas"]);
     // The tunnel is gone and a route wg-quick adds is taken: bringing it
     // up again fails.
     let block = "ip link del wg0 && ip route add 10.0.101.0/24 dev lan1";
@@ -1281,8 +1244,7 @@ fn failed_actions_are_never_reported_as_success() {
     assert_eq!(lab.current("nas"), "generations/1");
 
     lab.on_ok("nas", "ip route del 10.0.101.0/24 dev lan1");
-    let (code, out) = lab.push(&b, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&b, &["e2e", "nas"]);
     lab.on_ok("nas", block);
     let o = lab
         .ssh("nas", &format!("{} rollback", activate(&a.join("e2e/nas"))))
@@ -1321,8 +1283,7 @@ fn push_refuses_what_out_should_not_hold() {
         "0"
     );
 
-    let (code, out) = lab.push(&a, &["--force", "e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["--force", "e2e", "nas"]);
     let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
     assert!(log.contains("push --force:"), "{log}");
     lab.on_ok("nas", "grep -q 'edited by hand' /etc/nftables.conf");
@@ -1370,8 +1331,7 @@ fn a_changed_store_copy_is_no_rollback_target_until_a_push_repairs_it() {
         },
     );
     for out in [&a, &b] {
-        let (code, text) = lab.push(out, &["e2e", "nas"]);
-        assert_eq!(code, 0, "{text}");
+        lab.push_ok(out, &["e2e", "nas"]);
     }
     let store = format!("/var/lib/sitec/store/{}", store_name(&a.join("e2e/nas")));
     lab.on_ok(
@@ -1388,8 +1348,7 @@ fn a_changed_store_copy_is_no_rollback_target_until_a_push_repairs_it() {
     );
     assert_eq!(lab.current("nas"), "generations/2");
 
-    let (code, out) = lab.push(&a, &["e2e", "nas"]);
-    assert_eq!(code, 0, "{out}");
+    let out = lab.push_ok(&a, &["e2e", "nas"]);
     assert!(
         out.contains("the copy on the host had been changed; repaired"),
         "{out}"
@@ -1408,10 +1367,8 @@ fn a_changed_store_copy_is_no_rollback_target_until_a_push_repairs_it() {
 fn status_tells_in_sync_drifted_and_unreachable() {
     let lab = Lab::new(&["nas", "pve1"]);
     let a = lab.compile("a", &BASE);
-    let (code, out) = lab.push(&a, &["e2e", "nas", "pve1"]);
-    assert_eq!(code, 0, "{out}");
-    let (code, out) = lab.push(&a, &["--status", "e2e", "nas", "pve1"]);
-    assert_eq!(code, 0, "{out}");
+    lab.push_ok(&a, &["e2e", "nas", "pve1"]);
+    let out = lab.push_ok(&a, &["--status", "e2e", "nas", "pve1"]);
     assert!(out.contains("[nas] nas: in sync (generation 1)"), "{out}");
     assert!(out.contains("[pve1] pve1: in sync (generation 1)"), "{out}");
 

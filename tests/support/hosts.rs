@@ -158,6 +158,31 @@ pub trait HostLab {
     fn script(&self) -> PathBuf;
     /// The lab's directory.
     fn dir(&self) -> &Path;
+    /// compiler/host/push with `args`, deploying the variant compiled into
+    /// `out`, from the operator's namespace.
+    fn push_command(&self, out: &Path, args: &[&str]) -> Command;
+
+    /// Runs push; returns its exit code and output.
+    fn push(&self, out: &Path, args: &[&str]) -> (i32, String) {
+        let o = self.push_command(out, args).output().unwrap();
+        (o.status.code().unwrap_or(-1), text(&o))
+    }
+
+    /// Runs a push that must succeed; returns its output.
+    fn push_ok(&self, out: &Path, args: &[&str]) -> String {
+        let (code, out) = self.push(out, args);
+        assert_eq!(code, 0, "{out}");
+        out
+    }
+
+    /// Powers the lab off and removes it (its hosts, namespaces, processes).
+    fn down(&self) {
+        let _ = Command::new("sh")
+            .arg(self.script())
+            .arg("down")
+            .arg(self.dir())
+            .status();
+    }
 
     /// A shell script run on a host, in its namespaces (not over ssh).
     fn on(&self, host: &str, script: &str) -> Output {

@@ -39,17 +39,16 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     .position(|m| m.as_ref().is_some_and(|m| m.covers(later)));
                 let Some(i) = earlier else { continue };
                 let (first, rule) = (&chain.rules[i], &chain.rules[j]);
-                let what = if first.action == rule.action {
-                    format!(
-                        "rule {j} of `{host_name}`'s {chain_name} chain is redundant: rule {i} already {} everything it matches",
-                        verb(first.action)
-                    )
+                let verdict = if first.action == rule.action {
+                    "is redundant"
                 } else {
-                    format!(
-                        "rule {j} of `{host_name}`'s {chain_name} chain never applies: rule {i} already {} everything it matches",
-                        verb(first.action)
-                    )
+                    "never applies"
                 };
+                let what = format!(
+                    "rule {j} of `{host_name}`'s {chain_name} chain {verdict}: rule {i} already {} everything it matches",
+                    verb(first.action)
+                );
+                let (shadowed, by) = (j.to_string(), i.to_string());
                 out.push(
                     Diagnostic::warning(CODE, what)
                         .help(
@@ -57,30 +56,17 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                         )
                         .at(
                             site,
-                            &[
-                                "hosts",
-                                host_name,
-                                "firewall",
-                                chain_name,
-                                "rules",
-                                &j.to_string(),
-                            ],
+                            &rule_path(host_name, chain_name, &shadowed),
                             "shadowed",
                         )
-                        .at(
-                            site,
-                            &[
-                                "hosts",
-                                host_name,
-                                "firewall",
-                                chain_name,
-                                "rules",
-                                &i.to_string(),
-                            ],
-                            "by this rule",
-                        ),
+                        .at(site, &rule_path(host_name, chain_name, &by), "by this rule"),
                 );
             }
         }
     }
+}
+
+/// Where rule `n` of a host's chain stands in the site.
+fn rule_path<'a>(host: &'a str, chain: &'a str, n: &'a str) -> [&'a str; 6] {
+    ["hosts", host, "firewall", chain, "rules", n]
 }
