@@ -108,8 +108,10 @@ impl BootLab {
         let dir = tmp.path().join("lab");
         let hosts: Vec<&str> = HOSTS.iter().map(|(h, _, _)| *h).collect();
         let keys = test_project(tmp.path(), &hosts);
-        let secrets = tmp.path().join("secrets");
-        let tls = secrets.join("lb/etc/ssl/e2e");
+        // The key is a secret push uploads; the certificate, public, is
+        // installed out of band (push uploads only the secrets a bundle
+        // requires).
+        let tls = tmp.path().join("secrets/lb/etc/ssl/e2e");
         std::fs::create_dir_all(&tls).unwrap();
         run_ok(
             Command::new("openssl")
@@ -121,7 +123,7 @@ impl BootLab {
                 .arg("-keyout")
                 .arg(tls.join("app.key"))
                 .arg("-out")
-                .arg(tls.join("app.crt")),
+                .arg(tmp.path().join("app.crt")),
         );
         let lab = BootLab {
             tmp,
@@ -141,6 +143,13 @@ impl BootLab {
         run_ok(&mut up);
         if names.contains(&"nas") {
             lab.samba_user();
+        }
+        if names.contains(&"lb") {
+            let pem = std::fs::read_to_string(lab.tls_certificate()).unwrap();
+            lab.on_ok(
+                "lb",
+                &format!("mkdir -p /etc/ssl/e2e && printf '%s' '{pem}' >/etc/ssl/e2e/app.crt"),
+            );
         }
         for host in ["pve1", "nas"] {
             if names.contains(&host) {
@@ -278,7 +287,7 @@ impl BootLab {
     }
 
     fn tls_certificate(&self) -> PathBuf {
-        self.tmp.path().join("secrets/lb/etc/ssl/e2e/app.crt")
+        self.tmp.path().join("app.crt")
     }
 }
 

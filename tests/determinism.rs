@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use support::{TempDir, bundles, files_under, project_root, sitec};
@@ -72,7 +73,8 @@ fn compiles_are_byte_identical_across_threads_locale_tz_and_env() {
 /// The canonical listing (docs/host-protocol.md), computed by find, stat, sha256sum and sort.
 const COREUTILS_HASH: &str = r#"cd "$1" && find . -type f ! -path ./BUNDLE | sed 's|^\./||' | LC_ALL=C sort |
 while IFS= read -r f; do
-  printf '%04o %s %s\n' "0$(stat -c %a "$f")" "$(sha256sum "$f" | cut -d' ' -f1)" "$f"
+  case $(stat -c %A "$f") in *[xst]*) m=0755 ;; *) m=0644 ;; esac
+  printf '%s %s %s\n' "$m" "$(sha256sum "$f" | cut -d' ' -f1)" "$f"
 done | sha256sum | cut -d' ' -f1"#;
 
 #[test]
@@ -114,6 +116,27 @@ fn verify_agrees_with_coreutils_and_bundle_file() {
         assert!(
             act.status.success() || err.contains("required secret"),
             "activate check: {err}"
+        );
+    }
+
+    // A fresh clone gives the files only what git keeps, the executable bit,
+    // under the cloner's umask: 0002 here. Every bundle still verifies.
+    for bundle in &all {
+        for entry in walkdir::WalkDir::new(bundle) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_file() {
+                let mode = entry.metadata().unwrap().permissions().mode();
+                let cloned = if mode & 0o111 != 0 { 0o775 } else { 0o664 };
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(cloned))
+                    .unwrap();
+            }
+        }
+        let v = sitec().arg("verify").arg(bundle).output().unwrap();
+        assert!(
+            v.status.success(),
+            "verify of a fresh clone of {}: {}",
+            bundle.display(),
+            String::from_utf8_lossy(&v.stderr)
         );
     }
 

@@ -448,9 +448,9 @@ fn push_redeploys_with_every_rsync_debian_ships() {
         assert_eq!(code, 0, "rsync {version}, first deploy:\n{out}");
         let (code, out) = lab.push(&b, &["e2e", "nas"]);
         assert_eq!(code, 0, "rsync {version}, redeploy:\n{out}");
-        // nftables.conf, wg0.conf, manifest.json and BUNDLE changed.
+        // nftables.conf, wg0.conf, manifest.json, index and BUNDLE changed.
         assert!(
-            out.contains("[nas] nas: 4 files sent"),
+            out.contains("[nas] nas: 5 files sent"),
             "rsync {version}:\n{out}"
         );
         assert_eq!(
@@ -1298,14 +1298,15 @@ fn push_refuses_what_out_should_not_hold() {
     std::fs::remove_file(bundle.join("etc/shadow")).unwrap();
 
     let pwned = lab.tmp.path().join("pwned");
-    let manifest = bundle.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).unwrap();
+    // push reads the deploy target from the index.
+    let index = bundle.join("index");
+    let text = std::fs::read_to_string(&index).unwrap();
     let evil = text.replace(
-        "\"address\": \"10.0.200.13\"",
-        &format!("\"address\": \"-oProxyCommand=touch {}\"", pwned.display()),
+        "d\taddress\t10.0.200.13\n",
+        &format!("d\taddress\t-oProxyCommand=touch {}\n", pwned.display()),
     );
     assert_ne!(evil, text);
-    std::fs::write(&manifest, evil).unwrap();
+    std::fs::write(&index, evil).unwrap();
     support::reseal(&bundle);
     let (code, out) = lab.push(&a, &["--force", "e2e", "nas"]);
     assert_eq!(code, 2, "{out}");

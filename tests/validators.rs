@@ -169,11 +169,12 @@ fn a_manifest_path_outside_what_sitec_manages_is_refused() {
         let out = tmp.path().join("out");
         compile_into(&out);
         let bundle = out.join("homelab/nas");
-        let manifest = bundle.join("manifest.json");
-        let text = std::fs::read_to_string(&manifest).unwrap();
-        let edited = text.replace("\"etc/nftables.conf\": {", &format!("\"{bad}\": {{"));
+        // activate reads the manifest through the index.
+        let index = bundle.join("index");
+        let text = std::fs::read_to_string(&index).unwrap();
+        let edited = text.replace("f\tetc/nftables.conf\t", &format!("f\t{bad}\t"));
         assert_ne!(edited, text);
-        std::fs::write(&manifest, edited).unwrap();
+        std::fs::write(&index, edited).unwrap();
         support::reseal(&bundle);
         let o = validate(&bundle);
         let stderr = String::from_utf8_lossy(&o.stderr);

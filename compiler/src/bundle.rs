@@ -2,8 +2,9 @@
 //! become a bundle; the canonical listing of the bundle gives its hash.
 //!
 //! Canonical listing (docs/host-protocol.md): for every regular file except `BUNDLE`,
-//! sorted by path bytewise, `<mode, 4 octal digits> <sha256 hex> <path>\n`.
-//! The bundle hash is the sha256 of the listing.
+//! sorted by path bytewise, `<mode> <sha256 hex> <path>\n`, where the mode is
+//! what git keeps (`0755` executable, `0644` otherwise), so a fresh clone of
+//! out/ verifies. The bundle hash is the sha256 of the listing.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,10 @@ use sha2::{Digest, Sha256};
 
 use crate::model::Host;
 use crate::render::HostOutput;
+
+pub(crate) mod manifest;
+
+use manifest::{Deploy, Manifest, ManifestFile, Mode};
 
 /// The activation script, the same in every bundle.
 pub(crate) const ACTIVATE: &str = include_str!("../host/activate");
@@ -44,78 +49,71 @@ pub(crate) fn hex(digest: &[u8]) -> String {
     s
 }
 
-/// The canonical listing of files (which must not include `BUNDLE`).
+/// The canonical listing of files (which must not include `BUNDLE`), each
+/// with the mode git keeps of it (`kept_mode`).
 pub(crate) fn listing<'a>(files: impl IntoIterator<Item = (&'a str, u32, &'a [u8])>) -> String {
     let mut lines: Vec<(&str, String)> = files
         .into_iter()
-        .map(|(path, mode, content)| (path, format!("{mode:04o} {} {path}\n", sha256_hex(content))))
+        .map(|(path, mode, content)| {
+            let line = format!("{:04o} {} {path}\n", kept_mode(mode), sha256_hex(content));
+            (path, line)
+        })
         .collect();
     lines.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     lines.into_iter().map(|(_, l)| l).collect()
 }
 
+/// The mode git keeps of a file, which is what out/ holds and the listing
+/// hashes: 0755 when any executable bit is set, 0644 otherwise. The mode a
+/// file is installed with is the manifest's.
+pub(crate) fn kept_mode(mode: u32) -> u32 {
+    if mode & 0o111 != 0 { 0o755 } else { 0o644 }
+}
+
 /// Assembles a host's bundle.
 pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -> Bundle {
-    let mut files = BTreeMap::new();
-    let mut manifest_files = serde_json::Map::new();
-    for f in &out.files {
-        manifest_files.insert(
-            f.path.clone(),
-            serde_json::json!({
-                "actions": f.actions,
-                "check": f.check,
-                "mode": format!("{:04o}", f.mode),
-                "network": f.network,
-                "sha256": sha256_hex(f.content.as_bytes()),
-            }),
-        );
-    }
-    let units: serde_json::Map<String, serde_json::Value> = out
-        .units
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().into()))
-        .collect();
-    let manifest = serde_json::json!({
-        "deploy": {
-            "address": host.deploy_address(),
-            "port": host.deploy.port,
-            "user": host.deploy.user,
+    let manifest = Manifest {
+        deploy: Deploy {
+            address: host.deploy_address().to_string(),
+            port: host.deploy.port,
+            user: host.deploy.user.clone(),
         },
-        "files": manifest_files,
-        "format": 1,
-        "host": host_name,
-        "roles": host.roles,
-        "secrets": out.secrets.iter().collect::<Vec<_>>(),
-        "site": site,
-        "units": units,
-    });
-    let mut manifest_text =
-        serde_json::to_string_pretty(&sorted(manifest)).unwrap_or_else(|_| String::from("{}"));
-    manifest_text.push('\n');
-
-    for f in out.files {
-        files.insert(
-            f.path,
-            BundleFile {
-                mode: f.mode,
-                content: f.content.into_bytes(),
-            },
-        );
-    }
+        files: out
+            .files
+            .iter()
+            .map(|f| {
+                let entry = ManifestFile {
+                    actions: f.actions.clone(),
+                    check: f.check,
+                    mode: Mode(f.mode),
+                    network: f.network,
+                    sha256: sha256_hex(f.content.as_bytes()),
+                };
+                (f.path.clone(), entry)
+            })
+            .collect(),
+        format: manifest::FORMAT,
+        host: host_name.to_string(),
+        roles: host.roles.clone(),
+        secrets: out.secrets.into_iter().collect(),
+        site: site.to_string(),
+        units: out.units,
+    };
+    let file = |mode: u32, content: Vec<u8>| BundleFile {
+        mode: kept_mode(mode),
+        content,
+    };
+    let mut files: BTreeMap<String, BundleFile> = out
+        .files
+        .into_iter()
+        .map(|f| (f.path, file(f.mode, f.content.into_bytes())))
+        .collect();
     files.insert(
         "manifest.json".into(),
-        BundleFile {
-            mode: 0o644,
-            content: manifest_text.into_bytes(),
-        },
+        file(0o644, manifest.to_json().into_bytes()),
     );
-    files.insert(
-        "activate".into(),
-        BundleFile {
-            mode: 0o755,
-            content: ACTIVATE.as_bytes().to_vec(),
-        },
-    );
+    files.insert("index".into(), file(0o644, manifest.index().into_bytes()));
+    files.insert("activate".into(), file(0o755, ACTIVATE.as_bytes().to_vec()));
     let hash = sha256_hex(
         listing(
             files
@@ -124,31 +122,11 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
         )
         .as_bytes(),
     );
-    files.insert(
-        "BUNDLE".into(),
-        BundleFile {
-            mode: 0o644,
-            content: format!("{hash}\n").into_bytes(),
-        },
-    );
+    files.insert("BUNDLE".into(), file(0o644, format!("{hash}\n").into_bytes()));
     Bundle {
         host: host_name.to_string(),
         files,
         hash,
-    }
-}
-
-/// Rebuilds every object with its keys in sorted order, whatever map
-/// implementation serde_json was built with.
-fn sorted(v: serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(map) => {
-            let ordered: BTreeMap<String, serde_json::Value> =
-                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
-            serde_json::Value::Object(ordered.into_iter().collect())
-        }
-        serde_json::Value::Array(items) => items.into_iter().map(sorted).collect(),
-        other => other,
     }
 }
 
@@ -169,6 +147,7 @@ mod tests {
             "0755 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 B\n"
         ));
         assert!(l.ends_with(" b\n"));
-        assert!(l.lines().nth(2).unwrap().starts_with("0600 "));
+        // Git keeps only the executable bit: 0600 hashes as 0644.
+        assert!(l.lines().nth(2).unwrap().starts_with("0644 "));
     }
 }

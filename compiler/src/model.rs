@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::Loaded;
 use crate::tree::{Node, Sources};
@@ -202,7 +202,7 @@ pub(crate) struct Firewall {
     pub(crate) dnat: Vec<Dnat>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum UnitState {
     Enabled,

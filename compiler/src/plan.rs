@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use serde_json::Value;
 
+use crate::bundle::manifest::Manifest;
 use crate::bundle::{Bundle, BundleFile};
+use crate::render::Action;
 
 /// The committed bundles of a site: host -> path -> file.
 pub type BaseSite = BTreeMap<String, BTreeMap<String, BundleFile>>;
@@ -128,11 +129,12 @@ fn host_plan(
             .get("BUNDLE")
             .map(|f| String::from_utf8_lossy(&f.content).trim().to_string())
     };
+    // A manifest that does not parse (hand-edited, from another sitec)
+    // contributes no actions or units; its diff still shows.
     let manifest = |files: &BTreeMap<String, BundleFile>| {
         files
             .get("manifest.json")
-            .and_then(|f| serde_json::from_slice::<Value>(&f.content).ok())
-            .unwrap_or(Value::Null)
+            .and_then(|f| Manifest::from_json(&f.content).ok())
     };
     let (m_before, m_after) = (manifest(before), manifest(after_files));
     let paths: BTreeSet<&String> = before.keys().chain(after_files.keys()).collect();
@@ -159,19 +161,18 @@ fn host_plan(
             .map(|f| f.content.as_slice())
             .unwrap_or(&[]);
         let withheld = looks_secret(old) || looks_secret(new);
-        let only_hashes = path == "manifest.json" && without_hashes(old) == without_hashes(new);
+        // The index says what the manifest says: its diff would repeat it.
+        let only_hashes = path == "index"
+            || path == "manifest.json" && without_hashes(old) == without_hashes(new);
         let diff =
             (!withheld && change != Change::Mode && !only_hashes).then(|| unified(path, old, new));
-        for m in [&m_after, &m_before] {
-            if let Some(entry) = m["files"].get(path.as_str()) {
-                for a in entry["actions"].as_array().into_iter().flatten() {
-                    if let Some(a) = a.as_str() {
-                        actions.insert((action_order(a), a.to_string()));
-                    }
-                }
-                network |= entry["network"].as_bool().unwrap_or(false);
-                break;
-            }
+        let entry = [&m_after, &m_before]
+            .into_iter()
+            .flatten()
+            .find_map(|m| m.files.get(path.as_str()));
+        if let Some(entry) = entry {
+            actions.extend(entry.actions.iter().cloned());
+            network |= entry.network;
         }
         files.push(FileChange {
             path: path.clone(),
@@ -185,33 +186,24 @@ fn host_plan(
         before: hash(before),
         after: after.and_then(hash),
         files,
-        actions: actions.into_iter().map(|(_, a)| a).collect(),
-        units: unit_changes(&m_before, &m_after),
+        actions: in_activation_order(actions),
+        units: unit_changes(m_before.as_ref(), m_after.as_ref()),
         network,
     }
 }
 
-/// The order `activate` runs actions in: units are known before they
-/// restart, the firewall before interfaces and tunnels, services last.
-fn action_order(action: &str) -> u8 {
-    match action {
-        "daemon-reload" => 1,
-        "nft-load" => 2,
-        "ifreload" => 3,
-        a if a.starts_with("wg-sync:") => 4,
-        "sysctl-load" => 5,
-        "zfs-set" => 6,
-        _ => 7,
-    }
+/// The actions as `activate` runs them: by `Action::rank`, then by name.
+fn in_activation_order(actions: BTreeSet<Action>) -> Vec<String> {
+    let mut actions: Vec<Action> = actions.into_iter().collect();
+    actions.sort_by_key(|a| (a.rank(), a.to_string()));
+    actions.iter().map(Action::to_string).collect()
 }
 
-fn unit_changes(before: &Value, after: &Value) -> Vec<UnitChange> {
-    let states = |m: &Value| -> BTreeMap<String, String> {
-        m["units"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+fn unit_changes(before: Option<&Manifest>, after: Option<&Manifest>) -> Vec<UnitChange> {
+    let states = |m: Option<&Manifest>| -> BTreeMap<String, String> {
+        m.into_iter()
+            .flat_map(|m| &m.units)
+            .map(|(k, v)| (k.clone(), v.as_str().to_string()))
             .collect()
     };
     let (b, a) = (states(before), states(after));

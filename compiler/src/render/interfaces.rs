@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Ctx, File, HostOutput, template};
+use super::{Action, Check, Ctx, File, HostOutput, template};
 use crate::model::Method;
 
 #[derive(Serialize)]
@@ -76,8 +76,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         path: "etc/network/interfaces".into(),
         mode: 0o644,
         content,
-        actions: vec!["ifreload".into()],
-        check: Some("ifupdown"),
+        actions: vec![Action::Ifreload],
+        check: Some(Check::Ifupdown),
         network: true,
     });
     Ok(())

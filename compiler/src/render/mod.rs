@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use minijinja::Environment;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Host, Site, UnitState};
 
@@ -25,19 +25,153 @@ pub(crate) struct File {
     pub(crate) path: String,
     pub(crate) mode: u32,
     pub(crate) content: String,
-    /// What activation runs when the file changed, in order.
-    pub(crate) actions: Vec<String>,
+    /// What activation runs when the file changed.
+    pub(crate) actions: Vec<Action>,
     /// The daemon's own tool that validates the file before activation.
-    pub(crate) check: Option<&'static str>,
+    pub(crate) check: Option<Check>,
     /// Whether a change can cut the operator off (arms confirm-or-rollback).
     pub(crate) network: bool,
 }
 
+/// What activation runs on the host when a file (or a secret it reads)
+/// changed. Written `kind` or `kind:argument`, as the manifest and the
+/// index carry it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Action {
+    DaemonReload,
+    NftLoad,
+    Ifreload,
+    /// `wg-sync:<interface>`
+    WgSync(String),
+    SysctlLoad,
+    ZfsSet,
+    /// `restart:<unit>`
+    Restart(String),
+    /// `reload:<unit>`
+    Reload(String),
+}
+
+impl Action {
+    /// The one definition of the order activation runs actions in, by kind:
+    /// units are known before they restart, the firewall before interfaces
+    /// and tunnels, services last. The bundle's index carries it to
+    /// `activate` (its `o` lines), `sitec plan` sorts by it.
+    pub const ORDER: [(&'static str, u8); 8] = [
+        ("daemon-reload", 1),
+        ("nft-load", 2),
+        ("ifreload", 3),
+        ("wg-sync", 4),
+        ("sysctl-load", 5),
+        ("zfs-set", 6),
+        ("restart", 7),
+        ("reload", 7),
+    ];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::DaemonReload => "daemon-reload",
+            Action::NftLoad => "nft-load",
+            Action::Ifreload => "ifreload",
+            Action::WgSync(_) => "wg-sync",
+            Action::SysctlLoad => "sysctl-load",
+            Action::ZfsSet => "zfs-set",
+            Action::Restart(_) => "restart",
+            Action::Reload(_) => "reload",
+        }
+    }
+
+    /// Where the action runs in activation's order (see `ORDER`).
+    pub fn rank(&self) -> u8 {
+        let kind = self.kind();
+        Self::ORDER
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(u8::MAX, |(_, r)| *r)
+    }
+
+    fn argument(&self) -> Option<&str> {
+        match self {
+            Action::WgSync(a) | Action::Restart(a) | Action::Reload(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.argument() {
+            Some(a) => write!(f, "{}:{a}", self.kind()),
+            None => f.write_str(self.kind()),
+        }
+    }
+}
+
+impl From<Action> for String {
+    fn from(a: Action) -> String {
+        a.to_string()
+    }
+}
+
+impl TryFrom<String> for Action {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Action, String> {
+        let (kind, arg) = match s.split_once(':') {
+            Some((k, a)) => (k, Some(a.to_string())),
+            None => (s.as_str(), None),
+        };
+        Ok(match (kind, arg) {
+            ("daemon-reload", None) => Action::DaemonReload,
+            ("nft-load", None) => Action::NftLoad,
+            ("ifreload", None) => Action::Ifreload,
+            ("sysctl-load", None) => Action::SysctlLoad,
+            ("zfs-set", None) => Action::ZfsSet,
+            ("wg-sync", Some(a)) if !a.is_empty() => Action::WgSync(a),
+            ("restart", Some(a)) if !a.is_empty() => Action::Restart(a),
+            ("reload", Some(a)) if !a.is_empty() => Action::Reload(a),
+            _ => return Err(format!("unknown action '{s}'")),
+        })
+    }
+}
+
+/// The daemon's own parser that validates a file before activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    Nft,
+    Wg,
+    Ifupdown,
+    Testparm,
+    SystemdAnalyze,
+    Nginx,
+    Toml,
+}
+
+impl Check {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Nft => "nft",
+            Check::Wg => "wg",
+            Check::Ifupdown => "ifupdown",
+            Check::Testparm => "testparm",
+            Check::SystemdAnalyze => "systemd-analyze",
+            Check::Nginx => "nginx",
+            Check::Toml => "toml",
+        }
+    }
+}
+
 /// A secret file the host must have before activation; never in the bundle.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub(crate) struct Secret {
-    pub(crate) path: String,
-    pub(crate) used_by: String,
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    /// Its path on the host, absolute.
+    pub path: String,
+    /// The bundle file that reads it: its actions run when the secret changes.
+    pub read_by: String,
+    /// What it is, for the operator.
+    pub used_by: String,
 }
 
 /// Everything rendered for one host.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::{Ctx, File, HostOutput, template};
+use super::{Check, Ctx, File, HostOutput, template};
 use crate::model::{Action, Chain, Policy, Proto, Rule};
 use crate::net::Net;
 
@@ -122,8 +122,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         path: "etc/nftables.conf".into(),
         mode: 0o755,
         content,
-        actions: vec!["nft-load".into()],
-        check: Some("nft"),
+        actions: vec![super::Action::NftLoad],
+        check: Some(Check::Nft),
         network: true,
     });
     out.started_at_boot("nftables.service".into());

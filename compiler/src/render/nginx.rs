@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Ctx, File, HostOutput, Secret, template};
+use super::{Action, Check, Ctx, File, HostOutput, Secret, template};
 
 #[derive(Serialize)]
 struct VhostDef<'a> {
@@ -75,6 +75,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         if let Some(tls) = &v.tls {
             out.secrets.insert(Secret {
                 path: tls.key.clone(),
+                read_by: "etc/nginx/nginx.conf".into(),
                 used_by: "nginx TLS key".into(),
             });
         }
@@ -92,8 +93,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         path: "etc/nginx/nginx.conf".into(),
         mode: 0o644,
         content,
-        actions: vec!["reload:nginx.service".into()],
-        check: Some("nginx"),
+        actions: vec![Action::Reload("nginx.service".into())],
+        check: Some(Check::Nginx),
         network: false,
     });
     out.started_at_boot("nginx.service".into());

@@ -2,7 +2,7 @@
 //! Time Machine shares whose advertised size is the quota that also sets the
 //! dataset's ZFS refquota (see `system.rs`).
 
-use super::{Ctx, File, HostOutput, template};
+use super::{Action, Check, Ctx, File, HostOutput, template};
 
 pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     let Some(samba) = &ctx.host.samba else {
@@ -47,8 +47,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         path: "etc/samba/smb.conf".into(),
         mode: 0o644,
         content,
-        actions: vec!["reload:smbd.service".into()],
-        check: Some("testparm"),
+        actions: vec![Action::Reload("smbd.service".into())],
+        check: Some(Check::Testparm),
         network: false,
     });
     out.units

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, File, HostOutput, template};
+use super::{Action, Ctx, File, HostOutput, template};
 
 pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     let host = ctx.host;
@@ -28,7 +28,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             path: "etc/sysctl.d/90-sitec.conf".into(),
             mode: 0o644,
             content,
-            actions: vec!["sysctl-load".into()],
+            actions: vec![Action::SysctlLoad],
             check: None,
             // Forwarding, rp_filter, ARP: a net.* value can cut a host off.
             network: host.sysctl.keys().any(|k| k.starts_with("net.")),
@@ -63,7 +63,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             path: "etc/sitec/zfs-properties".into(),
             mode: 0o644,
             content,
-            actions: vec!["zfs-set".into()],
+            actions: vec![Action::ZfsSet],
             check: None,
             network: false,
         });

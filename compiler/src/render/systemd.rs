@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Ctx, File, HostOutput, template};
+use super::{Action, Check, Ctx, File, HostOutput, template};
 use crate::model::{Container, Exec, Service, UnitState};
 
 /// A unit as the template writes it.
@@ -47,8 +47,8 @@ pub(super) fn push_unit(
         path: format!("etc/systemd/system/{unit}"),
         mode: 0o644,
         content,
-        actions: vec!["daemon-reload".into(), format!("restart:{unit}")],
-        check: Some("systemd-analyze"),
+        actions: vec![Action::DaemonReload, Action::Restart(unit.clone())],
+        check: Some(Check::SystemdAnalyze),
         network: false,
     });
     out.units.insert(unit, state);

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{Ctx, File, HostOutput, Secret, template};
+use super::{Action, Check, Ctx, File, HostOutput, Secret, template};
 use crate::net::Net;
 
 #[derive(Serialize)]
@@ -62,13 +62,14 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             path: format!("etc/wireguard/{mesh_name}.conf"),
             mode: 0o600,
             content,
-            actions: vec![format!("wg-sync:{mesh_name}")],
-            check: Some("wg"),
+            actions: vec![Action::WgSync(mesh_name.clone())],
+            check: Some(Check::Wg),
             network: true,
         });
         out.started_at_boot(format!("wg-quick@{mesh_name}.service"));
         out.secrets.insert(Secret {
             path: key_file,
+            read_by: format!("etc/wireguard/{mesh_name}.conf"),
             used_by: format!("wireguard {mesh_name} private key"),
         });
     }

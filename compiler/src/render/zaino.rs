@@ -2,7 +2,7 @@
 //! it, run as the image's zaino user (UID/GID 10003 by default, as the image's).
 
 use super::systemd::{container_spec, push_unit};
-use super::{Ctx, File, HostOutput, Secret, template};
+use super::{Action, Check, Ctx, File, HostOutput, Secret, template};
 use crate::model::{Container, UnitState, Volume};
 
 const CONFIG_DIR: &str = "/etc/zaino";
@@ -33,8 +33,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         path: "etc/zaino/zindexer.toml".into(),
         mode: 0o644,
         content,
-        actions: vec!["restart:zaino.service".into()],
-        check: Some("toml"),
+        actions: vec![Action::Restart("zaino.service".into())],
+        check: Some(Check::Toml),
         network: false,
     });
 
@@ -51,6 +51,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         volumes.push(ro(&tls.key));
         out.secrets.insert(Secret {
             path: tls.key.clone(),
+            read_by: "etc/zaino/zindexer.toml".into(),
             used_by: "zaino gRPC TLS key".into(),
         });
     }

@@ -1,0 +1,210 @@
+//! The bundle's contract with the host: `manifest.json` for people and
+//! tools, and `index`, the same facts as tab-separated lines for the shell
+//! scripts (`activate` on the host, `push` on the operator's machine), which
+//! read it with `awk -F '\t'` instead of parsing JSON.
+//!
+//! Index records, one per line, fields separated by a tab:
+//!
+//! ```text
+//! d KEY VALUE                                   deploy target: address, port, user
+//! f PATH SHA256 MODE NETWORK CHECK ACTIONS      a managed file (CHECK "-" when none,
+//!                                               ACTIONS space-separated)
+//! u UNIT STATE                                  a unit state: enabled, disabled, masked
+//! s PATH READ-BY                                a required secret and the file reading it
+//! o RANK KIND                                   activation order of an action kind
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::UnitState;
+use crate::render::{Action, Check, Secret};
+
+/// The manifest format this sitec writes; `activate` refuses others.
+pub(crate) const FORMAT: u32 = 2;
+
+/// `manifest.json`. Fields are declared in sorted order and maps are
+/// `BTreeMap`s, so the JSON has sorted keys without a post-pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Manifest {
+    pub(crate) deploy: Deploy,
+    pub(crate) files: BTreeMap<String, ManifestFile>,
+    pub(crate) format: u32,
+    pub(crate) host: String,
+    pub(crate) roles: Vec<String>,
+    pub(crate) secrets: Vec<Secret>,
+    pub(crate) site: String,
+    pub(crate) units: BTreeMap<String, UnitState>,
+}
+
+/// Where `push` reaches the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Deploy {
+    pub(crate) address: String,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+}
+
+/// A managed file: what activation does with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ManifestFile {
+    pub(crate) actions: Vec<Action>,
+    pub(crate) check: Option<Check>,
+    /// The mode it is installed with on the host (its store copy has this
+    /// mode less the write bits). out/ and the bundle hash know only what
+    /// git keeps: whether it is executable.
+    pub(crate) mode: Mode,
+    /// A change can cut the operator off: confirm-or-rollback is armed.
+    pub(crate) network: bool,
+    pub(crate) sha256: String,
+}
+
+/// A file mode, written as four octal digits ("0600").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub(crate) struct Mode(pub(crate) u32);
+
+impl From<Mode> for String {
+    fn from(m: Mode) -> String {
+        format!("{:04o}", m.0)
+    }
+}
+
+impl TryFrom<String> for Mode {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Mode, String> {
+        match u32::from_str_radix(&s, 8) {
+            Ok(m) if s.len() == 4 && m <= 0o7777 => Ok(Mode(m)),
+            _ => Err(format!("'{s}' is not a mode of four octal digits")),
+        }
+    }
+}
+
+impl Manifest {
+    pub(crate) fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self)
+            .expect("a manifest of strings, numbers and maps serializes");
+        text.push('\n');
+        text
+    }
+
+    pub(crate) fn from_json(bytes: &[u8]) -> Result<Manifest, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    /// The line index (see the module comment), generated from the manifest.
+    pub(crate) fn index(&self) -> String {
+        let mut s = String::new();
+        let d = &self.deploy;
+        let _ = writeln!(s, "d\taddress\t{}", d.address);
+        let _ = writeln!(s, "d\tport\t{}", d.port);
+        let _ = writeln!(s, "d\tuser\t{}", d.user);
+        for (path, f) in &self.files {
+            let actions: Vec<String> = f.actions.iter().map(Action::to_string).collect();
+            let _ = writeln!(
+                s,
+                "f\t{path}\t{}\t{}\t{}\t{}\t{}",
+                f.sha256,
+                String::from(f.mode),
+                f.network,
+                f.check.map_or("-", Check::as_str),
+                actions.join(" ")
+            );
+        }
+        for (unit, state) in &self.units {
+            let _ = writeln!(s, "u\t{unit}\t{}", state.as_str());
+        }
+        for secret in &self.secrets {
+            let _ = writeln!(s, "s\t{}\t{}", secret.path, secret.read_by);
+        }
+        for (kind, rank) in Action::ORDER {
+            let _ = writeln!(s, "o\t{rank}\t{kind}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            deploy: Deploy {
+                address: "192.0.2.1".into(),
+                port: 22,
+                user: "root".into(),
+            },
+            files: [(
+                "etc/wireguard/wg0.conf".to_string(),
+                ManifestFile {
+                    actions: vec![Action::WgSync("wg0".into())],
+                    check: Some(Check::Wg),
+                    mode: Mode(0o600),
+                    network: true,
+                    sha256: "ab".into(),
+                },
+            )]
+            .into(),
+            format: FORMAT,
+            host: "h".into(),
+            roles: vec![],
+            secrets: vec![Secret {
+                path: "/etc/wireguard/wg0.key".into(),
+                read_by: "etc/wireguard/wg0.conf".into(),
+                used_by: "wireguard wg0 private key".into(),
+            }],
+            site: "s".into(),
+            units: [("nginx.service".to_string(), UnitState::Masked)].into(),
+        }
+    }
+
+    #[test]
+    fn the_manifest_reads_back_as_written_with_sorted_keys() {
+        let m = manifest();
+        let json = m.to_json();
+        assert_eq!(Manifest::from_json(json.as_bytes()).unwrap(), m);
+        let keys: Vec<&str> = json
+            .lines()
+            .filter(|l| l.starts_with("  \""))
+            .map(|l| l.trim().split('"').nth(1).unwrap())
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+        assert!(json.contains("\"mode\": \"0600\""), "{json}");
+        assert!(json.contains("\"wg-sync:wg0\""), "{json}");
+    }
+
+    #[test]
+    fn the_index_has_one_record_per_fact_and_the_action_order() {
+        let index = manifest().index();
+        assert!(index.contains(
+            "f\tetc/wireguard/wg0.conf\tab\t0600\ttrue\twg\twg-sync:wg0\n"
+        ));
+        assert!(index.contains("u\tnginx.service\tmasked\n"));
+        assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\n"));
+        assert!(index.contains("d\taddress\t192.0.2.1\n"));
+        assert!(index.contains("o\t1\tdaemon-reload\no\t2\tnft-load\n"));
+    }
+
+    #[test]
+    fn actions_parse_back_and_unknown_ones_are_refused() {
+        for a in [
+            Action::DaemonReload,
+            Action::WgSync("wg0".into()),
+            Action::Restart("a.service".into()),
+        ] {
+            assert_eq!(Action::try_from(a.to_string()), Ok(a));
+        }
+        assert!(Action::try_from("restart:".to_string()).is_err());
+        assert!(Action::try_from("format-disk".to_string()).is_err());
+        assert!(Mode::try_from("600".to_string()).is_err());
+    }
+}
