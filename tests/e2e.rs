@@ -584,6 +584,10 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
     assert_ne!(broken, text_before);
     std::fs::write(&conf, broken).unwrap();
     support::reseal(&bundle);
+    // The push brings a new WireGuard key: a rejected bundle must not
+    // leave it on the host (it is staged, checked and thrown away).
+    let key = lab.on_ok("nas", "cat /etc/wireguard/wg0.key");
+    new_key(&lab, "nas");
 
     // A hand-edited out/: only --force gets it past push to the host.
     let (code, out) = lab.push(&b, &["--force", "--serial", "e2e", "nas", "pve1"]);
@@ -606,8 +610,14 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
         before,
         "the rejected bundle changed the host"
     );
+    assert_eq!(lab.on_ok("nas", "cat /etc/wireguard/wg0.key"), key);
+    assert_eq!(
+        lab.on_ok("nas", "ls -A /var/lib/sitec/secrets"),
+        "1\n",
+        "a rejected bundle's secrets stayed staged"
+    );
 
-    // A secret others can read is refused too.
+    // A secret others can read is refused too, and one that is not root's.
     lab.on_ok("nas", "chmod 644 /etc/wireguard/wg0.key");
     let act = activate(&a.join("e2e/nas"));
     let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
@@ -617,6 +627,123 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
         "{}",
         text(&o)
     );
+    lab.on_ok(
+        "nas",
+        "chmod 600 /etc/wireguard/wg0.key && chown 65534 /etc/wireguard/wg0.key",
+    );
+    let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("secret /etc/wireguard/wg0.key is owned by uid 65534, not root"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A new WireGuard private key for `host` where `push --secrets` takes it
+/// from; returns its public key.
+fn new_key(lab: &Lab, host: &str) -> String {
+    let private = run_ok(Command::new("wg").arg("genkey")).stdout;
+    let file = lab
+        .tmp
+        .path()
+        .join(format!("secrets/{host}/etc/wireguard/wg0.key"));
+    std::fs::write(&file, &private).unwrap();
+    let o = run_ok(
+        Command::new("sh")
+            .arg("-c")
+            .arg("wg pubkey <\"$1\"")
+            .arg("sh")
+            .arg(&file),
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Secrets belong to a generation: a new key alone makes a new generation
+/// whose actions run (the tunnel takes the key), a rollback brings the old
+/// key back and the tunnel with it, and push uploads only the secrets a
+/// bundle requires.
+#[test]
+fn secrets_are_versioned_with_their_generation() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    let live = |lab: &Lab| {
+        lab.on_ok(
+            "nas",
+            "stat -c '%a %u' /etc/wireguard/wg0.key; wg show wg0 public-key",
+        )
+    };
+    let first = live(&lab);
+    assert!(first.starts_with("600 0\n"), "{first}");
+
+    let public = new_key(&lab, "nas");
+    let out = lab.push_ok(&a, &["e2e", "nas"]);
+    assert!(out.contains("[nas] nas: 0 files sent"), "{out}");
+    assert!(
+        out.contains("secret /etc/wireguard/wg0.key staged"),
+        "{out}"
+    );
+    assert!(out.contains("action wg-sync:wg0"), "{out}");
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+    assert_eq!(live(&lab), format!("600 0\n{public}"));
+    // The same key again changes nothing.
+    let out = lab.push_ok(&a, &["e2e", "nas"]);
+    assert!(out.contains("nas: ok, unchanged"), "{out}");
+
+    let act = activate(&a.join("e2e/nas"));
+    let o = lab.ssh("nas", &format!("{act} rollback")).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(live(&lab), first, "the rollback kept the newer key");
+
+    // Anything but a required secret in the secrets directory is refused
+    // before it reaches the host.
+    let stray = lab.tmp.path().join("secrets/nas/etc/shadow");
+    std::fs::write(&stray, "root::0:0:::::\n").unwrap();
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("secrets/nas/etc/shadow is no secret this bundle requires"),
+        "{out}"
+    );
+    lab.on_ok("nas", "! grep -q 'root::0' /etc/shadow");
+}
+
+/// Store copies are read-only once verified: each file has its install mode
+/// less the write bits, directories 0555. A copy whose modes were changed
+/// on the host is refused by check, and a push repairs it.
+#[test]
+fn store_copies_are_sealed_and_a_push_repairs_them() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    let store = format!("/var/lib/sitec/store/{}", store_name(&a.join("e2e/nas")));
+    let modes = |lab: &Lab| {
+        lab.on_ok(
+            "nas",
+            &format!(
+                "cd {store} && stat -c '%a %n' . etc etc/wireguard etc/wireguard/wg0.conf etc/nftables.conf etc/network/interfaces manifest.json index activate"
+            ),
+        )
+    };
+    let sealed = "555 .\n555 etc\n555 etc/wireguard\n400 etc/wireguard/wg0.conf\n555 etc/nftables.conf\n444 etc/network/interfaces\n444 manifest.json\n444 index\n555 activate\n";
+    assert_eq!(modes(&lab), sealed);
+
+    lab.on_ok("nas", &format!("chmod 644 {store}/etc/network/interfaces"));
+    let act = activate(&a.join("e2e/nas"));
+    let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not sealed: etc/network/interfaces (mode 644, sealed 0444)"),
+        "{}",
+        text(&o)
+    );
+    let out = lab.push_ok(&a, &["e2e", "nas"]);
+    assert!(
+        out.contains("the copy on the host had been changed; repaired"),
+        "{out}"
+    );
+    assert_eq!(modes(&lab), sealed);
 }
 
 /// An action that fails rolls the host back to where it was, with exit 4.

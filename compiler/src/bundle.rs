@@ -122,7 +122,10 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
         )
         .as_bytes(),
     );
-    files.insert("BUNDLE".into(), file(0o644, format!("{hash}\n").into_bytes()));
+    files.insert(
+        "BUNDLE".into(),
+        file(0o644, format!("{hash}\n").into_bytes()),
+    );
     Bundle {
         host: host_name.to_string(),
         files,

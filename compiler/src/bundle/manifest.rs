@@ -185,9 +185,7 @@ mod tests {
     #[test]
     fn the_index_has_one_record_per_fact_and_the_action_order() {
         let index = manifest().index();
-        assert!(index.contains(
-            "f\tetc/wireguard/wg0.conf\tab\t0600\ttrue\twg\twg-sync:wg0\n"
-        ));
+        assert!(index.contains("f\tetc/wireguard/wg0.conf\tab\t0600\ttrue\twg\twg-sync:wg0\n"));
         assert!(index.contains("u\tnginx.service\tmasked\n"));
         assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\n"));
         assert!(index.contains("d\taddress\t192.0.2.1\n"));
