@@ -140,6 +140,22 @@ fn verify_agrees_with_coreutils_and_bundle_file() {
         );
     }
 
+    // An index that says something else than the manifest (the host obeys
+    // the index): verify fails with exit 1 and says so, even with a BUNDLE
+    // written to match.
+    let index = all[1].join("index");
+    let text = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, text.replace("\tenabled\n", "\tmasked\n")).unwrap();
+    support::reseal(&all[1]);
+    let v = sitec().arg("verify").arg(&all[1]).output().unwrap();
+    assert_eq!(v.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&v.stderr)
+            .contains("its index does not say what its manifest.json says"),
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+
     // One changed byte: verify fails with exit 1 and says so.
     let victim = all[0].join("manifest.json");
     let mut text = std::fs::read_to_string(&victim).unwrap();

@@ -709,6 +709,39 @@ fn secrets_are_versioned_with_their_generation() {
     lab.on_ok("nas", "! grep -q 'root::0' /etc/shadow");
 }
 
+/// A host whose live generation was pushed by a sitec from before bundles
+/// carried an index and generations kept their secrets (no `index` in its
+/// store copy, no `secrets/1`) still switches: the old manifest is read,
+/// and its live secrets are kept as that generation's before the new key
+/// goes in, so the undo of a failed switch would bring them back.
+#[test]
+fn a_generation_from_an_older_sitec_is_switched_from() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    let old = format!("/var/lib/sitec/store/{}", store_name(&a.join("e2e/nas")));
+    let key = lab.on_ok("nas", "cat /etc/wireguard/wg0.key");
+    lab.on_ok(
+        "nas",
+        &format!("rm {old}/index && rm -r /var/lib/sitec/secrets/1"),
+    );
+    new_key(&lab, "nas");
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: WIDER_ADMIN,
+            ..BASE
+        },
+    );
+    let out = lab.push_ok(&b, &["e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+    assert_eq!(
+        lab.on_ok("nas", "cat /var/lib/sitec/secrets/1/etc/wireguard/wg0.key"),
+        key
+    );
+    assert_ne!(lab.on_ok("nas", "cat /etc/wireguard/wg0.key"), key);
+}
+
 /// Store copies are read-only once verified: each file has its install mode
 /// less the write bits, directories 0555. A copy whose modes were changed
 /// on the host is refused by check, and a push repairs it.
@@ -742,6 +775,25 @@ fn store_copies_are_sealed_and_a_push_repairs_them() {
     assert!(
         out.contains("the copy on the host had been changed; repaired"),
         "{out}"
+    );
+    assert_eq!(modes(&lab), sealed);
+
+    // The live ruleset edited by hand (root writes through the missing
+    // write bits) and loaded: the push repairs the file and the daemons
+    // get the reviewed one again.
+    lab.on_ok(
+        "nas",
+        "printf 'table inet sitec_hand {\\n}\\n' >>/etc/nftables.conf && nft -f /etc/nftables.conf && nft list tables | grep -q sitec_hand",
+    );
+    let out = lab.push_ok(&a, &["e2e", "nas"]);
+    assert!(
+        out.contains("the copy on the host had been changed; repaired"),
+        "{out}"
+    );
+    assert!(out.contains("action nft-load"), "{out}");
+    lab.on_ok(
+        "nas",
+        "! nft list tables | grep -q sitec_hand && ! grep -q sitec_hand /etc/nftables.conf",
     );
     assert_eq!(modes(&lab), sealed);
 }

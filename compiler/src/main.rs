@@ -531,12 +531,19 @@ fn verify(dir: &Path) -> ExitCode {
             println!("{}", v.computed);
             ExitCode::SUCCESS
         }
-        Ok(v) => {
+        Ok(v) if !v.hash_ok() => {
             eprintln!(
-                "error: {}: BUNDLE says {}, the files hash to {}\nhelp: a fresh git checkout loses modes such as 0600; `sitec compile` restores them",
+                "error: {}: BUNDLE says {}, the files hash to {}\nhelp: the bundle was changed after sitec wrote it; `sitec compile` writes it again",
                 dir.display(),
                 v.recorded.as_deref().unwrap_or("nothing (no BUNDLE file)"),
                 v.computed
+            );
+            ExitCode::from(1)
+        }
+        Ok(_) => {
+            eprintln!(
+                "error: {}: its index does not say what its manifest.json says (the host obeys the index)\nhelp: the bundle was changed after sitec wrote it; `sitec compile` writes it again",
+                dir.display()
             );
             ExitCode::from(1)
         }

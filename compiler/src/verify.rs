@@ -1,5 +1,6 @@
 //! `sitec verify DIR`: recompute a bundle's hash from the files on disk,
-//! exactly as coreutils would (find, stat, sha256sum, sort).
+//! exactly as coreutils would (find, stat, sha256sum, sort), and check that
+//! its index says what its manifest says.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -7,6 +8,7 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
+use crate::bundle::manifest::Manifest;
 use crate::bundle::{listing, sha256_hex};
 
 /// The result of verifying a bundle directory.
@@ -14,11 +16,19 @@ use crate::bundle::{listing, sha256_hex};
 pub struct Verified {
     pub recorded: Option<String>,
     pub computed: String,
+    /// Whether `index` says what `manifest.json` says (the scripts on the
+    /// host obey the index, reviewers read the manifest): `false` when it
+    /// is missing, or the manifest does not parse, or they differ.
+    pub index_agrees: bool,
 }
 
 impl Verified {
-    pub fn ok(&self) -> bool {
+    pub fn hash_ok(&self) -> bool {
         self.recorded.as_deref() == Some(self.computed.as_str())
+    }
+
+    pub fn ok(&self) -> bool {
+        self.hash_ok() && self.index_agrees
     }
 }
 
@@ -59,5 +69,18 @@ pub fn verify(dir: &Path) -> std::io::Result<Verified> {
     let recorded = fs::read_to_string(dir.join("BUNDLE"))
         .ok()
         .map(|s| s.trim().to_string());
-    Ok(Verified { recorded, computed })
+    let index_agrees = match (
+        fs::read(dir.join("manifest.json")),
+        fs::read(dir.join("index")),
+    ) {
+        (Ok(manifest), Ok(index)) => {
+            Manifest::from_json(&manifest).is_ok_and(|m| m.index().into_bytes() == index)
+        }
+        _ => false,
+    };
+    Ok(Verified {
+        recorded,
+        computed,
+        index_agrees,
+    })
 }

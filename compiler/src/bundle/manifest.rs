@@ -10,7 +10,7 @@
 //! f PATH SHA256 MODE NETWORK CHECK ACTIONS      a managed file (CHECK "-" when none,
 //!                                               ACTIONS space-separated)
 //! u UNIT STATE                                  a unit state: enabled, disabled, masked
-//! s PATH READ-BY                                a required secret and the file reading it
+//! s PATH READ-BY UID GID                        a required secret, the file reading it, its owner
 //! o RANK KIND                                   activation order of an action kind
 //! ```
 
@@ -80,8 +80,9 @@ impl TryFrom<String> for Mode {
 
     fn try_from(s: String) -> Result<Mode, String> {
         match u32::from_str_radix(&s, 8) {
-            Ok(m) if s.len() == 4 && m <= 0o7777 => Ok(Mode(m)),
-            _ => Err(format!("'{s}' is not a mode of four octal digits")),
+            // No setuid, setgid or sticky bit: a store file is never one.
+            Ok(m) if s.len() == 4 && m <= 0o777 => Ok(Mode(m)),
+            _ => Err(format!("'{s}' is not a file mode (0000 to 0777)")),
         }
     }
 }
@@ -121,7 +122,11 @@ impl Manifest {
             let _ = writeln!(s, "u\t{unit}\t{}", state.as_str());
         }
         for secret in &self.secrets {
-            let _ = writeln!(s, "s\t{}\t{}", secret.path, secret.read_by);
+            let _ = writeln!(
+                s,
+                "s\t{}\t{}\t{}\t{}",
+                secret.path, secret.read_by, secret.uid, secret.gid
+            );
         }
         for (kind, rank) in Action::ORDER {
             let _ = writeln!(s, "o\t{rank}\t{kind}");
@@ -159,6 +164,8 @@ mod tests {
                 path: "/etc/wireguard/wg0.key".into(),
                 read_by: "etc/wireguard/wg0.conf".into(),
                 used_by: "wireguard wg0 private key".into(),
+                uid: 0,
+                gid: 0,
             }],
             site: "s".into(),
             units: [("nginx.service".to_string(), UnitState::Masked)].into(),
@@ -187,7 +194,7 @@ mod tests {
         let index = manifest().index();
         assert!(index.contains("f\tetc/wireguard/wg0.conf\tab\t0600\ttrue\twg\twg-sync:wg0\n"));
         assert!(index.contains("u\tnginx.service\tmasked\n"));
-        assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\n"));
+        assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\t0\t0\n"));
         assert!(index.contains("d\taddress\t192.0.2.1\n"));
         assert!(index.contains("o\t1\tdaemon-reload\no\t2\tnft-load\n"));
     }
@@ -204,5 +211,6 @@ mod tests {
         assert!(Action::try_from("restart:".to_string()).is_err());
         assert!(Action::try_from("format-disk".to_string()).is_err());
         assert!(Mode::try_from("600".to_string()).is_err());
+        assert!(Mode::try_from("4755".to_string()).is_err());
     }
 }

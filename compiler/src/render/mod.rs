@@ -172,6 +172,10 @@ pub struct Secret {
     pub read_by: String,
     /// What it is, for the operator.
     pub used_by: String,
+    /// Who must own it on the host (the reader's user: root for the
+    /// daemons, a container's own user for a container that mounts it).
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// Everything rendered for one host.

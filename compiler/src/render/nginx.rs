@@ -77,6 +77,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
                 path: tls.key.clone(),
                 read_by: "etc/nginx/nginx.conf".into(),
                 used_by: "nginx TLS key".into(),
+                uid: 0,
+                gid: 0,
             });
         }
     }

@@ -71,6 +71,8 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             path: key_file,
             read_by: format!("etc/wireguard/{mesh_name}.conf"),
             used_by: format!("wireguard {mesh_name} private key"),
+            uid: 0,
+            gid: 0,
         });
     }
     Ok(())

@@ -53,6 +53,9 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             path: tls.key.clone(),
             read_by: "etc/zaino/zindexer.toml".into(),
             used_by: "zaino gRPC TLS key".into(),
+            // The container runs as the image's user, which must read it.
+            uid: z.container.uid,
+            gid: z.container.gid,
         });
     }
     if let Some(cookie) = &z.validator.cookie_path {
