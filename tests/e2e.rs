@@ -634,7 +634,9 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
     let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
-        text(&o).contains("secret /etc/wireguard/wg0.key is owned by uid 65534, not root"),
+        text(&o).contains(
+            "secret /etc/wireguard/wg0.key is owned by uid 65534, not uid 0, which reads it (chown 0 /etc/wireguard/wg0.key)"
+        ),
         "{}",
         text(&o)
     );
