@@ -124,6 +124,18 @@ impl Lab {
     }
 
     /// Compiles a variant of the site into its own out directory.
+    /// The base site with a wider admin network: a change of the ruleset
+    /// (network-affecting), compiled as `tag`.
+    fn wider(&self, tag: &str) -> PathBuf {
+        self.compile(
+            tag,
+            &Variant {
+                admin: WIDER_ADMIN,
+                ..BASE
+            },
+        )
+    }
+
     fn compile(&self, tag: &str, v: &Variant) -> PathBuf {
         compile_variant(
             self.tmp.path(),
@@ -728,13 +740,7 @@ fn a_generation_from_an_older_sitec_is_switched_from() {
         &format!("rm {old}/index && rm -r /var/lib/sitec/secrets/1"),
     );
     new_key(&lab, "nas");
-    let b = lab.compile(
-        "b",
-        &Variant {
-            admin: WIDER_ADMIN,
-            ..BASE
-        },
-    );
+    let b = lab.wider("b");
     let out = lab.push_ok(&b, &["e2e", "nas"]);
     assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
     assert_eq!(
@@ -742,6 +748,45 @@ fn a_generation_from_an_older_sitec_is_switched_from() {
         key
     );
     assert_ne!(lab.on_ok("nas", "cat /etc/wireguard/wg0.key"), key);
+}
+
+/// A switch that brings a new key, killed at a step: the next activation
+/// leaves the host on one generation with that generation's key, in the
+/// file and in the tunnel (undone after the key went in, it takes the old
+/// key back).
+#[test]
+fn a_switch_with_a_new_key_killed_at_any_step_keeps_key_and_generation_together() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let b = lab.wider("b");
+    let b_bundle = b.join("e2e/nas");
+    lab.push_ok(&a, &["e2e", "nas"]);
+    let live = |lab: &Lab| {
+        lab.on_ok(
+            "nas",
+            "readlink -f /var/lib/sitec/current; wg pubkey </etc/wireguard/wg0.key; wg show wg0 public-key",
+        )
+    };
+    let on_a = live(&lab);
+    let new_public = new_key(&lab, "nas");
+    for step in ["backup", "journal", "swap", "secrets", "actions", "confirm"] {
+        lab.push_ok(&b, &["--no-switch", "e2e", "nas"]);
+        let (mut switch, pids) = lab.paused_switch("nas", &b_bundle, step, "--confirm-timeout 60");
+        run_ok(Command::new("kill").arg("-9").args(&pids));
+        let _ = switch.wait();
+        // Any activation settles what the kill left.
+        lab.on_ok("nas", &format!("{} status", activate(&b_bundle)));
+        lab.on_ok("nas", &format!("{} confirm || true", activate(&b_bundle)));
+        assert_eq!(live(&lab), on_a, "killed at {step}");
+    }
+    let out = lab.push_ok(&b, &["e2e", "nas"]);
+    assert!(out.contains("confirmed"), "{out}");
+    let on_b = live(&lab);
+    assert!(on_b.contains(&store_name(&b_bundle)), "{on_b}");
+    assert!(
+        on_b.ends_with(&format!("{new_public}{new_public}")),
+        "{on_b}"
+    );
 }
 
 /// Store copies are read-only once verified: each file has its install mode
@@ -874,13 +919,7 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
         let a = lab.compile("a", &BASE);
         lab.push_ok(&a, &["e2e", "nas"]);
         let before = lab.live_files("nas", &a.join("e2e/nas"));
-        let b = lab.compile(
-            "b",
-            &Variant {
-                admin: WIDER_ADMIN,
-                ..BASE
-            },
-        );
+        let b = lab.wider("b");
         // Generation 2 awaits confirmation (push --no-switch only stages it).
         lab.push_ok(&b, &["--no-switch", "e2e", "nas"]);
         let b_bundle = b.join("e2e/nas");
@@ -981,9 +1020,9 @@ fn rolled_back_generations_stay_rolled_back_and_corrupt_state_is_reported() {
 }
 
 /// Steps of `activate switch`, in order; the test hook pauses at each.
-const STEPS: [&str; 10] = [
-    "backup", "journal", "retire", "links", "prune", "swap", "relink", "actions", "units",
-    "confirm",
+const STEPS: [&str; 11] = [
+    "backup", "journal", "retire", "links", "prune", "swap", "relink", "secrets", "actions",
+    "units", "confirm",
 ];
 
 /// Acceptance 5: SIGKILL at every step of a switch leaves the host on the
@@ -1089,13 +1128,7 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
 fn two_activations_at_once_never_interleave() {
     let lab = Lab::new(&["pve1"]);
     let a = lab.compile("a", &BASE);
-    let b = lab.compile(
-        "b",
-        &Variant {
-            admin: WIDER_ADMIN,
-            ..BASE
-        },
-    );
+    let b = lab.wider("b");
     lab.push_ok(&a, &["e2e", "pve1"]);
     lab.push_ok(&b, &["--no-switch", "e2e", "pve1"]);
     let (a, b) = (a.join("e2e/pve1"), b.join("e2e/pve1"));
@@ -1310,7 +1343,7 @@ fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
 
     // An abort at any step of the transition is undone before activate exits.
     for step in [
-        "retire", "links", "prune", "swap", "relink", "actions", "units",
+        "retire", "links", "prune", "swap", "relink", "secrets", "actions", "units",
     ] {
         let o = lab
             .ssh(
@@ -1368,13 +1401,7 @@ fn push_confirms_over_a_new_connection_when_the_switch_session_drops() {
     let lab = Lab::new(&["nas"]);
     let a = lab.compile("a", &BASE);
     lab.push_ok(&a, &["e2e", "nas"]);
-    let b = lab.compile(
-        "b",
-        &Variant {
-            admin: WIDER_ADMIN,
-            ..BASE
-        },
-    );
+    let b = lab.wider("b");
     let drop = lab.tmp.path().join("dropping-ssh");
     std::fs::write(&drop, DROPPING_SSH).unwrap();
     let o = lab
@@ -1505,13 +1532,7 @@ fn push_refuses_what_out_should_not_hold() {
 fn a_changed_store_copy_is_no_rollback_target_until_a_push_repairs_it() {
     let lab = Lab::new(&["nas"]);
     let a = lab.compile("a", &BASE);
-    let b = lab.compile(
-        "b",
-        &Variant {
-            admin: WIDER_ADMIN,
-            ..BASE
-        },
-    );
+    let b = lab.wider("b");
     for out in [&a, &b] {
         lab.push_ok(out, &["e2e", "nas"]);
     }
@@ -1569,13 +1590,7 @@ fn status_tells_in_sync_drifted_and_unreachable() {
     assert!(out.contains("[pve1] pve1: in sync"), "{out}");
 
     // out/ moves on without a push; pve2 has no host in this lab.
-    let b = lab.compile(
-        "b",
-        &Variant {
-            admin: WIDER_ADMIN,
-            ..BASE
-        },
-    );
+    let b = lab.wider("b");
     let (code, out) = lab.push(&b, &["--status", "e2e", "pve1", "pve2"]);
     assert_eq!(code, 2, "{out}");
     let old = std::fs::read_to_string(a.join("e2e/pve1/BUNDLE")).unwrap();
