@@ -724,10 +724,11 @@ fn secrets_are_versioned_with_their_generation() {
 }
 
 /// A host whose live generation was pushed by a sitec from before bundles
-/// carried an index and generations kept their secrets (no `index` in its
-/// store copy, no `secrets/1`) still switches: the old manifest is read,
-/// and its live secrets are kept as that generation's before the new key
-/// goes in, so the undo of a failed switch would bring them back.
+/// carried an index and generations kept their secrets (its store copy
+/// has no `index`, the install modes, no seal, and a hash of the modes it
+/// has; no `secrets/1`) still switches: the old manifest is read, its live
+/// secrets are kept as that generation's before the new key goes in, and
+/// a rollback to it brings them back.
 #[test]
 fn a_generation_from_an_older_sitec_is_switched_from() {
     let lab = Lab::new(&["nas"]);
@@ -737,7 +738,12 @@ fn a_generation_from_an_older_sitec_is_switched_from() {
     let key = lab.on_ok("nas", "cat /etc/wireguard/wg0.key");
     lab.on_ok(
         "nas",
-        &format!("rm {old}/index && rm -r /var/lib/sitec/secrets/1"),
+        &format!(
+            "cd {old} && rm index && chmod -R u+w . && chmod 0600 etc/wireguard/wg0.conf &&
+             find . -type f ! -path ./BUNDLE | sed 's|^\\./||' | LC_ALL=C sort | while IFS= read -r f; do
+               printf '%04o %s %s\\n' \"0$(stat -c %a \"$f\")\" \"$(sha256sum \"$f\" | cut -d' ' -f1)\" \"$f\"
+             done | sha256sum | cut -d' ' -f1 >BUNDLE && rm -r /var/lib/sitec/secrets/1"
+        ),
     );
     new_key(&lab, "nas");
     let b = lab.wider("b");
@@ -748,6 +754,18 @@ fn a_generation_from_an_older_sitec_is_switched_from() {
         key
     );
     assert_ne!(lab.on_ok("nas", "cat /etc/wireguard/wg0.key"), key);
+    let o = lab
+        .ssh("nas", &format!("{} rollback", activate(&b.join("e2e/nas"))))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(lab.on_ok("nas", "cat /etc/wireguard/wg0.key"), key);
+    assert_eq!(
+        lab.on_ok("nas", "wg show wg0 private-key"),
+        key,
+        "the tunnel kept the newer key"
+    );
 }
 
 /// A switch that brings a new key, killed at a step: the next activation
@@ -838,6 +856,8 @@ fn store_copies_are_sealed_and_a_push_repairs_them() {
         "{out}"
     );
     assert!(out.contains("action nft-load"), "{out}");
+    // A new generation on the same store copy: confirm-or-rollback armed.
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
     lab.on_ok(
         "nas",
         "! nft list tables | grep -q sitec_hand && ! grep -q sitec_hand /etc/nftables.conf",
