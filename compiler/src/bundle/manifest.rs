@@ -208,9 +208,19 @@ mod tests {
         ] {
             assert_eq!(Action::try_from(a.to_string()), Ok(a));
         }
-        assert!(Action::try_from("restart:".to_string()).is_err());
-        assert!(Action::try_from("format-disk".to_string()).is_err());
-        assert!(Mode::try_from("600".to_string()).is_err());
-        assert!(Mode::try_from("4755".to_string()).is_err());
+        assert_eq!(
+            Action::try_from("restart:".to_string()),
+            Err("unknown action 'restart:'".to_string())
+        );
+        assert_eq!(
+            Action::try_from("format-disk".to_string()),
+            Err("unknown action 'format-disk'".to_string())
+        );
+        for bad in ["600", "4755"] {
+            assert_eq!(
+                Mode::try_from(bad.to_string()),
+                Err(format!("'{bad}' is not a file mode (0000 to 0777)"))
+            );
+        }
     }
 }
