@@ -826,6 +826,45 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
         "{log}"
     );
 
+    let push = |bundle: &Path, args: &[&str]| {
+        lab.push_command(bundle, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // Killed while it hangs in a change that arms no timer: nothing on the
+    // host would settle it before its next activation, so push does.
+    let killed = push(
+        &b,
+        &[
+            "--confirm-timeout",
+            "10",
+            "--action-timeout",
+            "600",
+            "e2e",
+            "pve1",
+        ],
+    );
+    hang(&lab, 3);
+    lab.on_ok("pve1", "pkill -9 -f 'activat[e] switch'");
+    let out = killed.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("pve1: the switch was interrupted before it armed a timer: undoing it now"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("pve1: the switch did not take: the host is on generation 1"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(lab.result("pve1", 3), "interrupted-rolled-back");
+    settled(3);
+
     // Killed while it hangs in a network change: the timer undoes it.
     let c = lab.compile(
         "c",
@@ -835,31 +874,27 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
             ..BASE
         },
     );
-    let push = |args: &[&str]| {
-        lab.push_command(&c, args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
     let start = Instant::now();
-    let killed = push(&[
-        "--confirm-timeout",
-        "10",
-        "--action-timeout",
-        "600",
-        "e2e",
-        "pve1",
-    ]);
-    hang(&lab, 3);
+    let killed = push(
+        &c,
+        &[
+            "--confirm-timeout",
+            "10",
+            "--action-timeout",
+            "600",
+            "e2e",
+            "pve1",
+        ],
+    );
+    hang(&lab, 4);
     lab.on_ok("pve1", "pkill -9 -f 'activat[e] switch'");
-    assert_eq!(lab.rolled_back("pve1", 3), "interrupted-rolled-back");
+    assert_eq!(lab.rolled_back("pve1", 4), "interrupted-rolled-back");
     assert!(
         start.elapsed() < Duration::from_secs(90),
         "{:?}",
         start.elapsed()
     );
-    settled(3);
+    settled(4);
     // Its ssh session died with it: push asks again and finds generation 1.
     let out = killed.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
@@ -870,17 +905,20 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
     );
 
     // Rebooted while it hangs: the host boots generation 1.
-    let rebooted = push(&[
-        "--confirm-timeout",
-        "600",
-        "--action-timeout",
-        "600",
-        "e2e",
-        "pve1",
-    ]);
-    hang(&lab, 4);
+    let rebooted = push(
+        &c,
+        &[
+            "--confirm-timeout",
+            "600",
+            "--action-timeout",
+            "600",
+            "e2e",
+            "pve1",
+        ],
+    );
+    hang(&lab, 5);
     lab.reboot("pve1");
-    settled(4);
+    settled(5);
     assert_eq!(
         lab.unit("pve1", "is-active", "sitec-boot.service"),
         "active"

@@ -1447,6 +1447,68 @@ fn push_confirms_over_a_new_connection_when_the_switch_session_drops() {
     );
 }
 
+/// An ssh wrapper that, besides dropping the switch's session as
+/// DROPPING_SSH does, pauses that switch at its actions (the test hook;
+/// `$pause` names the pause file): a host busy for as long as the test likes.
+const PAUSING_SSH: &str = r#"
+for a do
+	shift
+	case $a in
+	*"/activate switch "*) a="SITEC_TEST_PAUSE_AT=actions SITEC_TEST_PAUSE_FILE=$pause $a" ;;
+	esac
+	set -- "$@" "$a"
+done
+"#;
+
+/// When the session drops while the switch is still busy, for longer than
+/// the confirm timeout, push waits for as long as the host answers busy
+/// and then confirms: a host that answers is not given up as unreachable.
+#[test]
+fn push_waits_out_a_host_busy_with_the_switch_after_the_session_drops() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    let b = lab.wider("b");
+    let pause = lab.tmp.path().join("pause-actions");
+    let drop = lab.tmp.path().join("pausing-ssh");
+    std::fs::write(
+        &drop,
+        format!("pause={}\n{PAUSING_SSH}{DROPPING_SSH}", pause.display()),
+    )
+    .unwrap();
+    let push = lab
+        .push_via(
+            &format!("sh {}", drop.display()),
+            &b,
+            &["--confirm-timeout", "4", "e2e", "nas"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the pause at actions", Duration::from_secs(60), || {
+        std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n'))
+    });
+    // Busy for more than twice the confirm timeout, then it carries on.
+    std::thread::sleep(Duration::from_secs(10));
+    let pids = std::fs::read_to_string(&pause).unwrap();
+    let sleep = pids.split_whitespace().nth(1).unwrap().to_string();
+    run_ok(Command::new("kill").arg(sleep));
+    let o = push.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("nas: the connection dropped during the switch"),
+        "{out}"
+    );
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+    assert_eq!(lab.current("nas"), "generations/2");
+    assert_eq!(
+        lab.on_ok("nas", "cat /var/lib/sitec/results/2").trim(),
+        "confirmed"
+    );
+}
+
 /// A failed action is never reported as a success: a WireGuard restart that
 /// fails fails its switch (exit 4, rolled back), and an operator's rollback
 /// whose actions fail says so and exits 4.
