@@ -196,6 +196,8 @@ impl Project {
         if reports.iter().any(|r| r.severity == Severity::Error) {
             return Err(SiteFailure::Invalid(reports));
         }
+        let shared = render::prepare(&site_model).map_err(render_failure)?;
+        lap("render what hosts share", &mut timings);
         let host_names: Vec<&String> = site_model.spec.hosts.keys().collect();
         // Thread time per step, summed over the hosts rendered in parallel.
         let steps = [(); 3].map(|()| std::sync::atomic::AtomicU64::new(0));
@@ -207,7 +209,8 @@ impl Project {
             .par_iter()
             .map(|host| {
                 let t = std::time::Instant::now();
-                let out = render::render_host(&site_model, host).map_err(Failure::Render)?;
+                let out =
+                    render::render_host(&site_model, &shared, host).map_err(Failure::Render)?;
                 timed(0, t);
                 let t = std::time::Instant::now();
                 let b = bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out);
@@ -220,11 +223,7 @@ impl Project {
             })
             .collect::<Result<Vec<_>, Failure>>()
             .map_err(|e| match e {
-                Failure::Render(e) => SiteFailure::Invalid(vec![Report::plain(
-                    "internal::render",
-                    e,
-                    "a check should have caught this; please report it with the site",
-                )]),
+                Failure::Render(e) => render_failure(e),
                 Failure::Sink(e) => SiteFailure::io(e),
             })?;
         lap("render, bundle, hash and write (wall)", &mut timings);
@@ -291,6 +290,15 @@ impl Project {
         let schemas = relative(&self.root, PathBuf::from("schemas"));
         Ok(load::evaluate_only(&self.site_file(site), &schemas)?)
     }
+}
+
+/// A renderer's error: a gap in the checks, reported as one.
+fn render_failure(e: String) -> SiteFailure {
+    SiteFailure::Invalid(vec![Report::plain(
+        "internal::render",
+        e,
+        "a check should have caught this; please report it with the site",
+    )])
 }
 
 /// Every diagnostic code with its explanation (What it catches / Why it

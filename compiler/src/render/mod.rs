@@ -200,6 +200,23 @@ pub(crate) struct Ctx<'a> {
     pub(crate) site: &'a Site,
     pub(crate) host_name: &'a str,
     pub(crate) host: &'a Host,
+    pub(crate) shared: &'a Shared,
+}
+
+/// What several hosts' files have in common, rendered once per site rather
+/// than once per host: each mesh member's `[Peer]` stanza, which every other
+/// member's config repeats (N² stanzas in a full mesh of N).
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Mesh name → member name → its stanza.
+    pub(crate) peers: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Renders what hosts share; [`render_host`] uses it.
+pub(crate) fn prepare(site: &Site) -> Result<Shared, String> {
+    Ok(Shared {
+        peers: wireguard::peer_stanzas(site)?,
+    })
 }
 
 impl Ctx<'_> {
@@ -213,12 +230,17 @@ impl Ctx<'_> {
 }
 
 /// Renders every artifact of one host.
-pub(crate) fn render_host(site: &Site, host_name: &str) -> Result<HostOutput, String> {
+pub(crate) fn render_host(
+    site: &Site,
+    shared: &Shared,
+    host_name: &str,
+) -> Result<HostOutput, String> {
     let host = &site.spec.hosts[host_name];
     let ctx = Ctx {
         site,
         host_name,
         host,
+        shared,
     };
     let mut out = HostOutput::default();
     interfaces::render(&ctx, &mut out)?;
@@ -260,6 +282,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/nftables.conf.j2"),
     ),
     ("wg.conf", include_str!("../../templates/wg.conf.j2")),
+    ("wg-peer", include_str!("../../templates/wg-peer.j2")),
     ("smb.conf", include_str!("../../templates/smb.conf.j2")),
     (
         "zindexer.toml",

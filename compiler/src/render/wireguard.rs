@@ -3,9 +3,12 @@
 //! wg-quick loads it from its path on the host, and activation feeds it to
 //! `wg syncconf` (a config without PrivateKey would reset the key).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{Action, Check, Ctx, File, HostOutput, Secret, template};
+use crate::model::Site;
 use crate::net::Net;
 
 #[derive(Serialize)]
@@ -15,6 +18,35 @@ struct Peer<'a> {
     allowed_ips: String,
     endpoint: Option<String>,
     keepalive: Option<u32>,
+}
+
+/// Every member's `[Peer]` stanza as the other members' configs carry it,
+/// by mesh and member: rendered once, copied into N-1 files.
+pub(super) fn peer_stanzas(
+    site: &Site,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+    let mut meshes = BTreeMap::new();
+    for (mesh_name, mesh) in &site.spec.wireguard {
+        let mut stanzas = BTreeMap::new();
+        for (name, m) in &mesh.members {
+            let peer = Peer {
+                name,
+                public_key: &m.public_key,
+                allowed_ips: std::iter::once(format!("{}/32", m.address))
+                    .chain(m.routes.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                endpoint: m
+                    .endpoint
+                    .as_ref()
+                    .map(|e| format!("{e}:{}", m.port.unwrap_or(mesh.port))),
+                keepalive: m.keepalive,
+            };
+            stanzas.insert(name.clone(), template("wg-peer", &peer)?);
+        }
+        meshes.insert(mesh_name.clone(), stanzas);
+    }
+    Ok(meshes)
 }
 
 pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
@@ -28,25 +60,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             .private_key_file
             .clone()
             .unwrap_or_else(|| format!("/etc/wireguard/{mesh_name}.key"));
-        let peers: Vec<Peer> = mesh
-            .members
-            .iter()
-            .filter(|(name, _)| name.as_str() != ctx.host_name)
-            .map(|(name, m)| Peer {
-                name,
-                public_key: &m.public_key,
-                allowed_ips: std::iter::once(format!("{}/32", m.address))
-                    .chain(m.routes.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                endpoint: m
-                    .endpoint
-                    .as_ref()
-                    .map(|e| format!("{e}:{}", m.port.unwrap_or(mesh.port))),
-                keepalive: m.keepalive,
-            })
-            .collect();
-        let content = template(
+        let mut content = template(
             "wg.conf",
             &serde_json::json!({
                 "header": ctx.header(),
@@ -55,9 +69,20 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
                 "port": me.port.unwrap_or(mesh.port),
                 "mtu": mesh.mtu,
                 "key_file": key_file,
-                "peers": peers,
             }),
         )?;
+        let stanzas = ctx
+            .shared
+            .peers
+            .get(mesh_name)
+            .ok_or_else(|| format!("wireguard {mesh_name}: peers not prepared"))?;
+        let others = stanzas
+            .iter()
+            .filter(|(name, _)| name.as_str() != ctx.host_name);
+        content.reserve(others.clone().map(|(_, s)| s.len()).sum());
+        for (_, stanza) in others {
+            content.push_str(stanza);
+        }
         out.files.push(File {
             path: format!("etc/wireguard/{mesh_name}.conf"),
             mode: 0o600,
