@@ -56,7 +56,8 @@ fn key(i: usize) -> String {
     s
 }
 
-fn site(n: usize) -> String {
+/// The site text for N hosts.
+pub fn site(n: usize) -> String {
     let mut s = String::from(
         "# A synthetic site for the benchmark (examples/gen_site.rs): every host in\n\
          # one full WireGuard mesh, with a firewall, two bridges and two services.\n\

@@ -1,12 +1,18 @@
-//! Stage 6: the only stage that touches `out/`. A site is written, host by
-//! host as they are rendered, to a temporary directory beside its target and
-//! renamed into place, so `out/` never holds a half-written site; hosts that
-//! no longer exist disappear with the old directory. `--check` compares
-//! instead of writing, host by host too.
+//! Stage 6: the only stage that touches `out/`. A site never compiled is
+//! written to a temporary directory beside its target and renamed into
+//! place. A site already in `out/` is updated host by host, and only where
+//! bytes changed: a host whose files are all as rendered is not touched; a
+//! changed host is built beside its directory (its unchanged files
+//! hard-linked, so they keep inode and mtime) and exchanged with it in one
+//! atomic rename at commit. So `out/` never holds a half-written host, and
+//! a compile that fails before commit changes nothing. Hosts that no longer
+//! exist go at commit. `--check` compares instead of writing, host by host.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -16,58 +22,112 @@ use walkdir::WalkDir;
 use crate::bundle::{Bundle, BundleFile};
 use crate::plan::BaseSite;
 
-/// Writes a site's bundles as they are rendered: each into a temporary
-/// directory beside the target; `commit` renames it into place. Dropped
-/// without `commit` (an error, a site that failed), the temporary directory
-/// goes and `out/` is as it was.
+/// Writes a site's bundles as they are rendered (see the module doc).
+/// Dropped without `commit` (an error, a site that failed), everything it
+/// built goes and `out/` is as it was.
 pub struct SiteWriter {
     target: PathBuf,
-    tmp: PathBuf,
-    old: PathBuf,
+    /// `out/.<site>.tmp`, the whole site, when `out/<site>` did not exist.
+    fresh: Option<PathBuf>,
+    /// Host → its rebuilt directory beside it, exchanged at commit.
+    staged: Mutex<BTreeMap<String, PathBuf>>,
+    /// Every host of the site, changed or not.
+    hosts: Mutex<BTreeSet<String>>,
     committed: bool,
+}
+
+/// Where a host's rebuilt directory waits for commit, and where a gone
+/// host's directory goes before removal. Host names start with a letter,
+/// so these never clash with one.
+fn staging(target: &Path, host: &str) -> PathBuf {
+    target.join(format!(".{host}.sitec-new"))
 }
 
 impl SiteWriter {
     pub fn begin(out_dir: &Path, site: &str) -> io::Result<SiteWriter> {
         fs::create_dir_all(out_dir)?;
-        let w = SiteWriter {
-            target: out_dir.join(site),
-            tmp: out_dir.join(format!(".{site}.tmp")),
-            old: out_dir.join(format!(".{site}.old")),
-            committed: false,
-        };
-        for leftover in [&w.tmp, &w.old] {
+        let target = out_dir.join(site);
+        for leftover in [
+            out_dir.join(format!(".{site}.tmp")),
+            out_dir.join(format!(".{site}.old")),
+        ] {
             if leftover.exists() {
                 fs::remove_dir_all(leftover)?;
             }
         }
-        fs::create_dir_all(&w.tmp)?;
-        Ok(w)
+        let fresh = if target.is_dir() {
+            // What an interrupted compile left beside the hosts.
+            for entry in fs::read_dir(&target)? {
+                let entry = entry?;
+                if entry.file_name().as_bytes().starts_with(b".") {
+                    remove(&entry.path())?;
+                }
+            }
+            None
+        } else {
+            let tmp = out_dir.join(format!(".{site}.tmp"));
+            fs::create_dir_all(&tmp)?;
+            Some(tmp)
+        };
+        Ok(SiteWriter {
+            target,
+            fresh,
+            staged: Mutex::new(BTreeMap::new()),
+            hosts: Mutex::new(BTreeSet::new()),
+            committed: false,
+        })
     }
 
-    /// Writes one host's bundle; hosts may be written from several threads.
+    /// Writes one host's bundle, or stages it when its directory differs;
+    /// hosts may be written from several threads.
     pub fn write(&self, b: &Bundle) -> io::Result<()> {
-        let host_dir = self.tmp.join(&b.host);
-        for (path, f) in &b.files {
-            let p = host_dir.join(path);
-            if let Some(parent) = p.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            fs::write(&p, &f.content)?;
-            fs::set_permissions(&p, fs::Permissions::from_mode(f.mode))?;
+        lock(&self.hosts)?.insert(b.host.clone());
+        if let Some(tmp) = &self.fresh {
+            return write_files(&tmp.join(&b.host), b, None);
         }
+        let host_dir = self.target.join(&b.host);
+        if host_dir.is_dir() && same_files(&host_dir, b)? {
+            return Ok(());
+        }
+        let new = staging(&self.target, &b.host);
+        write_files(&new, b, host_dir.is_dir().then_some(host_dir.as_path()))?;
+        lock(&self.staged)?.insert(b.host.clone(), new);
         Ok(())
     }
 
-    /// Replaces `out_dir/<site>`: hosts that are gone go with the old tree.
+    /// Puts every staged host in place (one atomic exchange each) and
+    /// removes the hosts that are gone.
     pub fn commit(mut self) -> io::Result<()> {
-        if self.target.exists() {
-            fs::rename(&self.target, &self.old)?;
+        if let Some(tmp) = self.fresh.take() {
+            fs::rename(&tmp, &self.target)?;
+            self.committed = true;
+            return Ok(());
         }
-        fs::rename(&self.tmp, &self.target)?;
+        let staged = std::mem::take(&mut *lock(&self.staged)?);
+        for (host, new) in &staged {
+            let host_dir = self.target.join(host);
+            if host_dir.is_dir() {
+                exchange(new, &host_dir)?;
+                // `new` now holds the host's previous files.
+                fs::remove_dir_all(new)?;
+            } else {
+                if fs::symlink_metadata(&host_dir).is_ok() {
+                    fs::remove_file(&host_dir)?;
+                }
+                fs::rename(new, &host_dir)?;
+            }
+        }
         self.committed = true;
-        if self.old.exists() {
-            fs::remove_dir_all(&self.old)?;
+        let hosts = lock(&self.hosts)?;
+        for entry in fs::read_dir(&self.target)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !hosts.contains(&name) {
+                // Out of the way in one rename, so a host is whole or gone.
+                let gone = staging(&self.target, &name);
+                fs::rename(entry.path(), &gone)?;
+                remove(&gone)?;
+            }
         }
         Ok(())
     }
@@ -75,9 +135,106 @@ impl SiteWriter {
 
 impl Drop for SiteWriter {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.tmp);
+        if self.committed {
+            return;
         }
+        if let Some(tmp) = &self.fresh {
+            let _ = fs::remove_dir_all(tmp);
+        }
+        if let Ok(staged) = self.staged.lock() {
+            for new in staged.values() {
+                let _ = fs::remove_dir_all(new);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> io::Result<std::sync::MutexGuard<'_, T>> {
+    m.lock().map_err(|_| io::Error::other("poisoned"))
+}
+
+fn remove(path: &Path) -> io::Result<()> {
+    if path.is_dir() && !path.is_symlink() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
+}
+
+/// Whether `dir` holds exactly the bundle's files, byte for byte and mode
+/// for mode.
+fn same_files(dir: &Path, b: &Bundle) -> io::Result<bool> {
+    let mut count = 0;
+    for entry in WalkDir::new(dir) {
+        let entry = entry.map_err(io::Error::other)?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        count += 1;
+        let rel = entry.path().strip_prefix(dir).map_err(io::Error::other)?;
+        let Some(f) = b.files.get(rel.to_string_lossy().as_ref()) else {
+            return Ok(false);
+        };
+        if !entry.file_type().is_file() || !unchanged(entry.path(), f)? {
+            return Ok(false);
+        }
+    }
+    Ok(count == b.files.len())
+}
+
+/// Whether the file at `path` already is `f`: its bytes and its mode.
+fn unchanged(path: &Path, f: &BundleFile) -> io::Result<bool> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    Ok(meta.is_file()
+        && meta.permissions().mode() & 0o7777 == f.mode
+        && meta.len() == f.content.len() as u64
+        && fs::read(path)? == f.content)
+}
+
+/// Writes a bundle into `dir`; a file that `old` (the host's current
+/// directory) already holds as it is is hard-linked from there instead.
+fn write_files(dir: &Path, b: &Bundle, old: Option<&Path>) -> io::Result<()> {
+    for (path, f) in &b.files {
+        let p = dir.join(path);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        if let Some(old) = old {
+            let o = old.join(path);
+            if unchanged(&o, f)? {
+                fs::hard_link(&o, &p)?;
+                continue;
+            }
+        }
+        fs::write(&p, &f.content)?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(f.mode))?;
+    }
+    Ok(())
+}
+
+/// Swaps two directories in one step (Linux `renameat2` with
+/// `RENAME_EXCHANGE`): there is no moment when either name is missing.
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let a = CString::new(a.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let b = CString::new(b.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
