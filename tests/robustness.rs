@@ -8,13 +8,16 @@
 //!   overlaps and conflicts are frequent) through model → check → render:
 //!   each compiles deterministically or fails with located diagnostics.
 //!
+//! Both compare sitec's own check against the schemas with Nickel's
+//! contracts (`--nickel-contracts`): the same bundles, the same findings.
+//!
 //! Bounded and reproducible: SITEC_FUZZ_SEED (default fixed) and
 //! SITEC_FUZZ_ITERATIONS choose the run; the seed is printed on failure.
 
 mod support;
 
 use rayon::prelude::*;
-use sitec::{Options, Project, SiteFailure};
+use sitec::{Contracts, Options, Project, SiteFailure};
 use support::{project_root, schema_project, sitec, write_site};
 
 /// SplitMix64: small, seedable, good enough to pick mutations.
@@ -271,10 +274,22 @@ fn mutated_sites_never_panic_the_cli() {
             let code = o.status.code().unwrap_or(-1);
             let stderr = String::from_utf8_lossy(&o.stderr);
             let stdout = String::from_utf8_lossy(&o.stdout);
+            let by_nickel = json.then(|| {
+                cmd.arg("--nickel-contracts");
+                let n = cmd.output().unwrap();
+                (n.status.code().unwrap_or(-1), n.stdout)
+            });
             let problem = if stderr.contains("panicked") || !(0..=2).contains(&code) {
                 Some(format!("exit {code}, stderr:\n{stderr}"))
             } else if code == 1 && !json && !stderr.contains("error") {
                 Some(format!("exit 1 without an error message:\n{stderr}"))
+            } else if let Some((n_code, n_stdout)) = by_nickel
+                && (n_code != code || n_stdout != o.stdout)
+            {
+                Some(format!(
+                    "with --nickel-contracts: exit {n_code} (not {code}), printed\n{}\ninstead of\n{stdout}",
+                    String::from_utf8_lossy(&n_stdout)
+                ))
             } else if json {
                 match serde_json::from_str::<Vec<serde_json::Value>>(&stdout) {
                     Err(e) => Some(format!("--format json printed no JSON ({e}):\n{stdout}")),
@@ -612,11 +627,17 @@ fn generated_sites_are_checked_located_and_deterministic() {
             let project = Project {
                 root: dir.path().to_path_buf(),
             };
-            let run = || {
-                std::panic::catch_unwind(|| project.compile("gen", &Options::default()))
+            // Once checked against the schemas by sitec, once by Nickel's
+            // contracts: the same bundles, or the same findings.
+            let run = |contracts| {
+                let options = Options {
+                    contracts,
+                    ..Options::default()
+                };
+                std::panic::catch_unwind(|| project.compile("gen", &options))
                     .map_err(|_| format!("iteration {i} (seed {seed}): panic\n{text}"))
             };
-            match (run()?, run()?) {
+            match (run(Contracts::Sitec)?, run(Contracts::Nickel)?) {
                 (Ok(a), Ok(b)) => {
                     let hashes = |c: &sitec::Compiled| {
                         c.bundles.iter().map(|b| b.hash.clone()).collect::<Vec<_>>()
@@ -625,6 +646,13 @@ fn generated_sites_are_checked_located_and_deterministic() {
                         return Err(format!("iteration {i} (seed {seed}): two compiles differ\n{text}"));
                     }
                     Ok(true)
+                }
+                (Err(SiteFailure::Invalid(reports)), Err(SiteFailure::Invalid(by_nickel)))
+                    if format!("{reports:?}") != format!("{by_nickel:?}") =>
+                {
+                    Err(format!(
+                        "iteration {i} (seed {seed}): other findings with Nickel's contracts\n{reports:#?}\n{by_nickel:#?}\n{text}"
+                    ))
                 }
                 (Err(SiteFailure::Invalid(reports)), Err(SiteFailure::Invalid(_))) => {
                     match reports.iter().find(|r| r.line.is_none() || r.file.is_none()) {

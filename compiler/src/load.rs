@@ -1,5 +1,16 @@
-//! Stage 1: evaluate `sites/<name>/site.ncl` with nickel-lang-core, the
-//! `schemas/` contracts applied, into a [`tree::Node`] that keeps source spans.
+//! Stage 1: evaluate `sites/<name>/site.ncl` with nickel-lang-core and
+//! check it against `schemas/`, into a [`tree::Node`] that keeps source
+//! spans.
+//!
+//! Two ways, one result. First Nickel evaluates the site without the
+//! schemas' contracts (the site's own `| sitec.Site` blanked out) and
+//! [`crate::schema`] checks the value and fills in the defaults as the
+//! contracts would: the contracts themselves cost several times the
+//! evaluation. When that evaluation fails, the schema refuses a value, or
+//! the site sets defaults of its own (whose merge with the schema's
+//! Nickel decides), Nickel evaluates the site again with the contracts
+//! applied, and its errors are what the operator sees. `tests/` compare
+//! the two ways on every site they have.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +27,11 @@ use nickel_lang_core::files::{FileId, Files};
 use nickel_lang_core::position::{PosTable, TermPos};
 use nickel_lang_core::program::{Program, ProgramBuilder};
 
+use nickel_lang_core::term::{Import, MergePriority, Term, UnaryOp};
+use nickel_lang_core::typ::TypeF;
+
 use crate::diagnostic::{Report, Severity};
+use crate::schema::Schema;
 use crate::tree::{Field, Node, Sources, Span, Value, line_column};
 
 /// A site evaluated by Nickel.
@@ -27,9 +42,19 @@ pub(crate) struct Loaded {
     /// Every file the evaluation read (site, imports, schemas) with the
     /// sha256 of the content Nickel evaluated: the input-hash cache's inputs.
     pub(crate) inputs: Vec<(PathBuf, String)>,
-    /// How long Nickel's evaluation alone took (the rest of `load` walks the
-    /// value into the tree).
-    pub(crate) evaluation: std::time::Duration,
+    /// How long each part of loading took, in order.
+    pub(crate) stages: Vec<(&'static str, std::time::Duration)>,
+}
+
+/// How a site is checked against the schemas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Contracts {
+    /// By sitec, from the schemas read as data; by Nickel's contracts when
+    /// sitec refuses (the default).
+    #[default]
+    Sitec,
+    /// By Nickel's contracts only.
+    Nickel,
 }
 
 /// Why a site did not evaluate.
@@ -52,6 +77,7 @@ pub(crate) fn load(
     schemas_dir: &Path,
     display_root: &Path,
     color: bool,
+    contracts: Contracts,
 ) -> Result<Loaded, LoadError> {
     let prefix = std::fs::canonicalize(display_root)
         .map(|p| format!("{}/", p.display()))
@@ -64,6 +90,11 @@ pub(crate) fn load(
             path: site_file.to_path_buf(),
             message: e.to_string(),
         });
+    }
+    if contracts == Contracts::Sitec
+        && let Ok(loaded) = load_checked_by_sitec(site_file, schemas_dir, &prefix, &schema_prefix)
+    {
+        return Ok(loaded);
     }
     let mut program = program(site_file, schemas_dir)?;
     let color = if color {
@@ -83,21 +114,169 @@ pub(crate) fn load(
     };
     let evaluated = started.elapsed();
     let files = program.files();
-    let mut walker = Walker {
-        files: &files,
-        pos_table: program.pos_table(),
-        file_index: BTreeMap::new(),
-        sources: Sources::default(),
-        prefix: &prefix,
-        schema_prefix: &schema_prefix,
-    };
+    let mut walker = Walker::new(&files, program.pos_table(), &prefix, &schema_prefix);
     let root = walker.node(&value);
     Ok(Loaded {
         root,
         sources: walker.sources,
         inputs: evaluated_files(&files),
-        evaluation: evaluated,
+        stages: vec![
+            ("evaluate with the contracts (Nickel)", evaluated),
+            (
+                "walk the value into the span tree",
+                started.elapsed() - evaluated,
+            ),
+        ],
     })
+}
+
+/// The first way of [`load`]: Nickel evaluates the site without the
+/// schemas' contracts, sitec checks it against the schemas read as data.
+/// `Err` says why this way does not answer (for tests); `load` then asks
+/// Nickel's contracts.
+pub(crate) fn load_checked_by_sitec(
+    site_file: &Path,
+    schemas_dir: &Path,
+    prefix: &str,
+    schema_prefix: &str,
+) -> Result<Loaded, String> {
+    let started = std::time::Instant::now();
+    let schema = Schema::read(schemas_dir)?;
+    let read = started.elapsed();
+    let (mut program, site_path, text) = program_without_contracts(site_file, schemas_dir)?;
+    let value = program
+        .eval_full_for_export()
+        .map_err(|_| "Nickel reports an error".to_string())?;
+    let evaluated = started.elapsed();
+    let files = program.files();
+    let mut walker = Walker::new(&files, program.pos_table(), prefix, schema_prefix);
+    let mut root = walker.node(&value);
+    if walker.defaults > 0 {
+        return Err(
+            "the site sets defaults of its own: Nickel merges them with the schema's".into(),
+        );
+    }
+    let walked = started.elapsed();
+    let display = |path: &Path| {
+        let name = path.display().to_string();
+        name.strip_prefix(prefix)
+            .map(str::to_string)
+            .unwrap_or(name)
+    };
+    schema.apply(&mut root, &mut walker.sources, &display)?;
+    // What was read, as it was read: the site as on disk (not as blanked
+    // out for the evaluation) and every schema file.
+    let site_hash = crate::bundle::sha256_hex(text.as_bytes());
+    let mut inputs: Vec<(PathBuf, String)> = evaluated_files(&files)
+        .into_iter()
+        .filter(|(p, _)| *p != site_path)
+        .chain([(site_path.clone(), site_hash)])
+        .chain(
+            schema
+                .files()
+                .iter()
+                .map(|f| (f.path.clone(), crate::bundle::sha256_hex(f.text.as_bytes()))),
+        )
+        .collect();
+    inputs.sort();
+    inputs.dedup();
+    Ok(Loaded {
+        root,
+        sources: walker.sources,
+        inputs,
+        stages: vec![
+            ("read the schemas", read),
+            ("evaluate without the contracts (Nickel)", evaluated - read),
+            ("walk the value into the span tree", walked - evaluated),
+            ("check against the schemas", started.elapsed() - walked),
+        ],
+    })
+}
+
+/// The site as a program without the schemas' contracts: the site's own
+/// top-level `| sitec.Site` (`sitec` an import of `schemas/site.ncl`) is
+/// blanked out with spaces, so every position stays where it was. A site
+/// with any other top-level annotation is refused. Also the site's
+/// canonical path and its text as read.
+fn program_without_contracts(
+    site_file: &Path,
+    schemas_dir: &Path,
+) -> Result<(Program<CacheImpl>, PathBuf, String), String> {
+    let path = std::fs::canonicalize(site_file).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    let build = |source: String| {
+        ProgramBuilder::new()
+            .add_source(std::io::Cursor::new(source.into_bytes()), path.as_os_str())
+            .add_import_paths([schemas_dir.to_path_buf()])
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let mut parsed = build(text.clone())?;
+    // `compile` fills in what `parse` returns.
+    let term = parsed
+        .compile()
+        .and_then(|()| parsed.parse())
+        .map_err(|_| "the site does not parse".to_string())?;
+    let site_schema = std::fs::canonicalize(schemas_dir.join("site.ncl")).ok();
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let mut imports = BTreeMap::new();
+    let mut body = term;
+    loop {
+        let next = match body.content_ref() {
+            ValueContentRef::Term(Term::Let(data)) if !data.attrs.rec => {
+                for (id, value) in &data.bindings {
+                    if let ValueContentRef::Term(Term::Import(Import::Path { path, .. })) =
+                        value.content_ref()
+                    {
+                        imports.insert(
+                            id.label().to_string(),
+                            std::fs::canonicalize(dir.join(path)).ok(),
+                        );
+                    }
+                }
+                data.body.clone()
+            }
+            _ => break,
+        };
+        body = next;
+    }
+    let mut blanked = text.clone();
+    if let ValueContentRef::Term(Term::Annotated(data)) = body.content_ref() {
+        let annot = &data.annot;
+        let [contract] = annot.contracts.as_slice() else {
+            return Err("the site has a top-level annotation other than `| sitec.Site`".into());
+        };
+        let site_contract = match &contract.typ.typ {
+            TypeF::Contract(c) => match c.content_ref() {
+                ValueContentRef::Term(Term::Op1(op)) => {
+                    matches!(&op.op, UnaryOp::RecordAccess(f) if f.label() == "Site")
+                        && matches!(op.arg.content_ref(), ValueContentRef::Term(Term::Var(v))
+                            if imports.get(v.label()).is_some_and(|p| p.is_some() && *p == site_schema))
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        let table = parsed.pos_table();
+        let (Some(inner), Some(whole)) =
+            (data.inner.pos(table).into_opt(), body.pos(table).into_opt())
+        else {
+            return Err("the site's annotation has no position".into());
+        };
+        let range = inner.end.to_usize()..whole.end.to_usize();
+        if annot.typ.is_some()
+            || !site_contract
+            || !text.get(range.clone()).is_some_and(|a| a.is_ascii())
+        {
+            return Err("the site has a top-level annotation other than `| sitec.Site`".into());
+        }
+        let spaces: String = text[range.clone()]
+            .chars()
+            .map(|c| if c == '\n' { c } else { ' ' })
+            .collect();
+        blanked.replace_range(range, &spaces);
+    }
+    Ok((build(blanked)?, path, text))
 }
 
 /// The non-stdlib files of an evaluation with the sha256 of their content as
@@ -132,10 +311,18 @@ fn program(site_file: &Path, schemas_dir: &Path) -> Result<Program<CacheImpl>, L
         })
 }
 
-/// Evaluation alone, as `load` does it but keeping nothing: the floor the
+/// Nickel's evaluation of the site without the schemas' contracts and
+/// nothing else, as [`load_checked_by_sitec`] starts: the floor the
 /// benchmark measures compile against. Errors are only counted.
-pub(crate) fn evaluate_only(site_file: &Path, schemas_dir: &Path) -> Result<bool, LoadError> {
-    let mut program = program(site_file, schemas_dir)?;
+pub(crate) fn evaluate_without_contracts(
+    site_file: &Path,
+    schemas_dir: &Path,
+) -> Result<bool, LoadError> {
+    let (mut program, _, _) =
+        program_without_contracts(site_file, schemas_dir).map_err(|message| LoadError::Io {
+            path: site_file.to_path_buf(),
+            message,
+        })?;
     Ok(program.eval_full_for_export().is_ok())
 }
 
@@ -146,9 +333,28 @@ struct Walker<'a> {
     sources: Sources,
     prefix: &'a str,
     schema_prefix: &'a str,
+    /// How many fields had default priority.
+    defaults: usize,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    fn new(
+        files: &'a Files,
+        pos_table: &'a PosTable,
+        prefix: &'a str,
+        schema_prefix: &'a str,
+    ) -> Walker<'a> {
+        Walker {
+            files,
+            pos_table,
+            file_index: BTreeMap::new(),
+            sources: Sources::default(),
+            prefix,
+            schema_prefix,
+            defaults: 0,
+        }
+    }
+
     fn span(&mut self, pos: TermPos) -> Option<Span> {
         let raw = pos.into_opt()?;
         if self.files.is_stdlib(raw.src_id) {
@@ -197,6 +403,9 @@ impl Walker<'_> {
                     let Some(value) = &field.value else { continue };
                     if field.metadata.not_exported() {
                         continue;
+                    }
+                    if matches!(field.metadata.priority(), MergePriority::Bottom) {
+                        self.defaults += 1;
                     }
                     let name_span = self.span(id.pos);
                     fields.insert(
@@ -329,5 +538,113 @@ fn default_help(code: &str) -> &'static str {
         _ => {
             "fix the expression at the marked span; `sitec explain nickel::eval` lists common causes"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The two ways of `load` give one result: on every site of the
+    //! project and every diagnostics case, the value sitec checked against
+    //! the schemas is the one Nickel's contracts give, span for span, and
+    //! what Nickel's contracts refuse sitec refuses too.
+
+    use super::*;
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn prefixes() -> (String, String) {
+        let r = std::fs::canonicalize(root()).unwrap();
+        (
+            format!("{}/", r.display()),
+            format!("{}/", r.join("schemas").display()),
+        )
+    }
+
+    /// Where two trees first differ, as a path.
+    fn difference(a: &Loaded, b: &Loaded) -> Option<String> {
+        fn span(l: &Loaded, s: Option<Span>) -> Option<(String, usize, usize)> {
+            s.map(|s| (l.sources.name(s.file).to_string(), s.start, s.end))
+        }
+        fn walk(a: &Loaded, x: &Node, b: &Loaded, y: &Node, at: &str) -> Option<String> {
+            if span(a, x.span) != span(b, y.span) {
+                return Some(format!(
+                    "{at}: span {:?} vs {:?}",
+                    span(a, x.span),
+                    span(b, y.span)
+                ));
+            }
+            match (&x.value, &y.value) {
+                (Value::Array(p), Value::Array(q)) => {
+                    if p.len() != q.len() {
+                        return Some(format!("{at}: {} vs {} items", p.len(), q.len()));
+                    }
+                    p.iter()
+                        .zip(q)
+                        .enumerate()
+                        .find_map(|(i, (m, n))| walk(a, m, b, n, &format!("{at}[{i}]")))
+                }
+                (Value::Record(p), Value::Record(q)) => {
+                    let (pk, qk): (Vec<_>, Vec<_>) = (p.keys().collect(), q.keys().collect());
+                    if pk != qk {
+                        return Some(format!("{at}: fields {pk:?} vs {qk:?}"));
+                    }
+                    p.iter().find_map(|(k, f)| {
+                        let g = &q[k];
+                        let at = format!("{at}.{k}");
+                        if span(a, f.name_span) != span(b, g.name_span) {
+                            return Some(format!(
+                                "{at}: name span {:?} vs {:?}",
+                                span(a, f.name_span),
+                                span(b, g.name_span)
+                            ));
+                        }
+                        walk(a, &f.node, b, &g.node, &at)
+                    })
+                }
+                _ if x.to_json() == y.to_json() => None,
+                _ => Some(format!("{at}: {} vs {}", x.to_json(), y.to_json())),
+            }
+        }
+        walk(a, &a.root, b, &b.root, "site")
+    }
+
+    fn sites() -> Vec<PathBuf> {
+        let mut sites = Vec::new();
+        for dir in ["sites", "tests/diagnostics"] {
+            for entry in walkdir::WalkDir::new(root().join(dir)).sort_by_file_name() {
+                let entry = entry.unwrap();
+                if entry.path().extension().is_some_and(|e| e == "ncl") {
+                    sites.push(entry.path().to_path_buf());
+                }
+            }
+        }
+        sites
+    }
+
+    #[test]
+    fn sitec_and_nickel_check_every_site_alike() {
+        let (prefix, schema_prefix) = prefixes();
+        let schemas = root().join("schemas");
+        let mut checked_by_sitec = 0;
+        for site in sites() {
+            let nickel = load(&site, &schemas, &root(), false, Contracts::Nickel);
+            let sitec = load_checked_by_sitec(&site, &schemas, &prefix, &schema_prefix);
+            match (nickel, sitec) {
+                (Ok(n), Ok(s)) => {
+                    checked_by_sitec += 1;
+                    if let Some(d) = difference(&n, &s) {
+                        panic!("{}: {d}", site.display());
+                    }
+                }
+                (Ok(_), Err(e)) => {
+                    panic!("{}: sitec refuses what Nickel accepts: {e}", site.display())
+                }
+                (Err(_), Ok(_)) => panic!("{}: sitec accepts what Nickel refuses", site.display()),
+                (Err(_), Err(_)) => {}
+            }
+        }
+        assert!(checked_by_sitec > 20, "{checked_by_sitec}");
     }
 }

@@ -33,6 +33,14 @@ impl Sources {
         self.named.len() - 1
     }
 
+    /// The index of the file shown as `name`, added when not there yet.
+    pub(crate) fn index_of(&mut self, name: &str, text: Arc<str>, schema: bool) -> usize {
+        match self.named.iter().position(|n| n.name() == name) {
+            Some(i) => i,
+            None => self.push(PathBuf::from(name), text, schema),
+        }
+    }
+
     /// Whether a file is part of `schemas/` rather than the site.
     pub(crate) fn is_schema(&self, file: usize) -> bool {
         self.schema.get(file).copied().unwrap_or(false)
