@@ -59,17 +59,35 @@ enum Contract {
     Dict(Box<Contract>),
     Record(Rc<Record>),
     /// `validator`: a string matching the pattern.
-    Matches(Regex),
+    Matches(Pattern),
     /// `whole_number`: a whole number from `lo` to `hi`.
     Whole {
         lo: f64,
         hi: f64,
     },
     /// `integer_or_match`: a whole number, or a string matching.
-    IntegerOr(Regex),
+    IntegerOr(Pattern),
     /// `KeysMatch`: a record whose field names match.
-    KeysMatch(Regex),
+    KeysMatch(Pattern),
     All(Vec<Contract>),
+}
+
+/// A regular expression, compiled when first used (a pattern such as
+/// `{0,4000}` takes milliseconds to compile, and a site may use few),
+/// once for every contract that has it.
+#[derive(Debug, Clone)]
+struct Pattern(Rc<(String, std::cell::OnceCell<Option<Regex>>)>);
+
+impl Pattern {
+    /// Whether `s` matches; `None` when the pattern does not compile
+    /// (Nickel's contract then reports it).
+    fn is_match(&self, s: &str) -> Option<bool> {
+        let (pattern, regex) = &*self.0;
+        regex
+            .get_or_init(|| Regex::new(pattern).ok())
+            .as_ref()
+            .map(|r| r.is_match(s))
+    }
 }
 
 /// A record contract: closed, as Nickel's record contracts are.
@@ -247,6 +265,7 @@ struct Reader {
     modules: Vec<Module>,
     by_path: HashMap<PathBuf, usize>,
     files: Vec<SchemaFile>,
+    patterns: HashMap<String, Pattern>,
 }
 
 type Read<T> = Result<T, String>;
@@ -259,6 +278,7 @@ impl Schema {
             modules: Vec::new(),
             by_path: HashMap::new(),
             files: Vec::new(),
+            patterns: HashMap::new(),
         };
         let m = r.module(&schemas_dir.join("contract.ncl"))?;
         let top = r.modules[m].term.clone();
@@ -490,9 +510,13 @@ impl Reader {
     }
 
     fn build(&mut self, b: Builder, args: &[Thunk]) -> Read<Contract> {
-        let pattern = |r: &mut Reader| -> Read<Regex> {
+        let pattern = |r: &mut Reader| -> Read<Pattern> {
             match r.eval(&args[1])? {
-                Val::Str(p) => Regex::new(&p).map_err(|e| e.to_string()),
+                Val::Str(p) => Ok(r
+                    .patterns
+                    .entry(p.clone())
+                    .or_insert_with(|| Pattern(Rc::new((p, std::cell::OnceCell::new()))))
+                    .clone()),
                 _ => Err("a pattern that is not a string".into()),
             }
         };
@@ -756,12 +780,12 @@ impl Apply<'_> {
             (Contract::Bool, Value::Bool(_)) | (Contract::String, Value::String(_)) => Ok(()),
             (Contract::Number, Value::Number(_)) => Ok(()),
             (Contract::Enum(tags), Value::Tag(t)) if tags.contains(t.as_str()) => Ok(()),
-            (Contract::Matches(re), Value::String(s)) if re.is_match(s) => Ok(()),
+            (Contract::Matches(re), Value::String(s)) if re.is_match(s) == Some(true) => Ok(()),
             (Contract::Whole { lo, hi }, Value::Number(n)) if whole_in(n, *lo, *hi) => Ok(()),
             (Contract::IntegerOr(_), Value::Number(n)) if whole_in(n, f64::MIN, f64::MAX) => Ok(()),
-            (Contract::IntegerOr(re), Value::String(s)) if re.is_match(s) => Ok(()),
+            (Contract::IntegerOr(re), Value::String(s)) if re.is_match(s) == Some(true) => Ok(()),
             (Contract::KeysMatch(re), Value::Record(fields))
-                if fields.keys().all(|k| re.is_match(k)) =>
+                if fields.keys().all(|k| re.is_match(k) == Some(true)) =>
             {
                 Ok(())
             }
