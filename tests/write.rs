@@ -69,8 +69,8 @@ fn a_recompile_writes_only_the_files_whose_bytes_changed() {
     copy_project(tmp.path(), true);
     let out = tmp.path().join("out/homelab");
     let before = files(&out);
-    // Nothing changed: not one file is written again.
-    let (code, err) = run(tmp.path(), &["compile", "--no-cache", "homelab"]);
+    // Nothing changed (and no cache yet): not one file is written again.
+    let (code, err) = run(tmp.path(), &["compile", "homelab"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(files(&out), before);
 
@@ -83,6 +83,13 @@ fn a_recompile_writes_only_the_files_whose_bytes_changed() {
     std::thread::sleep(Duration::from_millis(20));
     let (code, err) = run(tmp.path(), &["compile", "homelab"]);
     assert_eq!(code, 0, "{err}");
+    // The other hosts are not even rendered: their render keys are the
+    // ones the last compile recorded, and out/ holds what it wrote.
+    let hosts = before.keys().filter(|p| p.ends_with("/BUNDLE")).count();
+    assert!(
+        err.contains(&format!("({hosts} hosts, {} of them unchanged)", hosts - 1)),
+        "{err}"
+    );
     let after = files(&out);
     assert_eq!(
         after.keys().collect::<Vec<_>>(),
@@ -112,6 +119,22 @@ fn a_recompile_writes_only_the_files_whose_bytes_changed() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(leftovers(&out), [""; 0]);
     assert_eq!(leftovers(&tmp.path().join("out")), [""; 0]);
+
+    // A host edited by hand in out/ is not kept: it is rendered and put
+    // right, while the others are kept.
+    let edited = out.join("pve2/etc/nftables.conf");
+    let mut text = std::fs::read_to_string(&edited).unwrap();
+    text.push_str("# a hand edit\n");
+    std::fs::write(&edited, text).unwrap();
+    std::fs::write(&site, std::fs::read_to_string(&site).unwrap() + "\n").unwrap();
+    let (code, err) = run(tmp.path(), &["compile", "homelab"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("({hosts} hosts, {} of them unchanged)", hosts - 1)),
+        "{err}"
+    );
+    let (code, err) = run(tmp.path(), &["compile", "--check", "homelab"]);
+    assert_eq!(code, 0, "{err}");
 }
 
 /// The bundle hash of every host directory of `out`, and whether each

@@ -25,7 +25,7 @@ use crate::Report;
 use crate::bundle::{hex, sha256_hex};
 use crate::write::{OutputStat, mtime_ns, stat_site};
 
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize, PartialEq, Eq, Debug, Clone)]
 struct BinaryId {
@@ -58,6 +58,8 @@ struct Entry {
     inputs: BTreeMap<PathBuf, String>,
     outputs: Vec<OutputStat>,
     hosts: Vec<(String, String)>,
+    /// Each host's render key (`render::host_key`).
+    render_keys: BTreeMap<String, String>,
     warnings: Vec<CachedReport>,
 }
 
@@ -194,6 +196,49 @@ pub(crate) fn lookup(
     })
 }
 
+/// The hosts of the last compile of `site` whose directory in
+/// `out/<site>` is still as that compile left it (every file's size,
+/// modification time and mode), by the same binary: host → (render key,
+/// bundle hash). A compile whose inputs changed renders only the others.
+pub(crate) fn reusable(root: &Path, site: &str, out: &Path) -> BTreeMap<String, (String, String)> {
+    let mut reusable = BTreeMap::new();
+    let Some(entry) = fs::read(entry_path(root, site))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<Entry>(&text).ok())
+    else {
+        return reusable;
+    };
+    let same_binary = binary_id(root).is_some_and(|b| b.sha256 == entry.key.binary);
+    if entry.version != VERSION || !same_binary || entry.key.out != out {
+        return reusable;
+    }
+    let Ok(now) = stat_site(out, site) else {
+        return reusable;
+    };
+    let by_host = |stats: &[OutputStat]| {
+        let mut hosts: BTreeMap<String, Vec<OutputStat>> = BTreeMap::new();
+        for s in stats {
+            hosts
+                .entry(s.host().to_string())
+                .or_default()
+                .push(s.clone());
+        }
+        hosts
+    };
+    let (then, now) = (by_host(&entry.outputs), by_host(&now));
+    for (host, hash) in entry.hosts {
+        if let (Some(key), Some(a), Some(b)) = (
+            entry.render_keys.get(&host),
+            then.get(&host),
+            now.get(&host),
+        ) && a == b
+        {
+            reusable.insert(host, (key.clone(), hash));
+        }
+    }
+    reusable
+}
+
 /// Records a compile that wrote `out/<site>`: `inputs` are the files the
 /// evaluation read with the hash of what it read. Best effort: a cache that
 /// cannot be written only costs the next compile its shortcut.
@@ -206,6 +251,7 @@ pub(crate) fn store(
     out: &Path,
     inputs: &[(PathBuf, String)],
     hosts: &[(String, String)],
+    render_keys: &[(String, String)],
     warnings: &[Report],
 ) {
     let path = entry_path(root, site);
@@ -223,6 +269,7 @@ pub(crate) fn store(
         inputs: hashed,
         outputs,
         hosts: hosts.to_vec(),
+        render_keys: render_keys.iter().cloned().collect(),
         warnings: warnings
             .iter()
             .map(|r| CachedReport {

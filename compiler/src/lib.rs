@@ -85,6 +85,10 @@ pub struct Compiled {
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// Every file the evaluation read, with the sha256 of what it read.
     pub inputs: Vec<(PathBuf, String)>,
+    /// Each host's render key (see [`Reuse`]).
+    pub render_keys: Vec<(String, String)>,
+    /// How many hosts were kept as they were in `out/`.
+    pub kept: usize,
 }
 
 /// A compile answered by the input-hash cache: nothing changed.
@@ -92,7 +96,24 @@ pub use cache::Hit as CacheHit;
 
 /// Receives each host's bundle as soon as it is rendered (from several
 /// threads): the writer, the `--check` comparison, or a collector.
-pub type Sink<'a> = dyn Fn(Bundle) -> Result<(), String> + Sync + 'a;
+pub type Sink<'a> = dyn Fn(Output) -> Result<(), String> + Sync + 'a;
+
+/// What a compile hands its sink for each host.
+pub enum Output {
+    /// The host's bundle, rendered.
+    Built(Bundle),
+    /// A host whose bundle in `out/` is the one it would render (see
+    /// [`Reuse`]): not rendered, nothing to write.
+    Kept(String),
+}
+
+/// Hosts whose bundle in `out/` a compile may keep without rendering it:
+/// host → (render key, bundle hash), as the last compile recorded them
+/// where `out/` still holds what it wrote. A host's render key hashes all
+/// its bundle is a function of (the site's name, the host's values, the
+/// meshes and the address sets); the binary must be the same.
+#[derive(Debug, Clone, Default)]
+pub struct Reuse(pub(crate) std::collections::BTreeMap<String, (String, String)>);
 
 /// How to compile: colours in rendered diagnostics, and an optional directory
 /// of WireGuard private keys (`<member>.key`) that must never appear in the site.
@@ -135,11 +156,13 @@ impl Project {
     /// Evaluates, checks and renders one site, keeping its bundles.
     pub fn compile(&self, site: &str, options: &Options) -> Result<Compiled, SiteFailure> {
         let collected = std::sync::Mutex::new(Vec::new());
-        let mut compiled = self.compile_to(site, options, &|b| {
-            collected
-                .lock()
-                .map_err(|_| "a renderer panicked".to_string())?
-                .push(b);
+        let mut compiled = self.compile_to(site, options, &Reuse::default(), &|output| {
+            if let Output::Built(b) = output {
+                collected
+                    .lock()
+                    .map_err(|_| "a renderer panicked".to_string())?
+                    .push(b);
+            }
             Ok(())
         })?;
         let mut bundles = collected
@@ -158,6 +181,7 @@ impl Project {
         &self,
         site: &str,
         options: &Options,
+        reuse: &Reuse,
         sink: &Sink,
     ) -> Result<Compiled, SiteFailure> {
         let color = options.color;
@@ -203,6 +227,8 @@ impl Project {
         let shared = render::prepare(&site_model).map_err(render_failure)?;
         lap("render what hosts share", &mut timings);
         let host_names: Vec<&String> = site_model.spec.hosts.keys().collect();
+        let shared_key = render::shared_key(&site_model);
+        let kept = std::sync::atomic::AtomicUsize::new(0);
         // Thread time per step, summed over the hosts rendered in parallel.
         let steps = [(); 3].map(|()| std::sync::atomic::AtomicU64::new(0));
         let timed = |step: usize, since: std::time::Instant| {
@@ -213,15 +239,23 @@ impl Project {
             .par_iter()
             .map(|host| {
                 let t = std::time::Instant::now();
+                let key = render::host_key(&site_model, &shared_key, host);
+                if let Some((k, hash)) = reuse.0.get(host.as_str())
+                    && *k == key
+                {
+                    sink(Output::Kept(host.to_string())).map_err(Failure::Sink)?;
+                    kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok((host.to_string(), hash.clone(), key));
+                }
                 let out =
                     render::render_host(&site_model, &shared, host).map_err(Failure::Render)?;
                 timed(0, t);
                 let t = std::time::Instant::now();
                 let b = bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out);
-                let entry = (b.host.clone(), b.hash.clone());
+                let entry = (b.host.clone(), b.hash.clone(), key);
                 timed(1, t);
                 let t = std::time::Instant::now();
-                sink(b).map_err(Failure::Sink)?;
+                sink(Output::Built(b)).map_err(Failure::Sink)?;
                 timed(2, t);
                 Ok(entry)
             })
@@ -242,6 +276,10 @@ impl Project {
             let ns = steps[step].load(std::sync::atomic::Ordering::Relaxed);
             timings.push((name, std::time::Duration::from_nanos(ns)));
         }
+        let (hosts, render_keys) = hosts
+            .into_iter()
+            .map(|(host, hash, key)| ((host.clone(), hash), (host, key)))
+            .unzip();
         Ok(Compiled {
             site: site.to_string(),
             bundles: Vec::new(),
@@ -249,6 +287,8 @@ impl Project {
             warnings: reports,
             timings,
             inputs,
+            render_keys,
+            kept: kept.into_inner(),
         })
     }
 
@@ -276,8 +316,16 @@ impl Project {
             out,
             &compiled.inputs,
             &compiled.hosts,
+            &compiled.render_keys,
             &compiled.warnings,
         );
+    }
+
+    /// The hosts of `site` whose bundle in `out` the next compile may keep
+    /// (see [`Reuse`]); none when the cache has no record or the binary
+    /// changed.
+    pub fn reusable(&self, site: &str, out: &Path) -> Reuse {
+        Reuse(cache::reusable(&self.root, site, out))
     }
 }
 

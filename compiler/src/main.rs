@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sitec::{Compiled, Contracts, Options, Project, Report, SiteFailure};
+use sitec::{Compiled, Contracts, Options, Output, Project, Report, SiteFailure};
 
 #[derive(Parser)]
 #[command(
@@ -475,6 +475,8 @@ fn compile_site(
             warnings: hit.warnings,
             timings: vec![("input-hash cache: nothing changed", started.elapsed())],
             inputs: Vec::new(),
+            render_keys: Vec::new(),
+            kept: 0,
         })
     };
     match *mode {
@@ -487,21 +489,39 @@ fn compile_site(
                 );
                 return Ok((c, true));
             }
+            // Hosts whose bundle out/ still holds as the last compile wrote
+            // it are kept when their render key is the same.
+            let reuse = if use_cache {
+                project.reusable(site, out)
+            } else {
+                sitec::Reuse::default()
+            };
             let writer = sitec::SiteWriter::begin(out, site).map_err(|e| io("writing", &dir, e))?;
-            let c = project.compile_to(site, options, &|b| {
-                writer
-                    .write(&b)
-                    .map_err(|e| format!("writing {}: {e}", dir.display()))
+            let c = project.compile_to(site, options, &reuse, &|output| {
+                match output {
+                    Output::Built(b) => writer.write(&b),
+                    Output::Kept(host) => writer.keep(&host),
+                }
+                .map_err(|e| format!("writing {}: {e}", dir.display()))
             })?;
             writer.commit().map_err(|e| io("writing", &dir, e))?;
             if use_cache {
                 project.remember(&c, options, out);
             }
-            eprintln!(
-                "compiled {site} ({} hosts) into {}",
-                c.hosts.len(),
-                dir.display()
-            );
+            if c.kept > 0 {
+                eprintln!(
+                    "compiled {site} ({} hosts, {} of them unchanged) into {}",
+                    c.hosts.len(),
+                    c.kept,
+                    dir.display()
+                );
+            } else {
+                eprintln!(
+                    "compiled {site} ({} hosts) into {}",
+                    c.hosts.len(),
+                    dir.display()
+                );
+            }
             Ok((c, true))
         }
         Mode::CheckOut(out, use_cache) => {
@@ -514,10 +534,12 @@ fn compile_site(
             // meanwhile, so that comparing later finds it in memory.
             let _warm = sitec::SiteCheck::prefetch(out, site);
             let check = sitec::SiteCheck::new(out, site);
-            let c = project.compile_to(site, options, &|b| {
-                check
-                    .check(&b)
-                    .map_err(|e| format!("reading {}: {e}", dir.display()))
+            let c = project.compile_to(site, options, &sitec::Reuse::default(), &|output| {
+                match output {
+                    Output::Built(b) => check.check(&b),
+                    Output::Kept(_) => Ok(()),
+                }
+                .map_err(|e| format!("reading {}: {e}", dir.display()))
             })?;
             let diffs = check.finish().map_err(|e| io("reading", &dir, e))?;
             for d in &diffs {
@@ -533,7 +555,10 @@ fn compile_site(
             }
             Ok((c, diffs.is_empty()))
         }
-        Mode::Discard => Ok((project.compile_to(site, options, &|_| Ok(()))?, true)),
+        Mode::Discard => Ok((
+            project.compile_to(site, options, &sitec::Reuse::default(), &|_| Ok(()))?,
+            true,
+        )),
         Mode::Collect => Ok((project.compile(site, options)?, true)),
     }
 }

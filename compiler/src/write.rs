@@ -95,6 +95,16 @@ impl SiteWriter {
         Ok(())
     }
 
+    /// Keeps a host's directory as it is: the compile found it holds the
+    /// bundle it would render.
+    pub fn keep(&self, host: &str) -> io::Result<()> {
+        if self.fresh.is_some() || !self.target.join(host).is_dir() {
+            return Err(io::Error::other(format!("no bundle of {host} to keep")));
+        }
+        lock(&self.hosts)?.insert(host.to_string());
+        Ok(())
+    }
+
     /// Puts every staged host in place (one atomic exchange each) and
     /// removes the hosts that are gone.
     pub fn commit(mut self) -> io::Result<()> {
@@ -404,6 +414,13 @@ pub(crate) struct OutputStat {
     size: u64,
     mtime_ns: i128,
     mode: u32,
+}
+
+impl OutputStat {
+    /// The host directory the file is in (its path's first component).
+    pub(crate) fn host(&self) -> &str {
+        self.path.split('/').next().unwrap_or("")
+    }
 }
 
 /// A file's modification time in nanoseconds.

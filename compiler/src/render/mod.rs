@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::model::{Host, Site, UnitState};
 
@@ -210,6 +211,42 @@ pub(crate) struct Ctx<'a> {
 pub(crate) struct Shared {
     /// Mesh name → member name → its stanza.
     pub(crate) peers: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// What every host's bundle depends on besides the host itself, hashed:
+/// the site's name, its meshes and its address sets (renderers read
+/// nothing else of the site).
+pub(crate) fn shared_key(site: &Site) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        serde_json::Value::String(site.name.clone()),
+        site.root
+            .get(&["wireguard"])
+            .map_or(serde_json::Value::Null, |n| n.to_json()),
+        site.root
+            .get(&["address_sets"])
+            .map_or(serde_json::Value::Null, |n| n.to_json()),
+    ] {
+        h.update(serde_json::to_vec(&part).unwrap_or_default());
+        h.update([0]);
+    }
+    crate::bundle::hex(&h.finalize())
+}
+
+/// A host's render key: the shared key and the host's own values, hashed.
+/// Two compiles that give a host the same key render it the same.
+pub(crate) fn host_key(site: &Site, shared: &str, host: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(shared.as_bytes());
+    h.update([0]);
+    h.update(host.as_bytes());
+    h.update([0]);
+    let values = site
+        .root
+        .get(&["hosts", host])
+        .map_or(serde_json::Value::Null, |n| n.to_json());
+    h.update(serde_json::to_vec(&values).unwrap_or_default());
+    crate::bundle::hex(&h.finalize())
 }
 
 /// Renders what hosts share; [`render_host`] uses it.
