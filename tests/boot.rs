@@ -835,7 +835,8 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
     };
 
     // Killed while it hangs in a change that arms no timer: nothing on the
-    // host would settle it before its next activation, so push does.
+    // host would settle it before its next activation, so push does
+    // (`activate settle`).
     let killed = push(
         &b,
         &[
@@ -853,7 +854,7 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         text(&out)
-            .contains("pve1: the switch was interrupted before it armed a timer: undoing it now"),
+            .contains("pve1: the switch was interrupted; settling it"),
         "{}",
         text(&out)
     );
@@ -865,7 +866,8 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
     assert_eq!(lab.result("pve1", 3), "interrupted-rolled-back");
     settled(3);
 
-    // Killed while it hangs in a network change: the timer undoes it.
+    // Killed while it hangs in a network change: the timer armed before
+    // its first action undoes it, or push settles it first.
     let c = lab.compile(
         "c",
         &Variant {

@@ -1480,7 +1480,7 @@ fn push_waits_out_a_host_busy_with_the_switch_after_the_session_drops() {
         .push_via(
             &format!("sh {}", drop.display()),
             &b,
-            &["--confirm-timeout", "4", "e2e", "nas"],
+            &["--confirm-timeout", "10", "e2e", "nas"],
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1490,7 +1490,7 @@ fn push_waits_out_a_host_busy_with_the_switch_after_the_session_drops() {
         std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n'))
     });
     // Busy for more than twice the confirm timeout, then it carries on.
-    std::thread::sleep(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(25));
     let pids = std::fs::read_to_string(&pause).unwrap();
     let sleep = pids.split_whitespace().nth(1).unwrap().to_string();
     run_ok(Command::new("kill").arg(sleep));
