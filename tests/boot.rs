@@ -853,8 +853,7 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
     let out = killed.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
-        text(&out)
-            .contains("pve1: the switch was interrupted; settling it"),
+        text(&out).contains("pve1: the switch was interrupted; settling it"),
         "{}",
         text(&out)
     );

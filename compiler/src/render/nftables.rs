@@ -28,7 +28,6 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     let Some(fw) = &ctx.host.firewall else {
         return Ok(());
     };
-    let site = &ctx.site.spec;
 
     // Named sets used by this host's rules, in name order.
     let used: BTreeSet<&str> = [&fw.input, &fw.forward, &fw.output]
@@ -39,7 +38,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     let sets = used
         .into_iter()
         .map(|name| {
-            let elements = site
+            let elements = ctx
                 .address_sets
                 .get(name)
                 .ok_or_else(|| format!("address set @{name} is not defined"))?;
@@ -58,7 +57,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     ];
     // Before the site's rules, so that no rule of the site can drop the
     // tunnel (WireGuard authenticates every packet itself).
-    for (mesh_name, mesh) in &site.wireguard {
+    for (mesh_name, mesh) in ctx.meshes {
         if let Some(member) = mesh.host_member(ctx.host_name) {
             let port = member.port.unwrap_or(mesh.port);
             input.push(format!(

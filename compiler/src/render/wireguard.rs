@@ -50,7 +50,7 @@ pub(super) fn peer_stanzas(
 }
 
 pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
-    for (mesh_name, mesh) in &ctx.site.spec.wireguard {
+    for (mesh_name, mesh) in ctx.meshes {
         let Some(me) = mesh.host_member(ctx.host_name) else {
             continue;
         };
