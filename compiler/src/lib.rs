@@ -276,6 +276,9 @@ impl Project {
             let ns = steps[step].load(std::sync::atomic::Ordering::Relaxed);
             timings.push((name, std::time::Duration::from_nanos(ns)));
         }
+        let t = std::time::Instant::now();
+        drop(site_model);
+        timings.push(("free the model", t.elapsed()));
         let (hosts, render_keys) = hosts
             .into_iter()
             .map(|(host, hash, key)| ((host.clone(), hash), (host, key)))

@@ -20,9 +20,7 @@ use crate::tree::{Node, Span, Value};
 pub(crate) const CODE: &str = "secrets::private-key";
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
-    let mut strings = Vec::new();
-    collect(&site.root, &mut Vec::new(), &mut strings);
-    for (path, span, text) in strings {
+    let mut found = |path: &[String], span: Option<Span>, text: &str| {
         let problem = if text.contains("PRIVATE KEY-----") {
             "is a PEM private key".to_string()
         } else if let Some((file, _)) = site
@@ -32,7 +30,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         {
             format!("is the WireGuard private key in {file}")
         } else {
-            continue;
+            return;
         };
         let d = Diagnostic::error(CODE, format!("`{}` {problem}", path.join(".")))
             .help("never write a private key into the site: it would be committed and shown in review; put it in a file on the host and name its path (`private_key_file`, `tls.key`); for `public_key`, write the output of `wg pubkey < KEY`");
@@ -40,28 +38,30 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             Some(span) => d.at_span(span, "a private key"),
             None => d,
         });
-    }
+    };
+    walk(&site.root, &mut Vec::new(), &mut found);
 }
 
-/// Every string of the tree with its path and span.
-fn collect<'a>(
-    node: &'a Node,
-    path: &mut Vec<String>,
-    out: &mut Vec<(Vec<String>, Option<Span>, &'a str)>,
-) {
+/// What `walk` calls for each string: its path, span and text.
+type Found<'a> = dyn FnMut(&[String], Option<Span>, &str) + 'a;
+
+/// Every string of the tree, in order, with its path and span. The path
+/// is built as the walk goes and only copied for a finding: a fleet's site
+/// has a million strings.
+fn walk(node: &Node, path: &mut Vec<String>, found: &mut Found) {
     match &node.value {
-        Value::String(s) => out.push((path.clone(), node.span, s)),
+        Value::String(s) => found(path, node.span, s),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 path.push(i.to_string());
-                collect(item, path, out);
+                walk(item, path, found);
                 path.pop();
             }
         }
         Value::Record(fields) => {
             for (name, field) in fields {
                 path.push(name.clone());
-                collect(&field.node, path, out);
+                walk(&field.node, path, found);
                 path.pop();
             }
         }
