@@ -826,41 +826,46 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
         "{log}"
     );
 
-    let push = |bundle: &Path, args: &[&str]| {
-        lab.push_command(bundle, args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+    // A push that waits on its action as long as the test needs.
+    let push = |bundle: &Path, confirm_timeout: &str| {
+        lab.push_command(
+            bundle,
+            &[
+                "--confirm-timeout",
+                confirm_timeout,
+                "--action-timeout",
+                "600",
+                "e2e",
+                "pve1",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    // Its result: exit 4, the host back on generation 1; the output.
+    let did_not_take = |push: std::process::Child| {
+        let out = push.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+        assert!(
+            text(&out).contains("pve1: the switch did not take: the host is on generation 1"),
+            "{}",
+            text(&out)
+        );
+        text(&out)
     };
 
     // Killed while it hangs in a change that arms no timer: nothing on the
     // host would settle it before its next activation, so push does
     // (`activate settle`).
-    let killed = push(
-        &b,
-        &[
-            "--confirm-timeout",
-            "10",
-            "--action-timeout",
-            "600",
-            "e2e",
-            "pve1",
-        ],
-    );
+    let killed = push(&b, "10");
     hang(&lab, 3);
     lab.on_ok("pve1", "pkill -9 -f 'activat[e] switch'");
-    let out = killed.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let out = did_not_take(killed);
     assert!(
-        text(&out).contains("pve1: the switch was interrupted; settling it"),
-        "{}",
-        text(&out)
-    );
-    assert!(
-        text(&out).contains("pve1: the switch did not take: the host is on generation 1"),
-        "{}",
-        text(&out)
+        out.contains("pve1: the switch was interrupted; settling it"),
+        "{out}"
     );
     assert_eq!(lab.result("pve1", 3), "interrupted-rolled-back");
     settled(3);
@@ -876,17 +881,7 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
         },
     );
     let start = Instant::now();
-    let killed = push(
-        &c,
-        &[
-            "--confirm-timeout",
-            "10",
-            "--action-timeout",
-            "600",
-            "e2e",
-            "pve1",
-        ],
-    );
+    let killed = push(&c, "10");
     hang(&lab, 4);
     lab.on_ok("pve1", "pkill -9 -f 'activat[e] switch'");
     assert_eq!(lab.rolled_back("pve1", 4), "interrupted-rolled-back");
@@ -897,26 +892,10 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
     );
     settled(4);
     // Its ssh session died with it: push asks again and finds generation 1.
-    let out = killed.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(
-        text(&out).contains("pve1: the switch did not take: the host is on generation 1"),
-        "{}",
-        text(&out)
-    );
+    did_not_take(killed);
 
     // Rebooted while it hangs: the host boots generation 1.
-    let rebooted = push(
-        &c,
-        &[
-            "--confirm-timeout",
-            "600",
-            "--action-timeout",
-            "600",
-            "e2e",
-            "pve1",
-        ],
-    );
+    let rebooted = push(&c, "600");
     hang(&lab, 5);
     lab.reboot("pve1");
     settled(5);
@@ -924,11 +903,5 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
         lab.unit("pve1", "is-active", "sitec-boot.service"),
         "active"
     );
-    let out = rebooted.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(
-        text(&out).contains("pve1: the switch did not take: the host is on generation 1"),
-        "{}",
-        text(&out)
-    );
+    did_not_take(rebooted);
 }

@@ -4,20 +4,7 @@
 
 mod support;
 
-use support::{TempDir, copy_project, project_root, sitec};
-
-fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let o = sitec()
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use support::{TempDir, copy_project, project_root, run, sitec};
 
 /// Copies the project, makes one edit to the homelab site, runs `sitec check`.
 fn check_after_edit(tag: &str, from: &str, to: &str) -> (i32, String) {

@@ -10,24 +10,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{TempDir, copy_project, sitec, write_site};
+use support::{TempDir, copy_project, run, sitec, write_site};
 
 #[allow(dead_code)]
 #[path = "../examples/gen_site.rs"]
 mod gen_site;
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String) {
-    let o = sitec()
-        .current_dir(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 /// Inode, mtime and content of every file under `dir`, by path.
 fn files(dir: &Path) -> BTreeMap<String, (u64, i64, i64, Vec<u8>)> {

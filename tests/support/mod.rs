@@ -16,6 +16,20 @@ pub fn sitec() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sitec"))
 }
 
+/// Runs `sitec ARGS` in `dir` without colour: its exit code and stderr.
+pub fn run(dir: &Path, args: &[&str]) -> (i32, String) {
+    let o = sitec()
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub struct TempDir(pub PathBuf);
 
