@@ -159,62 +159,52 @@ fn key(binary: &BinaryId, color: bool, keys_dir: Option<&Path>, out: &Path) -> K
 }
 
 /// The cached result of compiling `site` into `out`, when nothing changed.
+/// A compile answered from the cache (`Ok`), or else (`Err`) the hosts of
+/// the last compile of `site` whose directory in `out/<site>` is still as
+/// that compile left it (every file's size, modification time and mode),
+/// by the same binary: host → (render key, bundle hash); a compile whose
+/// inputs changed renders only the others. The entry is read and `out/`
+/// stat'ed once for both answers.
 pub(crate) fn lookup(
     root: &Path,
     site: &str,
     color: bool,
     keys_dir: Option<&Path>,
     out: &Path,
-) -> Option<Hit> {
-    let text = fs::read(entry_path(root, site)).ok()?;
-    let entry: Entry = serde_json::from_slice(&text).ok()?;
-    if entry.version != VERSION {
-        return None;
-    }
-    let binary = binary_id(root)?;
-    if key(&binary, color, keys_dir, out) != entry.key {
-        return None;
-    }
-    for (path, sha) in &entry.inputs {
-        if sha256_hex(&fs::read(path).ok()?) != *sha {
-            return None;
-        }
-    }
-    if stat_site(out, site).ok()? != entry.outputs {
-        return None;
-    }
-    Some(Hit {
-        hosts: entry.hosts,
-        warnings: entry
-            .warnings
-            .into_iter()
-            .map(|c| Report {
-                rendered: c.rendered,
-                ..c.report
-            })
-            .collect(),
-    })
-}
-
-/// The hosts of the last compile of `site` whose directory in
-/// `out/<site>` is still as that compile left it (every file's size,
-/// modification time and mode), by the same binary: host → (render key,
-/// bundle hash). A compile whose inputs changed renders only the others.
-pub(crate) fn reusable(root: &Path, site: &str, out: &Path) -> BTreeMap<String, (String, String)> {
-    let mut reusable = BTreeMap::new();
+) -> Result<Hit, BTreeMap<String, (String, String)>> {
     let Some(entry) = fs::read(entry_path(root, site))
         .ok()
         .and_then(|text| serde_json::from_slice::<Entry>(&text).ok())
+        .filter(|e| e.version == VERSION)
     else {
-        return reusable;
+        return Err(BTreeMap::new());
     };
-    let same_binary = binary_id(root).is_some_and(|b| b.sha256 == entry.key.binary);
-    if entry.version != VERSION || !same_binary || entry.key.out != out {
-        return reusable;
+    let Some(binary) = binary_id(root) else {
+        return Err(BTreeMap::new());
+    };
+    if binary.sha256 != entry.key.binary || entry.key.out != out {
+        return Err(BTreeMap::new());
     }
     let Ok(now) = stat_site(out, site) else {
-        return reusable;
+        return Err(BTreeMap::new());
     };
+    let inputs_unchanged = entry
+        .inputs
+        .iter()
+        .all(|(path, sha)| fs::read(path).is_ok_and(|text| sha256_hex(&text) == *sha));
+    if key(&binary, color, keys_dir, out) == entry.key && inputs_unchanged && now == entry.outputs {
+        return Ok(Hit {
+            hosts: entry.hosts,
+            warnings: entry
+                .warnings
+                .into_iter()
+                .map(|c| Report {
+                    rendered: c.rendered,
+                    ..c.report
+                })
+                .collect(),
+        });
+    }
     let by_host = |stats: &[OutputStat]| {
         let mut hosts: BTreeMap<String, Vec<OutputStat>> = BTreeMap::new();
         for s in stats {
@@ -226,6 +216,7 @@ pub(crate) fn reusable(root: &Path, site: &str, out: &Path) -> BTreeMap<String, 
         hosts
     };
     let (then, now) = (by_host(&entry.outputs), by_host(&now));
+    let mut reusable = BTreeMap::new();
     for (host, hash) in entry.hosts {
         if let (Some(key), Some(a), Some(b)) = (
             entry.render_keys.get(&host),
@@ -236,7 +227,7 @@ pub(crate) fn reusable(root: &Path, site: &str, out: &Path) -> BTreeMap<String, 
             reusable.insert(host, (key.clone(), hash));
         }
     }
-    reusable
+    Err(reusable)
 }
 
 /// Records a compile that wrote `out/<site>`: `inputs` are the files the

@@ -186,7 +186,6 @@ impl Project {
     ) -> Result<Compiled, SiteFailure> {
         let color = options.color;
         let schemas = relative(&self.root, PathBuf::from("schemas"));
-        let started = std::time::Instant::now();
         let mut loaded = load::load(
             &self.site_file(site),
             &schemas,
@@ -194,7 +193,6 @@ impl Project {
             color,
             options.contracts,
         )?;
-        let _ = started;
         let mut timings = std::mem::take(&mut loaded.stages);
         let mut clock = std::time::Instant::now();
         let mut lap = |name: &'static str, timings: &mut Vec<_>| {
@@ -298,8 +296,9 @@ impl Project {
     /// What compiling `site` into `out` would give, when none of its inputs
     /// (files read, the binary, `--keys`, colour) changed since the last
     /// compile recorded with [`Project::remember`] and `out/<site>` is as
-    /// that compile left it.
-    pub fn cached(&self, site: &str, options: &Options, out: &Path) -> Option<CacheHit> {
+    /// that compile left it; otherwise the hosts that compile may keep
+    /// (see [`Reuse`]).
+    pub fn cached(&self, site: &str, options: &Options, out: &Path) -> Result<CacheHit, Reuse> {
         cache::lookup(
             &self.root,
             site,
@@ -307,6 +306,7 @@ impl Project {
             options.keys_dir.as_deref(),
             out,
         )
+        .map_err(Reuse)
     }
 
     /// Records a compile that just wrote `out/<site>`.
@@ -322,13 +322,6 @@ impl Project {
             &compiled.render_keys,
             &compiled.warnings,
         );
-    }
-
-    /// The hosts of `site` whose bundle in `out` the next compile may keep
-    /// (see [`Reuse`]); none when the cache has no record or the binary
-    /// changed.
-    pub fn reusable(&self, site: &str, out: &Path) -> Reuse {
-        Reuse(cache::reusable(&self.root, site, out))
     }
 }
 

@@ -27,9 +27,6 @@ use nickel_lang_core::files::{FileId, Files};
 use nickel_lang_core::position::{PosTable, TermPos};
 use nickel_lang_core::program::{Program, ProgramBuilder};
 
-use nickel_lang_core::ast::AstAlloc;
-use nickel_lang_core::ast::compat::ToMainline;
-use nickel_lang_core::cache::{InputFormat, SourceCache, SourcePath};
 use nickel_lang_core::term::{Import, MergePriority, Term, UnaryOp};
 use nickel_lang_core::typ::TypeF;
 
@@ -214,19 +211,7 @@ fn program_without_contracts(
             .build()
             .map_err(|e| e.to_string())
     };
-    // Nickel's parser and its conversion to terms, without loading the
-    // standard library as a program would.
-    let mut cache = SourceCache::new();
-    let id = cache.add_string(
-        SourcePath::Path(path.clone(), InputFormat::Nickel),
-        text.clone(),
-    );
-    let alloc = AstAlloc::new();
-    let ast = cache
-        .parse_nickel(&alloc, id)
-        .map_err(|_| "the site does not parse".to_string())?;
-    let mut table = PosTable::new();
-    let term: NickelValue = ast.to_mainline(&mut table);
+    let (term, table) = crate::schema::parse(&path, &text).ok_or("the site does not parse")?;
     let site_schema = std::fs::canonicalize(schemas_dir.join("site.ncl")).ok();
     let dir = path.parent().unwrap_or(Path::new("/"));
     let mut imports = BTreeMap::new();

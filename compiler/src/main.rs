@@ -463,12 +463,14 @@ fn compile_site(
     let io = |what: &str, dir: &Path, e: std::io::Error| {
         SiteFailure::io(format!("{what} {}: {e}", dir.display()))
     };
+    // A compile answered by the cache, or else the hosts it may keep.
     let cached = |out: &Path, use_cache: bool| {
         let started = std::time::Instant::now();
-        let hit = use_cache
-            .then(|| project.cached(site, options, out))
-            .flatten()?;
-        Some(Compiled {
+        if !use_cache {
+            return Err(sitec::Reuse::default());
+        }
+        let hit = project.cached(site, options, out)?;
+        Ok(Compiled {
             site: site.to_string(),
             bundles: Vec::new(),
             hosts: hit.hosts,
@@ -482,19 +484,17 @@ fn compile_site(
     match *mode {
         Mode::Write(out, use_cache) => {
             let dir = out.join(site);
-            if let Some(c) = cached(out, use_cache) {
-                eprintln!(
-                    "{site}: no input changed since out/{site} was written ({} hosts): nothing to do",
-                    c.hosts.len()
-                );
-                return Ok((c, true));
-            }
             // Hosts whose bundle out/ still holds as the last compile wrote
             // it are kept when their render key is the same.
-            let reuse = if use_cache {
-                project.reusable(site, out)
-            } else {
-                sitec::Reuse::default()
+            let reuse = match cached(out, use_cache) {
+                Ok(c) => {
+                    eprintln!(
+                        "{site}: no input changed since out/{site} was written ({} hosts): nothing to do",
+                        c.hosts.len()
+                    );
+                    return Ok((c, true));
+                }
+                Err(reuse) => reuse,
             };
             let writer = sitec::SiteWriter::begin(out, site).map_err(|e| io("writing", &dir, e))?;
             let c = project.compile_to(site, options, &reuse, &|output| {
@@ -526,7 +526,7 @@ fn compile_site(
         }
         Mode::CheckOut(out, use_cache) => {
             let dir = out.join(site);
-            if let Some(c) = cached(out, use_cache) {
+            if let Ok(c) = cached(out, use_cache) {
                 eprintln!("{site}: out/ is current (no input changed since it was written)");
                 return Ok((c, true));
             }

@@ -327,19 +327,8 @@ impl Reader {
         }
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        // Nickel's parser and its conversion to the terms it evaluates,
-        // without loading the standard library as a program would.
-        let mut sources = SourceCache::new();
-        let id = sources.add_string(
-            SourcePath::Path(path.clone(), InputFormat::Nickel),
-            text.clone(),
-        );
-        let alloc = AstAlloc::new();
-        let ast = sources
-            .parse_nickel(&alloc, id)
-            .map_err(|_| format!("{}: does not parse", path.display()))?;
-        let mut pos_table = PosTable::new();
-        let term: NickelValue = ast.to_mainline(&mut pos_table);
+        let (term, pos_table) =
+            parse(&path, &text).ok_or_else(|| format!("{}: does not parse", path.display()))?;
         let m = self.modules.len();
         self.modules.push(Module {
             pos_table,
@@ -699,6 +688,22 @@ impl Reader {
         };
         Ok(Literal { value, span })
     }
+}
+
+/// A Nickel file as the terms Nickel evaluates, with their positions:
+/// Nickel's parser and its conversion, without loading the standard library
+/// as a program would. `None` when it does not parse.
+pub(crate) fn parse(path: &Path, text: &str) -> Option<(NickelValue, PosTable)> {
+    let mut sources = SourceCache::new();
+    let id = sources.add_string(
+        SourcePath::Path(path.to_path_buf(), InputFormat::Nickel),
+        text.to_string(),
+    );
+    let alloc = AstAlloc::new();
+    let ast = sources.parse_nickel(&alloc, id).ok()?;
+    let mut pos_table = PosTable::new();
+    let term: NickelValue = ast.to_mainline(&mut pos_table);
+    Some((term, pos_table))
 }
 
 fn record_data(term: &NickelValue) -> Option<&RecordData> {
