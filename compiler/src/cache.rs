@@ -21,11 +21,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Report;
 use crate::bundle::{hex, sha256_hex};
-use crate::write::{OutputStat, mtime_ns, stat_site};
+use crate::{HostHash, Report};
 
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize, PartialEq, Eq, Debug, Clone)]
 struct BinaryId {
@@ -56,17 +55,18 @@ struct Entry {
     key: Key,
     /// Every file the evaluation read, with its sha256.
     inputs: BTreeMap<PathBuf, String>,
-    outputs: Vec<OutputStat>,
-    hosts: Vec<(String, String)>,
+    /// What `out/<site>` held when the entry was written.
+    outputs: SiteStats,
+    hosts: Vec<HostHash>,
     /// Each host's render key (`render::host_key`).
     render_keys: BTreeMap<String, String>,
     warnings: Vec<CachedReport>,
 }
 
 /// A compile answered from the cache.
-pub struct Hit {
-    pub hosts: Vec<(String, String)>,
-    pub warnings: Vec<Report>,
+pub(crate) struct Hit {
+    pub(crate) hosts: Vec<HostHash>,
+    pub(crate) warnings: Vec<Report>,
 }
 
 fn entry_path(root: &Path, site: &str) -> PathBuf {
@@ -158,76 +158,110 @@ fn key(binary: &BinaryId, color: bool, keys_dir: Option<&Path>, out: &Path) -> K
     }
 }
 
-/// The cached result of compiling `site` into `out`, when nothing changed.
-/// A compile answered from the cache (`Ok`), or else (`Err`) the hosts of
-/// the last compile of `site` whose directory in `out/<site>` is still as
-/// that compile left it (every file's size, modification time and mode),
-/// by the same binary: host → (render key, bundle hash); a compile whose
-/// inputs changed renders only the others. The entry is read and `out/`
-/// stat'ed once for both answers.
+/// What the cache answers for a compile.
+pub(crate) enum Lookup {
+    /// Nothing changed: the last compile's answer.
+    Hit(Hit),
+    /// Something changed: the hosts the compile may keep, found meanwhile.
+    Miss(Pending),
+}
+
+/// The hosts of the last compile of a site whose directory in `out/<site>`
+/// is still as that compile left it (every file's size, modification time
+/// and mode), by the same binary: a compile whose inputs changed renders
+/// only the others. Stat'ing `out/` takes a while at a thousand hosts, so
+/// it runs on a thread of its own while the site evaluates (which is
+/// single-threaded); [`Pending::wait`] is called when rendering starts.
+#[derive(Default)]
+pub(crate) struct Pending(Option<std::thread::JoinHandle<Keepable>>);
+
+/// Hosts a compile may keep unrendered, and what their directories hold.
+#[derive(Default, Debug)]
+pub(crate) struct Keepable {
+    /// host → (render key, bundle hash), as the last compile recorded them.
+    pub(crate) hosts: BTreeMap<String, (String, String)>,
+    /// The files of those hosts' directories, as stat'ed: what the next
+    /// cache entry records for each of them that the compile keeps.
+    pub(crate) stats: SiteStats,
+}
+
+impl Pending {
+    /// The hosts that may be kept (none when stat'ing failed).
+    pub(crate) fn wait(self) -> Keepable {
+        self.0.and_then(|h| h.join().ok()).unwrap_or_default()
+    }
+}
+
+/// The cached result of compiling `site` into `out` when none of its inputs
+/// changed and `out/<site>` is as the last compile left it; else the hosts
+/// that compile may keep. The entry is read once for both answers.
 pub(crate) fn lookup(
     root: &Path,
     site: &str,
     color: bool,
     keys_dir: Option<&Path>,
     out: &Path,
-) -> Result<Hit, BTreeMap<String, (String, String)>> {
+) -> Lookup {
     let Some(entry) = fs::read(entry_path(root, site))
         .ok()
         .and_then(|text| serde_json::from_slice::<Entry>(&text).ok())
         .filter(|e| e.version == VERSION)
     else {
-        return Err(BTreeMap::new());
+        return Lookup::Miss(Pending::default());
     };
     let Some(binary) = binary_id(root) else {
-        return Err(BTreeMap::new());
+        return Lookup::Miss(Pending::default());
     };
     if binary.sha256 != entry.key.binary || entry.key.out != out {
-        return Err(BTreeMap::new());
+        return Lookup::Miss(Pending::default());
     }
-    let Ok(now) = stat_site(out, site) else {
-        return Err(BTreeMap::new());
-    };
     let inputs_unchanged = entry
         .inputs
         .iter()
         .all(|(path, sha)| fs::read(path).is_ok_and(|text| sha256_hex(&text) == *sha));
-    if key(&binary, color, keys_dir, out) == entry.key && inputs_unchanged && now == entry.outputs {
-        return Ok(Hit {
-            hosts: entry.hosts,
-            warnings: entry
-                .warnings
-                .into_iter()
-                .map(|c| Report {
-                    rendered: c.rendered,
-                    ..c.report
-                })
-                .collect(),
-        });
-    }
-    let by_host = |stats: &[OutputStat]| {
-        let mut hosts: BTreeMap<String, Vec<OutputStat>> = BTreeMap::new();
-        for s in stats {
-            hosts
-                .entry(s.host().to_string())
-                .or_default()
-                .push(s.clone());
+    if key(&binary, color, keys_dir, out) == entry.key && inputs_unchanged {
+        let Ok(now) = stat_site(out, site) else {
+            return Lookup::Miss(Pending::default());
+        };
+        if now == entry.outputs {
+            return Lookup::Hit(Hit {
+                hosts: entry.hosts,
+                warnings: entry
+                    .warnings
+                    .into_iter()
+                    .map(|c| Report {
+                        rendered: c.rendered,
+                        ..c.report
+                    })
+                    .collect(),
+            });
         }
-        hosts
-    };
-    let (then, now) = (by_host(&entry.outputs), by_host(&now));
-    let mut reusable = BTreeMap::new();
-    for (host, hash) in entry.hosts {
-        if let (Some(key), Some(a), Some(b)) = (
-            entry.render_keys.get(&host),
-            then.get(&host),
-            now.get(&host),
-        ) && a == b
+        return Lookup::Miss(Pending(Some(std::thread::spawn(move || {
+            keepable(entry, now)
+        }))));
+    }
+    let (out, site) = (out.to_path_buf(), site.to_string());
+    Lookup::Miss(Pending(Some(std::thread::spawn(move || {
+        // On this one thread: the evaluation has the other core.
+        stat_site_on(&out, &site, SiteStats::new(), Cores::One)
+            .map(|now| keepable(entry, now))
+            .unwrap_or_default()
+    }))))
+}
+
+/// The hosts of `entry` whose files are as it recorded them.
+fn keepable(entry: Entry, mut now: SiteStats) -> Keepable {
+    let mut kept = Keepable::default();
+    for HostHash { host, hash } in entry.hosts {
+        if let (Some(key), Some(then)) = (entry.render_keys.get(&host), entry.outputs.get(&host))
+            && now.get(&host) == Some(then)
+            && let Some(stats) = now.remove(&host)
         {
-            reusable.insert(host, (key.clone(), hash));
+            kept.hosts.insert(host.clone(), (key.clone(), hash));
+            kept.stats.insert(host, stats);
         }
     }
-    Err(reusable)
+    kept
 }
 
 /// Records a compile that wrote `out/<site>`: `inputs` are the files the
@@ -241,9 +275,10 @@ pub(crate) fn store(
     keys_dir: Option<&Path>,
     out: &Path,
     inputs: &[(PathBuf, String)],
-    hosts: &[(String, String)],
+    hosts: &[HostHash],
     render_keys: &[(String, String)],
     warnings: &[Report],
+    kept: SiteStats,
 ) {
     let path = entry_path(root, site);
     let _ = fs::remove_file(&path);
@@ -251,7 +286,8 @@ pub(crate) fn store(
         return;
     };
     let hashed: BTreeMap<PathBuf, String> = inputs.iter().cloned().collect();
-    let Ok(outputs) = stat_site(out, site) else {
+    // The hosts kept were stat'ed by the lookup; only the others changed.
+    let Ok(outputs) = stat_site_on(out, site, kept, Cores::All) else {
         return;
     };
     let entry = Entry {
@@ -279,4 +315,90 @@ pub(crate) fn store(
     {
         let _ = fs::rename(&tmp, &path);
     }
+}
+
+/// A file of a host's directory in `out/<site>` as the cache remembers it:
+/// what tells it that nobody touched the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileStat {
+    /// Relative to the host's directory (empty for the entry itself).
+    path: String,
+    size: u64,
+    mtime_ns: i128,
+    mode: u32,
+}
+
+/// Each entry of `out/<site>` (a host's directory, or anything else found
+/// there) → its files, sorted by path.
+pub(crate) type SiteStats = BTreeMap<String, Vec<FileStat>>;
+
+/// A file's modification time in nanoseconds.
+fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
+}
+
+/// Every file of `out_dir/<site>`, by host, stat'ed on every core.
+fn stat_site(out_dir: &Path, site: &str) -> std::io::Result<SiteStats> {
+    stat_site_on(out_dir, site, SiteStats::new(), Cores::All)
+}
+
+/// Which cores stat `out/`.
+#[derive(Clone, Copy)]
+enum Cores {
+    All,
+    One,
+}
+
+/// [`stat_site`], taking the hosts of `known` as they are in it.
+fn stat_site_on(
+    out_dir: &Path,
+    site: &str,
+    mut known: SiteStats,
+    cores: Cores,
+) -> std::io::Result<SiteStats> {
+    use rayon::prelude::*;
+    let root = out_dir.join(site);
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&root)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !known.contains_key(&name) {
+            names.push(name);
+        }
+    }
+    let stat = |name: String| Ok((stat_host(&root.join(&name))?, name));
+    let stated = match cores {
+        Cores::All => names
+            .into_par_iter()
+            .map(stat)
+            .collect::<std::io::Result<Vec<_>>>(),
+        Cores::One => names.into_iter().map(stat).collect(),
+    }?;
+    for (stats, name) in stated {
+        known.insert(name, stats);
+    }
+    Ok(known)
+}
+
+/// Every file under `dir` (or `dir` itself when it is not a directory).
+fn stat_host(dir: &Path) -> std::io::Result<Vec<FileStat>> {
+    let mut stats = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let meta = entry.metadata().map_err(std::io::Error::other)?;
+        stats.push(FileStat {
+            path: entry
+                .path()
+                .strip_prefix(dir)
+                .map_err(std::io::Error::other)?
+                .to_string_lossy()
+                .into_owned(),
+            size: meta.len(),
+            mtime_ns: mtime_ns(&meta),
+            mode: meta.mode(),
+        });
+    }
+    Ok(stats)
 }

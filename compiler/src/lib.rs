@@ -71,49 +71,83 @@ impl From<load::LoadError> for SiteFailure {
     }
 }
 
-/// A compiled site: its bundles (unless they went to a sink), each host's
+/// A compiled site: its bundles (unless they went to `out/`), each host's
 /// bundle hash, any warnings, and how long each stage took.
 #[derive(Debug)]
 pub struct Compiled {
     pub site: String,
-    /// Sorted by host; empty after [`Project::compile_to`].
+    /// Sorted by host; only [`Project::compile`] keeps them.
     pub bundles: Vec<Bundle>,
-    /// (host, bundle hash), sorted by host.
-    pub hosts: Vec<(String, String)>,
+    /// Each host's bundle hash, sorted by host.
+    pub hosts: Vec<HostHash>,
     pub warnings: Vec<Report>,
     /// Wall time per stage (`--timings`); never part of any output file.
-    pub timings: Vec<(&'static str, std::time::Duration)>,
+    pub timings: Vec<Stage>,
+    pub outcome: Outcome,
     /// Every file the evaluation read, with the sha256 of what it read.
-    pub inputs: Vec<(PathBuf, String)>,
-    /// Each host's render key (see [`Reuse`]).
-    pub render_keys: Vec<(String, String)>,
-    /// How many hosts were kept as they were in `out/`.
-    pub kept: usize,
+    inputs: Vec<(PathBuf, String)>,
+    /// Each host's render key (see [`cache::Keepable`]).
+    render_keys: Vec<(String, String)>,
+    /// What the hosts kept unrendered hold in `out/`, as the cache saw it.
+    kept_stats: cache::SiteStats,
 }
 
-/// A compile answered by the input-hash cache: nothing changed.
-pub use cache::Hit as CacheHit;
+/// A host and the hash of its bundle (its `BUNDLE` file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostHash {
+    pub host: String,
+    pub hash: String,
+}
+
+/// How a compile came by its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The input-hash cache answered: no input changed since `out/<site>`
+    /// was written, and nobody touched it.
+    Cached,
+    /// The site was evaluated and checked; `kept` hosts were not rendered,
+    /// their bundle in `out/` being the one they would render.
+    Compiled { kept: usize },
+}
+
+/// How long one stage of a compile took.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub name: &'static str,
+    pub time: std::time::Duration,
+    pub clock: Clock,
+}
+
+/// What a [`Stage`]'s time measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall time; the wall-time stages add up to the compile.
+    Wall,
+    /// Thread time summed over the hosts rendered in parallel: a part of
+    /// the wall-time stage before it.
+    Threads,
+}
+
+/// What `sitec compile --check` found: the compile, and each file of
+/// `out/<site>` that differs from it, sorted.
+#[derive(Debug)]
+pub struct Compared {
+    pub compiled: Compiled,
+    pub differences: Vec<String>,
+}
 
 /// Receives each host's bundle as soon as it is rendered (from several
 /// threads): the writer, the `--check` comparison, or a collector.
-pub type Sink<'a> = dyn Fn(Output) -> Result<(), String> + Sync + 'a;
+type Sink<'a> = dyn Fn(Output) -> Result<(), String> + Sync + 'a;
 
 /// What a compile hands its sink for each host.
-pub enum Output {
+enum Output {
     /// The host's bundle, rendered.
     Built(Bundle),
     /// A host whose bundle in `out/` is the one it would render (see
-    /// [`Reuse`]): not rendered, nothing to write.
+    /// [`cache::Keepable`]): not rendered, nothing to write.
     Kept(String),
 }
-
-/// Hosts whose bundle in `out/` a compile may keep without rendering it:
-/// host → (render key, bundle hash), as the last compile recorded them
-/// where `out/` still holds what it wrote. A host's render key hashes all
-/// its bundle is a function of (the site's name, the host's values, the
-/// meshes and the address sets); the binary must be the same.
-#[derive(Debug, Clone, Default)]
-pub struct Reuse(pub(crate) std::collections::BTreeMap<String, (String, String)>);
 
 /// How to compile: colours in rendered diagnostics, and an optional directory
 /// of WireGuard private keys (`<member>.key`) that must never appear in the site.
@@ -123,6 +157,13 @@ pub struct Options {
     pub keys_dir: Option<PathBuf>,
     /// Who checks the site against the schemas.
     pub contracts: Contracts,
+}
+
+/// Whether the input-hash cache may answer a compile into `out/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseCache {
+    Yes,
+    No,
 }
 
 impl Project {
@@ -153,10 +194,11 @@ impl Project {
         relative(&self.root, Path::new("sites").join(site).join("site.ncl"))
     }
 
-    /// Evaluates, checks and renders one site, keeping its bundles.
+    /// Evaluates, checks and renders one site, keeping its bundles (for
+    /// `plan` and tests).
     pub fn compile(&self, site: &str, options: &Options) -> Result<Compiled, SiteFailure> {
         let collected = std::sync::Mutex::new(Vec::new());
-        let mut compiled = self.compile_to(site, options, &Reuse::default(), &|output| {
+        let mut compiled = self.run(site, options, cache::Pending::default(), &|output| {
             if let Output::Built(b) = output {
                 collected
                     .lock()
@@ -173,31 +215,177 @@ impl Project {
         Ok(compiled)
     }
 
-    /// Evaluates, checks and renders one site, handing each host's bundle to
-    /// `sink` as soon as it is rendered, so that a large site is never whole
-    /// in memory. Nothing reaches the sink unless every check passed; an
-    /// error of the sink is an `io::error`.
-    pub fn compile_to(
+    /// Evaluates, checks and renders one site, dropping the bundles:
+    /// `sitec check`.
+    pub fn check(&self, site: &str, options: &Options) -> Result<Compiled, SiteFailure> {
+        self.run(site, options, cache::Pending::default(), &|_| Ok(()))
+    }
+
+    /// `sitec compile`: compiles one site into `out/<site>`, host by host
+    /// as they are rendered (see [`SiteWriter`]). With the cache, a compile
+    /// none of whose inputs changed is answered without evaluating, and a
+    /// host whose bundle `out/` already holds is not rendered again.
+    pub fn write(
         &self,
         site: &str,
         options: &Options,
-        reuse: &Reuse,
+        out: &Path,
+        use_cache: UseCache,
+    ) -> Result<Compiled, SiteFailure> {
+        let started = std::time::Instant::now();
+        let keep = match self.lookup(site, options, out, use_cache, started) {
+            Ok(hit) => return Ok(hit),
+            Err(keep) => keep,
+        };
+        let dir = out.join(site);
+        let io = |e: std::io::Error| SiteFailure::io(format!("writing {}: {e}", dir.display()));
+        let writer = SiteWriter::begin(out, site).map_err(io)?;
+        let mut compiled = self.run(site, options, keep, &|output| {
+            match output {
+                Output::Built(b) => writer.write(&b),
+                Output::Kept(host) => writer.keep(&host),
+            }
+            .map_err(|e| format!("writing {}: {e}", dir.display()))
+        })?;
+        let t = std::time::Instant::now();
+        writer.commit().map_err(io)?;
+        if use_cache == UseCache::Yes {
+            cache::store(
+                &self.root,
+                site,
+                options.color,
+                options.keys_dir.as_deref(),
+                out,
+                &compiled.inputs,
+                &compiled.hosts,
+                &compiled.render_keys,
+                &compiled.warnings,
+                std::mem::take(&mut compiled.kept_stats),
+            );
+        }
+        compiled.timings.push(Stage {
+            name: "commit out/ and the cache entry",
+            time: t.elapsed(),
+            clock: Clock::Wall,
+        });
+        Ok(compiled)
+    }
+
+    /// `sitec compile --check`: compiles one site and compares it with
+    /// `out/<site>`, host by host, writing nothing. With the cache, a
+    /// compile none of whose inputs changed finds `out/` current at once.
+    pub fn compare(
+        &self,
+        site: &str,
+        options: &Options,
+        out: &Path,
+        use_cache: UseCache,
+    ) -> Result<Compared, SiteFailure> {
+        let started = std::time::Instant::now();
+        if let Ok(compiled) = self.lookup(site, options, out, use_cache, started) {
+            return Ok(Compared {
+                compiled,
+                differences: Vec::new(),
+            });
+        }
+        // Evaluation is single-threaded: read out/ on the idle core
+        // meanwhile, so that comparing later finds it in memory.
+        let _warm = SiteCheck::prefetch(out, site);
+        let check = SiteCheck::new(out, site);
+        let dir = out.join(site);
+        let compiled = self.run(site, options, cache::Pending::default(), &|output| {
+            match output {
+                Output::Built(b) => check.check(&b),
+                Output::Kept(_) => Ok(()),
+            }
+            .map_err(|e| format!("reading {}: {e}", dir.display()))
+        })?;
+        let differences = check
+            .finish()
+            .map_err(|e| SiteFailure::io(format!("reading {}: {e}", dir.display())))?;
+        Ok(Compared {
+            compiled,
+            differences,
+        })
+    }
+
+    /// The cache's answer for a compile into `out/<site>` (`Ok`), or else
+    /// the hosts it may keep.
+    fn lookup(
+        &self,
+        site: &str,
+        options: &Options,
+        out: &Path,
+        use_cache: UseCache,
+        started: std::time::Instant,
+    ) -> Result<Compiled, cache::Pending> {
+        if use_cache == UseCache::No {
+            return Err(cache::Pending::default());
+        }
+        let lookup = cache::lookup(
+            &self.root,
+            site,
+            options.color,
+            options.keys_dir.as_deref(),
+            out,
+        );
+        match lookup {
+            cache::Lookup::Hit(hit) => Ok(Compiled {
+                site: site.to_string(),
+                bundles: Vec::new(),
+                hosts: hit.hosts,
+                warnings: hit.warnings,
+                timings: vec![Stage {
+                    name: "input-hash cache: nothing changed",
+                    time: started.elapsed(),
+                    clock: Clock::Wall,
+                }],
+                outcome: Outcome::Cached,
+                inputs: Vec::new(),
+                render_keys: Vec::new(),
+                kept_stats: cache::SiteStats::new(),
+            }),
+            cache::Lookup::Miss(keep) => Err(keep),
+        }
+    }
+
+    /// Evaluates, checks and renders one site, handing each host's bundle to
+    /// `sink` as soon as it is rendered, so that a large site is never whole
+    /// in memory. Hosts that `keep` finds unchanged are handed over as
+    /// [`Output::Kept`]. Nothing reaches the sink unless every check
+    /// passed; an error of the sink is an `io::error`.
+    fn run(
+        &self,
+        site: &str,
+        options: &Options,
+        keep: cache::Pending,
         sink: &Sink,
     ) -> Result<Compiled, SiteFailure> {
         let color = options.color;
         let schemas = relative(&self.root, PathBuf::from("schemas"));
-        let mut loaded = load::load(
+        let load::Evaluated { mut loaded, heap } = load::load(
             &self.site_file(site),
             &schemas,
             &self.root,
             color,
             options.contracts,
         )?;
-        let mut timings = std::mem::take(&mut loaded.stages);
+        let mut timings: Vec<Stage> = std::mem::take(&mut loaded.stages)
+            .into_iter()
+            .map(|(name, time)| Stage {
+                name,
+                time,
+                clock: Clock::Wall,
+            })
+            .collect();
         let mut clock = std::time::Instant::now();
-        let mut lap = |name: &'static str, timings: &mut Vec<_>| {
+        let mut lap = |name: &'static str, timings: &mut Vec<Stage>| {
             let now = std::time::Instant::now();
-            timings.push((name, now - clock));
+            timings.push(Stage {
+                name,
+                time: now - clock,
+                clock: Clock::Wall,
+            });
             clock = now;
         };
         let inputs = std::mem::take(&mut loaded.inputs);
@@ -205,14 +393,22 @@ impl Project {
             Some(dir) => load::private_keys(dir).map_err(SiteFailure::io)?,
             None => Vec::new(),
         };
-        let site_model = model::Site::from_loaded(site, loaded, private_keys).map_err(|e| {
+        // The model is built on another thread while this one frees
+        // Nickel's heap (which cannot leave this thread).
+        let site_model = std::thread::scope(|s| {
+            let model = s.spawn(|| model::Site::from_loaded(site, loaded, private_keys));
+            drop(heap);
+            model.join()
+        })
+        .map_err(|_| SiteFailure::io("building the model panicked".into()))?
+        .map_err(|e| {
             SiteFailure::Invalid(vec![Report::plain(
                 "internal::model",
                 format!("the evaluated site does not match sitec's model: {e}"),
                 "this is a gap in the schema's contracts; please report it with the site",
             )])
         })?;
-        lap("model (deserialise)", &mut timings);
+        lap("model (deserialise), Nickel's heap freed", &mut timings);
         let findings = check::run(&site_model);
         let reports: Vec<Report> = findings
             .iter()
@@ -224,9 +420,10 @@ impl Project {
         }
         let shared = render::prepare(&site_model).map_err(render_failure)?;
         lap("render what hosts share", &mut timings);
+        let keep = keep.wait();
+        lap("wait for the stat of out/", &mut timings);
         let host_names: Vec<&String> = site_model.spec.hosts.keys().collect();
         let shared_key = render::shared_key(&site_model);
-        let kept = std::sync::atomic::AtomicUsize::new(0);
         // Thread time per step, summed over the hosts rendered in parallel.
         let steps = [(); 3].map(|()| std::sync::atomic::AtomicU64::new(0));
         let timed = |step: usize, since: std::time::Instant| {
@@ -238,19 +435,32 @@ impl Project {
             .map(|host| {
                 let t = std::time::Instant::now();
                 let key = render::host_key(&site_model, &shared_key, host);
-                if let Some((k, hash)) = reuse.0.get(host.as_str())
+                if let Some((k, hash)) = keep.hosts.get(host.as_str())
                     && *k == key
                 {
                     sink(Output::Kept(host.to_string())).map_err(Failure::Sink)?;
-                    kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok((host.to_string(), hash.clone(), key));
+                    return Ok(Rendered {
+                        host: HostHash {
+                            host: host.to_string(),
+                            hash: hash.clone(),
+                        },
+                        key,
+                        kept: true,
+                    });
                 }
                 let out =
                     render::render_host(&site_model, &shared, host).map_err(Failure::Render)?;
                 timed(0, t);
                 let t = std::time::Instant::now();
                 let b = bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out);
-                let entry = (b.host.clone(), b.hash.clone(), key);
+                let entry = Rendered {
+                    host: HostHash {
+                        host: b.host.clone(),
+                        hash: b.hash.clone(),
+                    },
+                    key,
+                    kept: false,
+                };
                 timed(1, t);
                 let t = std::time::Instant::now();
                 sink(Output::Built(b)).map_err(Failure::Sink)?;
@@ -263,23 +473,29 @@ impl Project {
                 Failure::Sink(e) => SiteFailure::io(e),
             })?;
         lap("render, bundle, hash and write (wall)", &mut timings);
-        for (step, name) in [
-            "  render (thread time)",
-            "  bundle: manifest, sha256 (thread time)",
-            "  write or compare (thread time)",
-        ]
-        .into_iter()
-        .enumerate()
+        for (step, name) in ["render", "bundle: manifest, sha256", "write or compare"]
+            .into_iter()
+            .enumerate()
         {
             let ns = steps[step].load(std::sync::atomic::Ordering::Relaxed);
-            timings.push((name, std::time::Duration::from_nanos(ns)));
+            timings.push(Stage {
+                name,
+                time: std::time::Duration::from_nanos(ns),
+                clock: Clock::Threads,
+            });
         }
-        let t = std::time::Instant::now();
-        drop(site_model);
-        timings.push(("free the model", t.elapsed()));
+        // Nothing reads the model any more; freeing it need not hold up
+        // the compile (the process may well exit before it is done).
+        std::thread::spawn(move || drop(site_model));
+        let mut kept_stats = keep.stats;
+        kept_stats.retain(|host, _| hosts.iter().any(|r| r.kept && r.host.host == *host));
+        let kept = hosts.iter().filter(|r| r.kept).count();
         let (hosts, render_keys) = hosts
             .into_iter()
-            .map(|(host, hash, key)| ((host.clone(), hash), (host, key)))
+            .map(|r| {
+                let key = (r.host.host.clone(), r.key);
+                (r.host, key)
+            })
             .unzip();
         Ok(Compiled {
             site: site.to_string(),
@@ -287,47 +503,25 @@ impl Project {
             hosts,
             warnings: reports,
             timings,
+            outcome: Outcome::Compiled { kept },
             inputs,
             render_keys,
-            kept: kept.into_inner(),
+            kept_stats,
         })
-    }
-
-    /// What compiling `site` into `out` would give, when none of its inputs
-    /// (files read, the binary, `--keys`, colour) changed since the last
-    /// compile recorded with [`Project::remember`] and `out/<site>` is as
-    /// that compile left it; otherwise the hosts that compile may keep
-    /// (see [`Reuse`]).
-    pub fn cached(&self, site: &str, options: &Options, out: &Path) -> Result<CacheHit, Reuse> {
-        cache::lookup(
-            &self.root,
-            site,
-            options.color,
-            options.keys_dir.as_deref(),
-            out,
-        )
-        .map_err(Reuse)
-    }
-
-    /// Records a compile that just wrote `out/<site>`.
-    pub fn remember(&self, compiled: &Compiled, options: &Options, out: &Path) {
-        cache::store(
-            &self.root,
-            &compiled.site,
-            options.color,
-            options.keys_dir.as_deref(),
-            out,
-            &compiled.inputs,
-            &compiled.hosts,
-            &compiled.render_keys,
-            &compiled.warnings,
-        );
     }
 }
 
 enum Failure {
     Render(String),
     Sink(String),
+}
+
+/// One host of a compile: its bundle hash, render key, and whether its
+/// bundle in `out/` was kept unrendered.
+struct Rendered {
+    host: HostHash,
+    key: String,
+    kept: bool,
 }
 
 impl Project {

@@ -46,6 +46,22 @@ pub(crate) struct Loaded {
     pub(crate) stages: Vec<(&'static str, std::time::Duration)>,
 }
 
+/// A site evaluated, and what its evaluation leaves behind.
+pub(crate) struct Evaluated {
+    pub(crate) loaded: Loaded,
+    pub(crate) heap: NickelHeap,
+}
+
+/// Nickel's program and value after the walk into [`Loaded`]: nothing reads
+/// them any more, but freeing them takes a while (some 60 ms at a thousand
+/// hosts, every closure a small allocation), so the caller frees them while
+/// another thread goes on with the [`Loaded`] site. Not `Send`: Nickel's
+/// heap is reference-counted.
+pub(crate) struct NickelHeap {
+    _program: Program<CacheImpl>,
+    _value: NickelValue,
+}
+
 /// How a site is checked against the schemas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Contracts {
@@ -78,7 +94,7 @@ pub(crate) fn load(
     display_root: &Path,
     color: bool,
     contracts: Contracts,
-) -> Result<Loaded, LoadError> {
+) -> Result<Evaluated, LoadError> {
     let prefix = std::fs::canonicalize(display_root)
         .map(|p| format!("{}/", p.display()))
         .unwrap_or_default();
@@ -116,7 +132,7 @@ pub(crate) fn load(
     let files = program.files();
     let mut walker = Walker::new(&files, program.pos_table(), &prefix, &schema_prefix);
     let root = walker.node(&value);
-    Ok(Loaded {
+    let loaded = Loaded {
         root,
         sources: walker.sources,
         inputs: evaluated_files(&files),
@@ -127,6 +143,13 @@ pub(crate) fn load(
                 started.elapsed() - evaluated,
             ),
         ],
+    };
+    Ok(Evaluated {
+        loaded,
+        heap: NickelHeap {
+            _program: program,
+            _value: value,
+        },
     })
 }
 
@@ -139,7 +162,7 @@ pub(crate) fn load_checked_by_sitec(
     schemas_dir: &Path,
     prefix: &str,
     schema_prefix: &str,
-) -> Result<Loaded, String> {
+) -> Result<Evaluated, String> {
     let started = std::time::Instant::now();
     let schema = Schema::read(schemas_dir)?;
     let read = started.elapsed();
@@ -180,7 +203,7 @@ pub(crate) fn load_checked_by_sitec(
         .collect();
     inputs.sort();
     inputs.dedup();
-    Ok(Loaded {
+    let loaded = Loaded {
         root,
         sources: walker.sources,
         inputs,
@@ -190,6 +213,14 @@ pub(crate) fn load_checked_by_sitec(
             ("walk the value into the span tree", walked - evaluated),
             ("check against the schemas", started.elapsed() - walked),
         ],
+    };
+    drop(files);
+    Ok(Evaluated {
+        loaded,
+        heap: NickelHeap {
+            _program: program,
+            _value: value,
+        },
     })
 }
 
@@ -624,8 +655,9 @@ mod tests {
         let schemas = root().join("schemas");
         let mut checked_by_sitec = 0;
         for site in sites() {
-            let nickel = load(&site, &schemas, &root(), false, Contracts::Nickel);
-            let sitec = load_checked_by_sitec(&site, &schemas, &prefix, &schema_prefix);
+            let nickel = load(&site, &schemas, &root(), false, Contracts::Nickel).map(|e| e.loaded);
+            let sitec =
+                load_checked_by_sitec(&site, &schemas, &prefix, &schema_prefix).map(|e| e.loaded);
             match (nickel, sitec) {
                 (Ok(n), Ok(s)) => {
                     checked_by_sitec += 1;

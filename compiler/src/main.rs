@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sitec::{Compiled, Contracts, Options, Output, Project, Report, SiteFailure};
+use sitec::{Clock, Compiled, Contracts, Options, Outcome, Project, Report, SiteFailure, UseCache};
 
 #[derive(Parser)]
 #[command(
@@ -183,10 +183,15 @@ fn main() -> ExitCode {
             no_cache,
         } => {
             let out = out.unwrap_or_else(|| project.root.join("out"));
-            let mode = if check {
-                Mode::CheckOut(&out, !no_cache)
+            let use_cache = if no_cache {
+                UseCache::No
             } else {
-                Mode::Write(&out, !no_cache)
+                UseCache::Yes
+            };
+            let mode = if check {
+                Mode::Compare(&out, use_cache)
+            } else {
+                Mode::Write(&out, use_cache)
             };
             run_sites(&project, args, color, mode, |c| {
                 if timings {
@@ -377,7 +382,7 @@ fn run_sites(
         match compile_site(project, &site, &options, &mode) {
             Ok((compiled, in_order)) => {
                 show(args.format, &mut json, &site, &compiled.warnings);
-                if !in_order {
+                if in_order == InOrder::No {
                     worst = worst.max(1);
                 }
                 match then(&compiled) {
@@ -440,143 +445,99 @@ fn json_report(site: &str, r: &Report) -> serde_json::Value {
 
 /// What happens to the bundles of a compile.
 enum Mode<'a> {
-    /// Written into DIR/<site>, host by host as they are rendered; the bool
-    /// says whether the input-hash cache may answer instead.
-    Write(&'a Path, bool),
-    /// Compared with DIR/<site>, host by host (`--check`); the cache may
-    /// answer too.
-    CheckOut(&'a Path, bool),
+    /// Written into DIR/<site> (`sitec compile`).
+    Write(&'a Path, UseCache),
+    /// Compared with DIR/<site> (`--check`).
+    Compare(&'a Path, UseCache),
     /// Rendered and dropped (`sitec check`).
     Discard,
     /// Kept in memory for the caller (`plan`).
     Collect,
 }
 
-/// Compiles one site in the given mode; the bool is whether it is in order
-/// (false: `--check` found differences). Prints what the mode did.
+/// Whether `out/` is in order after a compile (`--check` found no
+/// difference).
+#[derive(PartialEq, Eq)]
+enum InOrder {
+    Yes,
+    No,
+}
+
+/// Compiles one site in the given mode and prints what the mode did.
 fn compile_site(
     project: &Project,
     site: &str,
     options: &Options,
     mode: &Mode,
-) -> Result<(Compiled, bool), SiteFailure> {
-    let io = |what: &str, dir: &Path, e: std::io::Error| {
-        SiteFailure::io(format!("{what} {}: {e}", dir.display()))
-    };
-    // A compile answered by the cache, or else the hosts it may keep.
-    let cached = |out: &Path, use_cache: bool| {
-        let started = std::time::Instant::now();
-        if !use_cache {
-            return Err(sitec::Reuse::default());
-        }
-        let hit = project.cached(site, options, out)?;
-        Ok(Compiled {
-            site: site.to_string(),
-            bundles: Vec::new(),
-            hosts: hit.hosts,
-            warnings: hit.warnings,
-            timings: vec![("input-hash cache: nothing changed", started.elapsed())],
-            inputs: Vec::new(),
-            render_keys: Vec::new(),
-            kept: 0,
-        })
-    };
+) -> Result<(Compiled, InOrder), SiteFailure> {
     match *mode {
         Mode::Write(out, use_cache) => {
+            let c = project.write(site, options, out, use_cache)?;
             let dir = out.join(site);
-            // Hosts whose bundle out/ still holds as the last compile wrote
-            // it are kept when their render key is the same.
-            let reuse = match cached(out, use_cache) {
-                Ok(c) => {
-                    eprintln!(
-                        "{site}: no input changed since out/{site} was written ({} hosts): nothing to do",
-                        c.hosts.len()
-                    );
-                    return Ok((c, true));
-                }
-                Err(reuse) => reuse,
-            };
-            let writer = sitec::SiteWriter::begin(out, site).map_err(|e| io("writing", &dir, e))?;
-            let c = project.compile_to(site, options, &reuse, &|output| {
-                match output {
-                    Output::Built(b) => writer.write(&b),
-                    Output::Kept(host) => writer.keep(&host),
-                }
-                .map_err(|e| format!("writing {}: {e}", dir.display()))
-            })?;
-            writer.commit().map_err(|e| io("writing", &dir, e))?;
-            if use_cache {
-                project.remember(&c, options, out);
-            }
-            if c.kept > 0 {
-                eprintln!(
-                    "compiled {site} ({} hosts, {} of them unchanged) into {}",
-                    c.hosts.len(),
-                    c.kept,
-                    dir.display()
-                );
-            } else {
-                eprintln!(
+            match c.outcome {
+                Outcome::Cached => eprintln!(
+                    "{site}: no input changed since out/{site} was written ({} hosts): nothing to do",
+                    c.hosts.len()
+                ),
+                Outcome::Compiled { kept: 0 } => eprintln!(
                     "compiled {site} ({} hosts) into {}",
                     c.hosts.len(),
                     dir.display()
-                );
+                ),
+                Outcome::Compiled { kept } => eprintln!(
+                    "compiled {site} ({} hosts, {kept} of them unchanged) into {}",
+                    c.hosts.len(),
+                    dir.display()
+                ),
             }
-            Ok((c, true))
+            Ok((c, InOrder::Yes))
         }
-        Mode::CheckOut(out, use_cache) => {
-            let dir = out.join(site);
-            if let Ok(c) = cached(out, use_cache) {
-                eprintln!("{site}: out/ is current (no input changed since it was written)");
-                return Ok((c, true));
-            }
-            // Evaluation is single-threaded: read out/ on the idle core
-            // meanwhile, so that comparing later finds it in memory.
-            let _warm = sitec::SiteCheck::prefetch(out, site);
-            let check = sitec::SiteCheck::new(out, site);
-            let c = project.compile_to(site, options, &sitec::Reuse::default(), &|output| {
-                match output {
-                    Output::Built(b) => check.check(&b),
-                    Output::Kept(_) => Ok(()),
-                }
-                .map_err(|e| format!("reading {}: {e}", dir.display()))
-            })?;
-            let diffs = check.finish().map_err(|e| io("reading", &dir, e))?;
-            for d in &diffs {
+        Mode::Compare(out, use_cache) => {
+            let compared = project.compare(site, options, out, use_cache)?;
+            for d in &compared.differences {
                 eprintln!("{d}");
             }
-            if diffs.is_empty() {
+            if compared.compiled.outcome == Outcome::Cached {
+                eprintln!("{site}: out/ is current (no input changed since it was written)");
+            } else if compared.differences.is_empty() {
                 eprintln!("{site}: out/ is current");
             } else {
                 eprintln!(
                     "{site}: {} file(s) differ from what the site compiles to; run `sitec compile {site}`",
-                    diffs.len()
+                    compared.differences.len()
                 );
             }
-            Ok((c, diffs.is_empty()))
+            let in_order = if compared.differences.is_empty() {
+                InOrder::Yes
+            } else {
+                InOrder::No
+            };
+            Ok((compared.compiled, in_order))
         }
-        Mode::Discard => Ok((
-            project.compile_to(site, options, &sitec::Reuse::default(), &|_| Ok(()))?,
-            true,
-        )),
-        Mode::Collect => Ok((project.compile(site, options)?, true)),
+        Mode::Discard => Ok((project.check(site, options)?, InOrder::Yes)),
+        Mode::Collect => Ok((project.compile(site, options)?, InOrder::Yes)),
     }
 }
 
 fn print_timings(c: &Compiled) {
-    // Indented lines split the line above them (summed over threads).
     let total: std::time::Duration = c
         .timings
         .iter()
-        .filter(|(stage, _)| !stage.starts_with(' '))
-        .map(|(_, d)| *d)
+        .filter(|s| s.clock == Clock::Wall)
+        .map(|s| s.time)
         .sum();
-    for (stage, d) in &c.timings {
+    for stage in &c.timings {
+        // Thread-time lines split the line above them, indented.
+        let (indent, suffix) = match stage.clock {
+            Clock::Wall => ("", ""),
+            Clock::Threads => ("  ", " (thread time)"),
+        };
+        let name = format!("{indent}{}{suffix}", stage.name);
         eprintln!(
-            "{}: {stage:<40} {:>9.3} s {:>5.1} %",
+            "{}: {name:<40} {:>9.3} s {:>5.1} %",
             c.site,
-            d.as_secs_f64(),
-            100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9)
+            stage.time.as_secs_f64(),
+            100.0 * stage.time.as_secs_f64() / total.as_secs_f64().max(1e-9)
         );
     }
 }

@@ -407,55 +407,6 @@ impl SiteCheck {
     }
 }
 
-/// A file of `out/<site>` as the input-hash cache remembers it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct OutputStat {
-    path: String,
-    size: u64,
-    mtime_ns: i128,
-    mode: u32,
-}
-
-impl OutputStat {
-    /// The host directory the file is in (its path's first component).
-    pub(crate) fn host(&self) -> &str {
-        self.path.split('/').next().unwrap_or("")
-    }
-}
-
-/// A file's modification time in nanoseconds.
-pub(crate) fn mtime_ns(meta: &fs::Metadata) -> i128 {
-    use std::os::unix::fs::MetadataExt;
-    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
-}
-
-/// Size, modification time and mode of every file of `out_dir/<site>`, by
-/// path: what tells the cache that nobody touched the output.
-pub(crate) fn stat_site(out_dir: &Path, site: &str) -> io::Result<Vec<OutputStat>> {
-    use std::os::unix::fs::MetadataExt;
-    let root = out_dir.join(site);
-    let mut stats = Vec::new();
-    for entry in WalkDir::new(&root).sort_by_file_name() {
-        let entry = entry.map_err(io::Error::other)?;
-        if entry.file_type().is_dir() {
-            continue;
-        }
-        let meta = entry.metadata().map_err(io::Error::other)?;
-        stats.push(OutputStat {
-            path: entry
-                .path()
-                .strip_prefix(&root)
-                .map_err(io::Error::other)?
-                .to_string_lossy()
-                .into_owned(),
-            size: meta.len(),
-            mtime_ns: mtime_ns(&meta),
-            mode: meta.mode(),
-        });
-    }
-    Ok(stats)
-}
-
 /// Reads the bundles of `out_dir/<site>` (for `plan`): host -> path -> file.
 /// A site that was never compiled has none.
 pub fn read_site(out_dir: &Path, site: &str) -> io::Result<BaseSite> {
