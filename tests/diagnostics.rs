@@ -18,14 +18,56 @@ fn cases() -> Vec<PathBuf> {
     support::case_files("diagnostics", "ncl")
 }
 
-/// The code a case says it produces (its first line, up to the colon).
-fn expected_code(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("");
-    first
-        .strip_prefix("# ")
-        .and_then(|l| l.split_once(": "))
-        .map(|(code, _)| code.to_string())
-        .unwrap_or_else(|| panic!("first line must be `# CODE: description`, got {first:?}"))
+/// A case file: a whole site, and what its header says it produces.
+struct Case {
+    name: String,
+    text: String,
+    /// The code it must produce (the first line, up to the colon).
+    code: String,
+    /// The first line, shown in the snapshots' header.
+    description: String,
+    /// `# key FILE VALUE` lines: files of the `--keys` directory.
+    keys: Vec<KeyFile>,
+}
+
+struct KeyFile {
+    file: String,
+    value: String,
+}
+
+impl Case {
+    fn read(path: &Path) -> Case {
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let text = std::fs::read_to_string(path).unwrap();
+        let description = text.lines().next().unwrap_or("").to_string();
+        let code = description
+            .strip_prefix("# ")
+            .and_then(|l| l.split_once(": "))
+            .map(|(code, _)| code.to_string())
+            .unwrap_or_else(|| {
+                panic!("{name}: the first line must be `# CODE: description`, got {description:?}")
+            });
+        let keys = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# key "))
+            .map(|l| {
+                let (file, value) = l
+                    .split_once(' ')
+                    .unwrap_or_else(|| panic!("{name}: `# key FILE VALUE`, got {l:?}"));
+                KeyFile {
+                    file: file.to_string(),
+                    value: value.to_string(),
+                }
+            })
+            .collect();
+        Case {
+            name,
+            text,
+            code,
+            description,
+            keys,
+        }
+    }
 }
 
 struct Run {
@@ -35,22 +77,15 @@ struct Run {
 }
 
 /// Runs `sitec check NAME [extra]` in a project holding only this case.
-fn run_case(case: &Path, extra: &[&str]) -> Run {
-    let name = case.file_stem().unwrap().to_str().unwrap();
-    let text = std::fs::read_to_string(case).unwrap();
+fn run_case(case: &Case, extra: &[&str]) -> Run {
     let tmp = schema_project("diag");
-    write_site(tmp.path(), name, &text);
-    let mut args = vec!["check".to_string(), name.to_string()];
-    let keys: Vec<(&str, &str)> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("# key "))
-        .filter_map(|l| l.split_once(' '))
-        .collect();
-    if !keys.is_empty() {
+    write_site(tmp.path(), &case.name, &case.text);
+    let mut args = vec!["check".to_string(), case.name.clone()];
+    if !case.keys.is_empty() {
         let dir = tmp.path().join("keys");
         std::fs::create_dir_all(&dir).unwrap();
-        for (file, value) in keys {
-            std::fs::write(dir.join(file), format!("{value}\n")).unwrap();
+        for k in &case.keys {
+            std::fs::write(dir.join(&k.file), format!("{}\n", k.value)).unwrap();
         }
         args.extend(["--keys".to_string(), "keys".to_string()]);
     }
@@ -68,77 +103,68 @@ fn run_case(case: &Path, extra: &[&str]) -> Run {
     }
 }
 
-#[test]
-fn every_case_produces_its_code_located_and_snapshotted() {
-    let cases = cases();
-    assert!(cases.len() > 30, "cases went missing: {}", cases.len());
-    for case in &cases {
-        let name = case.file_stem().unwrap().to_str().unwrap();
-        let text = std::fs::read_to_string(case).unwrap();
-        let code = expected_code(&text);
-
-        let json = run_case(case, &["--format", "json"]);
-        let found: Vec<serde_json::Value> =
-            serde_json::from_str(&json.stdout).unwrap_or_else(|e| {
-                panic!("{name}: --format json is not JSON ({e}):\n{}", json.stdout)
-            });
-        let mine: Vec<&serde_json::Value> = found
-            .iter()
-            .filter(|d| d["code"] == code.as_str())
-            .collect();
-        assert!(
-            !mine.is_empty(),
-            "{name}: no `{code}` among {found:#?}\n{}",
-            json.stderr
-        );
-        for d in &found {
-            for field in [
-                "site", "code", "severity", "message", "help", "file", "line", "column",
-            ] {
-                assert!(!d[field].is_null(), "{name}: `{field}` missing in {d:#}");
-            }
-            assert!(
-                d["file"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with(&format!("sites/{name}/site.ncl"))
-                    || d["file"].as_str().unwrap().starts_with("schemas/"),
-                "{name}: {d:#}"
-            );
+/// One case: it produces its code, every finding is located, the exit code
+/// follows the severities, and both renderings are snapshotted.
+fn case(stem: &str) {
+    let case = Case::read(&project_root().join(format!("tests/diagnostics/{stem}.ncl")));
+    let (name, code) = (&case.name, &case.code);
+    let json = run_case(&case, &["--format", "json"]);
+    let found: Vec<serde_json::Value> = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("{name}: --format json is not JSON ({e}):\n{}", json.stdout));
+    assert!(
+        found.iter().any(|d| d["code"] == code.as_str()),
+        "{name}: no `{code}` among {found:#?}\n{}",
+        json.stderr
+    );
+    for d in &found {
+        for field in [
+            "site", "code", "severity", "message", "help", "file", "line", "column",
+        ] {
+            assert!(!d[field].is_null(), "{name}: `{field}` missing in {d:#}");
         }
-        let errors = found.iter().any(|d| d["severity"] == "error");
-        assert_eq!(
-            json.code,
-            if errors { 1 } else { 0 },
-            "{name}: exit code\n{}",
-            json.stderr
-        );
-
-        let text_run = run_case(case, &[]);
-        assert_eq!(text_run.code, json.code, "{name}: text and json disagree");
+        let file = d["file"].as_str().unwrap();
         assert!(
-            text_run.stdout.is_empty(),
-            "{name}: diagnostics belong on stderr"
+            file.ends_with(&format!("sites/{name}/site.ncl")) || file.starts_with("schemas/"),
+            "{name}: {d:#}"
         );
-        assert!(
-            text_run.stderr.contains(&code),
-            "{name}: {}",
-            text_run.stderr
-        );
-
-        insta::with_settings!({ snapshot_path => "snapshots/diagnostics", prepend_module_to_snapshot => false, description => text.lines().next().unwrap_or("").to_string() }, {
-            insta::assert_snapshot!(format!("{name}.txt"), text_run.stderr);
-            insta::assert_snapshot!(format!("{name}.json"), json.stdout);
-        });
     }
+    let errors = found.iter().any(|d| d["severity"] == "error");
+    assert_eq!(
+        json.code,
+        i32::from(errors),
+        "{name}: exit code\n{}",
+        json.stderr
+    );
+
+    let text_run = run_case(&case, &[]);
+    assert_eq!(text_run.code, json.code, "{name}: text and json disagree");
+    assert!(
+        text_run.stdout.is_empty(),
+        "{name}: diagnostics belong on stderr"
+    );
+    assert!(
+        text_run.stderr.contains(code.as_str()),
+        "{name}: {}",
+        text_run.stderr
+    );
+
+    insta::with_settings!({ snapshot_path => "snapshots/diagnostics", prepend_module_to_snapshot => false, description => case.description.clone() }, {
+        insta::assert_snapshot!(format!("{name}.txt"), text_run.stderr);
+        insta::assert_snapshot!(format!("{name}.json"), json.stdout);
+    });
+}
+
+// One test per file of tests/diagnostics/, generated by compiler/build.rs.
+include!(concat!(env!("OUT_DIR"), "/diagnostics_cases.rs"));
+
+#[test]
+fn the_cases_are_there() {
+    assert!(cases().len() > 30, "cases went missing: {}", cases().len());
 }
 
 #[test]
 fn every_code_has_a_case() {
-    let covered: Vec<String> = cases()
-        .iter()
-        .map(|c| expected_code(&std::fs::read_to_string(c).unwrap()))
-        .collect();
+    let covered: Vec<String> = cases().iter().map(|c| Case::read(c).code).collect();
     let o = sitec().arg("explain").output().unwrap();
     let codes = String::from_utf8(o.stdout).unwrap();
     assert!(

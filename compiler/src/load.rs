@@ -54,9 +54,9 @@ pub(crate) struct Evaluated {
 
 /// Nickel's program and value after the walk into [`Loaded`]: nothing reads
 /// them any more, but freeing them takes a while (some 60 ms at a thousand
-/// hosts, every closure a small allocation), so the caller frees them while
-/// another thread goes on with the [`Loaded`] site. Not `Send`: Nickel's
-/// heap is reference-counted.
+/// hosts, every closure a small allocation), so the caller frees them as a
+/// stage of its own (`--timings` shows it), before it builds the model in
+/// the memory they held. Not `Send`: Nickel's heap is reference-counted.
 pub(crate) struct NickelHeap {
     _program: Program<CacheImpl>,
     _value: NickelValue,

@@ -4,10 +4,10 @@
 //! of a Time Machine share.
 //!
 //! Why it matters: the share's `quota` is the one value that drives both
-//! `fruit:time machine max size` and the dataset's `refquota`. Seed 001's
-//! lesson: the ZFS quota and the size Samba advertises must match, or
-//! macOS plans backups for space ZFS refuses and they fail with "disk
-//! full". A second statement could only disagree.
+//! `fruit:time machine max size` and the dataset's `refquota`. The ZFS
+//! quota and the size Samba advertises must match, or macOS plans backups
+//! for space ZFS refuses and they fail with "disk full". A second
+//! statement could only disagree.
 //!
 //! Example: `time_machine.tm.quota = "3T"` and `zfs."tank/tm".refquota = "2T"`.
 
