@@ -313,3 +313,93 @@ fn colours_only_on_a_terminal_without_no_color() {
         "{piped}"
     );
 }
+
+/// The modules of `compiler/src/` in pipeline order: each may use only the
+/// ones before it (`lib.rs` and `main.rs`, which orchestrate, use any). A
+/// module's submodules (`check/*`, `render/*`, `bundle/*`) count as it.
+const LAYERS: &[&str] = &[
+    "hash",
+    "net",
+    "tree",
+    "diagnostic",
+    "schema",
+    "load",
+    "reference",
+    "model",
+    "check",
+    "render",
+    "bundle",
+    "verify",
+    "write",
+    "plan",
+    "cache",
+];
+
+/// ARCHITECTURE.md's "each stage only reads what the one before produced",
+/// as the module graph: no `crate::` path points at a later module.
+#[test]
+fn the_module_graph_points_one_way() {
+    let src = project_root().join("compiler/src");
+    let mut arrows = Vec::new();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let module = rel.split(['/', '.']).next().unwrap().to_string();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let rank = LAYERS
+            .iter()
+            .position(|m| *m == module)
+            .unwrap_or_else(|| panic!("compiler/src/{rel}: module `{module}` is not in LAYERS"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut used: Vec<String> = Vec::new();
+        for (i, _) in text.match_indices("crate::") {
+            let rest = &text[i + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                used.extend(
+                    group
+                        .split(',')
+                        .map(|p| p.trim().split("::").next().unwrap_or("").to_string()),
+                );
+            } else {
+                used.push(
+                    rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+            }
+        }
+        for dep in used {
+            // `crate::path!` is tree's macro, exported at the crate root.
+            let dep = if dep == "path" {
+                "tree".to_string()
+            } else {
+                dep
+            };
+            if dep.is_empty() || dep == module {
+                continue;
+            }
+            match LAYERS.iter().position(|m| *m == dep) {
+                Some(r) if r < rank => {}
+                Some(_) => arrows.push(format!("{rel} uses crate::{dep}, a later stage")),
+                None => arrows.push(format!(
+                    "{rel} uses crate::{dep}, which is not a module of LAYERS"
+                )),
+            }
+        }
+    }
+    arrows.sort();
+    arrows.dedup();
+    assert!(arrows.is_empty(), "{arrows:#?}");
+}

@@ -8,8 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
+use crate::hash::sha256_hex;
 use crate::model::Host;
 use crate::render::HostOutput;
 
@@ -27,6 +26,17 @@ pub struct BundleFile {
     pub content: Vec<u8>,
 }
 
+/// A host and the hash of its bundle (its `BUNDLE` file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostHash {
+    pub host: String,
+    pub hash: String,
+}
+
+/// The bundles of a site as files, read back from `out/` (what `plan`
+/// compares with): host -> path -> file.
+pub type BaseSite = BTreeMap<String, BTreeMap<String, BundleFile>>;
+
 /// One host's bundle, ready to write to `out/<site>/<host>/`.
 #[derive(Debug, Clone)]
 pub struct Bundle {
@@ -34,19 +44,6 @@ pub struct Bundle {
     /// Every file including `BUNDLE`, by path relative to the bundle.
     pub files: BTreeMap<String, BundleFile>,
     pub hash: String,
-}
-
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lowercase hex of a digest.
-pub(crate) fn hex(digest: &[u8]) -> String {
-    let mut s = String::with_capacity(2 * digest.len());
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }
 
 /// The canonical listing of files (which must not include `BUNDLE`), each

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::{hex, sha256_hex};
-use crate::{HostHash, Report};
+use crate::bundle::HostHash;
+use crate::diagnostic::Report;
+use crate::hash::{hex, sha256_hex};
 
 const VERSION: u32 = 4;
 

@@ -5,8 +5,7 @@
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Site;
-use crate::tree::{Sources, Span};
+use crate::tree::{FieldPath, Sources, Span, Spanned};
 
 /// How bad a finding is: errors stop the compile, warnings are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -57,19 +56,25 @@ impl Diagnostic {
     /// nearest enclosing value written in the site is labelled first, as the
     /// place that selected the default (and where the fix goes), and the
     /// default itself second.
-    pub(crate) fn at(mut self, site: &Site, path: &[&str], label: impl Into<String>) -> Self {
-        let (root, sources) = (&site.root, &site.sources);
+    pub(crate) fn at(
+        mut self,
+        site: &impl Spanned,
+        path: &FieldPath,
+        label: impl Into<String>,
+    ) -> Self {
+        let (root, sources) = (site.root(), site.sources());
+        let path = path.steps();
         let label = label.into();
         let spans = (0..=path.len())
             .rev()
-            .filter_map(|n| root.get(&path[..n]).and_then(|node| node.span));
+            .filter_map(|n| root.get_steps(&path[..n]).and_then(|node| node.span));
         let mut first = None;
         for span in spans {
             if !sources.is_schema(span.file) {
                 match first {
                     None => self.labels.push((span, label)),
                     Some(default) => {
-                        let field = path.last().copied().unwrap_or("value");
+                        let field = path.last().map_or("value".to_string(), |s| s.to_string());
                         self.labels.push((
                             span,
                             format!("`{field}` is not set here, so the schema's default applies: {label}"),
@@ -95,9 +100,14 @@ impl Diagnostic {
 
     /// Labels the field name at the end of `path` (`members.pve4 =`), or the
     /// value there when the name has no position.
-    pub(crate) fn at_name(self, site: &Site, path: &[&str], label: impl Into<String>) -> Self {
-        match site.root.field_name_span(path) {
-            Some(span) if !site.sources.is_schema(span.file) => {
+    pub(crate) fn at_name(
+        self,
+        site: &impl Spanned,
+        path: &FieldPath,
+        label: impl Into<String>,
+    ) -> Self {
+        match site.root().field_name_span(path.steps()) {
+            Some(span) if !site.sources().is_schema(span.file) => {
                 let mut d = self;
                 d.labels.push((span, label.into()));
                 d

@@ -14,6 +14,7 @@ mod bundle;
 mod cache;
 mod check;
 mod diagnostic;
+mod hash;
 mod load;
 mod model;
 mod net;
@@ -25,7 +26,7 @@ mod tree;
 mod verify;
 mod write;
 
-pub use bundle::{Bundle, BundleFile};
+pub use bundle::{Bundle, BundleFile, HostHash};
 pub use diagnostic::{Report, Severity};
 pub use load::Contracts;
 pub use plan::{Change, FileChange, HostPlan, SitePlan, UnitChange, plan};
@@ -90,13 +91,6 @@ pub struct Compiled {
     render_keys: Vec<(String, String)>,
     /// What the hosts kept unrendered hold in `out/`, as the cache saw it.
     kept_stats: cache::SiteStats,
-}
-
-/// A host and the hash of its bundle (its `BUNDLE` file).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct HostHash {
-    pub host: String,
-    pub hash: String,
 }
 
 /// How a compile came by its answer.

@@ -189,7 +189,7 @@ pub(crate) fn load_checked_by_sitec(
     schema.apply(&mut root, &mut walker.sources, &display)?;
     // What was read, as it was read: the site as on disk (not as blanked
     // out for the evaluation) and every schema file.
-    let site_hash = crate::bundle::sha256_hex(text.as_bytes());
+    let site_hash = crate::hash::sha256_hex(text.as_bytes());
     let mut inputs: Vec<(PathBuf, String)> = evaluated_files(&files)
         .into_iter()
         .filter(|(p, _)| *p != site_path)
@@ -198,7 +198,7 @@ pub(crate) fn load_checked_by_sitec(
             schema
                 .files()
                 .iter()
-                .map(|f| (f.path.clone(), crate::bundle::sha256_hex(f.text.as_bytes()))),
+                .map(|f| (f.path.clone(), crate::hash::sha256_hex(f.text.as_bytes()))),
         )
         .collect();
     inputs.sort();
@@ -315,7 +315,7 @@ fn evaluated_files(files: &Files) -> Vec<(PathBuf, String)> {
             // FileId's field is private; its serde form is the index.
             let id: FileId = serde_json::from_value(serde_json::Value::from(n)).ok()?;
             let path = std::fs::canonicalize(files.name(id)).ok()?;
-            Some((path, crate::bundle::sha256_hex(files.source(id).as_bytes())))
+            Some((path, crate::hash::sha256_hex(files.source(id).as_bytes())))
         })
         .collect();
     inputs.sort();

@@ -21,6 +21,16 @@ pub(crate) struct Site {
     pub(crate) private_keys: Vec<(String, String)>,
 }
 
+impl crate::tree::Spanned for Site {
+    fn root(&self) -> &Node {
+        &self.root
+    }
+
+    fn sources(&self) -> &Sources {
+        &self.sources
+    }
+}
+
 impl Site {
     pub(crate) fn from_loaded(
         name: &str,

@@ -10,11 +10,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::bundle::manifest::Manifest;
-use crate::bundle::{Bundle, BundleFile};
+use crate::bundle::{BaseSite, Bundle, BundleFile};
 use crate::render::Action;
-
-/// The committed bundles of a site: host -> path -> file.
-pub type BaseSite = BTreeMap<String, BTreeMap<String, BundleFile>>;
 
 #[derive(Debug, Serialize)]
 pub struct SitePlan {

@@ -70,6 +70,103 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// What a diagnostic needs of a site to label one of its values: the
+/// values with their spans, and the files the spans point into.
+pub(crate) trait Spanned {
+    fn root(&self) -> &Node;
+    fn sources(&self) -> &Sources;
+}
+
+/// One step of a [`FieldPath`]: a record field or an array element.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Step {
+    Field(String),
+    Index(usize),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Field(name) => f.write_str(name),
+            Step::Index(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+/// Where a value is in the site, as Nickel's own field paths are, with
+/// array elements by index: `hosts.pve1.firewall.input.rules.0`. Built
+/// with [`path!`](crate::path): `path!["hosts", host, "firewall", "dnat", i]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) struct FieldPath(Vec<Step>);
+
+impl FieldPath {
+    pub(crate) fn new(steps: Vec<Step>) -> FieldPath {
+        FieldPath(steps)
+    }
+
+    /// This path, one record field further.
+    pub(crate) fn field(&self, name: &str) -> FieldPath {
+        let mut steps = self.0.clone();
+        steps.push(Step::Field(name.to_string()));
+        FieldPath(steps)
+    }
+
+    /// This path followed by `more`.
+    pub(crate) fn join(&self, more: &FieldPath) -> FieldPath {
+        FieldPath([&self.0[..], &more.0[..]].concat())
+    }
+
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for FieldPath {
+    /// `hosts.pve1.firewall.input.rules.0`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            write!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A step of a [`FieldPath`] from a field name or an array index.
+pub(crate) trait IntoStep {
+    fn into_step(self) -> Step;
+}
+
+impl IntoStep for &str {
+    fn into_step(self) -> Step {
+        Step::Field(self.to_string())
+    }
+}
+
+impl IntoStep for &String {
+    fn into_step(self) -> Step {
+        Step::Field(self.clone())
+    }
+}
+
+impl IntoStep for usize {
+    fn into_step(self) -> Step {
+        Step::Index(self)
+    }
+}
+
+/// A [`FieldPath`] from its steps: field names (`&str`, `&String`) and
+/// array indices (`usize`).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! path {
+    ($($step:expr),* $(,)?) => {
+        $crate::tree::FieldPath::new(vec![$($crate::tree::IntoStep::into_step($step)),*])
+    };
+}
+
 /// A value of the evaluated site.
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
@@ -114,13 +211,18 @@ impl Node {
         }
     }
 
-    /// The node at a path of record field names and array indices.
-    pub(crate) fn get(&self, path: &[&str]) -> Option<&Node> {
+    /// The node at a path of record fields and array elements.
+    pub(crate) fn get(&self, path: &FieldPath) -> Option<&Node> {
+        self.get_steps(path.steps())
+    }
+
+    /// [`Node::get`] by the steps of a path.
+    pub(crate) fn get_steps(&self, path: &[Step]) -> Option<&Node> {
         let mut node = self;
-        for key in path {
-            node = match &node.value {
-                Value::Record(fields) => &fields.get(*key)?.node,
-                Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+        for step in path {
+            node = match (&node.value, step) {
+                (Value::Record(fields), Step::Field(name)) => &fields.get(name)?.node,
+                (Value::Array(items), Step::Index(i)) => items.get(*i)?,
                 _ => return None,
             };
         }
@@ -128,10 +230,12 @@ impl Node {
     }
 
     /// The span of the field name at the end of a path (`hosts.pve1` → the `pve1 =`).
-    pub(crate) fn field_name_span(&self, path: &[&str]) -> Option<Span> {
-        let (last, parent) = path.split_last()?;
-        match &self.get(parent)?.value {
-            Value::Record(fields) => fields.get(*last)?.name_span,
+    pub(crate) fn field_name_span(&self, path: &[Step]) -> Option<Span> {
+        let (Step::Field(last), parent) = path.split_last()? else {
+            return None;
+        };
+        match &self.get_steps(parent)?.value {
+            Value::Record(fields) => fields.get(last)?.name_span,
             _ => None,
         }
     }

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
+use crate::bundle::listing;
 use crate::bundle::manifest::Manifest;
-use crate::bundle::{listing, sha256_hex};
+use crate::hash::sha256_hex;
 
 /// The result of verifying a bundle directory.
 #[derive(Debug)]

@@ -19,8 +19,7 @@ use std::sync::Mutex;
 
 use walkdir::WalkDir;
 
-use crate::bundle::{Bundle, BundleFile};
-use crate::plan::BaseSite;
+use crate::bundle::{BaseSite, Bundle, BundleFile};
 
 /// Writes a site's bundles as they are rendered (see the module doc).
 /// Dropped without `commit` (an error, a site that failed), everything it

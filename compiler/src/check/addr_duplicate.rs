@@ -17,8 +17,9 @@ use std::net::Ipv4Addr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
-use super::facts::{self, Path, parts};
+use super::facts::{self, Path};
 
 pub(crate) const CODE: &str = "addr::duplicate";
 
@@ -43,7 +44,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             by_ip.entry(ip).or_default().push(Holder {
                 host: host_name.clone(),
                 iface: None,
-                path: facts::path(&["hosts", host_name, "management_address"]),
+                path: path!["hosts", host_name, "management_address"],
             });
         }
     }
@@ -75,8 +76,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     ),
                 )
                 .help("every address belongs to one interface of one host; pick an unused one")
-                .at(site, &parts(&later.path), "assigned again here")
-                .at(site, &parts(&first.path), "first assigned here"),
+                .at(site, &later.path, "assigned again here")
+                .at(site, &first.path, "first assigned here"),
             );
         }
     }

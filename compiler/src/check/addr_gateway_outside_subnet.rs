@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 use crate::net::Net;
+use crate::path;
 
 pub(crate) const CODE: &str = "addr::gateway-outside-subnet";
 
@@ -32,18 +33,18 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             let Some(gw) = gateway.as_deref().and_then(|g| g.parse::<Ipv4Addr>().ok()) else {
                 continue;
             };
-            let path = ["hosts", host_name.as_str(), kind, name.as_str()];
+            let path = path!["hosts", host_name, kind, name];
             let d = match address.as_deref().and_then(Net::parse) {
                 None => Diagnostic::error(CODE, format!("{name} of `{host_name}` has a gateway but no address"))
                     .help(format!("give {name} an `address` in the gateway's subnet, e.g. `address = \"{gw}/24\"` with your own host part"))
-                    .at(site, &[&path[..], &["gateway"]].concat(), "gateway without an address"),
+                    .at(site, &path.field("gateway"), "gateway without an address"),
                 Some(net) if !net.contains(gw) => Diagnostic::error(
                     CODE,
                     format!("gateway {gw} of {name} on `{host_name}` is outside its subnet {}", net.network()),
                 )
                 .help(format!("use a gateway inside {}, or fix the prefix length of the address", net.network()))
-                .at(site, &[&path[..], &["gateway"]].concat(), "not reachable on-link")
-                .at(site, &[&path[..], &["address"]].concat(), "the subnet"),
+                .at(site, &path.field("gateway"), "not reachable on-link")
+                .at(site, &path.field("address"), "the subnet"),
                 Some(_) => continue,
             };
             out.push(d);

@@ -12,7 +12,7 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 
-use super::facts::{self, parts};
+use super::facts;
 
 pub(crate) const CODE: &str = "addr::overlapping-subnets";
 
@@ -34,8 +34,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                         ),
                     )
                     .help("give each interface of a host its own subnet")
-                    .at(site, &parts(&b.path), "overlaps")
-                    .at(site, &parts(&a.path), "this subnet"),
+                    .at(site, &b.path, "overlaps")
+                    .at(site, &a.path, "this subnet"),
                 );
             }
         }

@@ -12,6 +12,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "addr::unknown-interface";
 
@@ -31,7 +32,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 out.push(
                     Diagnostic::error(CODE, format!("bridge {bridge_name} of `{host_name}` has port {port}, which is not one of its interfaces"))
                         .help(format!("declare `interfaces.{port} = {{}}` on the host, or fix the port's name"))
-                        .at(site, &["hosts", host_name, "bridges", bridge_name, "ports", &i.to_string()], "no such interface"),
+                        .at(site, &path!["hosts", host_name, "bridges", bridge_name, "ports", i], "no such interface"),
                 );
             }
             let Some(via) = &bridge.masquerade_via else {
@@ -48,7 +49,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::error(CODE, format!("bridge {bridge_name} of `{host_name}` is masqueraded via {via}, which the host does not have"))
                     .help(format!("name one of the host's interfaces or bridges: {}", known.join(", ")))
-                    .at(site, &["hosts", host_name, "bridges", bridge_name, "masquerade_via"], "no such interface"),
+                    .at(site, &path!["hosts", host_name, "bridges", bridge_name, "masquerade_via"], "no such interface"),
             );
         }
     }

@@ -6,19 +6,10 @@ use std::net::Ipv4Addr;
 
 use crate::model::{Host, L4, Mesh, Site};
 use crate::net::{Net, NetIndex};
+use crate::path;
 
-/// A site path such as `["hosts", "pve1", "bridges", "vmbr0", "address"]`.
-pub(crate) type Path = Vec<String>;
-
-/// Builds a [`Path`] from its parts.
-pub(crate) fn path(parts: &[&str]) -> Path {
-    parts.iter().map(|p| p.to_string()).collect()
-}
-
-/// The path as `&str`s, as [`crate::diagnostic::Diagnostic::at`] takes it.
-pub(crate) fn parts(path: &Path) -> Vec<&str> {
-    path.iter().map(String::as_str).collect()
-}
+/// Where a fact was written in the site.
+pub(crate) type Path = crate::tree::FieldPath;
 
 /// An address a host holds on one of its interfaces, with its prefix.
 #[derive(Debug, Clone)]
@@ -39,7 +30,7 @@ pub(crate) fn assigned(site: &Site, host_name: &str, host: &Host) -> Vec<Assigne
             out.push(Assigned {
                 net,
                 iface: name.clone(),
-                path: path(&["hosts", host_name, "interfaces", name, "address"]),
+                path: path!["hosts", host_name, "interfaces", name, "address"],
             });
         }
     }
@@ -48,7 +39,7 @@ pub(crate) fn assigned(site: &Site, host_name: &str, host: &Host) -> Vec<Assigne
             out.push(Assigned {
                 net,
                 iface: name.clone(),
-                path: path(&["hosts", host_name, "bridges", name, "address"]),
+                path: path!["hosts", host_name, "bridges", name, "address"],
             });
         }
     }
@@ -66,7 +57,7 @@ pub(crate) fn assigned(site: &Site, host_name: &str, host: &Host) -> Vec<Assigne
                 prefix: network.prefix,
             },
             iface: mesh_name.clone(),
-            path: path(&["wireguard", mesh_name, "members", host_name, "address"]),
+            path: path!["wireguard", mesh_name, "members", host_name, "address"],
         });
     }
     out
@@ -219,11 +210,7 @@ impl Listener {
 /// NGINX streams, Zaino, WireGuard, DNAT and published container ports.
 pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listener> {
     let mut out = Vec::new();
-    let h = |rest: &[&str]| {
-        let mut p = path(&["hosts", host_name]);
-        p.extend(rest.iter().map(|s| s.to_string()));
-        p
-    };
+    let h = |rest: Path| path!["hosts", host_name].join(&rest);
     let addr = |a: &Option<String>| a.as_deref().and_then(|a| a.parse().ok());
     if let Some(n) = &host.nginx {
         // Virtual hosts on one address share its ports: one listener per
@@ -248,7 +235,7 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
                     address: key.1,
                     port,
                     what: format!("NGINX virtual host `{name}` ({kind})"),
-                    path: h(&["nginx", "vhosts", name]),
+                    path: h(path!["nginx", "vhosts", name]),
                     kind: ListenerKind::NginxHttp,
                 });
             }
@@ -259,7 +246,7 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
                 address: addr(&s.listen_address),
                 port: s.port,
                 what: format!("NGINX stream on {} port {}", s.proto.as_str(), s.port),
-                path: h(&["nginx", "streams", &i.to_string(), "port"]),
+                path: h(path!["nginx", "streams", i, "port"]),
                 kind: ListenerKind::Other,
             });
         }
@@ -270,7 +257,7 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
             address: z.grpc.address.parse().ok(),
             port: z.grpc.port,
             what: "Zaino gRPC".into(),
-            path: h(&["zaino", "grpc", "port"]),
+            path: h(path!["zaino", "grpc", "port"]),
             kind: ListenerKind::Other,
         });
         if let Some(j) = &z.json_rpc {
@@ -279,7 +266,7 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
                 address: j.address.parse().ok(),
                 port: j.port,
                 what: "Zaino JSON-RPC".into(),
-                path: h(&["zaino", "json_rpc", "port"]),
+                path: h(path!["zaino", "json_rpc", "port"]),
                 kind: ListenerKind::Other,
             });
         }
@@ -289,9 +276,9 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
             let (port, p) = match m.port {
                 Some(port) => (
                     port,
-                    path(&["wireguard", mesh_name, "members", host_name, "port"]),
+                    path!["wireguard", mesh_name, "members", host_name, "port"],
                 ),
-                None => (mesh.port, path(&["wireguard", mesh_name, "port"])),
+                None => (mesh.port, path!["wireguard", mesh_name, "port"]),
             };
             out.push(Listener {
                 proto: L4::Udp,
@@ -310,7 +297,7 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
                 address: None,
                 port: d.port,
                 what: format!("DNAT of {} port {} to {}", d.proto.as_str(), d.port, d.to),
-                path: h(&["firewall", "dnat", &i.to_string(), "port"]),
+                path: h(path!["firewall", "dnat", i, "port"]),
                 kind: ListenerKind::Dnat,
             });
         }
@@ -323,13 +310,13 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
                 address: p.address.parse().ok(),
                 port: p.host,
                 what: format!("container `{name}` published port {}", p.host),
-                path: h(&[
+                path: h(path![
                     "units",
                     "services",
                     name,
                     "container",
                     "ports",
-                    &i.to_string(),
+                    i,
                     "host",
                 ]),
                 kind: ListenerKind::Other,

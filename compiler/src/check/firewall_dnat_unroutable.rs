@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 use super::facts;
 
@@ -40,7 +41,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     } else {
                         format!("forward to an address in one of {nets}")
                     })
-                    .at(site, &["hosts", host_name, "firewall", "dnat", &i.to_string(), "to"], "not in any subnet of the host"),
+                    .at(site, &path!["hosts", host_name, "firewall", "dnat", i, "to"], "not in any subnet of the host"),
             );
         }
     }

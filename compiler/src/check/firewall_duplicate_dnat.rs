@@ -11,6 +11,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "firewall::duplicate-dnat";
 
@@ -30,8 +31,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     format!("`{host_name}` forwards {} port {} twice: to {} and to {}", b.proto.as_str(), b.port, fw.dnat[i].to, b.to),
                 )
                 .help("only the first DNAT of a port takes effect; remove one, or move it to another port")
-                .at(site, &["hosts", host_name, "firewall", "dnat", &j.to_string(), "port"], "forwarded again here")
-                .at(site, &["hosts", host_name, "firewall", "dnat", &i.to_string(), "port"], "first forwarded here"),
+                .at(site, &path!["hosts", host_name, "firewall", "dnat", j, "port"], "forwarded again here")
+                .at(site, &path!["hosts", host_name, "firewall", "dnat", i, "port"], "first forwarded here"),
             );
         }
     }

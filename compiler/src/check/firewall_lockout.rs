@@ -17,6 +17,7 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::{Action, Policy, Rule, Site};
 use crate::net::Net;
+use crate::path;
 
 use super::facts::{self, L4Matches, Matches};
 
@@ -37,7 +38,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::error(CODE, format!("this ruleset would lock you out: `{host_name}` drops input, and the site has no `admin` address set saying where you deploy from"))
                     .help(format!("define `address_sets.admin = [\"<your admin network>\"]` and admit it: `{suggestion}`"))
-                    .at(site, &["hosts", host_name, "firewall", "input"], "policy drop"),
+                    .at(site, &path!["hosts", host_name, "firewall", "input"], "policy drop"),
             );
             continue;
         };
@@ -67,13 +68,13 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     format!("this ruleset would lock you out: rule {i} of `{host_name}` {} ssh from the admin network {net}", verb(r)),
                 )
                 .help(format!("admit ssh before it: `{suggestion}`"))
-                .at(site, &["hosts", host_name, "firewall", "input", "rules", &i.to_string()], "blocks ssh from the admin network"),
+                .at(site, &path!["hosts", host_name, "firewall", "input", "rules", i], "blocks ssh from the admin network"),
                 None => Diagnostic::error(
                     CODE,
                     format!("this ruleset would lock you out: no rule of `{host_name}` admits ssh (tcp {port}) from the admin network {net} to {deploy}"),
                 )
                 .help(format!("add this input rule: `{suggestion}`"))
-                .at(site, &["hosts", host_name, "firewall", "input"], "policy drop, and ssh from @admin is not admitted"),
+                .at(site, &path!["hosts", host_name, "firewall", "input"], "policy drop, and ssh from @admin is not admitted"),
             };
             out.push(d);
         }

@@ -13,6 +13,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Action, Policy, Proto, Rule, Site};
+use crate::path;
 
 pub(crate) const CODE: &str = "firewall::loopback-first";
 
@@ -39,13 +40,13 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         out.push(if fw.input.rules.is_empty() {
             d.at(
                 site,
-                &["hosts", host_name, "firewall", "input"],
+                &path!["hosts", host_name, "firewall", "input"],
                 "no rules, policy drop",
             )
         } else {
             d.at(
                 site,
-                &["hosts", host_name, "firewall", "input", "rules", "0"],
+                &path!["hosts", host_name, "firewall", "input", "rules", 0usize],
                 "first rule is not `iface = \"lo\"`",
             )
         });

@@ -13,6 +13,8 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Action, Site};
+use crate::path;
+use crate::tree::FieldPath;
 
 use super::facts::Matches;
 
@@ -48,18 +50,13 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     "rule {j} of `{host_name}`'s {chain_name} chain {verdict}: rule {i} already {} everything it matches",
                     verb(first.action)
                 );
-                let (shadowed, by) = (j.to_string(), i.to_string());
                 out.push(
                     Diagnostic::warning(CODE, what)
                         .help(
                             "remove the rule, narrow the earlier one, or move this rule before it",
                         )
-                        .at(
-                            site,
-                            &rule_path(host_name, chain_name, &shadowed),
-                            "shadowed",
-                        )
-                        .at(site, &rule_path(host_name, chain_name, &by), "by this rule"),
+                        .at(site, &rule_path(host_name, chain_name, j), "shadowed")
+                        .at(site, &rule_path(host_name, chain_name, i), "by this rule"),
                 );
             }
         }
@@ -67,6 +64,6 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
 }
 
 /// Where rule `n` of a host's chain stands in the site.
-fn rule_path<'a>(host: &'a str, chain: &'a str, n: &'a str) -> [&'a str; 6] {
-    ["hosts", host, "firewall", chain, "rules", n]
+fn rule_path(host: &str, chain: &str, n: usize) -> FieldPath {
+    path!["hosts", host, "firewall", chain, "rules", n]
 }

@@ -13,6 +13,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "firewall::tunnel-source";
 
@@ -33,8 +34,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                         format!("rule {i} of `{host_name}`'s {chain_name} chain admits {source} only through the tunnel {iface}"),
                     )
                     .help(format!("the rule races {iface} coming up and locks you out while the tunnel is down; admit `{source}` without `iface`, and the tunnel with a rule of its own: `{{ iface = \"{iface}\" }}`"))
-                    .at(site, &["hosts", host_name, "firewall", chain_name, "rules", &i.to_string(), "iface"], "tunnel interface")
-                    .at(site, &["hosts", host_name, "firewall", chain_name, "rules", &i.to_string(), "source"], "combined with a source"),
+                    .at(site, &path!["hosts", host_name, "firewall", chain_name, "rules", i, "iface"], "tunnel interface")
+                    .at(site, &path!["hosts", host_name, "firewall", chain_name, "rules", i, "source"], "combined with a source"),
                 );
             }
         }

@@ -10,6 +10,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "firewall::unknown-set";
 
@@ -24,7 +25,6 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 if site.spec.address_sets.contains_key(set) {
                     continue;
                 }
-                let index = i.to_string();
                 let known: Vec<_> = site
                     .spec
                     .address_sets
@@ -43,7 +43,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     })
                     .at(
                         site,
-                        &["hosts", host_name, "firewall", chain_name, "rules", &index, "source"],
+                        &path!["hosts", host_name, "firewall", chain_name, "rules", i, "source"],
                         "unknown address set",
                     ),
                 );

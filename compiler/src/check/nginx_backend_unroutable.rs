@@ -16,6 +16,7 @@ use std::net::Ipv4Addr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 use super::facts;
 
@@ -30,31 +31,18 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             for (i, b) in v.backends.iter().enumerate() {
                 backends.push((
                     b,
-                    facts::path(&[
-                        "hosts",
-                        host_name,
-                        "nginx",
-                        "vhosts",
-                        vhost,
-                        "backends",
-                        &i.to_string(),
-                        "address",
-                    ]),
+                    path![
+                        "hosts", host_name, "nginx", "vhosts", vhost, "backends", i, "address",
+                    ],
                 ));
             }
         }
         for (i, s) in n.streams.iter().enumerate() {
             backends.push((
                 &s.backend,
-                facts::path(&[
-                    "hosts",
-                    host_name,
-                    "nginx",
-                    "streams",
-                    &i.to_string(),
-                    "backend",
-                    "address",
-                ]),
+                path![
+                    "hosts", host_name, "nginx", "streams", i, "backend", "address",
+                ],
             ));
         }
         let host_reach = reach.host(site, host_name, host);
@@ -79,7 +67,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 } else {
                     format!("use a backend in {known}, or attach the host to the backend's network")
                 })
-                .at(site, &facts::parts(&path), "unreachable backend"),
+                .at(site, &path, "unreachable backend"),
             );
         }
     }

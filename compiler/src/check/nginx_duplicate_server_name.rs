@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "nginx::duplicate-server-name";
 
@@ -31,8 +32,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 out.push(
                     Diagnostic::error(CODE, format!("server name {name} of `{host_name}` is in virtual host `{vhost}` and in `{other}`"))
                         .help("NGINX sends all its requests to one of them; keep the name in one virtual host")
-                        .at(site, &["hosts", host_name, "nginx", "vhosts", vhost, "server_names", &i.to_string()], "again here")
-                        .at(site, &["hosts", host_name, "nginx", "vhosts", other, "server_names", &j.to_string()], "first here"),
+                        .at(site, &path!["hosts", host_name, "nginx", "vhosts", vhost, "server_names", i], "again here")
+                        .at(site, &path!["hosts", host_name, "nginx", "vhosts", other, "server_names", j], "first here"),
                 );
             }
         }

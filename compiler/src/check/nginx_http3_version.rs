@@ -11,6 +11,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "nginx::http3-version";
 
@@ -36,8 +37,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::error(CODE, format!("virtual host `{vhost}` of `{host_name}` asks for HTTP/3, which needs nginx 1.25 or newer; the host has {}", n.version))
                     .help("remove `http3 = true`, or install nginx 1.25+ on the host and set `nginx.version` accordingly")
-                    .at(site, &["hosts", host_name, "nginx", "vhosts", vhost, "http3"], "needs nginx 1.25")
-                    .at(site, &["hosts", host_name, "nginx", "version"], "the host's nginx"),
+                    .at(site, &path!["hosts", host_name, "nginx", "vhosts", vhost, "http3"], "needs nginx 1.25")
+                    .at(site, &path!["hosts", host_name, "nginx", "version"], "the host's nginx"),
             );
         }
     }

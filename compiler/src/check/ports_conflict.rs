@@ -14,7 +14,7 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 
-use super::facts::{self, parts};
+use super::facts;
 
 pub(crate) const CODE: &str = "ports::conflict";
 
@@ -37,8 +37,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     ),
                 )
                 .help("move one of them to another port or to a distinct listen address")
-                .at(site, &parts(&b.path), b.what.clone())
-                .at(site, &parts(&a.path), a.what.clone()),
+                .at(site, &b.path, b.what.clone())
+                .at(site, &a.path, a.what.clone()),
             );
         }
     }

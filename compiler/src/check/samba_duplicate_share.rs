@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "samba::duplicate-share";
 
@@ -28,13 +29,13 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         let mut names: BTreeMap<String, (&str, &str)> = BTreeMap::new();
         let mut paths: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
         for (kind, name, path) in all {
-            let here = ["hosts", host_name, "samba", kind, name];
+            let here = path!["hosts", host_name, "samba", kind, name];
             if let Some((k, other)) = names.get(&name.to_lowercase()).copied() {
                 out.push(
                     Diagnostic::error(CODE, format!("`{host_name}` has two shares named {name} and {other}; share names are not case-sensitive"))
                         .help("rename one of them")
                         .at_name(site, &here, "this share")
-                        .at_name(site, &["hosts", host_name, "samba", k, other], "same name"),
+                        .at_name(site, &path!["hosts", host_name, "samba", k, other], "same name"),
                 );
             } else {
                 names.insert(name.to_lowercase(), (kind, name));
@@ -46,10 +47,10 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                         format!("shares {other} and {name} of `{host_name}` both serve {path}"),
                     )
                     .help("give each share its own directory")
-                    .at(site, &[&here[..], &["path"]].concat(), "this path")
+                    .at(site, &here.field("path"), "this path")
                     .at(
                         site,
-                        &["hosts", host_name, "samba", k, other, "path"],
+                        &path!["hosts", host_name, "samba", k, other, "path"],
                         "already shared",
                     ),
                 );

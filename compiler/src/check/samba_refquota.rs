@@ -13,6 +13,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "samba::refquota";
 
@@ -30,8 +31,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 out.push(
                     Diagnostic::error(CODE, format!("the {prop} of {} is stated in `zfs`, but Time Machine share {share} sets it from its `quota`", tm.dataset))
                         .help(format!("remove `{prop}` here; change `time_machine.{share}.quota` ({}) instead", tm.quota))
-                        .at_name(site, &["hosts", host_name, "zfs", &tm.dataset, prop], "second statement of the quota")
-                        .at(site, &["hosts", host_name, "samba", "time_machine", share, "quota"], "the one value"),
+                        .at_name(site, &path!["hosts", host_name, "zfs", &tm.dataset, prop], "second statement of the quota")
+                        .at(site, &path!["hosts", host_name, "samba", "time_machine", share, "quota"], "the one value"),
                 );
             }
         }

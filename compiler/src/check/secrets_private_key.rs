@@ -15,12 +15,12 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
-use crate::tree::{Node, Span, Value};
+use crate::tree::{FieldPath, Node, Span, Step, Value};
 
 pub(crate) const CODE: &str = "secrets::private-key";
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
-    let mut found = |path: &[String], span: Option<Span>, text: &str| {
+    let mut found = |path: &[Step], span: Option<Span>, text: &str| {
         let problem = if text.contains("PRIVATE KEY-----") {
             "is a PEM private key".to_string()
         } else if let Some((file, _)) = site
@@ -32,7 +32,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         } else {
             return;
         };
-        let d = Diagnostic::error(CODE, format!("`{}` {problem}", path.join(".")))
+        let d = Diagnostic::error(CODE, format!("`{}` {problem}", FieldPath::new(path.to_vec())))
             .help("never write a private key into the site: it would be committed and shown in review; put it in a file on the host and name its path (`private_key_file`, `tls.key`); for `public_key`, write the output of `wg pubkey < KEY`");
         out.push(match span {
             Some(span) => d.at_span(span, "a private key"),
@@ -43,24 +43,24 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
 }
 
 /// What `walk` calls for each string: its path, span and text.
-type Found<'a> = dyn FnMut(&[String], Option<Span>, &str) + 'a;
+type Found<'a> = dyn FnMut(&[Step], Option<Span>, &str) + 'a;
 
 /// Every string of the tree, in order, with its path and span. The path
 /// is built as the walk goes and only copied for a finding: a fleet's site
 /// has a million strings.
-fn walk(node: &Node, path: &mut Vec<String>, found: &mut Found) {
+fn walk(node: &Node, path: &mut Vec<Step>, found: &mut Found) {
     match &node.value {
         Value::String(s) => found(path, node.span, s),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                path.push(i.to_string());
+                path.push(Step::Index(i));
                 walk(item, path, found);
                 path.pop();
             }
         }
         Value::Record(fields) => {
             for (name, field) in fields {
-                path.push(name.clone());
+                path.push(Step::Field(name.clone()));
                 walk(&field.node, path, found);
                 path.pop();
             }

@@ -11,6 +11,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "site::no-hosts";
 
@@ -19,7 +20,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         out.push(
             Diagnostic::error(CODE, format!("site `{}` has no hosts", site.name))
                 .help("add a host: `hosts.pve1 = { management_address = \"10.0.200.11\" }`")
-                .at(site, &["hosts"], "no hosts"),
+                .at(site, &path!["hosts"], "no hosts"),
         );
     }
 }

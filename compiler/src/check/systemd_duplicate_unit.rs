@@ -14,6 +14,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "systemd::duplicate-unit";
 
@@ -23,8 +24,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::error(CODE, format!("`{host_name}` defines zaino.service twice: as a service of the site and as the Zaino container"))
                     .help("remove `units.services.zaino`; the `zaino` block renders zaino.service")
-                    .at_name(site, &["hosts", host_name, "units", "services", "zaino"], "second definition")
-                    .at_name(site, &["hosts", host_name, "zaino"], "owns zaino.service"),
+                    .at_name(site, &path!["hosts", host_name, "units", "services", "zaino"], "second definition")
+                    .at_name(site, &path!["hosts", host_name, "zaino"], "owns zaino.service"),
             );
         }
         for (unit, state) in &host.units.states {
@@ -35,8 +36,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 out.push(
                     Diagnostic::error(CODE, format!("`{host_name}` sets the state of {unit} in `units.states`, but also defines it as a service"))
                         .help(format!("set `state` on `units.services.{name}` instead"))
-                        .at_name(site, &["hosts", host_name, "units", "states", unit], "state set here")
-                        .at_name(site, &["hosts", host_name, "units", "services", name], "defined here"),
+                        .at_name(site, &path!["hosts", host_name, "units", "states", unit], "state set here")
+                        .at_name(site, &path!["hosts", host_name, "units", "services", name], "defined here"),
                 );
                 continue;
             }
@@ -45,8 +46,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 Some(other) if other != state => out.push(
                     Diagnostic::error(CODE, format!("`{host_name}` sets {unit} to {} in `units.states` and to {} in `samba.unit_states`", state.as_str(), other.as_str()))
                         .help("state it in one place")
-                        .at(site, &["hosts", host_name, "units", "states", unit], "one state")
-                        .at(site, &["hosts", host_name, "samba", "unit_states", unit], "another state"),
+                        .at(site, &path!["hosts", host_name, "units", "states", unit], "one state")
+                        .at(site, &path!["hosts", host_name, "samba", "unit_states", unit], "another state"),
                 ),
                 _ => {}
             }

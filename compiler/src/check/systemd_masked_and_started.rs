@@ -15,30 +15,27 @@ use std::collections::BTreeMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Site, UnitState};
+use crate::path;
 
-use super::facts::{self, Path, parts};
+use super::facts::Path;
 
 pub(crate) const CODE: &str = "systemd::masked-and-started";
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
-        let h = |rest: &[&str]| {
-            let mut p = facts::path(&["hosts", host_name]);
-            p.extend(rest.iter().map(|s| s.to_string()));
-            p
-        };
+        let h = |rest: Path| path!["hosts", host_name].join(&rest);
         let mut masked: BTreeMap<String, Path> = BTreeMap::new();
         let mut started: Vec<(String, String, Path)> = Vec::new();
         let states = host
             .units
             .states
             .iter()
-            .map(|(u, s)| (u, s, h(&["units", "states", u])))
+            .map(|(u, s)| (u, s, h(path!["units", "states", u])))
             .chain(host.samba.iter().flat_map(|samba| {
                 samba
                     .unit_states
                     .iter()
-                    .map(|(u, s)| (u, s, h(&["samba", "unit_states", u])))
+                    .map(|(u, s)| (u, s, h(path!["samba", "unit_states", u])))
             }));
         for (unit, state, path) in states {
             match state {
@@ -56,13 +53,13 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             started.push((
                 format!("{name}.service"),
                 "is a service of the site".into(),
-                h(&["units", "services", name]),
+                h(path!["units", "services", name]),
             ));
             for (i, after) in service.after.iter().enumerate() {
                 started.push((
                     after.clone(),
                     format!("is wanted by {name}.service"),
-                    h(&["units", "services", name, "after", &i.to_string()]),
+                    h(path!["units", "services", name, "after", i]),
                 ));
             }
         }
@@ -70,7 +67,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             started.push((
                 "zaino.service".into(),
                 "runs the Zaino container".into(),
-                h(&["zaino"]),
+                h(path!["zaino"]),
             ));
         }
         for (unit, why, path) in started {
@@ -85,8 +82,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 .help(format!(
                     "a masked unit never starts; remove the mask of {unit}, or stop starting it"
                 ))
-                .at(site, &parts(mask), "masked here")
-                .at(site, &parts(&path), "started here"),
+                .at(site, mask, "masked here")
+                .at(site, &path, "started here"),
             );
         }
     }

@@ -9,6 +9,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "systemd::service-kind";
 
@@ -26,7 +27,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     format!("service `{name}` of host `{host_name}` {problem}"),
                 )
                 .help("give the service exactly one of `exec = { command = ... }` or `container = { image = ..., uid = ..., gid = ... }`")
-                .at(site, &["hosts", host_name, "units", "services", name], "this service"),
+                .at(site, &path!["hosts", host_name, "units", "services", name], "this service"),
             );
         }
     }

@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 use crate::net::Net;
+use crate::path;
 
 pub(crate) const CODE: &str = "wg::address-outside-mesh";
 
@@ -45,8 +46,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     format!("tunnel address {ip} of `{name}` {problem}"),
                 )
                 .help(format!("choose a host address inside {network}, or widen `wireguard.{mesh_name}.network`"))
-                .at(site, &["wireguard", mesh_name, "members", name, "address"], "this address")
-                .at(site, &["wireguard", mesh_name, "network"], "the mesh network"),
+                .at(site, &path!["wireguard", mesh_name, "members", name, "address"], "this address")
+                .at(site, &path!["wireguard", mesh_name, "network"], "the mesh network"),
             );
         }
     }

@@ -15,8 +15,10 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::{Member, Site};
 use crate::net::{Net, NetIndex};
+use crate::path;
+use crate::tree::FieldPath;
 
-use super::facts::{self, parts};
+use super::facts;
 
 pub(crate) const CODE: &str = "wg::allowed-ips-overlap";
 
@@ -24,21 +26,21 @@ pub(crate) const CODE: &str = "wg::allowed-ips-overlap";
 /// field path, and whether it is one of `routes` (else the tunnel address).
 struct Allowed {
     net: Net,
-    path: Vec<String>,
+    path: FieldPath,
     route: bool,
 }
 
 fn allowed(mesh: &str, name: &str, m: &Member) -> Vec<Allowed> {
-    let at = |rest: &[&str]| facts::path(&[&["wireguard", mesh, "members", name], rest].concat());
+    let at = |rest: FieldPath| path!["wireguard", mesh, "members", name].join(&rest);
     let address = Net::parse(&m.address).map(|net| Allowed {
         net,
-        path: at(&["address"]),
+        path: at(path!["address"]),
         route: false,
     });
     let routes = m.routes.iter().enumerate().filter_map(|(i, r)| {
         Net::parse(r).map(|n| Allowed {
             net: n.network(),
-            path: at(&["routes", &i.to_string()]),
+            path: at(path!["routes", i]),
             route: true,
         })
     });
@@ -82,8 +84,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                             format!("{b_net} of `{b_name}` overlaps {a_net} of `{a_name}` in the AllowedIPs of {mesh_name}"),
                         )
                         .help("each address may be routed to one peer only; narrow or remove one of the two")
-                        .at(site, &parts(&b.path), "overlaps")
-                        .at(site, &parts(&a.path), "this"),
+                        .at(site, &b.path, "overlaps")
+                        .at(site, &a.path, "this"),
                     );
                 }
             }
@@ -117,8 +119,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                             ),
                         )
                         .help(format!("`{host_name}` would send its own {} traffic into the tunnel; remove or narrow the route", a.iface))
-                        .at(site, &parts(p), "routed over the tunnel")
-                        .at(site, &parts(&a.path), "the host's own network"),
+                        .at(site, p, "routed over the tunnel")
+                        .at(site, &a.path, "the host's own network"),
                     );
                 }
             }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "wg::duplicate-address";
 
@@ -32,8 +33,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     ),
                 )
                 .help(format!("give `{name}` an unused address of {}", mesh.network))
-                .at(site, &["wireguard", mesh_name, "members", name, "address"], "this address is taken")
-                .at(site, &["wireguard", mesh_name, "members", other, "address"], "first used here"),
+                .at(site, &path!["wireguard", mesh_name, "members", name, "address"], "this address is taken")
+                .at(site, &path!["wireguard", mesh_name, "members", other, "address"], "first used here"),
             );
         }
     }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "wg::duplicate-key";
 
@@ -30,8 +31,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     format!("WireGuard member `{name}` of {mesh_name} has the same public key as `{other}` of {other_mesh}"),
                 )
                 .help(format!("give `{name}` its own key: run `wg genkey | tee {name}.key | wg pubkey` on it and write the output here"))
-                .at(site, &["wireguard", mesh_name, "members", name, "public_key"], "this key is already used")
-                .at(site, &["wireguard", other_mesh, "members", other, "public_key"], "first used here"),
+                .at(site, &path!["wireguard", mesh_name, "members", name, "public_key"], "this key is already used")
+                .at(site, &path!["wireguard", other_mesh, "members", other, "public_key"], "first used here"),
             );
         }
     }

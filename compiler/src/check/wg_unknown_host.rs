@@ -11,6 +11,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "wg::unknown-host";
 
@@ -30,7 +31,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 ))
                 .at_name(
                     site,
-                    &["wireguard", mesh_name, "members", name],
+                    &path!["wireguard", mesh_name, "members", name],
                     "no host has this name",
                 ),
             );

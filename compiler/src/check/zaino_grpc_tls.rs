@@ -17,6 +17,7 @@ use std::net::Ipv4Addr;
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 use crate::net::Net;
+use crate::path;
 
 pub(crate) const CODE: &str = "zaino::grpc-tls";
 
@@ -29,7 +30,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         if z.grpc.tls.is_some() || Net::is_private_address(ip) {
             continue;
         }
-        let path = ["hosts", host_name.as_str(), "zaino", "grpc", "address"];
+        let path = path!["hosts", host_name, "zaino", "grpc", "address"];
         let d = if z.build == "unencrypted_traffic" {
             Diagnostic::warning(CODE, format!("Zaino on `{host_name}` serves gRPC on the public address {ip} without TLS"))
                 .help("wallets' traffic crosses the network in clear text; add `grpc.tls = { certificate = ..., key = ... }`")

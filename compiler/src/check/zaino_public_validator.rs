@@ -14,6 +14,7 @@ use std::net::Ipv4Addr;
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
 use crate::net::Net;
+use crate::path;
 
 pub(crate) const CODE: &str = "zaino::public-validator";
 
@@ -29,7 +30,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         out.push(
             Diagnostic::error(CODE, format!("Zaino on `{host_name}` connects to the validator at the public address {ip}"))
                 .help("run the full node on loopback or a private network (e.g. the VM network) and use that address")
-                .at(site, &["hosts", host_name, "zaino", "validator", "address"], "not a private address"),
+                .at(site, &path!["hosts", host_name, "zaino", "validator", "address"], "not a private address"),
         );
     }
 }

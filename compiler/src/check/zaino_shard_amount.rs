@@ -9,6 +9,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "zaino::shard-amount";
 
@@ -36,7 +37,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             ))
             .at(
                 site,
-                &["hosts", host_name, "zaino", "map_shard_amount"],
+                &path!["hosts", host_name, "zaino", "map_shard_amount"],
                 "not a power of two",
             ),
         );

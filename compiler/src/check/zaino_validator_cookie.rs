@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::path;
 
 pub(crate) const CODE: &str = "zaino::validator-cookie";
 
@@ -28,7 +29,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         out.push(
             Diagnostic::error(CODE, format!("Zaino on `{host_name}` reaches the validator at {ip} over the network without cookie auth"))
                 .help("set `validator.cookie_path` to the full node's cookie file, e.g. `\"/var/lib/zebrad/.cookie\"`")
-                .at(site, &["hosts", host_name, "zaino", "validator"], "no cookie_path"),
+                .at(site, &path!["hosts", host_name, "zaino", "validator"], "no cookie_path"),
         );
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{Host, Mesh, Site, UnitState};
+use crate::path;
 
 mod interfaces;
 mod nftables;
@@ -225,16 +226,16 @@ pub(crate) fn shared_key(site: &Site) -> String {
     for part in [
         serde_json::Value::String(site.name.clone()),
         site.root
-            .get(&["wireguard"])
+            .get(&path!["wireguard"])
             .map_or(serde_json::Value::Null, |n| n.to_json()),
         site.root
-            .get(&["address_sets"])
+            .get(&path!["address_sets"])
             .map_or(serde_json::Value::Null, |n| n.to_json()),
     ] {
         h.update(serde_json::to_vec(&part).unwrap_or_default());
         h.update([0]);
     }
-    crate::bundle::hex(&h.finalize())
+    crate::hash::hex(&h.finalize())
 }
 
 /// A host's render key: the shared key and the host's own values, hashed.
@@ -247,10 +248,10 @@ pub(crate) fn host_key(site: &Site, shared: &str, host: &str) -> String {
     h.update([0]);
     let values = site
         .root
-        .get(&["hosts", host])
+        .get(&path!["hosts", host])
         .map_or(serde_json::Value::Null, |n| n.to_json());
     h.update(serde_json::to_vec(&values).unwrap_or_default());
-    crate::bundle::hex(&h.finalize())
+    crate::hash::hex(&h.finalize())
 }
 
 /// Renders what hosts share; [`render_host`] uses it.
