@@ -82,7 +82,7 @@ pub(crate) struct Member {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Host {
-    pub(crate) roles: Vec<String>,
+    pub(crate) roles: Vec<Role>,
     pub(crate) management_address: String,
     pub(crate) deploy: Deploy,
     pub(crate) interfaces: BTreeMap<String, Interface>,
@@ -102,6 +102,156 @@ pub(crate) struct Deploy {
     pub(crate) address: Option<String>,
     pub(crate) user: String,
     pub(crate) port: u16,
+}
+
+/// What a host is for (`roles`): recorded in its bundle's manifest.
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Role {
+    Hypervisor,
+    Fileserver,
+    ZcashNode,
+    LoadBalancer,
+    Workload,
+}
+
+/// The lowest SMB dialect Samba accepts (`server min protocol`).
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SmbProtocol {
+    #[serde(rename = "SMB3")]
+    Smb3,
+    #[serde(rename = "SMB3_11")]
+    Smb3_11,
+}
+
+impl SmbProtocol {
+    /// As smb.conf spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            SmbProtocol::Smb3 => "SMB3",
+            SmbProtocol::Smb3_11 => "SMB3_11",
+        }
+    }
+}
+
+/// When Samba maps a login to the guest account (`map to guest`).
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MapToGuest {
+    Never,
+    #[serde(rename = "Bad_User")]
+    BadUser,
+}
+
+impl MapToGuest {
+    /// As smb.conf spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MapToGuest::Never => "Never",
+            MapToGuest::BadUser => "Bad User",
+        }
+    }
+}
+
+/// Where vfs_fruit keeps resource forks (`fruit:resource`).
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FruitResource {
+    Xattr,
+    File,
+    Stream,
+}
+
+impl FruitResource {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FruitResource::Xattr => "xattr",
+            FruitResource::File => "file",
+            FruitResource::Stream => "stream",
+        }
+    }
+}
+
+/// vfs_fruit's locking (`fruit:locking`).
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum FruitLocking {
+    None,
+    Netatalk,
+}
+
+impl FruitLocking {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            FruitLocking::None => "none",
+            FruitLocking::Netatalk => "netatalk",
+        }
+    }
+}
+
+/// The Zcash network a Zaino indexer serves.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ZcashNetwork {
+    Mainnet,
+    Testnet,
+    Regtest,
+}
+
+impl ZcashNetwork {
+    /// As zindexer.toml spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ZcashNetwork::Mainnet => "Mainnet",
+            ZcashNetwork::Testnet => "Testnet",
+            ZcashNetwork::Regtest => "Regtest",
+        }
+    }
+}
+
+/// Which Zaino build runs: the official one, or one that serves gRPC
+/// without TLS (read by `zaino::grpc-tls`).
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ZainoBuild {
+    Official,
+    UnencryptedTraffic,
+}
+
+/// A container's Docker network mode.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DockerNetwork {
+    Bridge,
+    Host,
+}
+
+impl DockerNetwork {
+    /// As `docker run --network` takes it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DockerNetwork::Bridge => "bridge",
+            DockerNetwork::Host => "host",
+        }
+    }
+}
+
+/// A service's restart policy.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Restart {
+    Always,
+    OnFailure,
+    No,
+}
+
+impl Restart {
+    /// As systemd's `Restart=` spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Restart::Always => "always",
+            Restart::OnFailure => "on-failure",
+            Restart::No => "no",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -253,11 +403,11 @@ pub(crate) struct Share {
 pub(crate) struct Samba {
     pub(crate) workgroup: String,
     pub(crate) server_string: String,
-    pub(crate) min_protocol: String,
+    pub(crate) min_protocol: SmbProtocol,
     pub(crate) netbios: bool,
-    pub(crate) map_to_guest: String,
-    pub(crate) fruit_resource: String,
-    pub(crate) fruit_locking: String,
+    pub(crate) map_to_guest: MapToGuest,
+    pub(crate) fruit_resource: FruitResource,
+    pub(crate) fruit_locking: FruitLocking,
     pub(crate) dfs: bool,
     pub(crate) unit_states: BTreeMap<String, UnitState>,
     pub(crate) time_machine: BTreeMap<String, TimeMachine>,
@@ -313,9 +463,8 @@ pub(crate) struct ZainoContainer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Zaino {
-    pub(crate) network: String,
-    /// `official` or `unencrypted_traffic` (read by `zaino::grpc-tls`).
-    pub(crate) build: String,
+    pub(crate) network: ZcashNetwork,
+    pub(crate) build: ZainoBuild,
     pub(crate) grpc: ZainoGrpc,
     pub(crate) json_rpc: Option<ZainoJsonRpc>,
     pub(crate) validator: ZainoValidator,
@@ -397,7 +546,7 @@ pub(crate) struct Container {
     pub(crate) gid: u32,
     pub(crate) volumes: Vec<Volume>,
     pub(crate) ports: Vec<Publish>,
-    pub(crate) network: String,
+    pub(crate) network: DockerNetwork,
     pub(crate) args: Vec<String>,
 }
 
@@ -408,7 +557,7 @@ pub(crate) struct Service {
     pub(crate) exec: Option<Exec>,
     pub(crate) container: Option<Container>,
     pub(crate) after: Vec<String>,
-    pub(crate) restart: String,
+    pub(crate) restart: Restart,
     pub(crate) state: UnitState,
 }
 

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::UnitState;
+use crate::model::{Role, UnitState};
 use crate::render::{Action, Check, Secret};
 
 /// The manifest format this sitec writes; `activate` refuses others.
@@ -34,7 +34,7 @@ pub(crate) struct Manifest {
     pub(crate) files: BTreeMap<String, ManifestFile>,
     pub(crate) format: u32,
     pub(crate) host: String,
-    pub(crate) roles: Vec<String>,
+    pub(crate) roles: Vec<Role>,
     pub(crate) secrets: Vec<Secret>,
     pub(crate) site: String,
     pub(crate) units: BTreeMap<String, UnitState>,

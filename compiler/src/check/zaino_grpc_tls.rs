@@ -15,7 +15,7 @@
 use std::net::Ipv4Addr;
 
 use crate::diagnostic::Diagnostic;
-use crate::model::Site;
+use crate::model::{Site, ZainoBuild};
 use crate::net::Net;
 use crate::path;
 
@@ -31,7 +31,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let path = path!["hosts", host_name, "zaino", "grpc", "address"];
-        let d = if z.build == "unencrypted_traffic" {
+        let d = if z.build == ZainoBuild::UnencryptedTraffic {
             Diagnostic::warning(CODE, format!("Zaino on `{host_name}` serves gRPC on the public address {ip} without TLS"))
                 .help("wallets' traffic crosses the network in clear text; add `grpc.tls = { certificate = ..., key = ... }`")
         } else {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Action, Check, Ctx, File, HostOutput, template};
-use crate::model::{Container, Exec, Service, UnitState};
+use crate::model::{Container, Exec, Restart, Service, UnitState};
 
 /// A unit as the template writes it.
 #[derive(Serialize)]
@@ -56,7 +56,7 @@ pub(super) fn push_unit(
 }
 
 fn spec_of(name: &str, s: &Service) -> Result<UnitSpec, String> {
-    let restart = s.restart.replace('_', "-");
+    let restart = s.restart;
     match (&s.exec, &s.container) {
         (Some(exec), None) => Ok(exec_spec(name, &s.description, exec, &s.after, restart)),
         (None, Some(c)) => Ok(container_spec(name, &s.description, c, &s.after, restart)),
@@ -71,7 +71,7 @@ fn exec_spec(
     description: &str,
     e: &Exec,
     after: &[String],
-    restart: String,
+    restart: Restart,
 ) -> UnitSpec {
     let mut exec_start = e.command.clone();
     for a in &e.args {
@@ -87,7 +87,7 @@ fn exec_spec(
         exec_start_pre: Vec::new(),
         exec_start,
         exec_stop: None,
-        restart,
+        restart: restart.as_str().to_string(),
     }
 }
 
@@ -97,13 +97,13 @@ pub(super) fn container_spec(
     description: &str,
     c: &Container,
     after: &[String],
-    restart: String,
+    restart: Restart,
 ) -> UnitSpec {
     let mut run = vec![
         "/usr/bin/docker run --rm".to_string(),
         format!("--name {name}"),
         format!("--user {}:{}", c.uid, c.gid),
-        format!("--network {}", c.network),
+        format!("--network {}", c.network.as_str()),
     ];
     for p in &c.ports {
         run.push(format!(
@@ -131,6 +131,6 @@ pub(super) fn container_spec(
         exec_start_pre: vec![format!("-/usr/bin/docker rm --force {name}")],
         exec_start: run.join(" "),
         exec_stop: Some(format!("/usr/bin/docker stop {name}")),
-        restart,
+        restart: restart.as_str().to_string(),
     }
 }

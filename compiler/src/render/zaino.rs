@@ -3,7 +3,7 @@
 
 use super::systemd::{container_spec, push_unit};
 use super::{Action, Check, Ctx, File, HostOutput, Secret, template};
-use crate::model::{Container, UnitState, Volume};
+use crate::model::{Container, DockerNetwork, Restart, UnitState, Volume};
 
 const CONFIG_DIR: &str = "/etc/zaino";
 
@@ -22,7 +22,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             })),
             "validator_listen": format!("{}:{}", z.validator.address, z.validator.port),
             "validator_cookie": z.validator.cookie_path,
-            "network": z.network,
+            "network": z.network.as_str(),
             "db_path": z.storage.db_path,
             "db_size": z.storage.db_size_gb,
             "map_capacity": z.map_capacity,
@@ -75,7 +75,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         volumes,
         // Zaino binds the listen addresses of the site itself.
         ports: Vec::new(),
-        network: "host".into(),
+        network: DockerNetwork::Host,
         args: vec!["--config".into(), format!("{CONFIG_DIR}/zindexer.toml")],
     };
     let spec = container_spec(
@@ -83,7 +83,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
         "Zaino Zcash indexer (container)",
         &container,
         &["network-online.target".to_string()],
-        "always".into(),
+        Restart::Always,
     );
     push_unit(ctx, out, spec, UnitState::Enabled)
 }
