@@ -132,7 +132,7 @@ pub struct Compared {
 
 /// Receives each host's bundle as soon as it is rendered (from several
 /// threads): the writer, the `--check` comparison, or a collector.
-type Sink<'a> = dyn Fn(Output) -> Result<(), String> + Sync + 'a;
+type Sink<'a> = dyn Fn(Output) -> std::io::Result<()> + Sync + 'a;
 
 /// What a compile hands its sink for each host.
 enum Output {
@@ -192,15 +192,16 @@ impl Project {
     /// `plan` and tests).
     pub fn compile(&self, site: &str, options: &Options) -> Result<Compiled, SiteFailure> {
         let collected = std::sync::Mutex::new(Vec::new());
-        let mut compiled = self.run(site, options, cache::Pending::default(), &|output| {
+        let compiled = self.run(site, options, cache::Pending::default(), &|output| {
             if let Output::Built(b) = output {
                 collected
                     .lock()
-                    .map_err(|_| "a renderer panicked".to_string())?
+                    .map_err(|_| std::io::Error::other("a renderer panicked"))?
                     .push(b);
             }
             Ok(())
-        })?;
+        });
+        let mut compiled = compiled.map_err(|e| e.or_output(|e| SiteFailure::io(e.to_string())))?;
         let mut bundles = collected
             .into_inner()
             .map_err(|_| SiteFailure::io("a renderer panicked".into()))?;
@@ -213,6 +214,7 @@ impl Project {
     /// `sitec check`.
     pub fn check(&self, site: &str, options: &Options) -> Result<Compiled, SiteFailure> {
         self.run(site, options, cache::Pending::default(), &|_| Ok(()))
+            .map_err(|e| e.or_output(|e| SiteFailure::io(e.to_string())))
     }
 
     /// `sitec compile`: compiles one site into `out/<site>`, host by host
@@ -234,13 +236,12 @@ impl Project {
         let dir = out.join(site);
         let io = |e: std::io::Error| SiteFailure::io(format!("writing {}: {e}", dir.display()));
         let writer = SiteWriter::begin(out, site).map_err(io)?;
-        let mut compiled = self.run(site, options, keep, &|output| {
-            match output {
+        let mut compiled = self
+            .run(site, options, keep, &|output| match output {
                 Output::Built(b) => writer.write(&b),
                 Output::Kept(host) => writer.keep(&host),
-            }
-            .map_err(|e| format!("writing {}: {e}", dir.display()))
-        })?;
+            })
+            .map_err(|e| e.or_output(io))?;
         let t = std::time::Instant::now();
         writer.commit().map_err(io)?;
         if use_cache == UseCache::Yes {
@@ -287,16 +288,20 @@ impl Project {
         let _warm = SiteCheck::prefetch(out, site);
         let check = SiteCheck::new(out, site);
         let dir = out.join(site);
-        let compiled = self.run(site, options, cache::Pending::default(), &|output| {
-            match output {
-                Output::Built(b) => check.check(&b),
-                Output::Kept(_) => Ok(()),
-            }
-            .map_err(|e| format!("reading {}: {e}", dir.display()))
-        })?;
-        let differences = check
-            .finish()
-            .map_err(|e| SiteFailure::io(format!("reading {}: {e}", dir.display())))?;
+        let reading =
+            |e: std::io::Error| SiteFailure::io(format!("reading {}: {e}", dir.display()));
+        let compiled = self
+            .run(
+                site,
+                options,
+                cache::Pending::default(),
+                &|output| match output {
+                    Output::Built(b) => check.check(&b),
+                    Output::Kept(_) => Ok(()),
+                },
+            )
+            .map_err(|e| e.or_output(reading))?;
+        let differences = check.finish().map_err(reading)?;
         Ok(Compared {
             compiled,
             differences,
@@ -354,7 +359,7 @@ impl Project {
         options: &Options,
         keep: cache::Pending,
         sink: &Sink,
-    ) -> Result<Compiled, SiteFailure> {
+    ) -> Result<Compiled, RunFailure> {
         let color = options.color;
         let schemas = relative(&self.root, PathBuf::from("schemas"));
         let load::Evaluated { mut loaded, heap } = load::load(
@@ -408,7 +413,7 @@ impl Project {
             .collect();
         lap("checks", &mut timings);
         if reports.iter().any(|r| r.severity == Severity::Error) {
-            return Err(SiteFailure::Invalid(reports));
+            return Err(SiteFailure::Invalid(reports).into());
         }
         let shared = render::prepare(&site_model).map_err(render_failure)?;
         lap("render what hosts share", &mut timings);
@@ -430,7 +435,7 @@ impl Project {
                 if let Some((k, hash)) = keep.hosts.get(host.as_str())
                     && *k == key
                 {
-                    sink(Output::Kept(host.to_string())).map_err(Failure::Sink)?;
+                    sink(Output::Kept(host.to_string())).map_err(HostFailure::Output)?;
                     return Ok(Rendered {
                         host: HostHash {
                             host: host.to_string(),
@@ -441,7 +446,7 @@ impl Project {
                     });
                 }
                 let out =
-                    render::render_host(&site_model, &shared, host).map_err(Failure::Render)?;
+                    render::render_host(&site_model, &shared, host).map_err(HostFailure::Render)?;
                 timed(0, t);
                 let t = std::time::Instant::now();
                 let b = bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out);
@@ -455,14 +460,14 @@ impl Project {
                 };
                 timed(1, t);
                 let t = std::time::Instant::now();
-                sink(Output::Built(b)).map_err(Failure::Sink)?;
+                sink(Output::Built(b)).map_err(HostFailure::Output)?;
                 timed(2, t);
                 Ok(entry)
             })
-            .collect::<Result<Vec<_>, Failure>>()
+            .collect::<Result<Vec<_>, HostFailure>>()
             .map_err(|e| match e {
-                Failure::Render(e) => render_failure(e),
-                Failure::Sink(e) => SiteFailure::io(e),
+                HostFailure::Render(e) => RunFailure::Site(render_failure(e)),
+                HostFailure::Output(e) => RunFailure::Output(e),
             })?;
         lap("render, bundle, hash and write (wall)", &mut timings);
         for (step, name) in ["render", "bundle: manifest, sha256", "write or compare"]
@@ -503,9 +508,33 @@ impl Project {
     }
 }
 
-enum Failure {
-    Render(String),
-    Sink(String),
+/// Why one host of a compile failed.
+enum HostFailure {
+    Render(render::RenderError),
+    /// The sink could not take its bundle.
+    Output(std::io::Error),
+}
+
+/// Why [`Project::run`] failed: the site, or the sink (whose caller knows
+/// what it was writing or reading).
+enum RunFailure {
+    Site(SiteFailure),
+    Output(std::io::Error),
+}
+
+impl RunFailure {
+    fn or_output(self, output: impl FnOnce(std::io::Error) -> SiteFailure) -> SiteFailure {
+        match self {
+            RunFailure::Site(f) => f,
+            RunFailure::Output(e) => output(e),
+        }
+    }
+}
+
+impl<E: Into<SiteFailure>> From<E> for RunFailure {
+    fn from(e: E) -> RunFailure {
+        RunFailure::Site(e.into())
+    }
 }
 
 /// One host of a compile: its bundle hash, render key, and whether its
@@ -537,10 +566,10 @@ impl Project {
 }
 
 /// A renderer's error: a gap in the checks, reported as one.
-fn render_failure(e: String) -> SiteFailure {
+fn render_failure(e: render::RenderError) -> SiteFailure {
     SiteFailure::Invalid(vec![Report::plain(
         "internal::render",
-        e,
+        e.to_string(),
         "a check should have caught this; please report it with the site",
     )])
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Action, Check, Ctx, File, HostOutput, template};
+use super::{Action, Check, Ctx, File, HostOutput, RenderError, template};
 use crate::model::Method;
 
 #[derive(Serialize)]
@@ -15,7 +15,7 @@ struct Stanza<'a> {
     options: Vec<String>,
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
     let host = ctx.host;
     if host.interfaces.is_empty() && host.bridges.is_empty() {
         return Ok(());

@@ -255,7 +255,7 @@ pub(crate) fn host_key(site: &Site, shared: &str, host: &str) -> String {
 }
 
 /// Renders what hosts share; [`render_host`] uses it.
-pub(crate) fn prepare(site: &Site) -> Result<Shared, String> {
+pub(crate) fn prepare(site: &Site) -> Result<Shared, RenderError> {
     Ok(Shared {
         peers: wireguard::peer_stanzas(site)?,
     })
@@ -276,7 +276,7 @@ pub(crate) fn render_host(
     site: &Site,
     shared: &Shared,
     host_name: &str,
-) -> Result<HostOutput, String> {
+) -> Result<HostOutput, RenderError> {
     let host = &site.spec.hosts[host_name];
     let ctx = Ctx {
         site_name: &site.name,
@@ -348,11 +348,34 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Renders a template with a serializable context.
-pub(crate) fn template<S: Serialize>(name: &str, ctx: &S) -> Result<String, String> {
+pub(crate) fn template<S: Serialize>(name: &str, ctx: &S) -> Result<String, RenderError> {
     env()
         .get_template(name)
         .and_then(|t| t.render(ctx))
-        .map_err(|e| format!("rendering {name}: {e:#}"))
+        .map_err(|e| RenderError::Template {
+            name: name.to_string(),
+            message: format!("{e:#}"),
+        })
+}
+
+/// Why a host could not be rendered. Every value a renderer reads passed
+/// the schemas and the checks first, so either is a gap in them, reported
+/// as `internal::render`.
+#[derive(Debug)]
+pub(crate) enum RenderError {
+    /// A template refused its context (a value it does not expect).
+    Template { name: String, message: String },
+    /// A value the checks should have refused.
+    Unchecked(String),
+}
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RenderError::Template { name, message } => write!(f, "rendering {name}: {message}"),
+            RenderError::Unchecked(what) => f.write_str(what),
+        }
+    }
 }
 
 /// A TOML basic string: JSON's string escapes are valid TOML escapes.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::{Check, Ctx, File, HostOutput, template};
+use super::{Check, Ctx, File, HostOutput, RenderError, template};
 use crate::model::{Action, Chain, Policy, Proto, Rule};
 use crate::net::Net;
 
@@ -24,7 +24,7 @@ struct ChainDef {
     rules: Vec<String>,
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
     let Some(fw) = &ctx.host.firewall else {
         return Ok(());
     };
@@ -38,16 +38,15 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
     let sets = used
         .into_iter()
         .map(|name| {
-            let elements = ctx
-                .address_sets
-                .get(name)
-                .ok_or_else(|| format!("address set @{name} is not defined"))?;
+            let elements = ctx.address_sets.get(name).ok_or_else(|| {
+                RenderError::Unchecked(format!("address set @{name} is not defined"))
+            })?;
             Ok(SetDef {
                 name: name.to_string(),
                 elements: elements.join(", "),
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, RenderError>>()?;
 
     // The WireGuard port of every mesh this host is a member of is admitted:
     // one fact drives ListenPort, the peers' Endpoint and this rule.
@@ -100,7 +99,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
             continue;
         };
         let net = Net::parse(addr)
-            .ok_or_else(|| format!("bridge {name}: bad address {addr}"))?
+            .ok_or_else(|| RenderError::Unchecked(format!("bridge {name}: bad address {addr}")))?
             .network();
         postrouting.push(format!(
             "ip saddr {net} oifname \"{via}\" masquerade comment \"{name} via {via}\""

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Action, Check, Ctx, File, HostOutput, Secret, template};
+use super::{Action, Check, Ctx, File, HostOutput, RenderError, Secret, template};
 
 #[derive(Serialize)]
 struct VhostDef<'a> {
@@ -25,7 +25,7 @@ struct StreamDef<'a> {
     comment: Option<&'a str>,
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
     let Some(n) = &ctx.host.nginx else {
         return Ok(());
     };

@@ -2,9 +2,9 @@
 //! Time Machine shares whose advertised size is the quota that also sets the
 //! dataset's ZFS refquota (see `system.rs`).
 
-use super::{Action, Check, Ctx, File, HostOutput, template};
+use super::{Action, Check, Ctx, File, HostOutput, RenderError, template};
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
     let Some(samba) = &ctx.host.samba else {
         return Ok(());
     };

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Ctx, File, HostOutput, template};
+use super::{Action, Ctx, File, HostOutput, RenderError, template};
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
     let host = ctx.host;
     if !host.sysctl.is_empty() {
         let settings: Vec<(String, String)> = host

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Action, Check, Ctx, File, HostOutput, template};
+use super::{Action, Check, Ctx, File, HostOutput, RenderError, template};
 use crate::model::{Container, Exec, Restart, Service, UnitState};
 
 /// A unit as the template writes it.
@@ -20,7 +20,7 @@ pub(super) struct UnitSpec {
     pub(super) restart: String,
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
     let units = &ctx.host.units;
     for (name, service) in &units.services {
         let spec = spec_of(name, service)?;
@@ -37,7 +37,7 @@ pub(super) fn push_unit(
     out: &mut HostOutput,
     spec: UnitSpec,
     state: UnitState,
-) -> Result<(), String> {
+) -> Result<(), RenderError> {
     let unit = format!("{}.service", spec.name);
     let content = template(
         "unit.service",
@@ -55,14 +55,14 @@ pub(super) fn push_unit(
     Ok(())
 }
 
-fn spec_of(name: &str, s: &Service) -> Result<UnitSpec, String> {
+fn spec_of(name: &str, s: &Service) -> Result<UnitSpec, RenderError> {
     let restart = s.restart;
     match (&s.exec, &s.container) {
         (Some(exec), None) => Ok(exec_spec(name, &s.description, exec, &s.after, restart)),
         (None, Some(c)) => Ok(container_spec(name, &s.description, c, &s.after, restart)),
-        _ => Err(format!(
+        _ => Err(RenderError::Unchecked(format!(
             "service {name} needs exactly one of exec and container"
-        )),
+        ))),
     }
 }
 

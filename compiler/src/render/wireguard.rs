@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Action, Check, Ctx, File, HostOutput, Secret, template};
+use super::{Action, Check, Ctx, File, HostOutput, RenderError, Secret, template};
 use crate::model::Site;
 use crate::net::Net;
 
@@ -24,7 +24,7 @@ struct Peer<'a> {
 /// by mesh and member: rendered once, copied into N-1 files.
 pub(super) fn peer_stanzas(
     site: &Site,
-) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, RenderError> {
     let mut meshes = BTreeMap::new();
     for (mesh_name, mesh) in &site.spec.wireguard {
         let mut stanzas = BTreeMap::new();
@@ -49,13 +49,17 @@ pub(super) fn peer_stanzas(
     Ok(meshes)
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
+pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
     for (mesh_name, mesh) in ctx.meshes {
         let Some(me) = mesh.host_member(ctx.host_name) else {
             continue;
         };
-        let network = Net::parse(&mesh.network)
-            .ok_or_else(|| format!("wireguard {mesh_name}: bad network {}", mesh.network))?;
+        let network = Net::parse(&mesh.network).ok_or_else(|| {
+            RenderError::Unchecked(format!(
+                "wireguard {mesh_name}: bad network {}",
+                mesh.network
+            ))
+        })?;
         let key_file = me
             .private_key_file
             .clone()
@@ -71,11 +75,9 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), String> {
                 "key_file": key_file,
             }),
         )?;
-        let stanzas = ctx
-            .shared
-            .peers
-            .get(mesh_name)
-            .ok_or_else(|| format!("wireguard {mesh_name}: peers not prepared"))?;
+        let stanzas = ctx.shared.peers.get(mesh_name).ok_or_else(|| {
+            RenderError::Unchecked(format!("wireguard {mesh_name}: peers not prepared"))
+        })?;
         let others = stanzas
             .iter()
             .filter(|(name, _)| name.as_str() != ctx.host_name);
