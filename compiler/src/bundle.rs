@@ -81,7 +81,7 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
             .map(|f| {
                 let entry = ManifestFile {
                     actions: f.actions.clone(),
-                    check: f.check,
+                    validator: f.validator,
                     mode: Mode(f.mode),
                     network: f.network,
                     sha256: sha256_hex(f.content.as_bytes()),

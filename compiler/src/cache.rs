@@ -36,8 +36,9 @@ struct BinaryId {
     sha256: String,
 }
 
+/// What a compile depends on besides the files it reads.
 #[derive(Serialize, Deserialize, PartialEq, Eq, Debug)]
-struct Key {
+struct Settings {
     binary: String,
     color: bool,
     keys: Option<String>,
@@ -50,10 +51,12 @@ struct CachedReport {
     rendered: String,
 }
 
+/// What `.sitec/cache/<site>.json` holds: the last compile's inputs,
+/// settings, output and answer.
 #[derive(Serialize, Deserialize)]
-struct Entry {
+struct CacheEntry {
     version: u32,
-    key: Key,
+    settings: Settings,
     /// Every file the evaluation read, with its sha256.
     inputs: BTreeMap<PathBuf, String>,
     /// What `out/<site>` held when the entry was written.
@@ -65,7 +68,7 @@ struct Entry {
 }
 
 /// A compile answered from the cache.
-pub(crate) struct Hit {
+pub(crate) struct CachedAnswer {
     pub(crate) hosts: Vec<HostHash>,
     pub(crate) warnings: Vec<Report>,
 }
@@ -150,8 +153,8 @@ fn keys_hash(keys_dir: Option<&Path>) -> Option<String> {
     Some(sha256_hex(listing.as_bytes()))
 }
 
-fn key(binary: &BinaryId, color: bool, keys_dir: Option<&Path>, out: &Path) -> Key {
-    Key {
+fn settings(binary: &BinaryId, color: bool, keys_dir: Option<&Path>, out: &Path) -> Settings {
+    Settings {
         binary: binary.sha256.clone(),
         color,
         keys: keys_hash(keys_dir),
@@ -162,7 +165,7 @@ fn key(binary: &BinaryId, color: bool, keys_dir: Option<&Path>, out: &Path) -> K
 /// What the cache answers for a compile.
 pub(crate) enum Lookup {
     /// Nothing changed: the last compile's answer.
-    Hit(Hit),
+    Hit(CachedAnswer),
     /// Something changed: the hosts the compile may keep, found meanwhile.
     Miss(Pending),
 }
@@ -205,7 +208,7 @@ pub(crate) fn lookup(
 ) -> Lookup {
     let Some(entry) = fs::read(entry_path(root, site))
         .ok()
-        .and_then(|text| serde_json::from_slice::<Entry>(&text).ok())
+        .and_then(|text| serde_json::from_slice::<CacheEntry>(&text).ok())
         .filter(|e| e.version == VERSION)
     else {
         return Lookup::Miss(Pending::default());
@@ -213,19 +216,19 @@ pub(crate) fn lookup(
     let Some(binary) = binary_id(root) else {
         return Lookup::Miss(Pending::default());
     };
-    if binary.sha256 != entry.key.binary || entry.key.out != out {
+    if binary.sha256 != entry.settings.binary || entry.settings.out != out {
         return Lookup::Miss(Pending::default());
     }
     let inputs_unchanged = entry
         .inputs
         .iter()
         .all(|(path, sha)| fs::read(path).is_ok_and(|text| sha256_hex(&text) == *sha));
-    if key(&binary, color, keys_dir, out) == entry.key && inputs_unchanged {
+    if settings(&binary, color, keys_dir, out) == entry.settings && inputs_unchanged {
         let Ok(now) = stat_site(out, site) else {
             return Lookup::Miss(Pending::default());
         };
         if now == entry.outputs {
-            return Lookup::Hit(Hit {
+            return Lookup::Hit(CachedAnswer {
                 hosts: entry.hosts,
                 warnings: entry
                     .warnings
@@ -251,7 +254,7 @@ pub(crate) fn lookup(
 }
 
 /// The hosts of `entry` whose files are as it recorded them.
-fn keepable(entry: Entry, mut now: SiteStats) -> Keepable {
+fn keepable(entry: CacheEntry, mut now: SiteStats) -> Keepable {
     let mut kept = Keepable::default();
     for HostHash { host, hash } in entry.hosts {
         if let (Some(key), Some(then)) = (entry.render_keys.get(&host), entry.outputs.get(&host))
@@ -291,9 +294,9 @@ pub(crate) fn store(
     let Ok(outputs) = stat_site_on(out, site, kept, Cores::All) else {
         return;
     };
-    let entry = Entry {
+    let entry = CacheEntry {
         version: VERSION,
-        key: key(&binary, color, keys_dir, out),
+        settings: settings(&binary, color, keys_dir, out),
         inputs: hashed,
         outputs,
         hosts: hosts.to_vec(),

@@ -31,7 +31,7 @@ pub use diagnostic::{Report, Severity};
 pub use load::Contracts;
 pub use plan::{Change, FileChange, HostPlan, SitePlan, UnitChange, plan};
 pub use verify::{Verified, verify};
-pub use write::{SiteCheck, SiteWriter, read_site, write_site};
+pub use write::{SiteComparison, SiteWriter, read_site, write_site};
 
 /// Where a project lives: `sites/`, `schemas/` and (by default) `out/`.
 #[derive(Debug, Clone)]
@@ -285,8 +285,8 @@ impl Project {
         }
         // Evaluation is single-threaded: read out/ on the idle core
         // meanwhile, so that comparing later finds it in memory.
-        let _warm = SiteCheck::prefetch(out, site);
-        let check = SiteCheck::new(out, site);
+        let _warm = SiteComparison::prefetch(out, site);
+        let comparison = SiteComparison::new(out, site);
         let dir = out.join(site);
         let reading =
             |e: std::io::Error| SiteFailure::io(format!("reading {}: {e}", dir.display()));
@@ -296,12 +296,12 @@ impl Project {
                 options,
                 cache::Pending::default(),
                 &|output| match output {
-                    Output::Built(b) => check.check(&b),
+                    Output::Built(b) => comparison.compare(&b),
                     Output::Kept(_) => Ok(()),
                 },
             )
             .map_err(|e| e.or_output(reading))?;
-        let differences = check.finish().map_err(reading)?;
+        let differences = comparison.finish().map_err(reading)?;
         Ok(Compared {
             compiled,
             differences,

@@ -256,7 +256,7 @@ pub fn write_site(out_dir: &Path, site: &str, bundles: &[Bundle]) -> io::Result<
     w.commit()
 }
 
-/// Stops a [`SiteCheck::prefetch`] when dropped.
+/// Stops a [`SiteComparison::prefetch`] when dropped.
 pub struct Prefetch(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Drop for Prefetch {
@@ -268,16 +268,16 @@ impl Drop for Prefetch {
 /// Compares bundles with `out_dir/<site>` as they are rendered (`--check`),
 /// one line per file that differs. Modes are compared as git keeps them
 /// (executable or not), since a fresh clone cannot have any other.
-pub struct SiteCheck {
+pub struct SiteComparison {
     out_dir: PathBuf,
     site: String,
     differences: Mutex<Vec<String>>,
     hosts: Mutex<BTreeSet<String>>,
 }
 
-impl SiteCheck {
-    pub fn new(out_dir: &Path, site: &str) -> SiteCheck {
-        SiteCheck {
+impl SiteComparison {
+    pub fn new(out_dir: &Path, site: &str) -> SiteComparison {
+        SiteComparison {
             out_dir: out_dir.to_path_buf(),
             site: site.to_string(),
             differences: Mutex::new(Vec::new()),
@@ -315,7 +315,7 @@ impl SiteCheck {
     }
 
     /// Compares one host's bundle with its directory.
-    pub fn check(&self, b: &Bundle) -> io::Result<()> {
+    pub fn compare(&self, b: &Bundle) -> io::Result<()> {
         let host_dir = self.out_dir.join(&self.site).join(&b.host);
         let mut found = Vec::new();
         let mut seen = BTreeSet::new();

@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Role, UnitState};
-use crate::render::{Action, Check, Secret};
+use crate::render::{Action, Secret, Validator};
 
 /// The manifest format this sitec writes; `activate` refuses others.
 pub(crate) const FORMAT: u32 = 2;
@@ -54,7 +54,10 @@ pub(crate) struct Deploy {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ManifestFile {
     pub(crate) actions: Vec<Action>,
-    pub(crate) check: Option<Check>,
+    /// Which daemon's parser validates the file on the host
+    /// (`activate check`); `check` in the bundle format.
+    #[serde(rename = "check")]
+    pub(crate) validator: Option<Validator>,
     /// The mode it is installed with on the host (its store copy has this
     /// mode less the write bits). out/ and the bundle hash know only what
     /// git keeps: whether it is executable.
@@ -114,7 +117,7 @@ impl Manifest {
                 f.sha256,
                 String::from(f.mode),
                 f.network,
-                f.check.map_or("-", Check::as_str),
+                f.validator.map_or("-", Validator::as_str),
                 actions.join(" ")
             );
         }
@@ -150,7 +153,7 @@ mod tests {
                 "etc/wireguard/wg0.conf".to_string(),
                 ManifestFile {
                     actions: vec![Action::WgSync("wg0".into())],
-                    check: Some(Check::Wg),
+                    validator: Some(Validator::Wg),
                     mode: Mode(0o600),
                     network: true,
                     sha256: "ab".into(),

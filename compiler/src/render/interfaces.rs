@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Action, Check, Ctx, File, HostOutput, RenderError, template};
+use super::{Action, File, HostInput, HostOutput, RenderError, Validator, template};
 use crate::model::Method;
 
 #[derive(Serialize)]
@@ -15,7 +15,7 @@ struct Stanza<'a> {
     options: Vec<String>,
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
+pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     let host = ctx.host;
     if host.interfaces.is_empty() && host.bridges.is_empty() {
         return Ok(());
@@ -77,7 +77,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
         mode: 0o644,
         content,
         actions: vec![Action::Ifreload],
-        check: Some(Check::Ifupdown),
+        validator: Some(Validator::Ifupdown),
         network: true,
     });
     Ok(())

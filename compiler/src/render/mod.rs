@@ -30,7 +30,7 @@ pub(crate) struct File {
     /// What activation runs when the file changed.
     pub(crate) actions: Vec<Action>,
     /// The daemon's own tool that validates the file before activation.
-    pub(crate) check: Option<Check>,
+    pub(crate) validator: Option<Validator>,
     /// Whether a change can cut the operator off (arms confirm-or-rollback).
     pub(crate) network: bool,
 }
@@ -140,7 +140,7 @@ impl TryFrom<String> for Action {
 /// The daemon's own parser that validates a file before activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Check {
+pub enum Validator {
     Nft,
     Wg,
     Ifupdown,
@@ -150,16 +150,16 @@ pub enum Check {
     Toml,
 }
 
-impl Check {
+impl Validator {
     pub fn as_str(self) -> &'static str {
         match self {
-            Check::Nft => "nft",
-            Check::Wg => "wg",
-            Check::Ifupdown => "ifupdown",
-            Check::Testparm => "testparm",
-            Check::SystemdAnalyze => "systemd-analyze",
-            Check::Nginx => "nginx",
-            Check::Toml => "toml",
+            Validator::Nft => "nft",
+            Validator::Wg => "wg",
+            Validator::Ifupdown => "ifupdown",
+            Validator::Testparm => "testparm",
+            Validator::SystemdAnalyze => "systemd-analyze",
+            Validator::Nginx => "nginx",
+            Validator::Toml => "toml",
         }
     }
 }
@@ -200,7 +200,7 @@ impl HostOutput {
 /// What every renderer receives: of the site, only what [`shared_key`]
 /// hashes (its name, its meshes, its address sets), so that a host's
 /// render key covers everything its bundle is made of.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct HostInput<'a> {
     pub(crate) site_name: &'a str,
     pub(crate) meshes: &'a BTreeMap<String, Mesh>,
     pub(crate) address_sets: &'a BTreeMap<String, Vec<String>>,
@@ -261,7 +261,7 @@ pub(crate) fn prepare(site: &Site) -> Result<Shared, RenderError> {
     })
 }
 
-impl Ctx<'_> {
+impl HostInput<'_> {
     /// The first line of every generated file.
     pub(crate) fn header(&self) -> String {
         format!(
@@ -278,7 +278,7 @@ pub(crate) fn render_host(
     host_name: &str,
 ) -> Result<HostOutput, RenderError> {
     let host = &site.spec.hosts[host_name];
-    let ctx = Ctx {
+    let ctx = HostInput {
         site_name: &site.name,
         meshes: &site.spec.wireguard,
         address_sets: &site.spec.address_sets,

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::{Check, Ctx, File, HostOutput, RenderError, template};
+use super::{File, HostInput, HostOutput, RenderError, Validator, template};
 use crate::model::{Action, Chain, Policy, Proto, Rule};
 use crate::net::Net;
 
@@ -24,7 +24,7 @@ struct ChainDef {
     rules: Vec<String>,
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
+pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     let Some(fw) = &ctx.host.firewall else {
         return Ok(());
     };
@@ -121,7 +121,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
         mode: 0o755,
         content,
         actions: vec![super::Action::NftLoad],
-        check: Some(Check::Nft),
+        validator: Some(Validator::Nft),
         network: true,
     });
     out.started_at_boot("nftables.service".into());

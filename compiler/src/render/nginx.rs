@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Action, Check, Ctx, File, HostOutput, RenderError, Secret, template};
+use super::{Action, File, HostInput, HostOutput, RenderError, Secret, Validator, template};
 
 #[derive(Serialize)]
 struct VhostDef<'a> {
@@ -25,7 +25,7 @@ struct StreamDef<'a> {
     comment: Option<&'a str>,
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
+pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     let Some(n) = &ctx.host.nginx else {
         return Ok(());
     };
@@ -96,7 +96,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
         mode: 0o644,
         content,
         actions: vec![Action::Reload("nginx.service".into())],
-        check: Some(Check::Nginx),
+        validator: Some(Validator::Nginx),
         network: false,
     });
     out.started_at_boot("nginx.service".into());

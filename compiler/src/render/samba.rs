@@ -2,9 +2,9 @@
 //! Time Machine shares whose advertised size is the quota that also sets the
 //! dataset's ZFS refquota (see `system.rs`).
 
-use super::{Action, Check, Ctx, File, HostOutput, RenderError, template};
+use super::{Action, File, HostInput, HostOutput, RenderError, Validator, template};
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
+pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     let Some(samba) = &ctx.host.samba else {
         return Ok(());
     };
@@ -48,7 +48,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
         mode: 0o644,
         content,
         actions: vec![Action::Reload("smbd.service".into())],
-        check: Some(Check::Testparm),
+        validator: Some(Validator::Testparm),
         network: false,
     });
     out.units

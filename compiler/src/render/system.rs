@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Ctx, File, HostOutput, RenderError, template};
+use super::{Action, File, HostInput, HostOutput, RenderError, template};
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
+pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     let host = ctx.host;
     if !host.sysctl.is_empty() {
         let settings: Vec<(String, String)> = host
@@ -29,7 +29,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
             mode: 0o644,
             content,
             actions: vec![Action::SysctlLoad],
-            check: None,
+            validator: None,
             // Forwarding, rp_filter, ARP: a net.* value can cut a host off.
             network: host.sysctl.keys().any(|k| k.starts_with("net.")),
         });
@@ -64,7 +64,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
             mode: 0o644,
             content,
             actions: vec![Action::ZfsSet],
-            check: None,
+            validator: None,
             network: false,
         });
     }

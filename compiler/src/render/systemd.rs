@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Action, Check, Ctx, File, HostOutput, RenderError, template};
+use super::{Action, File, HostInput, HostOutput, RenderError, Validator, template};
 use crate::model::{Container, Exec, Restart, Service, UnitState};
 
 /// A unit as the template writes it.
@@ -20,7 +20,7 @@ pub(super) struct UnitSpec {
     pub(super) restart: String,
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
+pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     let units = &ctx.host.units;
     for (name, service) in &units.services {
         let spec = spec_of(name, service)?;
@@ -33,7 +33,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
 
 /// Renders a unit file, registers its state and its restart action.
 pub(super) fn push_unit(
-    ctx: &Ctx,
+    ctx: &HostInput,
     out: &mut HostOutput,
     spec: UnitSpec,
     state: UnitState,
@@ -48,7 +48,7 @@ pub(super) fn push_unit(
         mode: 0o644,
         content,
         actions: vec![Action::DaemonReload, Action::Restart(unit.clone())],
-        check: Some(Check::SystemdAnalyze),
+        validator: Some(Validator::SystemdAnalyze),
         network: false,
     });
     out.units.insert(unit, state);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Action, Check, Ctx, File, HostOutput, RenderError, Secret, template};
+use super::{Action, File, HostInput, HostOutput, RenderError, Secret, Validator, template};
 use crate::model::Site;
 use crate::net::Net;
 
@@ -49,7 +49,7 @@ pub(super) fn peer_stanzas(
     Ok(meshes)
 }
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
+pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     for (mesh_name, mesh) in ctx.meshes {
         let Some(me) = mesh.host_member(ctx.host_name) else {
             continue;
@@ -90,7 +90,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
             mode: 0o600,
             content,
             actions: vec![Action::WgSync(mesh_name.clone())],
-            check: Some(Check::Wg),
+            validator: Some(Validator::Wg),
             network: true,
         });
         out.started_at_boot(format!("wg-quick@{mesh_name}.service"));

@@ -2,12 +2,12 @@
 //! it, run as the image's zaino user (UID/GID 10003 by default, as the image's).
 
 use super::systemd::{container_spec, push_unit};
-use super::{Action, Check, Ctx, File, HostOutput, RenderError, Secret, template};
+use super::{Action, File, HostInput, HostOutput, RenderError, Secret, Validator, template};
 use crate::model::{Container, DockerNetwork, Restart, UnitState, Volume};
 
 const CONFIG_DIR: &str = "/etc/zaino";
 
-pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError> {
+pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     let Some(z) = &ctx.host.zaino else {
         return Ok(());
     };
@@ -34,7 +34,7 @@ pub(super) fn render(ctx: &Ctx, out: &mut HostOutput) -> Result<(), RenderError>
         mode: 0o644,
         content,
         actions: vec![Action::Restart("zaino.service".into())],
-        check: Some(Check::Toml),
+        validator: Some(Validator::Toml),
         network: false,
     });
 
