@@ -280,7 +280,7 @@ pub(crate) fn store(
     out: &Path,
     inputs: &[(PathBuf, String)],
     hosts: &[HostHash],
-    render_keys: &[(String, String)],
+    render_keys: &BTreeMap<String, String>,
     warnings: &[Report],
     kept: SiteStats,
 ) {
@@ -300,7 +300,7 @@ pub(crate) fn store(
         inputs: hashed,
         outputs,
         hosts: hosts.to_vec(),
-        render_keys: render_keys.iter().cloned().collect(),
+        render_keys: render_keys.clone(),
         warnings: warnings
             .iter()
             .map(|r| CachedReport {

@@ -88,7 +88,7 @@ pub struct Compiled {
     /// Every file the evaluation read, with the sha256 of what it read.
     inputs: Vec<(PathBuf, String)>,
     /// Each host's render key (see [`cache::Keepable`]).
-    render_keys: Vec<(String, String)>,
+    render_keys: std::collections::BTreeMap<String, String>,
     /// What the hosts kept unrendered hold in `out/`, as the cache saw it.
     kept_stats: cache::SiteStats,
 }
@@ -341,7 +341,7 @@ impl Project {
                 }],
                 outcome: Outcome::Cached,
                 inputs: Vec::new(),
-                render_keys: Vec::new(),
+                render_keys: std::collections::BTreeMap::new(),
                 kept_stats: cache::SiteStats::new(),
             }),
             cache::Lookup::Miss(keep) => Err(keep),

@@ -527,9 +527,19 @@ pub(crate) fn nickel_reports(
         .collect()
 }
 
+/// A WireGuard private key of the `--keys` directory: no string of the
+/// site may hold it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PrivateKey {
+    /// The file's name, e.g. `pve1.key`.
+    pub(crate) file: String,
+    /// Its content, trimmed.
+    pub(crate) key: String,
+}
+
 /// The WireGuard private keys of a keys directory: every regular file,
-/// as (file name, trimmed content), sorted by name.
-pub(crate) fn private_keys(dir: &Path) -> Result<Vec<(String, String)>, String> {
+/// sorted by name.
+pub(crate) fn private_keys(dir: &Path) -> Result<Vec<PrivateKey>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut keys = Vec::new();
     for entry in entries {
@@ -543,7 +553,10 @@ pub(crate) fn private_keys(dir: &Path) -> Result<Vec<(String, String)>, String> 
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        keys.push((name, text.trim().to_string()));
+        keys.push(PrivateKey {
+            file: name,
+            key: text.trim().to_string(),
+        });
     }
     keys.sort();
     Ok(keys)

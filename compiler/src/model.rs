@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::load::Loaded;
+use crate::load::{Loaded, PrivateKey};
 use crate::tree::{Node, Sources};
 
 /// A site: its name (the folder under `sites/`), its typed content, and the
@@ -18,7 +18,7 @@ pub(crate) struct Site {
     pub(crate) sources: Sources,
     /// WireGuard private keys from `--keys DIR` as (file name, key): no
     /// string of the site may equal one of them.
-    pub(crate) private_keys: Vec<(String, String)>,
+    pub(crate) private_keys: Vec<PrivateKey>,
 }
 
 impl crate::tree::Spanned for Site {
@@ -35,7 +35,7 @@ impl Site {
     pub(crate) fn from_loaded(
         name: &str,
         loaded: Loaded,
-        private_keys: Vec<(String, String)>,
+        private_keys: Vec<PrivateKey>,
     ) -> Result<Site, String> {
         let spec: SiteSpec =
             serde_json::from_value(loaded.root.to_json()).map_err(|e| e.to_string())?;

@@ -337,13 +337,36 @@ pub(crate) struct Matches {
     pub(crate) l4: Option<L4Matches>,
 }
 
-/// Protocols and ports: `None` for a protocol means it does not match,
-/// `Some(None)` every port, `Some(Some(ports))` those ports.
+/// Protocols and ports: what a rule matches of tcp, of udp, and whether
+/// it matches icmp.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct L4Matches {
-    pub(crate) tcp: Option<Option<Vec<u16>>>,
-    pub(crate) udp: Option<Option<Vec<u16>>>,
+    pub(crate) tcp: Ports,
+    pub(crate) udp: Ports,
     pub(crate) icmp: bool,
+}
+
+/// The ports of one protocol a rule matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Ports {
+    /// The protocol does not match at all.
+    #[default]
+    None,
+    /// Every port.
+    Any,
+    /// These ports only.
+    These(Vec<u16>),
+}
+
+impl Ports {
+    /// Whether every port `other` matches, `self` matches too.
+    fn covers(&self, other: &Ports) -> bool {
+        match (self, other) {
+            (_, Ports::None) | (Ports::Any, _) => true,
+            (Ports::None, _) | (Ports::These(_), Ports::Any) => false,
+            (Ports::These(mine), Ports::These(theirs)) => theirs.iter().all(|p| mine.contains(p)),
+        }
+    }
 }
 
 impl Matches {
@@ -364,20 +387,24 @@ impl Matches {
                 None => vec![Net::parse(s)?.network()],
             }),
         };
-        let ports = (!rule.ports.is_empty()).then(|| rule.ports.clone());
+        let ports = if rule.ports.is_empty() {
+            Ports::Any
+        } else {
+            Ports::These(rule.ports.clone())
+        };
         let l4 = match rule.proto {
-            Proto::Any if ports.is_none() => None,
+            Proto::Any if ports == Ports::Any => None,
             Proto::Any => Some(L4Matches {
-                tcp: Some(ports.clone()),
-                udp: Some(ports),
+                tcp: ports.clone(),
+                udp: ports,
                 icmp: false,
             }),
             Proto::Tcp => Some(L4Matches {
-                tcp: Some(ports),
+                tcp: ports,
                 ..L4Matches::default()
             }),
             Proto::Udp => Some(L4Matches {
-                udp: Some(ports),
+                udp: ports,
                 ..L4Matches::default()
             }),
             Proto::Icmp => Some(L4Matches {
@@ -404,20 +431,10 @@ impl Matches {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(a), Some(b)) => {
-                ports_cover(&a.tcp, &b.tcp) && ports_cover(&a.udp, &b.udp) && (a.icmp || !b.icmp)
+                a.tcp.covers(&b.tcp) && a.udp.covers(&b.udp) && (a.icmp || !b.icmp)
             }
         };
         iface && sources && l4
-    }
-}
-
-fn ports_cover(a: &Option<Option<Vec<u16>>>, b: &Option<Option<Vec<u16>>>) -> bool {
-    match (a, b) {
-        (_, None) => true,
-        (None, Some(_)) => false,
-        (Some(None), Some(_)) => true,
-        (Some(Some(_)), Some(None)) => false,
-        (Some(Some(mine)), Some(Some(theirs))) => theirs.iter().all(|p| mine.contains(p)),
     }
 }
 

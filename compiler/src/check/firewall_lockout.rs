@@ -19,7 +19,7 @@ use crate::model::{Action, Policy, Rule, Site};
 use crate::net::Net;
 use crate::path;
 
-use super::facts::{self, L4Matches, Matches};
+use super::facts::{self, L4Matches, Matches, Ports};
 
 pub(crate) const CODE: &str = "firewall::lockout";
 
@@ -51,7 +51,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 iface: iface.clone(),
                 sources: Some(vec![net]),
                 l4: Some(L4Matches {
-                    tcp: Some(Some(vec![port])),
+                    tcp: Ports::These(vec![port]),
                     ..L4Matches::default()
                 }),
             };

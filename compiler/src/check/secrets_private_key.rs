@@ -23,12 +23,12 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     let mut found = |path: &[Step], span: Option<Span>, text: &str| {
         let problem = if text.contains("PRIVATE KEY-----") {
             "is a PEM private key".to_string()
-        } else if let Some((file, _)) = site
+        } else if let Some(found) = site
             .private_keys
             .iter()
-            .find(|(_, k)| !k.is_empty() && text.contains(k.as_str()))
+            .find(|k| !k.key.is_empty() && text.contains(k.key.as_str()))
         {
-            format!("is the WireGuard private key in {file}")
+            format!("is the WireGuard private key in {}", found.file)
         } else {
             return;
         };
