@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::HostHash;
-use crate::diagnostic::Report;
+use crate::diagnostic::{Report, Shown};
 use crate::hash::{hex, sha256_hex};
 
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
 
 #[derive(Serialize, Deserialize, PartialEq, Eq, Debug, Clone)]
 struct BinaryId {
@@ -40,7 +40,6 @@ struct BinaryId {
 #[derive(Serialize, Deserialize, PartialEq, Eq, Debug)]
 struct Settings {
     binary: String,
-    color: bool,
     keys: Option<String>,
     out: PathBuf,
 }
@@ -48,7 +47,7 @@ struct Settings {
 #[derive(Serialize, Deserialize)]
 struct CachedReport {
     report: Report,
-    rendered: String,
+    shown: Shown,
 }
 
 /// What `.sitec/cache/<site>.json` holds: the last compile's inputs,
@@ -153,10 +152,9 @@ fn keys_hash(keys_dir: Option<&Path>) -> Option<String> {
     Some(sha256_hex(listing.as_bytes()))
 }
 
-fn settings(binary: &BinaryId, color: bool, keys_dir: Option<&Path>, out: &Path) -> Settings {
+fn settings(binary: &BinaryId, keys_dir: Option<&Path>, out: &Path) -> Settings {
     Settings {
         binary: binary.sha256.clone(),
-        color,
         keys: keys_hash(keys_dir),
         out: out.to_path_buf(),
     }
@@ -199,13 +197,7 @@ impl Pending {
 /// The cached result of compiling `site` into `out` when none of its inputs
 /// changed and `out/<site>` is as the last compile left it; else the hosts
 /// that compile may keep. The entry is read once for both answers.
-pub(crate) fn lookup(
-    root: &Path,
-    site: &str,
-    color: bool,
-    keys_dir: Option<&Path>,
-    out: &Path,
-) -> Lookup {
+pub(crate) fn lookup(root: &Path, site: &str, keys_dir: Option<&Path>, out: &Path) -> Lookup {
     let Some(entry) = fs::read(entry_path(root, site))
         .ok()
         .and_then(|text| serde_json::from_slice::<CacheEntry>(&text).ok())
@@ -223,7 +215,7 @@ pub(crate) fn lookup(
         .inputs
         .iter()
         .all(|(path, sha)| fs::read(path).is_ok_and(|text| sha256_hex(&text) == *sha));
-    if settings(&binary, color, keys_dir, out) == entry.settings && inputs_unchanged {
+    if settings(&binary, keys_dir, out) == entry.settings && inputs_unchanged {
         let Ok(now) = stat_site(out, site) else {
             return Lookup::Miss(Pending::default());
         };
@@ -234,7 +226,7 @@ pub(crate) fn lookup(
                     .warnings
                     .into_iter()
                     .map(|c| Report {
-                        rendered: c.rendered,
+                        shown: c.shown,
                         ..c.report
                     })
                     .collect(),
@@ -275,7 +267,6 @@ fn keepable(entry: CacheEntry, mut now: SiteStats) -> Keepable {
 pub(crate) fn store(
     root: &Path,
     site: &str,
-    color: bool,
     keys_dir: Option<&Path>,
     out: &Path,
     inputs: &[(PathBuf, String)],
@@ -296,7 +287,7 @@ pub(crate) fn store(
     };
     let entry = CacheEntry {
         version: VERSION,
-        settings: settings(&binary, color, keys_dir, out),
+        settings: settings(&binary, keys_dir, out),
         inputs: hashed,
         outputs,
         hosts: hosts.to_vec(),
@@ -305,7 +296,7 @@ pub(crate) fn store(
             .iter()
             .map(|r| CachedReport {
                 report: r.clone(),
-                rendered: r.rendered.clone(),
+                shown: r.shown.clone(),
             })
             .collect(),
     };

@@ -1,8 +1,8 @@
 //! sitec's own diagnostics: a stable code, a message in the operator's words,
-//! a help line and labels on `.ncl` spans, rendered by miette; and
-//! [`Report`], the form every finding (sitec's or Nickel's) leaves the library in.
+//! a help line and labels on `.ncl` spans; and [`Report`], the form every
+//! finding (sitec's or Nickel's) leaves the library in: data, which the CLI
+//! renders when it prints (miette's graphical form, coloured or not).
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use serde::{Deserialize, Serialize};
 
 use crate::tree::{FieldPath, Sources, Span, Spanned};
@@ -125,8 +125,9 @@ impl Diagnostic {
         (pos, self.code)
     }
 
-    /// The report of this finding: rendered text and its fields.
-    pub(crate) fn report(&self, sources: &Sources, color: bool) -> Report {
+    /// The report of this finding: its fields, and an excerpt of each file
+    /// it labels (the primary label's file first).
+    pub(crate) fn report(&self, sources: &Sources) -> Report {
         let (file, line, column) = match self.labels.first() {
             Some((span, _)) => {
                 let (line, column) = sources.line_column(*span);
@@ -138,6 +139,19 @@ impl Diagnostic {
             }
             None => (None, None, None),
         };
+        let mut files: Vec<usize> = Vec::new();
+        for (span, _) in &self.labels {
+            if !files.contains(&span.file) {
+                files.push(span.file);
+            }
+        }
+        // The primary label's file, then the others in file order.
+        let primary = 1.min(files.len());
+        files[primary..].sort_unstable();
+        let excerpts = files
+            .into_iter()
+            .map(|file| self.excerpt(sources, file))
+            .collect();
         Report {
             code: self.code.to_string(),
             severity: self.severity,
@@ -146,54 +160,73 @@ impl Diagnostic {
             file,
             line,
             column,
-            rendered: self.render(sources, color),
+            shown: Shown::Excerpts(excerpts),
         }
     }
 
-    /// Renders in miette's graphical form.
-    fn render(&self, sources: &Sources, color: bool) -> String {
-        let theme = if color {
-            GraphicalTheme::unicode()
-        } else {
-            GraphicalTheme::unicode_nocolor()
-        };
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
-        let mut out = String::new();
-        let primary_file = self.labels.first().map(|(s, _)| s.file);
-        // Labels in other files (only a schema default's, today), one
-        // snippet per file, in file order.
-        let other_files: std::collections::BTreeSet<usize> = self
-            .labels
-            .iter()
-            .map(|(s, _)| s.file)
-            .filter(|f| Some(*f) != primary_file)
-            .collect();
-        let related: Vec<Rendered> = other_files
-            .into_iter()
-            .map(|file| Rendered {
-                diag: self,
-                sources,
-                file: Some(file),
-                message: "where the default comes from".to_string(),
-                related: Vec::new(),
-                severity: miette::Severity::Advice,
-            })
-            .collect();
-        let report = Rendered {
-            diag: self,
-            sources,
-            file: primary_file,
-            message: self.message.clone(),
-            related,
-            severity: match self.severity {
-                Severity::Error => miette::Severity::Error,
-                Severity::Warning => miette::Severity::Warning,
-            },
-        };
-        // Writing to a String cannot fail.
-        let _ = handler.render_report(&mut out, &report);
-        out
+    /// The lines of `file` that this finding's labels in it cover, with
+    /// [`EXCERPT_CONTEXT`] lines around them.
+    fn excerpt(&self, sources: &Sources, file: usize) -> Excerpt {
+        let text = sources.text(file);
+        let spans: Vec<&(Span, String)> =
+            self.labels.iter().filter(|(s, _)| s.file == file).collect();
+        let first = spans.iter().map(|(s, _)| s.start).min().unwrap_or(0);
+        let last = spans.iter().map(|(s, _)| s.end).max().unwrap_or(0);
+        let (start, first_line) = line_start_before(text, first, EXCERPT_CONTEXT);
+        let end = line_end_after(text, last, EXCERPT_CONTEXT);
+        Excerpt {
+            file: sources.name(file).to_string(),
+            first_line,
+            text: text[start..end].to_string(),
+            labels: spans
+                .into_iter()
+                .map(|(s, label)| ExcerptLabel {
+                    start: s.start.clamp(start, end) - start,
+                    len: s.end.clamp(start, end) - s.start.clamp(start, end),
+                    text: label.clone(),
+                })
+                .collect(),
+        }
     }
+}
+
+/// Lines of context an excerpt keeps around its labels: more than the one
+/// line the CLI shows.
+const EXCERPT_CONTEXT: usize = 2;
+
+/// The start of the line `context` lines before the one holding `offset`,
+/// and its 0-based line number.
+fn line_start_before(text: &str, offset: usize, context: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset);
+    let mut start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    for _ in 0..context {
+        if start == 0 {
+            break;
+        }
+        start = text[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+    }
+    (start, text[..start].matches('\n').count())
+}
+
+/// The end of the line `context` lines after the one holding `offset`
+/// (its newline included).
+fn line_end_after(text: &str, offset: usize, context: usize) -> usize {
+    let mut end = floor_char_boundary(text, offset);
+    for _ in 0..=context {
+        match text[end..].find('\n') {
+            Some(i) => end += i + 1,
+            None => return text.len(),
+        }
+    }
+    end
+}
+
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut i = offset.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// Sorts findings by file name and position, the order the operator reads them.
@@ -216,18 +249,47 @@ pub struct Report {
     pub line: Option<usize>,
     /// 1-based column (in characters) of the primary label.
     pub column: Option<usize>,
-    /// The graphical rendering shown on a terminal.
+    /// What a terminal shows of it besides the fields (not part of
+    /// `--format json`).
     #[serde(skip)]
-    pub rendered: String,
+    pub shown: Shown,
+}
+
+/// The source a finding points at, for the CLI to render.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub enum Shown {
+    /// Nothing to point at (an unreadable file, an internal error).
+    #[default]
+    Plain,
+    /// sitec's own finding: an excerpt of each file it labels, the
+    /// primary label's file first (the others hold a schema default).
+    Excerpts(Vec<Excerpt>),
+    /// Nickel's error, as Nickel renders it, without and with colour.
+    Nickel { plain: String, colored: String },
+}
+
+/// Whole lines of one file around a finding's labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Excerpt {
+    /// The file's name as shown, e.g. `sites/homelab/site.ncl`.
+    pub file: String,
+    /// The 0-based number of the excerpt's first line in the file.
+    pub first_line: usize,
+    pub text: String,
+    pub labels: Vec<ExcerptLabel>,
+}
+
+/// A label on a byte range of an [`Excerpt`]'s text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExcerptLabel {
+    pub start: usize,
+    pub len: usize,
+    pub text: String,
 }
 
 impl Report {
     /// A finding with no position, such as an unreadable file.
     pub(crate) fn plain(code: &str, message: String, help: &str) -> Report {
-        let mut rendered = format!("error[{code}]: {message}\n");
-        if !help.is_empty() {
-            rendered.push_str(&format!("  help: {help}\n"));
-        }
         Report {
             code: code.to_string(),
             severity: Severity::Error,
@@ -236,71 +298,7 @@ impl Report {
             file: None,
             line: None,
             column: None,
-            rendered,
+            shown: Shown::Plain,
         }
-    }
-}
-
-/// Adapter giving miette one file's text and the labels in it.
-struct Rendered<'a> {
-    diag: &'a Diagnostic,
-    sources: &'a Sources,
-    file: Option<usize>,
-    message: String,
-    related: Vec<Rendered<'a>>,
-    severity: miette::Severity,
-}
-
-impl std::fmt::Debug for Rendered<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::fmt::Display for Rendered<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Rendered<'_> {}
-
-impl miette::Diagnostic for Rendered<'_> {
-    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        (self.severity != miette::Severity::Advice)
-            .then(|| Box::new(self.diag.code) as Box<dyn std::fmt::Display>)
-    }
-
-    fn severity(&self) -> Option<miette::Severity> {
-        Some(self.severity)
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        (self.severity != miette::Severity::Advice && !self.diag.help.is_empty())
-            .then(|| Box::new(&self.diag.help) as Box<dyn std::fmt::Display>)
-    }
-
-    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.sources.named[self.file?])
-    }
-
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let file = self.file?;
-        Some(Box::new(
-            self.diag
-                .labels
-                .iter()
-                .filter(move |(s, _)| s.file == file)
-                .map(|(s, text)| LabeledSpan::new(Some(text.clone()), s.start, s.end - s.start)),
-        ))
-    }
-
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        if self.related.is_empty() {
-            return None;
-        }
-        Some(Box::new(
-            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
-        ))
     }
 }

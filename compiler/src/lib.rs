@@ -27,7 +27,7 @@ mod verify;
 mod write;
 
 pub use bundle::{Bundle, BundleFile, HostHash};
-pub use diagnostic::{Report, Severity};
+pub use diagnostic::{Excerpt, ExcerptLabel, Report, Severity, Shown};
 pub use load::Contracts;
 pub use plan::{Change, FileChange, HostPlan, SitePlan, UnitChange, plan};
 pub use verify::{Verified, verify};
@@ -143,11 +143,11 @@ enum Output {
     Kept(String),
 }
 
-/// How to compile: colours in rendered diagnostics, and an optional directory
-/// of WireGuard private keys (`<member>.key`) that must never appear in the site.
+/// How to compile: an optional directory of WireGuard private keys
+/// (`<member>.key`) that must never appear in the site, and who checks it
+/// against the schemas.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    pub color: bool,
     pub keys_dir: Option<PathBuf>,
     /// Who checks the site against the schemas.
     pub contracts: Contracts,
@@ -248,7 +248,6 @@ impl Project {
             cache::store(
                 &self.root,
                 site,
-                options.color,
                 options.keys_dir.as_deref(),
                 out,
                 &compiled.inputs,
@@ -321,13 +320,7 @@ impl Project {
         if use_cache == UseCache::No {
             return Err(cache::Pending::default());
         }
-        let lookup = cache::lookup(
-            &self.root,
-            site,
-            options.color,
-            options.keys_dir.as_deref(),
-            out,
-        );
+        let lookup = cache::lookup(&self.root, site, options.keys_dir.as_deref(), out);
         match lookup {
             cache::Lookup::Hit(hit) => Ok(Compiled {
                 site: site.to_string(),
@@ -360,13 +353,11 @@ impl Project {
         keep: cache::Pending,
         sink: &Sink,
     ) -> Result<Compiled, RunFailure> {
-        let color = options.color;
         let schemas = relative(&self.root, PathBuf::from("schemas"));
         let load::Evaluated { mut loaded, heap } = load::load(
             &self.site_file(site),
             &schemas,
             &self.root,
-            color,
             options.contracts,
         )?;
         let mut timings: Vec<Stage> = std::mem::take(&mut loaded.stages)
@@ -409,7 +400,7 @@ impl Project {
         let findings = check::run(&site_model);
         let reports: Vec<Report> = findings
             .iter()
-            .map(|d| d.report(&site_model.sources, color))
+            .map(|d| d.report(&site_model.sources))
             .collect();
         lap("checks", &mut timings);
         if reports.iter().any(|r| r.severity == Severity::Error) {
@@ -556,7 +547,7 @@ impl Project {
         let file = self.site_file(site);
         match contracts {
             None => Ok(load::evaluate_without_contracts(&file, &schemas)?),
-            Some(c) => match load::load(&file, &schemas, &self.root, false, c) {
+            Some(c) => match load::load(&file, &schemas, &self.root, c) {
                 Ok(_) => Ok(true),
                 Err(load::LoadError::Nickel { .. }) => Ok(false),
                 Err(e) => Err(e.into()),

@@ -30,7 +30,7 @@ use nickel_lang_core::program::{Program, ProgramBuilder};
 use nickel_lang_core::term::{Import, MergePriority, Term, UnaryOp};
 use nickel_lang_core::typ::TypeF;
 
-use crate::diagnostic::{Report, Severity};
+use crate::diagnostic::{Report, Severity, Shown};
 use crate::schema::Schema;
 use crate::tree::{Field, Node, Sources, Span, Value, line_column};
 
@@ -92,7 +92,6 @@ pub(crate) fn load(
     site_file: &Path,
     schemas_dir: &Path,
     display_root: &Path,
-    color: bool,
     contracts: Contracts,
 ) -> Result<Evaluated, LoadError> {
     let prefix = std::fs::canonicalize(display_root)
@@ -113,18 +112,13 @@ pub(crate) fn load(
         return Ok(loaded);
     }
     let mut program = program(site_file, schemas_dir)?;
-    let color = if color {
-        ColorOpt::Always
-    } else {
-        ColorOpt::Never
-    };
     let started = std::time::Instant::now();
     let value = match program.eval_full_for_export() {
         Ok(v) => v,
         Err(error) => {
             let mut files = program.files();
             return Err(LoadError::Nickel {
-                reports: nickel_reports(&mut files, error, color, &prefix, &schema_prefix),
+                reports: nickel_reports(&mut files, error, &prefix, &schema_prefix),
             });
         }
     };
@@ -457,7 +451,6 @@ impl<'a> Walker<'a> {
 pub(crate) fn nickel_reports(
     files: &mut Files,
     error: Error,
-    color: ColorOpt,
     prefix: &str,
     schema_prefix: &str,
 ) -> Vec<Report> {
@@ -521,7 +514,10 @@ pub(crate) fn nickel_reports(
                 file: primary.map(|l| strip(&files.name(l.file_id).to_string_lossy())),
                 line,
                 column,
-                rendered: strip(&report_as_str(files, d, color)),
+                shown: Shown::Nickel {
+                    plain: strip(&report_as_str(files, d.clone(), ColorOpt::Never)),
+                    colored: strip(&report_as_str(files, d, ColorOpt::Always)),
+                },
             }
         })
         .collect()
@@ -668,7 +664,7 @@ mod tests {
         let schemas = root().join("schemas");
         let mut checked_by_sitec = 0;
         for site in sites() {
-            let nickel = load(&site, &schemas, &root(), false, Contracts::Nickel).map(|e| e.loaded);
+            let nickel = load(&site, &schemas, &root(), Contracts::Nickel).map(|e| e.loaded);
             let sitec =
                 load_checked_by_sitec(&site, &schemas, &prefix, &schema_prefix).map(|e| e.loaded);
             match (nickel, sitec) {

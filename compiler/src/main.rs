@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+// The terminal form of findings; a directory of its own, since `render/`
+// is the library's.
+#[path = "cli/report.rs"]
+mod report;
 use sitec::{Clock, Compiled, Contracts, Options, Outcome, Project, Report, SiteFailure, UseCache};
 
 #[derive(Parser)]
@@ -368,7 +373,6 @@ fn run_sites(
         args.sites
     };
     let options = Options {
-        color: color && args.format == Format::Text,
         keys_dir: args.keys,
         contracts: if args.nickel_contracts {
             Contracts::Nickel
@@ -381,7 +385,7 @@ fn run_sites(
     for site in sites {
         match compile_site(project, &site, &options, &mode) {
             Ok((compiled, in_order)) => {
-                show(args.format, &mut json, &site, &compiled.warnings);
+                show(args.format, color, &mut json, &site, &compiled.warnings);
                 if in_order == InOrder::No {
                     worst = worst.max(1);
                 }
@@ -402,7 +406,7 @@ fn run_sites(
                 worst = 2;
             }
             Err(SiteFailure::Invalid(reports)) => {
-                show(args.format, &mut json, &site, &reports);
+                show(args.format, color, &mut json, &site, &reports);
                 let errors = reports
                     .iter()
                     .filter(|r| r.severity == sitec::Severity::Error)
@@ -420,12 +424,19 @@ fn run_sites(
 }
 
 /// Prints reports on stderr, or collects them for the JSON array.
-fn show(format: Format, json: &mut Vec<serde_json::Value>, site: &str, reports: &[Report]) {
+fn show(
+    format: Format,
+    color: bool,
+    json: &mut Vec<serde_json::Value>,
+    site: &str,
+    reports: &[Report],
+) {
     match format {
         Format::Text => {
             for r in reports {
-                eprint!("{}", r.rendered);
-                if !r.rendered.ends_with('\n') {
+                let text = report::render(r, color);
+                eprint!("{text}");
+                if !text.ends_with('\n') {
                     eprintln!();
                 }
             }

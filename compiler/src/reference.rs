@@ -8,7 +8,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use nickel_lang_core::error::report::ColorOpt;
 use nickel_lang_core::eval::cache::CacheImpl;
 use nickel_lang_core::eval::value::{Container, NickelValue, ValueContentRef};
 use nickel_lang_core::files::Files;
@@ -74,9 +73,12 @@ pub(crate) fn markdown(schemas_dir: &Path) -> Result<String, String> {
             .and_then(|()| program.eval_record_spine())
             .map_err(|e| {
                 let mut files = program.files();
-                crate::load::nickel_reports(&mut files, e, ColorOpt::Never, "", "")
+                crate::load::nickel_reports(&mut files, e, "", "")
                     .into_iter()
-                    .map(|r| r.rendered)
+                    .map(|r| match r.shown {
+                        crate::diagnostic::Shown::Nickel { plain, .. } => plain,
+                        _ => r.message,
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })?;

@@ -51,6 +51,11 @@ impl Sources {
         self.named.get(file).map_or("", |n| n.name())
     }
 
+    /// The file's text.
+    pub(crate) fn text(&self, file: usize) -> &str {
+        self.named.get(file).map_or("", |n| n.inner().as_str())
+    }
+
     /// 1-based line and column (in characters) of a span's start.
     pub(crate) fn line_column(&self, span: Span) -> (usize, usize) {
         let text = self.named.get(span.file).map_or("", |n| n.inner().as_str());
