@@ -160,6 +160,40 @@ fn the_language_reference_is_current_and_complete() {
         );
     }
     assert!(rows > 80, "only {rows} fields documented");
+    // Every contract a field is written with by name is documented: a
+    // value type (`t.Port`), a record of another module
+    // (`wireguard_schema.Mesh`) or a named contract of its module (`Chain`).
+    let token = regex::Regex::new(
+        r"(^|[^'A-Za-z0-9_.])((?:[A-Za-z_][A-Za-z0-9_]*\.)*)([A-Za-z_][A-Za-z0-9_]*)",
+    )
+    .unwrap();
+    let strings = regex::Regex::new(r#""[^"]*""#).unwrap();
+    let builtin = [
+        "Array", "Bool", "String", "Number", "Dyn", "record", "see", "std", "_", "default",
+        "optional",
+    ];
+    for line in text.lines().filter(|l| l.starts_with("| `")) {
+        let cell = line.split(" | ").nth(1).unwrap_or("");
+        if cell.starts_with("record (see") {
+            continue;
+        }
+        let cell = strings
+            .replace_all(&cell.replace("\\|", "|"), "")
+            .into_owned();
+        for c in token.captures_iter(&cell) {
+            let name = &c[3];
+            let after = cell[c.get(3).unwrap().end()..].trim_start();
+            // A field of an inline record (`{ host | t.Port }`), not a contract.
+            let field = after.starts_with('|') && !after.starts_with("|]");
+            if builtin.contains(&name) || field {
+                continue;
+            }
+            assert!(
+                text.contains(&format!("### `{name}`")),
+                "`{name}` (in {line}) is not documented"
+            );
+        }
+    }
     for module in std::fs::read_dir(project_root().join("schemas")).unwrap() {
         let name = module.unwrap().file_name().to_string_lossy().into_owned();
         if name != "contract.ncl" {

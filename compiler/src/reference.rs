@@ -106,8 +106,54 @@ pub(crate) fn markdown(schemas_dir: &Path) -> Result<String, String> {
                 fields(&mut out, &source, r, "");
             }
         }
+        if module != "types" {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let named = named_contracts(&path, &text);
+            if !named.is_empty() {
+                let _ = write!(
+                    out,
+                    "\n### Named contracts of `schemas/{module}.ncl`\n\n\
+                     The contracts above that are written by name, as the schema defines them.\n"
+                );
+                if named.iter().any(|(_, d)| d.starts_with("fun ")) {
+                    out.push_str(
+                        "A `fun` takes the values written after its name: `Chain 'drop` is the\n\
+                         record below with `default_policy = 'drop`.\n",
+                    );
+                }
+                for (name, definition) in named {
+                    let _ = write!(out, "\n#### `{name}`\n\n```nickel\n{definition}\n```\n");
+                }
+            }
+        }
     }
     Ok(out)
+}
+
+/// The contracts a schema module names with `let NAME = ... in` before its
+/// record, imports aside, as written: (name, definition).
+fn named_contracts(path: &Path, text: &str) -> Vec<(String, String)> {
+    let Some((term, table)) = crate::schema::parse(path, text) else {
+        return Vec::new();
+    };
+    let mut named = Vec::new();
+    let mut body = term;
+    while let ValueContentRef::Term(Term::Let(data)) = body.content_ref() {
+        for (id, value) in &data.bindings {
+            if matches!(value.content_ref(), ValueContentRef::Term(Term::Import(_))) {
+                continue;
+            }
+            if let Some(span) = value.pos(&table).into_opt()
+                && let Some(definition) = text.get(span.start.to_usize()..span.end.to_usize())
+            {
+                named.push((id.label().to_string(), definition.to_string()));
+            }
+        }
+        let next = data.body.clone();
+        body = next;
+    }
+    named
 }
 
 fn source_order(pos: TermPos) -> usize {
