@@ -438,3 +438,30 @@ fn the_module_graph_points_one_way() {
     arrows.dedup();
     assert!(arrows.is_empty(), "{arrows:#?}");
 }
+
+/// `cargo fmt` formats what the crate roots reach by `mod`; this formats
+/// every `.rs` file of the repository by name, so a file a macro declares
+/// (or none does) cannot escape it.
+#[test]
+fn rustfmt_sees_every_file() {
+    let mut files = Vec::new();
+    for dir in ["compiler", "tests", "examples"] {
+        for entry in walkdir::WalkDir::new(project_root().join(dir)) {
+            let entry = entry.unwrap();
+            if entry.path().extension().is_some_and(|e| e == "rs") {
+                files.push(entry.path().to_path_buf());
+            }
+        }
+    }
+    assert!(files.len() > 60, "{} files", files.len());
+    let o = Command::new("rustfmt")
+        .args(["--edition", "2024", "--check"])
+        .args(&files)
+        .output()
+        .expect("rustfmt (the toolchain's) runs");
+    assert!(
+        o.status.success(),
+        "files rustfmt would change:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
