@@ -353,6 +353,7 @@ fn colours_only_on_a_terminal_without_no_color() {
 /// module's submodules (`check/*`, `render/*`, `bundle/*`) count as it.
 const LAYERS: &[&str] = &[
     "hash",
+    "timing",
     "net",
     "tree",
     "diagnostic",

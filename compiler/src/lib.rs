@@ -22,6 +22,7 @@ mod plan;
 mod reference;
 mod render;
 mod schema;
+mod timing;
 mod tree;
 mod verify;
 mod write;
@@ -30,6 +31,7 @@ pub use bundle::{Bundle, BundleFile, HostHash};
 pub use diagnostic::{Excerpt, ExcerptLabel, Report, Severity, Shown};
 pub use load::Contracts;
 pub use plan::{Change, FileChange, HostPlan, SitePlan, UnitChange, plan};
+pub use timing::{Clock, Stage};
 pub use verify::{Verified, verify};
 pub use write::{SiteComparison, SiteWriter, read_site, write_site};
 
@@ -102,24 +104,6 @@ pub enum Outcome {
     /// The site was evaluated and checked; `kept` hosts were not rendered,
     /// their bundle in `out/` being the one they would render.
     Compiled { kept: usize },
-}
-
-/// How long one stage of a compile took.
-#[derive(Debug, Clone)]
-pub struct Stage {
-    pub name: &'static str,
-    pub time: std::time::Duration,
-    pub clock: Clock,
-}
-
-/// What a [`Stage`]'s time measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Clock {
-    /// Wall time; the wall-time stages add up to the compile.
-    Wall,
-    /// Thread time summed over the hosts rendered in parallel: a part of
-    /// the wall-time stage before it.
-    Threads,
 }
 
 /// What `sitec compile --check` found: the compile, and each file of
@@ -360,24 +344,7 @@ impl Project {
             &self.root,
             options.contracts,
         )?;
-        let mut timings: Vec<Stage> = std::mem::take(&mut loaded.stages)
-            .into_iter()
-            .map(|(name, time)| Stage {
-                name,
-                time,
-                clock: Clock::Wall,
-            })
-            .collect();
-        let mut clock = std::time::Instant::now();
-        let mut lap = |name: &'static str, timings: &mut Vec<Stage>| {
-            let now = std::time::Instant::now();
-            timings.push(Stage {
-                name,
-                time: now - clock,
-                clock: Clock::Wall,
-            });
-            clock = now;
-        };
+        let mut timings = timing::Stopwatch::after(std::mem::take(&mut loaded.stages));
         let inputs = std::mem::take(&mut loaded.inputs);
         let private_keys = match &options.keys_dir {
             Some(dir) => load::private_keys(dir).map_err(SiteFailure::io)?,
@@ -388,7 +355,7 @@ impl Project {
         // model beside it on another thread is faster by the time freeing
         // takes, but holds both at once).
         drop(heap);
-        lap("free Nickel's heap", &mut timings);
+        timings.lap("free Nickel's heap");
         let site_model = model::Site::from_loaded(site, loaded, private_keys).map_err(|e| {
             SiteFailure::Invalid(vec![Report::plain(
                 "internal::model",
@@ -396,32 +363,30 @@ impl Project {
                 "this is a gap in the schema's contracts; please report it with the site",
             )])
         })?;
-        lap("model (deserialise)", &mut timings);
+        timings.lap("model (deserialise)");
         let findings = check::run(&site_model);
         let reports: Vec<Report> = findings
             .iter()
             .map(|d| d.report(&site_model.sources))
             .collect();
-        lap("checks", &mut timings);
+        timings.lap("checks");
         if reports.iter().any(|r| r.severity == Severity::Error) {
             return Err(SiteFailure::Invalid(reports).into());
         }
         let shared = render::prepare(&site_model).map_err(render_failure)?;
-        lap("render what hosts share", &mut timings);
+        timings.lap("render what hosts share");
         let keep = keep.wait();
-        lap("wait for the stat of out/", &mut timings);
+        timings.lap("wait for the stat of out/");
         let host_names: Vec<&String> = site_model.spec.hosts.keys().collect();
         let shared_key = render::shared_key(&site_model);
-        // Thread time per step, summed over the hosts rendered in parallel.
-        let steps = [(); 3].map(|()| std::sync::atomic::AtomicU64::new(0));
-        let timed = |step: usize, since: std::time::Instant| {
-            let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            steps[step].fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
-        };
+        const RENDER: usize = 0;
+        const BUNDLE: usize = 1;
+        const WRITE: usize = 2;
+        let steps =
+            timing::StepClocks::new(["render", "bundle: manifest, sha256", "write or compare"]);
         let hosts = host_names
             .par_iter()
             .map(|host| {
-                let t = std::time::Instant::now();
                 let key = render::host_key(&site_model, &shared_key, host);
                 if let Some((k, hash)) = keep.hosts.get(host.as_str())
                     && *k == key
@@ -436,11 +401,12 @@ impl Project {
                         kept: true,
                     });
                 }
-                let out =
-                    render::render_host(&site_model, &shared, host).map_err(HostFailure::Render)?;
-                timed(0, t);
-                let t = std::time::Instant::now();
-                let b = bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out);
+                let out = steps
+                    .time(RENDER, || render::render_host(&site_model, &shared, host))
+                    .map_err(HostFailure::Render)?;
+                let b = steps.time(BUNDLE, || {
+                    bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out)
+                });
                 let entry = Rendered {
                     host: HostHash {
                         host: b.host.clone(),
@@ -449,10 +415,9 @@ impl Project {
                     key,
                     kept: false,
                 };
-                timed(1, t);
-                let t = std::time::Instant::now();
-                sink(Output::Built(b)).map_err(HostFailure::Output)?;
-                timed(2, t);
+                steps
+                    .time(WRITE, || sink(Output::Built(b)))
+                    .map_err(HostFailure::Output)?;
                 Ok(entry)
             })
             .collect::<Result<Vec<_>, HostFailure>>()
@@ -460,18 +425,8 @@ impl Project {
                 HostFailure::Render(e) => RunFailure::Site(render_failure(e)),
                 HostFailure::Output(e) => RunFailure::Output(e),
             })?;
-        lap("render, bundle, hash and write (wall)", &mut timings);
-        for (step, name) in ["render", "bundle: manifest, sha256", "write or compare"]
-            .into_iter()
-            .enumerate()
-        {
-            let ns = steps[step].load(std::sync::atomic::Ordering::Relaxed);
-            timings.push(Stage {
-                name,
-                time: std::time::Duration::from_nanos(ns),
-                clock: Clock::Threads,
-            });
-        }
+        timings.lap("render, bundle, hash and write (wall)");
+        timings.split(steps);
         // Nothing reads the model any more; freeing it need not hold up
         // the compile (the process may well exit before it is done).
         std::thread::spawn(move || drop(site_model));
@@ -490,7 +445,7 @@ impl Project {
             bundles: Vec::new(),
             hosts,
             warnings: reports,
-            timings,
+            timings: timings.stages(),
             outcome: Outcome::Compiled { kept },
             inputs,
             render_keys,
