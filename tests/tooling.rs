@@ -370,6 +370,38 @@ const LAYERS: &[&str] = &[
     "cache",
 ];
 
+/// The modules a path after `crate::` names: `model::Site` → model,
+/// `{model::Site, tree::{Node, Span}}` → model, tree (groups nest).
+fn first_segments(rest: &str) -> Vec<String> {
+    let ident = |s: &str| {
+        s.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    let Some(group) = rest.strip_prefix('{') else {
+        return vec![ident(rest)];
+    };
+    // The items of the group at its top level, up to its closing brace.
+    let (mut depth, mut start, mut items) = (0usize, 0usize, Vec::new());
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..i]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.into_iter().map(|item| ident(item.trim())).collect()
+}
+
 /// ARCHITECTURE.md's "each stage only reads what the one before produced",
 /// as the module graph: no `crate::` path points at a later module.
 #[test]
@@ -399,22 +431,7 @@ fn the_module_graph_points_one_way() {
         let text = std::fs::read_to_string(path).unwrap();
         let mut used: Vec<String> = Vec::new();
         for (i, _) in text.match_indices("crate::") {
-            let rest = &text[i + "crate::".len()..];
-            if let Some(group) = rest.strip_prefix('{') {
-                let group = &group[..group.find('}').unwrap_or(group.len())];
-                used.extend(
-                    group
-                        .split(',')
-                        .map(|p| p.trim().split("::").next().unwrap_or("").to_string()),
-                );
-            } else {
-                used.push(
-                    rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-                        .next()
-                        .unwrap_or("")
-                        .to_string(),
-                );
-            }
+            used.extend(first_segments(&text[i + "crate::".len()..]));
         }
         for dep in used {
             // `crate::path!` is tree's macro, exported at the crate root.

@@ -5,10 +5,11 @@
 //! Inputs are everything a compile is a pure function of: every file the
 //! evaluation read (the site, what it imports, the schemas; the list comes
 //! from Nickel), the sitec binary itself (templates and the activate script
-//! are embedded in it), the `--keys` directory, the colour of rendered
-//! warnings and the output directory. The output is `out/<site>` as `write`
-//! left it: every file's size, modification time and mode (a hand edit or a
-//! `git checkout` of out/ changes them). Any difference means a full compile.
+//! are embedded in it), the `--keys` directory and the output directory.
+//! The output is `out/<site>` as `write` left it: every file's size,
+//! modification time and mode (a hand edit or a `git checkout` of out/
+//! changes them). Any difference means a compile; it keeps, unrendered, the
+//! hosts whose render key and directory are as recorded ([`Keepable`]).
 //!
 //! The cache lives in `<project>/.sitec/cache/<site>.json`, outside `out/`
 //! and outside git. Inputs are recorded with the hash of the content Nickel
@@ -180,11 +181,18 @@ pub(crate) struct Pending(Option<std::thread::JoinHandle<Keepable>>);
 /// Hosts a compile may keep unrendered, and what their directories hold.
 #[derive(Default, Debug)]
 pub(crate) struct Keepable {
-    /// host → (render key, bundle hash), as the last compile recorded them.
-    pub(crate) hosts: BTreeMap<String, (String, String)>,
+    /// As the last compile recorded them.
+    pub(crate) hosts: BTreeMap<String, KeptHost>,
     /// The files of those hosts' directories, as stat'ed: what the next
     /// cache entry records for each of them that the compile keeps.
     pub(crate) stats: SiteStats,
+}
+
+/// A host the last compile wrote: its render key and bundle hash.
+#[derive(Debug)]
+pub(crate) struct KeptHost {
+    pub(crate) render_key: String,
+    pub(crate) hash: String,
 }
 
 impl Pending {
@@ -194,10 +202,25 @@ impl Pending {
     }
 }
 
+/// What a compile asks of the cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// The answer, or else the hosts it may keep (writing `out/`).
+    HitOrKeepable,
+    /// The answer only (comparing with `out/` keeps nothing).
+    Hit,
+}
+
 /// The cached result of compiling `site` into `out` when none of its inputs
-/// changed and `out/<site>` is as the last compile left it; else the hosts
-/// that compile may keep. The entry is read once for both answers.
-pub(crate) fn lookup(root: &Path, site: &str, keys_dir: Option<&Path>, out: &Path) -> Lookup {
+/// changed and `out/<site>` is as the last compile left it; else, when
+/// asked, the hosts that compile may keep. The entry is read once for both.
+pub(crate) fn lookup(
+    root: &Path,
+    site: &str,
+    keys_dir: Option<&Path>,
+    out: &Path,
+    want: Want,
+) -> Lookup {
     let Some(entry) = fs::read(entry_path(root, site))
         .ok()
         .and_then(|text| serde_json::from_slice::<CacheEntry>(&text).ok())
@@ -232,16 +255,20 @@ pub(crate) fn lookup(root: &Path, site: &str, keys_dir: Option<&Path>, out: &Pat
                     .collect(),
             });
         }
+        if want == Want::Hit {
+            return Lookup::Miss(Pending::default());
+        }
         return Lookup::Miss(Pending(Some(std::thread::spawn(move || {
             keepable(entry, now)
         }))));
     }
+    if want == Want::Hit {
+        return Lookup::Miss(Pending::default());
+    }
     let (out, site) = (out.to_path_buf(), site.to_string());
     Lookup::Miss(Pending(Some(std::thread::spawn(move || {
         // On this one thread: the evaluation has the other core.
-        stat_site_on(&out, &site, SiteStats::new(), Cores::One)
-            .map(|now| keepable(entry, now))
-            .unwrap_or_default()
+        keepable(entry, stat_hosts_meanwhile(&out, &site))
     }))))
 }
 
@@ -253,7 +280,13 @@ fn keepable(entry: CacheEntry, mut now: SiteStats) -> Keepable {
             && now.get(&host) == Some(then)
             && let Some(stats) = now.remove(&host)
         {
-            kept.hosts.insert(host.clone(), (key.clone(), hash));
+            kept.hosts.insert(
+                host.clone(),
+                KeptHost {
+                    render_key: key.clone(),
+                    hash,
+                },
+            );
             kept.stats.insert(host, stats);
         }
     }
@@ -282,7 +315,7 @@ pub(crate) fn store(
     };
     let hashed: BTreeMap<PathBuf, String> = inputs.iter().cloned().collect();
     // The hosts kept were stat'ed by the lookup; only the others changed.
-    let Ok(outputs) = stat_site_on(out, site, kept, Cores::All) else {
+    let Ok(outputs) = stat_site_on(out, site, kept) else {
         return;
     };
     let entry = CacheEntry {
@@ -334,23 +367,11 @@ fn mtime_ns(meta: &fs::Metadata) -> i128 {
 
 /// Every file of `out_dir/<site>`, by host, stat'ed on every core.
 fn stat_site(out_dir: &Path, site: &str) -> std::io::Result<SiteStats> {
-    stat_site_on(out_dir, site, SiteStats::new(), Cores::All)
-}
-
-/// Which cores stat `out/`.
-#[derive(Clone, Copy)]
-enum Cores {
-    All,
-    One,
+    stat_site_on(out_dir, site, SiteStats::new())
 }
 
 /// [`stat_site`], taking the hosts of `known` as they are in it.
-fn stat_site_on(
-    out_dir: &Path,
-    site: &str,
-    mut known: SiteStats,
-    cores: Cores,
-) -> std::io::Result<SiteStats> {
+fn stat_site_on(out_dir: &Path, site: &str, mut known: SiteStats) -> std::io::Result<SiteStats> {
     use rayon::prelude::*;
     let root = out_dir.join(site);
     let mut names = Vec::new();
@@ -360,18 +381,32 @@ fn stat_site_on(
             names.push(name);
         }
     }
-    let stat = |name: String| Ok((stat_host(&root.join(&name))?, name));
-    let stated = match cores {
-        Cores::All => names
-            .into_par_iter()
-            .map(stat)
-            .collect::<std::io::Result<Vec<_>>>(),
-        Cores::One => names.into_iter().map(stat).collect(),
-    }?;
+    let stated = names
+        .into_par_iter()
+        .map(|name| Ok((stat_host(&root.join(&name))?, name)))
+        .collect::<std::io::Result<Vec<_>>>()?;
     for (stats, name) in stated {
         known.insert(name, stats);
     }
     Ok(known)
+}
+
+/// The host directories of `out_dir/<site>`, stat'ed on one thread while
+/// the compile goes on: the writer meanwhile removes what an interrupted
+/// compile left (`.<host>.sitec-new`, never a host), so those are skipped,
+/// and a host that cannot be stat'ed is only not kept.
+fn stat_hosts_meanwhile(out_dir: &Path, site: &str) -> SiteStats {
+    let root = out_dir.join(site);
+    let Ok(entries) = fs::read_dir(&root) else {
+        return SiteStats::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .filter_map(|name| Some((stat_host(&root.join(&name)).ok()?, name)))
+        .map(|(stats, name)| (name, stats))
+        .collect()
 }
 
 /// Every file under `dir` (or `dir` itself when it is not a directory).

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tree::{FieldPath, Sources, Span, Spanned};
+use crate::tree::{FieldPath, Sources, Span, Spanned, floor_char_boundary};
 
 /// How bad a finding is: errors stop the compile, warnings are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -22,8 +22,15 @@ pub(crate) struct Diagnostic {
     pub(crate) severity: Severity,
     pub(crate) message: String,
     pub(crate) help: String,
-    /// Spans with their label text; the first is the primary one.
-    pub(crate) labels: Vec<(Span, String)>,
+    /// The first is the primary one.
+    pub(crate) labels: Vec<Label>,
+}
+
+/// A span of the site and what a finding says of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Label {
+    pub(crate) span: Span,
+    pub(crate) text: String,
 }
 
 impl Diagnostic {
@@ -72,14 +79,17 @@ impl Diagnostic {
         for span in spans {
             if !sources.is_schema(span.file) {
                 match first {
-                    None => self.labels.push((span, label)),
+                    None => self.labels.push(Label { span, text: label }),
                     Some(default) => {
                         let field = path.last().map_or("value".to_string(), |s| s.to_string());
-                        self.labels.push((
+                        self.labels.push(Label {
                             span,
-                            format!("`{field}` is not set here, so the schema's default applies: {label}"),
-                        ));
-                        self.labels.push((default, "the default".to_string()));
+                            text: format!("`{field}` is not set here, so the schema's default applies: {label}"),
+                        });
+                        self.labels.push(Label {
+                            span: default,
+                            text: "the default".to_string(),
+                        });
                     }
                 }
                 return self;
@@ -87,14 +97,17 @@ impl Diagnostic {
             first.get_or_insert(span);
         }
         if let Some(span) = first {
-            self.labels.push((span, label));
+            self.labels.push(Label { span, text: label });
         }
         self
     }
 
     /// Labels a span found by walking the tree.
     pub(crate) fn at_span(mut self, span: Span, label: impl Into<String>) -> Self {
-        self.labels.push((span, label.into()));
+        self.labels.push(Label {
+            span,
+            text: label.into(),
+        });
         self
     }
 
@@ -109,7 +122,10 @@ impl Diagnostic {
         match site.root().field_name_span(path.steps()) {
             Some(span) if !site.sources().is_schema(span.file) => {
                 let mut d = self;
-                d.labels.push((span, label.into()));
+                d.labels.push(Label {
+                    span,
+                    text: label.into(),
+                });
                 d
             }
             _ => self.at(site, path, label),
@@ -121,7 +137,7 @@ impl Diagnostic {
         let pos = self
             .labels
             .first()
-            .map(|(s, _)| (sources.name(s.file), s.start));
+            .map(|l| (sources.name(l.span.file), l.span.start));
         (pos, self.code)
     }
 
@@ -129,7 +145,7 @@ impl Diagnostic {
     /// it labels (the primary label's file first).
     pub(crate) fn report(&self, sources: &Sources) -> Report {
         let (file, line, column) = match self.labels.first() {
-            Some((span, _)) => {
+            Some(Label { span, .. }) => {
                 let (line, column) = sources.line_column(*span);
                 (
                     Some(sources.name(span.file).to_string()),
@@ -140,9 +156,9 @@ impl Diagnostic {
             None => (None, None, None),
         };
         let mut files: Vec<usize> = Vec::new();
-        for (span, _) in &self.labels {
-            if !files.contains(&span.file) {
-                files.push(span.file);
+        for l in &self.labels {
+            if !files.contains(&l.span.file) {
+                files.push(l.span.file);
             }
         }
         // The primary label's file, then the others in file order.
@@ -168,22 +184,21 @@ impl Diagnostic {
     /// [`EXCERPT_CONTEXT`] lines around them.
     fn excerpt(&self, sources: &Sources, file: usize) -> Excerpt {
         let text = sources.text(file);
-        let spans: Vec<&(Span, String)> =
-            self.labels.iter().filter(|(s, _)| s.file == file).collect();
-        let first = spans.iter().map(|(s, _)| s.start).min().unwrap_or(0);
-        let last = spans.iter().map(|(s, _)| s.end).max().unwrap_or(0);
+        let labels: Vec<&Label> = self.labels.iter().filter(|l| l.span.file == file).collect();
+        let first = labels.iter().map(|l| l.span.start).min().unwrap_or(0);
+        let last = labels.iter().map(|l| l.span.end).max().unwrap_or(0);
         let (start, first_line) = line_start_before(text, first, EXCERPT_CONTEXT);
         let end = line_end_after(text, last, EXCERPT_CONTEXT);
         Excerpt {
             file: sources.name(file).to_string(),
             first_line,
             text: text[start..end].to_string(),
-            labels: spans
+            labels: labels
                 .into_iter()
-                .map(|(s, label)| ExcerptLabel {
-                    start: s.start.clamp(start, end) - start,
-                    len: s.end.clamp(start, end) - s.start.clamp(start, end),
-                    text: label.clone(),
+                .map(|l| ExcerptLabel {
+                    start: l.span.start.clamp(start, end) - start,
+                    len: l.span.end.clamp(start, end) - l.span.start.clamp(start, end),
+                    text: l.text.clone(),
                 })
                 .collect(),
         }
@@ -219,14 +234,6 @@ fn line_end_after(text: &str, offset: usize, context: usize) -> usize {
         }
     }
     end
-}
-
-fn floor_char_boundary(text: &str, offset: usize) -> usize {
-    let mut i = offset.min(text.len());
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 /// Sorts findings by file name and position, the order the operator reads them.

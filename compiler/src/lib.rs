@@ -213,7 +213,8 @@ impl Project {
         use_cache: UseCache,
     ) -> Result<Compiled, SiteFailure> {
         let started = std::time::Instant::now();
-        let keep = match self.lookup(site, options, out, use_cache, started) {
+        let want = cache::Want::HitOrKeepable;
+        let keep = match self.lookup(site, options, out, use_cache, want, started) {
             Ok(hit) => return Ok(hit),
             Err(keep) => keep,
         };
@@ -260,7 +261,8 @@ impl Project {
         use_cache: UseCache,
     ) -> Result<Compared, SiteFailure> {
         let started = std::time::Instant::now();
-        if let Ok(compiled) = self.lookup(site, options, out, use_cache, started) {
+        if let Ok(compiled) = self.lookup(site, options, out, use_cache, cache::Want::Hit, started)
+        {
             return Ok(Compared {
                 compiled,
                 differences: Vec::new(),
@@ -299,12 +301,13 @@ impl Project {
         options: &Options,
         out: &Path,
         use_cache: UseCache,
+        want: cache::Want,
         started: std::time::Instant,
     ) -> Result<Compiled, cache::Pending> {
         if use_cache == UseCache::No {
             return Err(cache::Pending::default());
         }
-        let lookup = cache::lookup(&self.root, site, options.keys_dir.as_deref(), out);
+        let lookup = cache::lookup(&self.root, site, options.keys_dir.as_deref(), out, want);
         match lookup {
             cache::Lookup::Hit(hit) => Ok(Compiled {
                 site: site.to_string(),
@@ -379,32 +382,37 @@ impl Project {
         timings.lap("wait for the stat of out/");
         let host_names: Vec<&String> = site_model.spec.hosts.keys().collect();
         let shared_key = render::shared_key(&site_model);
-        const RENDER: usize = 0;
-        const BUNDLE: usize = 1;
-        const WRITE: usize = 2;
+        // The steps of each host's work, in the order of their names.
+        enum Step {
+            Render,
+            Bundle,
+            Write,
+        }
         let steps =
             timing::StepClocks::new(["render", "bundle: manifest, sha256", "write or compare"]);
         let hosts = host_names
             .par_iter()
             .map(|host| {
                 let key = render::host_key(&site_model, &shared_key, host);
-                if let Some((k, hash)) = keep.hosts.get(host.as_str())
-                    && *k == key
+                if let Some(kept) = keep.hosts.get(host.as_str())
+                    && kept.render_key == key
                 {
                     sink(Output::Kept(host.to_string())).map_err(HostFailure::Output)?;
                     return Ok(Rendered {
                         host: HostHash {
                             host: host.to_string(),
-                            hash: hash.clone(),
+                            hash: kept.hash.clone(),
                         },
                         key,
                         kept: true,
                     });
                 }
                 let out = steps
-                    .time(RENDER, || render::render_host(&site_model, &shared, host))
+                    .time(Step::Render as usize, || {
+                        render::render_host(&site_model, &shared, host)
+                    })
                     .map_err(HostFailure::Render)?;
-                let b = steps.time(BUNDLE, || {
+                let b = steps.time(Step::Bundle as usize, || {
                     bundle::build(site, host, &site_model.spec.hosts[host.as_str()], out)
                 });
                 let entry = Rendered {
@@ -416,7 +424,7 @@ impl Project {
                     kept: false,
                 };
                 steps
-                    .time(WRITE, || sink(Output::Built(b)))
+                    .time(Step::Write as usize, || sink(Output::Built(b)))
                     .map_err(HostFailure::Output)?;
                 Ok(entry)
             })
@@ -430,9 +438,14 @@ impl Project {
         // Nothing reads the model any more; freeing it need not hold up
         // the compile (the process may well exit before it is done).
         std::thread::spawn(move || drop(site_model));
+        let kept_hosts: std::collections::BTreeSet<&str> = hosts
+            .iter()
+            .filter(|r| r.kept)
+            .map(|r| r.host.host.as_str())
+            .collect();
+        let kept = kept_hosts.len();
         let mut kept_stats = keep.stats;
-        kept_stats.retain(|host, _| hosts.iter().any(|r| r.kept && r.host.host == *host));
-        let kept = hosts.iter().filter(|r| r.kept).count();
+        kept_stats.retain(|host, _| kept_hosts.contains(host.as_str()));
         let (hosts, render_keys) = hosts
             .into_iter()
             .map(|r| {

@@ -32,6 +32,7 @@ use nickel_lang_core::typ::TypeF;
 
 use crate::diagnostic::{Report, Severity, Shown};
 use crate::schema::Schema;
+use crate::timing::Stage;
 use crate::tree::{Field, Node, Sources, Span, Value, line_column};
 
 /// A site evaluated by Nickel.
@@ -43,7 +44,7 @@ pub(crate) struct Loaded {
     /// sha256 of the content Nickel evaluated: the input-hash cache's inputs.
     pub(crate) inputs: Vec<(PathBuf, String)>,
     /// How long each part of loading took, in order.
-    pub(crate) stages: Vec<(&'static str, std::time::Duration)>,
+    pub(crate) stages: Vec<Stage>,
 }
 
 /// A site evaluated, and what its evaluation leaves behind.
@@ -131,8 +132,8 @@ pub(crate) fn load(
         sources: walker.sources,
         inputs: evaluated_files(&files),
         stages: vec![
-            ("evaluate with the contracts (Nickel)", evaluated),
-            (
+            Stage::wall("evaluate with the contracts (Nickel)", evaluated),
+            Stage::wall(
                 "walk the value into the span tree",
                 started.elapsed() - evaluated,
             ),
@@ -202,10 +203,10 @@ pub(crate) fn load_checked_by_sitec(
         sources: walker.sources,
         inputs,
         stages: vec![
-            ("read the schemas", read),
-            ("evaluate without the contracts (Nickel)", evaluated - read),
-            ("walk the value into the span tree", walked - evaluated),
-            ("check against the schemas", started.elapsed() - walked),
+            Stage::wall("read the schemas", read),
+            Stage::wall("evaluate without the contracts (Nickel)", evaluated - read),
+            Stage::wall("walk the value into the span tree", walked - evaluated),
+            Stage::wall("check against the schemas", started.elapsed() - walked),
         ],
     };
     drop(files);

@@ -13,6 +13,16 @@ pub struct Stage {
     pub clock: Clock,
 }
 
+impl Stage {
+    pub(crate) fn wall(name: &'static str, time: Duration) -> Stage {
+        Stage {
+            name,
+            time,
+            clock: Clock::Wall,
+        }
+    }
+}
+
 /// What a [`Stage`]'s time measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Clock {
@@ -31,16 +41,9 @@ pub(crate) struct Stopwatch {
 
 impl Stopwatch {
     /// Goes on from stages timed elsewhere (loading).
-    pub(crate) fn after(stages: Vec<(&'static str, Duration)>) -> Stopwatch {
+    pub(crate) fn after(stages: Vec<Stage>) -> Stopwatch {
         Stopwatch {
-            stages: stages
-                .into_iter()
-                .map(|(name, time)| Stage {
-                    name,
-                    time,
-                    clock: Clock::Wall,
-                })
-                .collect(),
+            stages,
             since: Instant::now(),
         }
     }
@@ -48,11 +51,7 @@ impl Stopwatch {
     /// Ends the stage `name` now.
     pub(crate) fn lap(&mut self, name: &'static str) {
         let now = Instant::now();
-        self.stages.push(Stage {
-            name,
-            time: now - self.since,
-            clock: Clock::Wall,
-        });
+        self.stages.push(Stage::wall(name, now - self.since));
         self.since = now;
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 /// Every file that can appear in a span, indexed by [`Span::file`].
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
-    /// The files as miette reads them.
+    /// The files by name (miette's named source is only the container).
     pub(crate) named: Vec<miette::NamedSource<String>>,
     /// Whether each file is one of `schemas/` (where defaults come from).
     schema: Vec<bool>,
@@ -65,11 +65,7 @@ impl Sources {
 
 /// 1-based line and column (in characters) of a byte offset in `text`.
 pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut end = offset.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let before = &text[..end];
+    let before = &text[..floor_char_boundary(text, offset)];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
@@ -170,6 +166,15 @@ macro_rules! path {
     ($($step:expr),* $(,)?) => {
         $crate::tree::FieldPath::new(vec![$($crate::tree::IntoStep::into_step($step)),*])
     };
+}
+
+/// The largest char boundary of `text` at or before `offset`.
+pub(crate) fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut i = offset.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// A value of the evaluated site.

@@ -158,8 +158,13 @@ impl Drop for SiteWriter {
     }
 }
 
+/// A lock whose holder panicked: a writer thread died mid-host.
+fn poisoned() -> io::Error {
+    io::Error::other("a thread writing out/ panicked")
+}
+
 fn lock<T>(m: &Mutex<T>) -> io::Result<std::sync::MutexGuard<'_, T>> {
-    m.lock().map_err(|_| io::Error::other("poisoned"))
+    m.lock().map_err(|_| poisoned())
 }
 
 fn remove(path: &Path) -> io::Result<()> {
@@ -358,27 +363,15 @@ impl SiteComparison {
                 self.shown(&format!("{}/{path}", b.host))
             ));
         }
-        self.hosts
-            .lock()
-            .map_err(|_| io::Error::other("poisoned"))?
-            .insert(b.host.clone());
-        self.differences
-            .lock()
-            .map_err(|_| io::Error::other("poisoned"))?
-            .extend(found);
+        lock(&self.hosts)?.insert(b.host.clone());
+        lock(&self.differences)?.extend(found);
         Ok(())
     }
 
     /// Every difference, sorted, with the host directories no bundle claimed.
     pub fn finish(self) -> io::Result<Vec<String>> {
-        let hosts = self
-            .hosts
-            .into_inner()
-            .map_err(|_| io::Error::other("poisoned"))?;
-        let mut differences = self
-            .differences
-            .into_inner()
-            .map_err(|_| io::Error::other("poisoned"))?;
+        let hosts = self.hosts.into_inner().map_err(|_| poisoned())?;
+        let mut differences = self.differences.into_inner().map_err(|_| poisoned())?;
         let root = self.out_dir.join(&self.site);
         if root.is_dir() {
             for entry in fs::read_dir(&root)? {
