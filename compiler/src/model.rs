@@ -291,6 +291,7 @@ pub(crate) enum Proto {
     Tcp,
     Udp,
     Icmp,
+    Icmpv6,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]

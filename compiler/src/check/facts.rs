@@ -338,12 +338,13 @@ pub(crate) struct Matches {
 }
 
 /// Protocols and ports: what a rule matches of tcp, of udp, and whether
-/// it matches icmp.
+/// it matches icmp and icmpv6.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct L4Matches {
     pub(crate) tcp: Ports,
     pub(crate) udp: Ports,
     pub(crate) icmp: bool,
+    pub(crate) icmpv6: bool,
 }
 
 /// The ports of one protocol a rule matches.
@@ -398,6 +399,7 @@ impl Matches {
                 tcp: ports.clone(),
                 udp: ports,
                 icmp: false,
+                icmpv6: false,
             }),
             Proto::Tcp => Some(L4Matches {
                 tcp: ports,
@@ -409,6 +411,10 @@ impl Matches {
             }),
             Proto::Icmp => Some(L4Matches {
                 icmp: true,
+                ..L4Matches::default()
+            }),
+            Proto::Icmpv6 => Some(L4Matches {
+                icmpv6: true,
                 ..L4Matches::default()
             }),
         };
@@ -431,7 +437,10 @@ impl Matches {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(a), Some(b)) => {
-                a.tcp.covers(&b.tcp) && a.udp.covers(&b.udp) && (a.icmp || !b.icmp)
+                a.tcp.covers(&b.tcp)
+                    && a.udp.covers(&b.udp)
+                    && (a.icmp || !b.icmp)
+                    && (a.icmpv6 || !b.icmpv6)
             }
         };
         iface && sources && l4

@@ -10,6 +10,11 @@ use super::{File, HostInput, HostOutput, RenderError, Validator, template};
 use crate::model::{Action, Chain, Policy, Proto, Rule};
 use crate::net::Net;
 
+/// The input rule that keeps IPv6 working under policy drop.
+const ICMPV6_NEEDED: &str = "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, \
+     parameter-problem, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } \
+     accept comment \"what IPv6 needs\"";
+
 #[derive(Serialize)]
 struct SetDef {
     name: String,
@@ -54,6 +59,14 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         "ct state established,related accept".to_string(),
         "ct state invalid drop".to_string(),
     ];
+    // With policy drop, IPv6 stops working unless the ICMPv6 it runs on
+    // is admitted: neighbour discovery (without it no address on the link
+    // resolves), router advertisements (SLAAC and the default route) and
+    // the errors path MTU discovery and diagnostics need. Errors about a
+    // connection arrive as `related`; these may come unsolicited.
+    if fw.input.policy == Policy::Drop {
+        input.push(ICMPV6_NEEDED.to_string());
+    }
     // Before the site's rules, so that no rule of the site can drop the
     // tunnel (WireGuard authenticates every packet itself).
     for (mesh_name, mesh) in ctx.meshes {
@@ -163,6 +176,7 @@ fn rule(r: &Rule) -> String {
         (Proto::Tcp, None) => parts.push("meta l4proto tcp".into()),
         (Proto::Udp, None) => parts.push("meta l4proto udp".into()),
         (Proto::Icmp, _) => parts.push("meta l4proto icmp".into()),
+        (Proto::Icmpv6, _) => parts.push("meta l4proto ipv6-icmp".into()),
         (Proto::Any, Some(p)) => parts.push(format!("meta l4proto {{ tcp, udp }} th dport {p}")),
         (Proto::Any, None) => {}
     }
