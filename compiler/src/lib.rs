@@ -212,9 +212,8 @@ impl Project {
         out: &Path,
         use_cache: UseCache,
     ) -> Result<Compiled, SiteFailure> {
-        let started = std::time::Instant::now();
         let want = cache::Want::HitOrKeepable;
-        let keep = match self.lookup(site, options, out, use_cache, want, started) {
+        let keep = match self.lookup(site, options, out, use_cache, want) {
             Ok(hit) => return Ok(hit),
             Err(keep) => keep,
         };
@@ -242,11 +241,9 @@ impl Project {
                 std::mem::take(&mut compiled.kept_stats),
             );
         }
-        compiled.timings.push(Stage {
-            name: "commit out/ and the cache entry",
-            time: t.elapsed(),
-            clock: Clock::Wall,
-        });
+        compiled
+            .timings
+            .push(Stage::wall("commit out/ and the cache entry", t.elapsed()));
         Ok(compiled)
     }
 
@@ -260,9 +257,7 @@ impl Project {
         out: &Path,
         use_cache: UseCache,
     ) -> Result<Compared, SiteFailure> {
-        let started = std::time::Instant::now();
-        if let Ok(compiled) = self.lookup(site, options, out, use_cache, cache::Want::Hit, started)
-        {
+        if let Ok(compiled) = self.lookup(site, options, out, use_cache, cache::Want::Hit) {
             return Ok(Compared {
                 compiled,
                 differences: Vec::new(),
@@ -302,8 +297,8 @@ impl Project {
         out: &Path,
         use_cache: UseCache,
         want: cache::Want,
-        started: std::time::Instant,
     ) -> Result<Compiled, cache::Pending> {
+        let started = std::time::Instant::now();
         if use_cache == UseCache::No {
             return Err(cache::Pending::default());
         }
@@ -314,11 +309,10 @@ impl Project {
                 bundles: Vec::new(),
                 hosts: hit.hosts,
                 warnings: hit.warnings,
-                timings: vec![Stage {
-                    name: "input-hash cache: nothing changed",
-                    time: started.elapsed(),
-                    clock: Clock::Wall,
-                }],
+                timings: vec![Stage::wall(
+                    "input-hash cache: nothing changed",
+                    started.elapsed(),
+                )],
                 outcome: Outcome::Cached,
                 inputs: Vec::new(),
                 render_keys: std::collections::BTreeMap::new(),
