@@ -31,6 +31,13 @@ const HOSTS: [(&str, &str, &str); 3] = [
     ("nas", "10.0.200.13", "10.99.0.3"),
     ("lb", "10.0.200.14", "10.99.0.4"),
 ];
+/// Host, IPv6 LAN address, IPv6 tunnel address (tests/e2e/common.sh puts
+/// the operator at fd00:200::1).
+const HOSTS6: [(&str, &str, &str); 3] = [
+    ("pve1", "fd00:200::11", "fd00:99::1"),
+    ("nas", "fd00:200::13", "fd00:99::3"),
+    ("lb", "fd00:200::14", "fd00:99::4"),
+];
 const SAMBA_USER: &str = "alice";
 const SAMBA_PASSWORD: &str = "e2e-password";
 
@@ -364,12 +371,16 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
             || lab.unit(host, "is-active", "wg-quick@wg0.service") == "active",
         );
     }
-    // The mesh: every pair pings over the tunnel.
+    // The mesh: every pair pings over the tunnel, in both families.
     for (from, _, _) in HOSTS {
-        for (to, _, tunnel) in HOSTS {
-            if from != to {
+        let tunnels = HOSTS
+            .iter()
+            .zip(HOSTS6)
+            .map(|((to, _, t4), (_, _, t6))| (to, [*t4, t6]));
+        for (to, addresses) in tunnels {
+            for tunnel in addresses.iter().filter(|_| from != *to) {
                 wait_for(
-                    &format!("{from} to ping {to} over wg0"),
+                    &format!("{from} to ping {to} at {tunnel} over wg0"),
                     Duration::from_secs(20),
                     || {
                         lab.on(from, &format!("ping -c 1 -W 1 {tunnel}"))
@@ -380,10 +391,27 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
             }
         }
     }
-    // The bridges: one with its port, one host-only NAT'd VM network.
+    // IPv6 on the LAN under policy drop: the operator's ping6 is answered,
+    // so the host's neighbour discovery passes its firewall both ways.
+    for (host, lan6, _) in HOSTS6 {
+        wait_for(
+            &format!("the operator to ping6 {host} at {lan6}"),
+            Duration::from_secs(20),
+            || {
+                lab.op()
+                    .args(["ping", "-6", "-c", "1", "-W", "1", lan6])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            },
+        );
+    }
+    // The bridges: one with its port, one host-only NAT'd VM network of
+    // both families.
     let bridge = lab.on_ok(
         "pve1",
-        "ip -4 -br addr show vmbr0; ip -4 -br addr show vmbr1; ip -o link show lan1; nft list table ip sitec_nat",
+        "ip -4 -br addr show vmbr0; ip -br addr show vmbr1; ip -o link show lan1; nft list chain inet sitec postrouting",
     );
     assert!(bridge.contains("10.0.111.1/24"), "vmbr0: {bridge}");
     assert!(
@@ -392,8 +420,13 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
     );
     assert!(bridge.contains("10.0.101.1/24"), "vmbr1: {bridge}");
     assert!(
-        bridge.contains("masquerade"),
+        bridge.contains("ip saddr 10.0.101.0/24 oifname \"eth0\" masquerade"),
         "vmbr1 is not NAT'd: {bridge}"
+    );
+    assert!(bridge.contains("fd00:101::1/64"), "vmbr1's IPv6: {bridge}");
+    assert!(
+        bridge.contains("ip6 saddr fd00:101::/64 oifname \"eth0\" masquerade"),
+        "vmbr1 is not NAT'd over IPv6: {bridge}"
     );
     // Samba: smbd only, the Time Machine share writable by its user.
     assert_eq!(lab.unit("nas", "is-active", "smbd.service"), "active");
@@ -442,6 +475,23 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
         .output()
         .unwrap();
     assert_eq!(text(&https).trim(), "hello from pve1", "HTTPS through lb");
+    // NGINX listens on both families: the same over IPv6.
+    let https6 = lab
+        .op()
+        .args(["curl", "-sS", "--max-time", "5", "--cacert"])
+        .arg(lab.tls_certificate())
+        .args([
+            "--resolve",
+            "app.e2e.test:443:[fd00:200::14]",
+            "https://app.e2e.test/hello.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&https6).trim(),
+        "hello from pve1",
+        "HTTPS through lb over IPv6"
+    );
     let stream = lab
         .op()
         .args([

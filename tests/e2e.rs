@@ -1265,11 +1265,11 @@ fn rollbacks_take_back_runtime_state_not_only_files() {
         },
     );
     lab.push_ok(&b, &["e2e", "nas"]);
-    let nat = lab.on_ok("nas", "nft list table ip sitec_nat");
-    assert!(nat.contains("dnat to 10.99.0.1"), "{nat}");
+    let nat = lab.on_ok("nas", "nft list chain inet sitec prerouting");
+    assert!(nat.contains("dnat ip to 10.99.0.1"), "{nat}");
     assert_eq!(lab.on_ok("nas", sysctls), "1\n1\n");
 
-    // 3 (as 1): the NAT table and the extra sysctl go.
+    // 3 (as 1): the NAT chains and the extra sysctl go.
     let out = lab.push_ok(&a, &["e2e", "nas"]);
     assert!(out.contains("nas: ok, generation 3 confirmed"), "{out}");
     let tables = lab.on_ok("nas", "nft list tables");

@@ -61,6 +61,7 @@ pub(crate) struct SiteSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Mesh {
     pub(crate) network: String,
+    pub(crate) network6: Option<String>,
     pub(crate) port: u16,
     pub(crate) mtu: Option<u32>,
     pub(crate) members: BTreeMap<String, Member>,
@@ -70,6 +71,7 @@ pub(crate) struct Mesh {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Member {
     pub(crate) address: String,
+    pub(crate) address6: Option<String>,
     pub(crate) public_key: String,
     pub(crate) endpoint: Option<String>,
     pub(crate) port: Option<u16>,
@@ -262,12 +264,42 @@ pub(crate) enum Method {
     Dhcp,
 }
 
+/// How an interface gets its IPv6 address (`method6`).
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Method6 {
+    Static,
+    /// SLAAC from router advertisements.
+    Auto,
+    /// DHCPv6.
+    Dhcp,
+}
+
+impl Method6 {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Method6::Static => "static",
+            Method6::Auto => "auto",
+            Method6::Dhcp => "dhcp",
+        }
+    }
+
+    /// The method an interface or bridge has: the one it names, else
+    /// `'static` when it has an IPv6 address, else none (no inet6 stanza).
+    pub(crate) fn effective(method6: Option<Method6>, address6: Option<&str>) -> Option<Method6> {
+        method6.or(address6.map(|_| Method6::Static))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Interface {
     pub(crate) method: Method,
     pub(crate) address: Option<String>,
     pub(crate) gateway: Option<String>,
+    pub(crate) method6: Option<Method6>,
+    pub(crate) address6: Option<String>,
+    pub(crate) gateway6: Option<String>,
     pub(crate) mtu: Option<u32>,
     pub(crate) comment: Option<String>,
 }
@@ -277,6 +309,9 @@ pub(crate) struct Interface {
 pub(crate) struct Bridge {
     pub(crate) address: Option<String>,
     pub(crate) gateway: Option<String>,
+    pub(crate) method6: Option<Method6>,
+    pub(crate) address6: Option<String>,
+    pub(crate) gateway6: Option<String>,
     pub(crate) ports: Vec<String>,
     pub(crate) stp: bool,
     pub(crate) forward_delay: u32,

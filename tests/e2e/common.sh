@@ -28,12 +28,17 @@ operator() {
 
 # Wire host namespace $1 (the lab's $2-th host) at address $3: eth0 is a veth
 # to the operator; lan1 is a second NIC, a veth whose peer stays inside.
+# For IPv6 the operator is fd00:200::1 on every veth and reaches a host at
+# fd00:200::<last octet of $3> (where the site puts it); each host resolves
+# the operator's address by neighbour discovery on its own eth0.
 wire_host() {
 	ip -n "$name-op" link add "veth$2" type veth peer name eth0 netns "$1"
 	ip netns exec "$name-op" sysctl -qw "net.ipv4.conf.veth$2.proxy_arp=1"
 	ip -n "$name-op" addr add 10.0.200.1/32 dev "veth$2"
+	ip -n "$name-op" addr add fd00:200::1/128 dev "veth$2" nodad
 	ip -n "$name-op" link set "veth$2" up
 	ip -n "$name-op" route replace "$3/32" dev "veth$2"
+	ip -n "$name-op" -6 route replace "fd00:200::${3##*.}/128" dev "veth$2"
 	ip -n "$1" link add lan1 type veth peer name lan1-peer
 	ip -n "$1" link set lan1-peer up
 }

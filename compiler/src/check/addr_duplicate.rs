@@ -1,6 +1,6 @@
 //! `addr::duplicate`
 //!
-//! What it catches: one IPv4 address assigned twice: on two hosts, on two
+//! What it catches: one address (IPv4 or IPv6) assigned twice: on two hosts, on two
 //! interfaces or bridges of one host, or as one host's tunnel address and
 //! another's interface address; and a host whose `management_address` is an
 //! address another host holds.
@@ -13,7 +13,7 @@
 //! `pve2.bridges.vmbr0.address = "10.0.200.11/24"`.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
@@ -31,7 +31,7 @@ struct Holder {
 }
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
-    let mut by_ip: BTreeMap<Ipv4Addr, Vec<Holder>> = BTreeMap::new();
+    let mut by_ip: BTreeMap<IpAddr, Vec<Holder>> = BTreeMap::new();
     for (host_name, host) in &site.spec.hosts {
         for a in facts::assigned(site, host_name, host) {
             by_ip.entry(a.net.addr).or_default().push(Holder {

@@ -2,10 +2,10 @@
 //! host holds, the networks it can route to, the ports it listens on. Each
 //! fact carries the site path it came from, so a check can label it.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use crate::model::{Host, L4, Mesh, Site};
-use crate::net::{Net, NetIndex};
+use crate::model::{Host, L4, Member, Mesh, Site};
+use crate::net::{Family, Net, NetIndex};
 use crate::path;
 
 /// Where a fact was written in the site.
@@ -25,42 +25,66 @@ pub(crate) struct Assigned {
 /// in each mesh it belongs to (with the mesh's prefix).
 pub(crate) fn assigned(site: &Site, host_name: &str, host: &Host) -> Vec<Assigned> {
     let mut out = Vec::new();
-    for (name, i) in &host.interfaces {
-        if let Some(net) = i.address.as_deref().and_then(Net::parse) {
-            out.push(Assigned {
-                net,
-                iface: name.clone(),
-                path: path!["hosts", host_name, "interfaces", name, "address"],
-            });
-        }
-    }
-    for (name, b) in &host.bridges {
-        if let Some(net) = b.address.as_deref().and_then(Net::parse) {
-            out.push(Assigned {
-                net,
-                iface: name.clone(),
-                path: path!["hosts", host_name, "bridges", name, "address"],
-            });
+    let ifaces = host.interfaces.iter().map(|(name, i)| {
+        (
+            "interfaces",
+            name,
+            [(&i.address, "address"), (&i.address6, "address6")],
+        )
+    });
+    let bridges = host.bridges.iter().map(|(name, b)| {
+        (
+            "bridges",
+            name,
+            [(&b.address, "address"), (&b.address6, "address6")],
+        )
+    });
+    for (kind, name, addresses) in ifaces.chain(bridges) {
+        for (address, field) in addresses {
+            if let Some(net) = address.as_deref().and_then(Net::parse) {
+                out.push(Assigned {
+                    net,
+                    iface: name.clone(),
+                    path: path!["hosts", host_name, kind, name, field],
+                });
+            }
         }
     }
     for (mesh_name, mesh) in &site.spec.wireguard {
         let Some(member) = mesh.host_member(host_name) else {
             continue;
         };
-        let (Some(ip), Some(network)) = (member.address.parse().ok(), Net::parse(&mesh.network))
-        else {
-            continue;
-        };
-        out.push(Assigned {
-            net: Net {
-                addr: ip,
-                prefix: network.prefix,
-            },
-            iface: mesh_name.clone(),
-            path: path!["wireguard", mesh_name, "members", host_name, "address"],
-        });
+        let families = [
+            (Some(&member.address), Some(&mesh.network), "address"),
+            (member.address6.as_ref(), mesh.network6.as_ref(), "address6"),
+        ];
+        for (address, network, field) in families {
+            let (Some(ip), Some(network)) = (
+                address.and_then(|a| a.parse().ok()),
+                network.and_then(|n| Net::parse(n)),
+            ) else {
+                continue;
+            };
+            out.push(Assigned {
+                net: Net {
+                    addr: ip,
+                    prefix: network.prefix,
+                },
+                iface: mesh_name.clone(),
+                path: path!["wireguard", mesh_name, "members", host_name, field],
+            });
+        }
     }
     out
+}
+
+/// A member's own tunnel addresses (a /32 and, in a dual-stack mesh, a
+/// /128) and the networks routed through it: its AllowedIPs.
+pub(crate) fn member_nets(member: &Member) -> impl Iterator<Item = Net> + '_ {
+    std::iter::once(member.address.as_str())
+        .chain(member.address6.as_deref())
+        .chain(member.routes.iter().map(String::as_str))
+        .filter_map(Net::parse)
 }
 
 /// The networks a host reaches without a default route: the subnets of its
@@ -79,8 +103,7 @@ pub(crate) fn routable(site: &Site, host_name: &str, host: &Host) -> Vec<Net> {
             if name == host_name {
                 continue;
             }
-            nets.extend(Net::parse(&peer.address));
-            nets.extend(peer.routes.iter().filter_map(|r| Net::parse(r)));
+            nets.extend(member_nets(peer));
         }
     }
     nets
@@ -103,10 +126,7 @@ impl<'a> Reach<'a> {
             .map(|mesh| {
                 let mut index = NetIndex::new();
                 for (name, peer) in &mesh.members {
-                    let nets = Net::parse(&peer.address)
-                        .into_iter()
-                        .chain(peer.routes.iter().filter_map(|r| Net::parse(r)));
-                    for n in nets {
+                    for n in member_nets(peer) {
                         index.insert(n, name.as_str());
                     }
                 }
@@ -145,11 +165,8 @@ pub(crate) struct HostReach<'r> {
 impl HostReach<'_> {
     /// Whether the host has a route to `ip`: one of its subnets holds it, or
     /// another member of one of its meshes does.
-    pub(crate) fn reaches(&self, ip: Ipv4Addr) -> bool {
-        let target = Net {
-            addr: ip,
-            prefix: 32,
-        };
+    pub(crate) fn reaches(&self, ip: IpAddr) -> bool {
+        let target = Net::host(ip);
         self.own.iter().any(|n| n.contains(ip))
             || self.meshes.iter().any(|index| {
                 index
@@ -175,7 +192,7 @@ pub(crate) fn routable_summary(site: &Site, host_name: &str, host: &Host, limit:
 pub(crate) struct Listener {
     pub(crate) proto: L4,
     /// `None` listens on every address.
-    pub(crate) address: Option<Ipv4Addr>,
+    pub(crate) address: Option<IpAddr>,
     pub(crate) port: u16,
     /// What listens, in the operator's words, e.g. `NGINX vhost docs (HTTPS)`.
     pub(crate) what: String,
@@ -200,7 +217,12 @@ impl Listener {
             && self.proto == other.proto
             && self.port == other.port
             && match (self.address, other.address) {
-                (Some(a), Some(b)) => a == b,
+                // `0.0.0.0` and `::` are every address of their family.
+                (Some(a), Some(b)) => {
+                    a == b
+                        || (a.is_unspecified() || b.is_unspecified())
+                            && Family::of(a) == Family::of(b)
+                }
                 _ => true,
             }
     }
@@ -215,7 +237,7 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
     if let Some(n) = &host.nginx {
         // Virtual hosts on one address share its ports: one listener per
         // (address, port), named after the first virtual host that opens it.
-        let mut seen: Vec<(L4, Option<Ipv4Addr>, u16)> = Vec::new();
+        let mut seen: Vec<(L4, Option<IpAddr>, u16)> = Vec::new();
         for (name, v) in &n.vhosts {
             let mut ports = vec![(L4::Tcp, 80, "HTTP")];
             if v.tls.is_some() {
@@ -430,7 +452,10 @@ impl Matches {
         let iface = self.iface.is_none() || self.iface == other.iface;
         let sources = match (&self.sources, &other.sources) {
             (None, _) => true,
-            (Some(mine), None) => mine.iter().any(|n| n.prefix == 0),
+            // Any source: only a /0 of each family covers it.
+            (Some(mine), None) => [Family::V4, Family::V6]
+                .iter()
+                .all(|&f| mine.iter().any(|n| n.prefix == 0 && n.family() == f)),
             (Some(mine), Some(theirs)) => theirs.iter().all(|t| mine.iter().any(|m| m.covers(*t))),
         };
         let l4 = match (&self.l4, &other.l4) {
@@ -452,7 +477,7 @@ pub(crate) fn iface_holding(
     site: &Site,
     host_name: &str,
     host: &Host,
-    ip: Ipv4Addr,
+    ip: IpAddr,
 ) -> Option<String> {
     assigned(site, host_name, host)
         .into_iter()

@@ -11,7 +11,7 @@
 //! Example: `dnat = [{ proto = 'tcp, port = 8123, to = "10.0.110.10" }]` on a
 //! host whose VM network is `10.0.101.0/24`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
@@ -27,7 +27,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         let Some(fw) = &host.firewall else { continue };
         let reach = reach.host(site, host_name, host);
         for (i, d) in fw.dnat.iter().enumerate() {
-            let Ok(to) = d.to.parse::<Ipv4Addr>() else {
+            let Ok(to) = d.to.parse::<IpAddr>() else {
                 continue;
             };
             if reach.reaches(to) {

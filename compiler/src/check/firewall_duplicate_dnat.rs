@@ -1,7 +1,9 @@
 //! `firewall::duplicate-dnat`
 //!
 //! What it catches: two DNATs of one host on the same protocol and port (on
-//! the same interface, or where either has no interface).
+//! the same interface, or where either has no interface) to targets of the
+//! same family. An IPv4 and an IPv6 forward of one port are two different
+//! forwards: each rewrites only packets of its own family.
 //!
 //! Why it matters: nftables applies the first and never reaches the second;
 //! one of the two services is unreachable and nothing says so.
@@ -9,11 +11,18 @@
 //! Example: `{ proto = 'tcp, port = 443, to = "10.20.0.10" }` and
 //! `{ proto = 'tcp, port = 443, to = "10.20.0.11" }`.
 
+use std::net::IpAddr;
+
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
+use crate::net::Family;
 use crate::path;
 
 pub(crate) const CODE: &str = "firewall::duplicate-dnat";
+
+fn family(to: &str) -> Option<Family> {
+    to.parse::<IpAddr>().ok().map(Family::of)
+}
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
@@ -23,6 +32,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 a.proto == b.proto
                     && a.port == b.port
                     && (a.iface.is_none() || b.iface.is_none() || a.iface == b.iface)
+                    && family(&a.to) == family(&b.to)
             });
             let Some(i) = first else { continue };
             out.push(

@@ -2,7 +2,8 @@
 //!
 //! What it catches: an input chain with policy drop in which no rule admits
 //! ssh (the host's `deploy.port`, tcp) from every network of the site's
-//! `admin` address set to the deploy address, or in which an earlier rule
+//! `admin` address set to the deploy address (the networks of the deploy
+//! address's family; there must be one), or in which an earlier rule
 //! drops or rejects it. A rule bound to an interface counts only if that
 //! interface holds the deploy address.
 //!
@@ -14,9 +15,11 @@
 //!
 //! Example: `input.rules = [{ iface = "lo" }, { iface = "wg0", source = "@admin" }]`.
 
+use std::net::IpAddr;
+
 use crate::diagnostic::Diagnostic;
 use crate::model::{Action, Policy, Rule, Site};
-use crate::net::Net;
+use crate::net::{Family, Net};
 use crate::path;
 
 use super::facts::{self, L4Matches, Matches, Ports};
@@ -42,11 +45,27 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
             );
             continue;
         };
-        let iface = deploy
-            .parse()
-            .ok()
-            .and_then(|ip| facts::iface_holding(site, host_name, host, ip));
-        for net in admin.iter().filter_map(|n| Net::parse(n).map(Net::network)) {
+        let Ok(deploy_ip) = deploy.parse::<IpAddr>() else {
+            continue;
+        };
+        let family = Family::of(deploy_ip);
+        let iface = facts::iface_holding(site, host_name, host, deploy_ip);
+        // ssh reaches the deploy address from admin networks of its family.
+        let admin: Vec<Net> = admin
+            .iter()
+            .filter_map(|n| Net::parse(n).map(Net::network))
+            .filter(|n| n.family() == family)
+            .collect();
+        if admin.is_empty() {
+            out.push(
+                Diagnostic::error(CODE, format!("this ruleset would lock you out: `{host_name}` is deployed to over {} ({deploy}), and the `admin` address set has no {} network to admit ssh from", family.name(), family.name()))
+                    .help(format!("add the {} network you deploy from to `address_sets.admin`, and admit it: `{suggestion}`", family.name()))
+                    .at(site, &path!["address_sets", "admin"], "the admin networks")
+                    .at(site, &path!["hosts", host_name, "firewall", "input"], "policy drop"),
+            );
+            continue;
+        }
+        for net in admin {
             let ssh = Matches {
                 iface: iface.clone(),
                 sources: Some(vec![net]),

@@ -28,6 +28,7 @@ struct Registered {
 // every other tool sees their files.
 mod addr_duplicate;
 mod addr_gateway_outside_subnet;
+mod addr_method_address;
 mod addr_overlapping_subnets;
 mod addr_unknown_interface;
 mod firewall_dnat_unroutable;
@@ -74,6 +75,7 @@ macro_rules! checks {
 checks!(
     addr_duplicate,
     addr_gateway_outside_subnet,
+    addr_method_address,
     addr_overlapping_subnets,
     addr_unknown_interface,
     firewall_duplicate_dnat,

@@ -12,7 +12,7 @@
 //! Example: `backend = { address = "10.30.0.21", port = 22 }` on a load
 //! balancer whose only network is `10.20.0.0/24`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
@@ -47,7 +47,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         }
         let host_reach = reach.host(site, host_name, host);
         for (b, path) in backends {
-            let Ok(ip) = b.address.parse::<Ipv4Addr>() else {
+            let Ok(ip) = b.address.parse::<IpAddr>() else {
                 continue;
             };
             if ip.is_loopback() || host_reach.reaches(ip) {

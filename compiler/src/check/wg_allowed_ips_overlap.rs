@@ -32,9 +32,15 @@ struct Allowed {
 
 fn allowed(mesh: &str, name: &str, m: &Member) -> Vec<Allowed> {
     let at = |rest: FieldPath| path!["wireguard", mesh, "members", name].join(&rest);
-    let address = Net::parse(&m.address).map(|net| Allowed {
+    let address = [
+        ("address", Some(&m.address)),
+        ("address6", m.address6.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, a)| Some((field, Net::parse(a?)?)))
+    .map(|(field, net)| Allowed {
         net,
-        path: at(path!["address"]),
+        path: at(path![field]),
         route: false,
     });
     let routes = m.routes.iter().enumerate().filter_map(|(i, r)| {
@@ -44,7 +50,7 @@ fn allowed(mesh: &str, name: &str, m: &Member) -> Vec<Allowed> {
             route: true,
         })
     });
-    address.into_iter().chain(routes).collect()
+    address.chain(routes).collect()
 }
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {

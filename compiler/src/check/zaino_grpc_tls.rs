@@ -1,7 +1,8 @@
 //! `zaino::grpc-tls`
 //!
 //! What it catches: Zaino's gRPC server on an address that is not private
-//! (RFC 1918, loopback, link-local or CGNAT) without `grpc.tls`. With
+//! (RFC 1918, loopback, link-local or CGNAT; for IPv6 loopback, unique local
+//! or link-local) without `grpc.tls`. With
 //! `build = 'unencrypted_traffic` it is a warning instead.
 //!
 //! Why it matters: the official Zaino build refuses to start with
@@ -12,7 +13,7 @@
 //!
 //! Example: `grpc = { address = "203.0.113.7" }` without `tls`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{Site, ZainoBuild};
@@ -24,7 +25,7 @@ pub(crate) const CODE: &str = "zaino::grpc-tls";
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(z) = &host.zaino else { continue };
-        let Ok(ip) = z.grpc.address.parse::<Ipv4Addr>() else {
+        let Ok(ip) = z.grpc.address.parse::<IpAddr>() else {
             continue;
         };
         if z.grpc.tls.is_some() || Net::is_private_address(ip) {

@@ -1,7 +1,8 @@
 //! `zaino::public-validator`
 //!
 //! What it catches: a Zaino `validator.address` (the full node's RPC) that
-//! is not private (RFC 1918, loopback, link-local or CGNAT).
+//! is not private (RFC 1918, loopback, link-local or CGNAT; for IPv6
+//! loopback, unique local or link-local).
 //!
 //! Why it matters: Zaino refuses to connect to a validator on a public
 //! address, and a full node's RPC must not be exposed to the internet in the
@@ -9,7 +10,7 @@
 //!
 //! Example: `validator = { address = "198.51.100.20" }`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
@@ -21,7 +22,7 @@ pub(crate) const CODE: &str = "zaino::public-validator";
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(z) = &host.zaino else { continue };
-        let Ok(ip) = z.validator.address.parse::<Ipv4Addr>() else {
+        let Ok(ip) = z.validator.address.parse::<IpAddr>() else {
             continue;
         };
         if Net::is_private_address(ip) {

@@ -9,7 +9,7 @@
 //!
 //! Example: `validator = { address = "10.0.102.20" }` without `cookie_path`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::Site;
@@ -20,7 +20,7 @@ pub(crate) const CODE: &str = "zaino::validator-cookie";
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
         let Some(z) = &host.zaino else { continue };
-        let Ok(ip) = z.validator.address.parse::<Ipv4Addr>() else {
+        let Ok(ip) = z.validator.address.parse::<IpAddr>() else {
             continue;
         };
         if ip.is_loopback() || z.validator.cookie_path.is_some() {

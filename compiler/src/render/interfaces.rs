@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{Action, File, HostInput, HostOutput, RenderError, Validator, template};
-use crate::model::Method;
+use crate::model::{Method, Method6};
 
 #[derive(Serialize)]
 struct Stanza<'a> {
@@ -13,6 +13,30 @@ struct Stanza<'a> {
     comment: Option<&'a str>,
     /// `key value` option lines, in order.
     options: Vec<String>,
+    /// The `inet6` stanza, when the interface has IPv6 configured.
+    inet6: Option<Inet6>,
+}
+
+/// The `iface NAME inet6 METHOD` stanza that follows the `inet` one.
+#[derive(Serialize)]
+struct Inet6 {
+    method: &'static str,
+    options: Vec<String>,
+}
+
+fn inet6(
+    method6: Option<Method6>,
+    address6: Option<&str>,
+    gateway6: Option<&str>,
+) -> Option<Inet6> {
+    let method = Method6::effective(method6, address6)?;
+    let mut options = Vec::new();
+    push_opt(&mut options, "address", address6);
+    push_opt(&mut options, "gateway", gateway6);
+    Some(Inet6 {
+        method: method.as_str(),
+        options,
+    })
 }
 
 pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
@@ -28,9 +52,14 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         if let Some(mtu) = iface.mtu {
             options.push(format!("mtu {mtu}"));
         }
+        let inet6 = inet6(
+            iface.method6,
+            iface.address6.as_deref(),
+            iface.gateway6.as_deref(),
+        );
         stanzas.push(Stanza {
             name,
-            auto: iface.method != Method::Manual,
+            auto: iface.method != Method::Manual || inet6.is_some(),
             method: match iface.method {
                 Method::Manual => "manual",
                 Method::Static => "static",
@@ -38,6 +67,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             },
             comment: iface.comment.as_deref(),
             options,
+            inet6,
         });
     }
     for (name, bridge) in &host.bridges {
@@ -66,6 +96,13 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             },
             comment: bridge.comment.as_deref(),
             options,
+            // The bridge's ports and settings are in the inet stanza only:
+            // ifupdown would run the bridge hooks again for a second one.
+            inet6: inet6(
+                bridge.method6,
+                bridge.address6.as_deref(),
+                bridge.gateway6.as_deref(),
+            ),
         });
     }
     let content = template(

@@ -1,14 +1,18 @@
-//! /etc/nftables.conf: the host firewall in two tables of its own
-//! (`inet sitec` for filtering, `ip sitec_nat` for NAT), replaced atomically
+//! /etc/nftables.conf: the host firewall in one table of its own
+//! (`inet sitec`: filtering and NAT of both families), replaced atomically
 //! and idempotently by one `nft -f` without touching other tools' tables.
+//! An address set of the site may mix families; nftables sets hold one, so
+//! each becomes one set per family it has (`admin.v4`, `admin.v6`), and a
+//! rule on it one rule per family.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use serde::Serialize;
 
 use super::{File, HostInput, HostOutput, RenderError, Validator, template};
 use crate::model::{Action, Chain, Policy, Proto, Rule};
-use crate::net::Net;
+use crate::net::{Family, Net};
 
 /// The input rule that keeps IPv6 working under policy drop.
 const ICMPV6_NEEDED: &str = "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, \
@@ -18,7 +22,21 @@ const ICMPV6_NEEDED: &str = "icmpv6 type { destination-unreachable, packet-too-b
 #[derive(Serialize)]
 struct SetDef {
     name: String,
+    /// `ipv4_addr` or `ipv6_addr`.
+    kind: &'static str,
     elements: String,
+}
+
+/// The families of each address set a rule refers to, so that a rule on a
+/// set becomes one rule per family the set has.
+type SetFamilies = BTreeMap<String, Vec<Family>>;
+
+/// The nftables name of one family's part of an address set.
+fn set_name(name: &str, family: Family) -> String {
+    match family {
+        Family::V4 => format!("{name}.v4"),
+        Family::V6 => format!("{name}.v6"),
+    }
 }
 
 #[derive(Serialize)]
@@ -40,18 +58,33 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         .flat_map(|c| c.rules.iter())
         .filter_map(|r| r.source.as_deref()?.strip_prefix('@'))
         .collect();
-    let sets = used
-        .into_iter()
-        .map(|name| {
-            let elements = ctx.address_sets.get(name).ok_or_else(|| {
-                RenderError::Unchecked(format!("address set @{name} is not defined"))
-            })?;
-            Ok(SetDef {
-                name: name.to_string(),
-                elements: elements.join(", "),
-            })
-        })
-        .collect::<Result<Vec<_>, RenderError>>()?;
+    let mut sets = Vec::new();
+    let mut families = SetFamilies::new();
+    for name in used {
+        let elements = ctx
+            .address_sets
+            .get(name)
+            .ok_or_else(|| RenderError::Unchecked(format!("address set @{name} is not defined")))?;
+        let mut has = Vec::new();
+        for (family, kind) in [(Family::V4, "ipv4_addr"), (Family::V6, "ipv6_addr")] {
+            let of_family: Vec<&str> = elements
+                .iter()
+                .filter(|e| Net::parse(e).map(Net::family) == Some(family))
+                .map(String::as_str)
+                .collect();
+            if !of_family.is_empty() {
+                sets.push(SetDef {
+                    name: set_name(name, family),
+                    kind,
+                    elements: of_family.join(", "),
+                });
+                has.push(family);
+            }
+        }
+        families.insert(name.to_string(), has);
+    }
+    let rules =
+        |c: &Chain| -> Vec<String> { c.rules.iter().flat_map(|r| rule(r, &families)).collect() };
 
     // The WireGuard port of every mesh this host is a member of is admitted:
     // one fact drives ListenPort, the peers' Endpoint and this rule.
@@ -77,13 +110,13 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             ));
         }
     }
-    input.extend(fw.input.rules.iter().map(rule));
+    input.extend(rules(&fw.input));
     let mut forward = vec!["ct state established,related accept".to_string()];
     if !fw.dnat.is_empty() {
         forward.push("ct status dnat accept comment \"port forwards\"".to_string());
     }
-    forward.extend(fw.forward.rules.iter().map(rule));
-    let output: Vec<String> = fw.output.rules.iter().map(rule).collect();
+    forward.extend(rules(&fw.forward));
+    let output = rules(&fw.output);
     let chains = vec![
         chain("input", "input", &fw.input, input),
         chain("forward", "forward", &fw.forward, forward),
@@ -99,24 +132,38 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
                 parts.push(format!("iifname \"{i}\""));
             }
             parts.push(format!("{} dport {}", d.proto.as_str(), d.port));
-            parts.push(format!("dnat to {}:{}", d.to, d.to_port.unwrap_or(d.port)));
+            // In an inet table the statement names the family it rewrites;
+            // a packet of the other family passes it by.
+            let to: IpAddr =
+                d.to.parse()
+                    .map_err(|_| RenderError::Unchecked(format!("dnat: bad address {}", d.to)))?;
+            parts.push(format!(
+                "dnat {} to {}",
+                Family::of(to).nft(),
+                crate::net::socket(&d.to, d.to_port.unwrap_or(d.port))
+            ));
             if let Some(c) = &d.comment {
                 parts.push(format!("comment \"{c}\""));
             }
-            parts.join(" ")
+            Ok(parts.join(" "))
         })
-        .collect();
+        .collect::<Result<_, RenderError>>()?;
     let mut postrouting = Vec::new();
     for (name, bridge) in &ctx.host.bridges {
-        let (Some(via), Some(addr)) = (&bridge.masquerade_via, &bridge.address) else {
+        let Some(via) = &bridge.masquerade_via else {
             continue;
         };
-        let net = Net::parse(addr)
-            .ok_or_else(|| RenderError::Unchecked(format!("bridge {name}: bad address {addr}")))?
-            .network();
-        postrouting.push(format!(
-            "ip saddr {net} oifname \"{via}\" masquerade comment \"{name} via {via}\""
-        ));
+        for addr in [&bridge.address, &bridge.address6].into_iter().flatten() {
+            let net = Net::parse(addr)
+                .ok_or_else(|| {
+                    RenderError::Unchecked(format!("bridge {name}: bad address {addr}"))
+                })?
+                .network();
+            postrouting.push(format!(
+                "{} saddr {net} oifname \"{via}\" masquerade comment \"{name} via {via}\"",
+                net.family().nft()
+            ));
+        }
     }
 
     let content = template(
@@ -153,15 +200,38 @@ fn chain(name: &'static str, hook: &'static str, c: &Chain, rules: Vec<String>) 
     }
 }
 
-/// One rule as an nftables statement.
-fn rule(r: &Rule) -> String {
+/// One rule as nftables statements: one, or for a source set of both
+/// families one per family.
+fn rule(r: &Rule, sets: &SetFamilies) -> Vec<String> {
+    let sources: Vec<Option<String>> = match r.source.as_deref() {
+        None => vec![None],
+        Some(s) => match s.strip_prefix('@') {
+            Some(set) => sets
+                .get(set)
+                .into_iter()
+                .flatten()
+                .map(|&f| Some(format!("{} saddr @{}", f.nft(), set_name(set, f))))
+                .collect(),
+            None => Net::parse(s)
+                .map(|n| format!("{} saddr {s}", n.family().nft()))
+                .into_iter()
+                .map(Some)
+                .collect(),
+        },
+    };
+    sources
+        .into_iter()
+        .map(|source| statement(r, source))
+        .collect()
+}
+
+/// One rule as one nftables statement, with its source match.
+fn statement(r: &Rule, source: Option<String>) -> String {
     let mut parts = Vec::new();
     if let Some(i) = &r.iface {
         parts.push(format!("iifname \"{i}\""));
     }
-    if let Some(s) = &r.source {
-        parts.push(format!("ip saddr {s}"));
-    }
+    parts.extend(source);
     let ports = match r.ports.as_slice() {
         [] => None,
         [p] => Some(p.to_string()),

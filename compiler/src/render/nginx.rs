@@ -4,12 +4,25 @@
 use serde::Serialize;
 
 use super::{Action, File, HostInput, HostOutput, RenderError, Secret, Validator, template};
+use crate::net::socket;
+
+/// The address part of `listen` for a listen address: every address of
+/// both families when there is none (a bare port is IPv4 only in NGINX).
+fn listen_prefixes(address: Option<&str>) -> Vec<String> {
+    match address {
+        None => vec![String::new(), "[::]:".into()],
+        Some(a) if a.contains(':') => vec![format!("[{a}]:")],
+        Some(a) => vec![format!("{a}:")],
+    }
+}
 
 #[derive(Serialize)]
 struct VhostDef<'a> {
     upstream: String,
     server_names: String,
-    listen: Option<&'a str>,
+    /// What comes before the port in each `listen` (`""`, `"[::]:"`,
+    /// `"10.0.0.1:"`).
+    listen: Vec<String>,
     tls: Option<(&'a str, &'a str)>,
     http2: bool,
     http3: bool,
@@ -20,7 +33,8 @@ struct VhostDef<'a> {
 #[derive(Serialize)]
 struct StreamDef<'a> {
     upstream: String,
-    listen: String,
+    /// Each `listen` value.
+    listen: Vec<String>,
     server: String,
     comment: Option<&'a str>,
 }
@@ -35,7 +49,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         .map(|(name, v)| VhostDef {
             upstream: format!("vhost_{name}"),
             server_names: v.server_names.join(" "),
-            listen: v.listen_address.as_deref(),
+            listen: listen_prefixes(v.listen_address.as_deref()),
             tls: v
                 .tls
                 .as_ref()
@@ -45,7 +59,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             servers: v
                 .backends
                 .iter()
-                .map(|b| format!("{}:{}", b.address, b.port))
+                .map(|b| socket(&b.address, b.port))
                 .collect(),
             max_body_size: v.max_body_size.as_deref(),
         })
@@ -54,10 +68,6 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         .streams
         .iter()
         .map(|s| {
-            let addr = s
-                .listen_address
-                .as_ref()
-                .map_or(String::new(), |a| format!("{a}:"));
             let udp = if s.proto == crate::model::L4::Udp {
                 " udp"
             } else {
@@ -65,8 +75,11 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             };
             StreamDef {
                 upstream: format!("stream_{}_{}", s.proto.as_str(), s.port),
-                listen: format!("{addr}{}{udp}", s.port),
-                server: format!("{}:{}", s.backend.address, s.backend.port),
+                listen: listen_prefixes(s.listen_address.as_deref())
+                    .iter()
+                    .map(|prefix| format!("{prefix}{}{udp}", s.port))
+                    .collect(),
+                server: socket(&s.backend.address, s.backend.port),
                 comment: s.comment.as_deref(),
             }
         })

@@ -107,9 +107,8 @@ pub(super) fn container_spec(
     ];
     for p in &c.ports {
         run.push(format!(
-            "--publish {}:{}:{}/{}",
-            p.address,
-            p.host,
+            "--publish {}:{}/{}",
+            crate::net::socket(&p.address, p.host),
             p.container,
             p.proto.as_str()
         ));

@@ -33,6 +33,7 @@ pub(super) fn peer_stanzas(
                 name,
                 public_key: &m.public_key,
                 allowed_ips: std::iter::once(format!("{}/32", m.address))
+                    .chain(m.address6.iter().map(|a| format!("{a}/128")))
                     .chain(m.routes.iter().cloned())
                     .collect::<Vec<_>>()
                     .join(", "),
@@ -54,12 +55,17 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         let Some(me) = mesh.host_member(ctx.host_name) else {
             continue;
         };
-        let network = Net::parse(&mesh.network).ok_or_else(|| {
-            RenderError::Unchecked(format!(
-                "wireguard {mesh_name}: bad network {}",
-                mesh.network
-            ))
-        })?;
+        let prefix = |network: &str| {
+            Net::parse(network).map(|n| n.prefix).ok_or_else(|| {
+                RenderError::Unchecked(format!("wireguard {mesh_name}: bad network {network}"))
+            })
+        };
+        let mut address = format!("{}/{}", me.address, prefix(&mesh.network)?);
+        // `wg::address-outside-mesh` makes sure a dual-stack mesh's members
+        // each have an IPv6 address.
+        if let (Some(network6), Some(address6)) = (&mesh.network6, &me.address6) {
+            address.push_str(&format!(", {address6}/{}", prefix(network6)?));
+        }
         let key_file = me
             .private_key_file
             .clone()
@@ -69,7 +75,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             &serde_json::json!({
                 "header": ctx.header(),
                 "mesh": mesh_name,
-                "address": format!("{}/{}", me.address, network.prefix),
+                "address": address,
                 "port": me.port.unwrap_or(mesh.port),
                 "mtu": mesh.mtu,
                 "key_file": key_file,

@@ -15,12 +15,12 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         "zindexer.toml",
         &serde_json::json!({
             "header": ctx.header(),
-            "grpc_listen": format!("{}:{}", z.grpc.address, z.grpc.port),
+            "grpc_listen": crate::net::socket(&z.grpc.address, z.grpc.port),
             "tls": z.grpc.tls.as_ref().map(|t| serde_json::json!({"cert": t.certificate, "key": t.key})),
             "json_rpc": z.json_rpc.as_ref().map(|j| serde_json::json!({
-                "listen": format!("{}:{}", j.address, j.port), "cookie_dir": j.cookie_dir,
+                "listen": crate::net::socket(&j.address, j.port), "cookie_dir": j.cookie_dir,
             })),
-            "validator_listen": format!("{}:{}", z.validator.address, z.validator.port),
+            "validator_listen": crate::net::socket(&z.validator.address, z.validator.port),
             "validator_cookie": z.validator.cookie_path,
             "network": z.network.as_str(),
             "db_path": z.storage.db_path,
