@@ -47,12 +47,15 @@ struct Variant {
     admin: &'static str,
     pve1_units: &'static str,
     pve1_states: &'static str,
+    /// nas's IPv6 address on the LAN (the operator routes fd00:200::13).
+    nas_lan6: &'static str,
 }
 
 const BASE: Variant = Variant {
     admin: r#""10.0.200.1/32""#,
     pve1_units: "{}",
     pve1_states: "{}",
+    nas_lan6: "fd00:200::13/64",
 };
 
 /// A lab of booted hosts; powered off and removed on drop.
@@ -189,6 +192,7 @@ impl BootLab {
                 ("ADMIN", v.admin),
                 ("PVE1_UNITS", v.pve1_units),
                 ("PVE1_STATES", v.pve1_states),
+                ("NAS_LAN6", v.nas_lan6),
             ],
             &self.keys,
         )
@@ -635,10 +639,14 @@ fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
     let lab = BootLab::with(&["nas"]);
     deploy(&lab);
     let before = lab.on_ok("nas", "nft list ruleset");
+    // The same bundle also moves nas's IPv6 address: the rollback must
+    // take an interface change back too (ifupdown leaves an interface
+    // that is up alone unless it is taken down with its old stanza).
     let locked = lab.compile(
         "locked",
         &Variant {
             admin: r#""10.0.98.0/24""#,
+            nas_lan6: "fd00:200::213/64",
             ..BASE
         },
     );
@@ -678,6 +686,38 @@ fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
     assert!(
         log.contains("generation 2: unconfirmed-rolled-back"),
         "{log}"
+    );
+    // eth0 is on fd00:200::13 again, and reachable.
+    let downs: Vec<&str> = log
+        .lines()
+        .filter_map(|l| {
+            l.split_once("run: ifdown --force -i ")?
+                .1
+                .strip_suffix(" eth0")
+        })
+        .collect();
+    // Three times: with the installer's file into generation 1, with 1's
+    // into 2, with 2's back into 1.
+    assert!(
+        downs.len() == 3
+            && downs[0] == "/var/lib/sitec/backup/files/etc/network/interfaces"
+            && downs[1] != downs[2],
+        "eth0 was not taken down with each left generation's file: {downs:?}\n{log}"
+    );
+    let eth0 = lab.on_ok("nas", "ip -6 -br addr show eth0");
+    assert!(
+        eth0.contains("fd00:200::13/64") && !eth0.contains("fd00:200::213"),
+        "{eth0}"
+    );
+    let ping6 = lab
+        .op()
+        .args(["ping", "-6", "-c", "1", "-W", "2", "fd00:200::13"])
+        .output()
+        .unwrap();
+    assert!(
+        ping6.status.success(),
+        "ping6 after the rollback: {}",
+        text(&ping6)
     );
 }
 
