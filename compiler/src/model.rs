@@ -348,7 +348,9 @@ pub(crate) enum Policy {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Rule {
     pub(crate) iface: Option<String>,
+    pub(crate) oiface: Option<String>,
     pub(crate) source: Option<String>,
+    pub(crate) destination: Option<String>,
     pub(crate) proto: Proto,
     pub(crate) ports: Vec<u16>,
     pub(crate) action: Action,
@@ -386,6 +388,15 @@ pub(crate) struct Dnat {
     pub(crate) port: u16,
     pub(crate) to: String,
     pub(crate) to_port: Option<u16>,
+    pub(crate) source: Option<String>,
+    pub(crate) comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Masquerade {
+    pub(crate) oiface: String,
+    pub(crate) source: Option<String>,
     pub(crate) comment: Option<String>,
 }
 
@@ -396,6 +407,7 @@ pub(crate) struct Firewall {
     pub(crate) forward: Chain,
     pub(crate) output: Chain,
     pub(crate) dnat: Vec<Dnat>,
+    pub(crate) masquerade: Vec<Masquerade>,
 }
 
 #[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]

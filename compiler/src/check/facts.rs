@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::model::{Host, L4, Member, Mesh, Site};
+use crate::model::{Firewall, Host, L4, Member, Mesh, Site};
 use crate::net::{Family, Net, NetIndex};
 use crate::path;
 
@@ -353,8 +353,12 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
 pub(crate) struct Matches {
     /// `None`: any interface.
     pub(crate) iface: Option<String>,
+    /// `None`: any output interface.
+    pub(crate) oiface: Option<String>,
     /// `None`: any source.
     pub(crate) sources: Option<Vec<Net>>,
+    /// `None`: any destination.
+    pub(crate) destinations: Option<Vec<Net>>,
     /// `None`: any protocol and port.
     pub(crate) l4: Option<L4Matches>,
 }
@@ -399,16 +403,11 @@ impl Matches {
         use crate::model::Proto;
         let sources = match rule.source.as_deref() {
             None => None,
-            Some(s) => Some(match s.strip_prefix('@') {
-                Some(set) => site
-                    .spec
-                    .address_sets
-                    .get(set)?
-                    .iter()
-                    .filter_map(|n| Net::parse(n).map(Net::network))
-                    .collect(),
-                None => vec![Net::parse(s)?.network()],
-            }),
+            Some(s) => Some(networks(site, s)?),
+        };
+        let destinations = match rule.destination.as_deref() {
+            None => None,
+            Some(d) => Some(networks(site, d)?),
         };
         let ports = if rule.ports.is_empty() {
             Ports::Any
@@ -442,7 +441,9 @@ impl Matches {
         };
         Some(Matches {
             iface: rule.iface.clone(),
+            oiface: rule.oiface.clone(),
             sources,
+            destinations,
             l4,
         })
     }
@@ -450,14 +451,17 @@ impl Matches {
     /// Whether every packet `other` matches is also matched by `self`.
     pub(crate) fn covers(&self, other: &Matches) -> bool {
         let iface = self.iface.is_none() || self.iface == other.iface;
-        let sources = match (&self.sources, &other.sources) {
+        let oiface = self.oiface.is_none() || self.oiface == other.oiface;
+        let addresses = |mine: &Option<Vec<Net>>, theirs: &Option<Vec<Net>>| match (mine, theirs) {
             (None, _) => true,
-            // Any source: only a /0 of each family covers it.
+            // Any address: only a /0 of each family covers it.
             (Some(mine), None) => [Family::V4, Family::V6]
                 .iter()
                 .all(|&f| mine.iter().any(|n| n.prefix == 0 && n.family() == f)),
             (Some(mine), Some(theirs)) => theirs.iter().all(|t| mine.iter().any(|m| m.covers(*t))),
         };
+        let sources = addresses(&self.sources, &other.sources)
+            && addresses(&self.destinations, &other.destinations);
         let l4 = match (&self.l4, &other.l4) {
             (None, _) => true,
             (Some(_), None) => false,
@@ -468,8 +472,50 @@ impl Matches {
                     && (a.icmpv6 || !b.icmpv6)
             }
         };
-        iface && sources && l4
+        iface && oiface && sources && l4
     }
+}
+
+/// Every address field of a host's firewall (rule sources and
+/// destinations, DNAT and masquerade sources) with its site path.
+pub(crate) fn firewall_addresses<'a>(host_name: &str, fw: &'a Firewall) -> Vec<(Path, &'a str)> {
+    let at = |rest: Path| path!["hosts", host_name, "firewall"].join(&rest);
+    let mut out = Vec::new();
+    for (chain_name, chain) in fw.chains() {
+        for (i, rule) in chain.rules.iter().enumerate() {
+            for (field, value) in [("source", &rule.source), ("destination", &rule.destination)] {
+                if let Some(v) = value {
+                    out.push((at(path![chain_name, "rules", i, field]), v.as_str()));
+                }
+            }
+        }
+    }
+    for (i, d) in fw.dnat.iter().enumerate() {
+        if let Some(v) = &d.source {
+            out.push((at(path!["dnat", i, "source"]), v.as_str()));
+        }
+    }
+    for (i, m) in fw.masquerade.iter().enumerate() {
+        if let Some(v) = &m.source {
+            out.push((at(path!["masquerade", i, "source"]), v.as_str()));
+        }
+    }
+    out
+}
+
+/// The networks an address field names: itself, or the members of its set;
+/// `None` for an unknown set (which `firewall::unknown-set` reports).
+pub(crate) fn networks(site: &Site, address: &str) -> Option<Vec<Net>> {
+    Some(match address.strip_prefix('@') {
+        Some(set) => site
+            .spec
+            .address_sets
+            .get(set)?
+            .iter()
+            .filter_map(|n| Net::parse(n).map(Net::network))
+            .collect(),
+        None => vec![Net::parse(address)?.network()],
+    })
 }
 
 /// The interface of a host that holds an address, if any.

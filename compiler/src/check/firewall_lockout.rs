@@ -68,7 +68,9 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         for net in admin {
             let ssh = Matches {
                 iface: iface.clone(),
+                oiface: None,
                 sources: Some(vec![net]),
+                destinations: Some(vec![Net::host(deploy_ip)]),
                 l4: Some(L4Matches {
                     tcp: Ports::These(vec![port]),
                     ..L4Matches::default()

@@ -33,8 +33,11 @@ mod addr_overlapping_subnets;
 mod addr_unknown_interface;
 mod firewall_dnat_unroutable;
 mod firewall_duplicate_dnat;
+mod firewall_duplicate_port;
+mod firewall_forwarding_off;
 mod firewall_lockout;
 mod firewall_loopback_first;
+mod firewall_never_matches;
 mod firewall_shadowed_rule;
 mod firewall_tunnel_source;
 mod firewall_unknown_set;
@@ -79,9 +82,12 @@ checks!(
     addr_overlapping_subnets,
     addr_unknown_interface,
     firewall_duplicate_dnat,
+    firewall_duplicate_port,
+    firewall_forwarding_off,
     firewall_dnat_unroutable,
     firewall_lockout,
     firewall_loopback_first,
+    firewall_never_matches,
     firewall_shadowed_rule,
     firewall_tunnel_source,
     firewall_unknown_set,

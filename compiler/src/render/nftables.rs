@@ -3,7 +3,8 @@
 //! and idempotently by one `nft -f` without touching other tools' tables.
 //! An address set of the site may mix families; nftables sets hold one, so
 //! each becomes one set per family it has (`admin.v4`, `admin.v6`), and a
-//! rule on it one rule per family.
+//! rule on it one rule per family (with a source and a destination, one
+//! per family both have).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -52,11 +53,16 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         return Ok(());
     };
 
-    // Named sets used by this host's rules, in name order.
-    let used: BTreeSet<&str> = [&fw.input, &fw.forward, &fw.output]
-        .iter()
+    // Named sets used by this host's rules, DNATs and masquerades, in name
+    // order.
+    let rule_addresses = [&fw.input, &fw.forward, &fw.output]
+        .into_iter()
         .flat_map(|c| c.rules.iter())
-        .filter_map(|r| r.source.as_deref()?.strip_prefix('@'))
+        .flat_map(|r| [&r.source, &r.destination]);
+    let used: BTreeSet<&str> = rule_addresses
+        .chain(fw.dnat.iter().map(|d| &d.source))
+        .chain(fw.masquerade.iter().map(|m| &m.source))
+        .filter_map(|a| a.as_deref()?.strip_prefix('@'))
         .collect();
     let mut sets = Vec::new();
     let mut families = SetFamilies::new();
@@ -131,12 +137,23 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             if let Some(i) = &d.iface {
                 parts.push(format!("iifname \"{i}\""));
             }
-            parts.push(format!("{} dport {}", d.proto.as_str(), d.port));
             // In an inet table the statement names the family it rewrites;
             // a packet of the other family passes it by.
             let to: IpAddr =
                 d.to.parse()
                     .map_err(|_| RenderError::Unchecked(format!("dnat: bad address {}", d.to)))?;
+            if let Some(source) = &d.source {
+                // `firewall::never-matches` makes sure the source has an
+                // address of the target's family.
+                let (family, operand) = operands(source, &families)
+                    .into_iter()
+                    .find(|(f, _)| *f == Family::of(to))
+                    .ok_or_else(|| {
+                        RenderError::Unchecked(format!("dnat to {}: no source of its family", d.to))
+                    })?;
+                parts.push(format!("{} saddr {operand}", family.nft()));
+            }
+            parts.push(format!("{} dport {}", d.proto.as_str(), d.port));
             parts.push(format!(
                 "dnat {} to {}",
                 Family::of(to).nft(),
@@ -149,6 +166,15 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         })
         .collect::<Result<_, RenderError>>()?;
     let mut postrouting = Vec::new();
+    for m in &fw.masquerade {
+        for mut parts in address_matches(m.source.as_deref(), None, &families) {
+            parts.push(format!("oifname \"{}\" masquerade", m.oiface));
+            if let Some(c) = &m.comment {
+                parts.push(format!("comment \"{c}\""));
+            }
+            postrouting.push(parts.join(" "));
+        }
+    }
     for (name, bridge) in &ctx.host.bridges {
         let Some(via) = &bridge.masquerade_via else {
             continue;
@@ -200,38 +226,76 @@ fn chain(name: &'static str, hook: &'static str, c: &Chain, rules: Vec<String>) 
     }
 }
 
-/// One rule as nftables statements: one, or for a source set of both
-/// families one per family.
+/// One rule as nftables statements: one per family its addresses have
+/// (one when it has none).
 fn rule(r: &Rule, sets: &SetFamilies) -> Vec<String> {
-    let sources: Vec<Option<String>> = match r.source.as_deref() {
-        None => vec![None],
-        Some(s) => match s.strip_prefix('@') {
-            Some(set) => sets
-                .get(set)
-                .into_iter()
-                .flatten()
-                .map(|&f| Some(format!("{} saddr @{}", f.nft(), set_name(set, f))))
-                .collect(),
-            None => Net::parse(s)
-                .map(|n| format!("{} saddr {s}", n.family().nft()))
-                .into_iter()
-                .map(Some)
-                .collect(),
-        },
-    };
-    sources
+    address_matches(r.source.as_deref(), r.destination.as_deref(), sets)
         .into_iter()
-        .map(|source| statement(r, source))
+        .map(|addresses| statement(r, addresses))
         .collect()
 }
 
-/// One rule as one nftables statement, with its source match.
-fn statement(r: &Rule, source: Option<String>) -> String {
+/// An address field's nftables operand for each family it has.
+type Operands = Vec<(Family, String)>;
+
+/// The operands of an address field: the address or network itself, or
+/// the set's part of each family.
+fn operands(address: &str, sets: &SetFamilies) -> Operands {
+    match address.strip_prefix('@') {
+        Some(set) => sets
+            .get(set)
+            .into_iter()
+            .flatten()
+            .map(|&f| (f, format!("@{}", set_name(set, f))))
+            .collect(),
+        None => Net::parse(address)
+            .map(|n| (n.family(), address.to_string()))
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// The address matches (`ip saddr ...`, `ip6 daddr ...`) of a source and a
+/// destination: one list per family both have, or one empty list when
+/// neither is set. Families they do not share match nothing, and are left
+/// out (`firewall::never-matches` reports a rule left with none).
+fn address_matches(
+    source: Option<&str>,
+    destination: Option<&str>,
+    sets: &SetFamilies,
+) -> Vec<Vec<String>> {
+    if source.is_none() && destination.is_none() {
+        return vec![Vec::new()];
+    }
+    let fields = [(source, "saddr"), (destination, "daddr")];
+    let fields: Vec<(Option<Operands>, &str)> = fields
+        .iter()
+        .map(|(a, dir)| (a.map(|a| operands(a, sets)), *dir))
+        .collect();
+    [Family::V4, Family::V6]
+        .into_iter()
+        .filter_map(|family| {
+            let mut parts = Vec::new();
+            for (ops, dir) in &fields {
+                let Some(ops) = ops else { continue };
+                let (_, operand) = ops.iter().find(|(f, _)| *f == family)?;
+                parts.push(format!("{} {dir} {operand}", family.nft()));
+            }
+            Some(parts)
+        })
+        .collect()
+}
+
+/// One rule as one nftables statement, with its address matches.
+fn statement(r: &Rule, addresses: Vec<String>) -> String {
     let mut parts = Vec::new();
     if let Some(i) = &r.iface {
         parts.push(format!("iifname \"{i}\""));
     }
-    parts.extend(source);
+    if let Some(o) = &r.oiface {
+        parts.push(format!("oifname \"{o}\""));
+    }
+    parts.extend(addresses);
     let ports = match r.ports.as_slice() {
         [] => None,
         [p] => Some(p.to_string()),
