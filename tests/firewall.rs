@@ -227,6 +227,7 @@ struct Routed {
     router: String,
     lan: String,
     vm: String,
+    servers: Vec<std::process::Child>,
 }
 
 impl Routed {
@@ -236,6 +237,7 @@ impl Routed {
             router: format!("sitec-nat-r-{id}"),
             lan: format!("sitec-nat-l-{id}"),
             vm: format!("sitec-nat-v-{id}"),
+            servers: Vec::new(),
         };
         for ns in [&r.router, &r.lan, &r.vm] {
             sh(&format!("ip netns add {ns} && ip -n {ns} link set lo up"));
@@ -280,7 +282,7 @@ impl Routed {
     }
 
     /// Starts the answering server in `ns` on `port` and waits for it.
-    fn serve(&self, ns: &str, port: u16) {
+    fn serve(&mut self, ns: &str, port: u16) {
         let mut child = Command::new("ip")
             .args([
                 "netns",
@@ -301,6 +303,7 @@ impl Routed {
         )
         .unwrap();
         assert_eq!(line.trim(), "listening");
+        self.servers.push(child);
     }
 
     /// What a connection from `source` in `ns` to `address`:`port` was
@@ -319,6 +322,10 @@ impl Routed {
 
 impl Drop for Routed {
     fn drop(&mut self) {
+        for child in &mut self.servers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         for ns in [&self.router, &self.lan, &self.vm] {
             let _ = Command::new("sh")
                 .arg("-c")
@@ -348,7 +355,7 @@ fn dnat_by_source_masquerade_on_an_interface_and_a_forward_rule_carry_both_famil
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bundle = out.join("router/router");
 
-    let net = Routed::new();
+    let mut net = Routed::new();
     let load = in_ns(
         &net.router,
         &format!(
@@ -362,8 +369,9 @@ fn dnat_by_source_masquerade_on_an_interface_and_a_forward_rule_carry_both_famil
         "{}",
         String::from_utf8_lossy(&load.stderr)
     );
-    net.serve(&net.vm, 80);
-    net.serve(&net.lan, 9000);
+    let (vm, lan) = (net.vm.clone(), net.lan.clone());
+    net.serve(&vm, 80);
+    net.serve(&lan, 9000);
 
     // The forwarded port: a partner reaches the VM with its own address;
     // anyone else is not forwarded and meets the input chain's drop.
