@@ -96,6 +96,8 @@ const TOKENS: &[&str] = &[
     "hosts",
     "\"10.0.0.1\"",
     "\"10.0.0.0/0\"",
+    "\"fd00::1\"",
+    "\"::/0\"",
     "\"@admin\"",
     "\\",
     "\u{0}",
@@ -125,6 +127,13 @@ const STRINGS: &[&str] = &[
     "10.0.0.1",
     "10.0.0.0/8",
     "0.0.0.0/0",
+    "::",
+    "::1",
+    "fe80::1",
+    "fd00:99::1",
+    "fd00:99::/64",
+    "2001:db8::/129",
+    "1:2:3:4:5:6:7:8:9",
     "255.255.255.255",
     "@admin",
     "@none",
@@ -338,14 +347,41 @@ const KEYS: &[&str] = &[
     "n8jz+ccVDEIAtTDFnSUUGOQVABDz70Vt0Tv742+zcGY=",
 ];
 
-fn addr(rng: &Rng) -> String {
+/// An IPv4 address, for fields of that family.
+fn addr4(rng: &Rng) -> String {
     let net = *rng.pick(&["10.0.0", "10.0.1", "10.99.0", "203.0.113", "127.0.0"]);
     format!("{net}.{}", 1 + rng.below(6))
 }
 
+/// An IPv6 address: the same few networks, so that addresses meet.
+fn addr6(rng: &Rng) -> String {
+    let net = *rng.pick(&["fd00:0:0:0:", "fd00::1:", "fd00:99::", "2001:db8::", "::"]);
+    format!("{net}{}", 1 + rng.below(6))
+}
+
+/// An address of either family, for fields that take both.
+fn addr(rng: &Rng) -> String {
+    if rng.chance(30) {
+        addr6(rng)
+    } else {
+        addr4(rng)
+    }
+}
+
+fn cidr4(rng: &Rng) -> String {
+    format!("{}/{}", addr4(rng), rng.pick(&[8, 16, 24, 25, 32]))
+}
+
+fn cidr6(rng: &Rng) -> String {
+    format!("{}/{}", addr6(rng), rng.pick(&[16, 48, 64, 127, 128]))
+}
+
 fn cidr(rng: &Rng) -> String {
-    let a = addr(rng);
-    format!("{a}/{}", rng.pick(&[8, 16, 24, 25, 32]))
+    if rng.chance(30) {
+        cidr6(rng)
+    } else {
+        cidr4(rng)
+    }
 }
 
 fn port(rng: &Rng) -> u16 {
@@ -373,7 +409,13 @@ fn rule(rng: &Rng) -> String {
         cidr(rng)
     };
     r += &opt(rng, "source", format!("{source:?}"));
-    let proto = *rng.pick(&["'any", "'tcp", "'udp", "'icmp"]);
+    if rng.chance(20) {
+        r += &format!("destination = {:?}, ", cidr(rng));
+    }
+    if rng.chance(10) {
+        r += &format!("oiface = {:?}, ", rng.pick(&["eth0", "vmbr0", "eth7"]));
+    }
+    let proto = *rng.pick(&["'any", "'tcp", "'udp", "'icmp", "'icmpv6"]);
     r += &format!("proto = {proto}, ");
     if proto == "'tcp" || proto == "'udp" || (proto == "'any" && rng.chance(30)) {
         r += &opt(rng, "ports", format!("[{}]", port(rng)));
@@ -389,15 +431,27 @@ fn host(rng: &Rng, name: &str) -> String {
     let mut h = format!("{name} = {{ management_address = {:?}, ", addr(rng));
     h += &opt(rng, "deploy", format!("{{ port = {} }}", port(rng)));
     h += &format!(
-        "interfaces = {{ eth0 = {{ method = 'static, address = {:?}, {} }}, eth1 = {{}} }}, ",
-        cidr(rng),
-        opt(rng, "gateway", format!("{:?}", addr(rng)))
+        "interfaces = {{ eth0 = {{ method = 'static, address = {:?}, {}{}{}{} }}, eth1 = {{}} }}, ",
+        cidr4(rng),
+        opt(rng, "gateway", format!("{:?}", addr4(rng))),
+        opt(
+            rng,
+            "method6",
+            rng.pick(&["'static", "'auto", "'dhcp"]).to_string()
+        ),
+        opt(rng, "address6", format!("{:?}", cidr6(rng))),
+        opt(
+            rng,
+            "gateway6",
+            format!("{:?}", rng.pick(&["fe80::1", "fd00::1:1", "2001:db8::9"]))
+        ),
     );
     if rng.chance(50) {
         h += &format!(
-            "bridges = {{ vmbr0 = {{ address = {:?}, ports = [{:?}], {} }} }}, ",
-            cidr(rng),
+            "bridges = {{ vmbr0 = {{ address = {:?}, ports = [{:?}], {}{} }} }}, ",
+            cidr4(rng),
             rng.pick(&["eth1", "eth9"]),
+            opt(rng, "address6", format!("{:?}", cidr6(rng))),
             opt(
                 rng,
                 "masquerade_via",
@@ -407,21 +461,51 @@ fn host(rng: &Rng, name: &str) -> String {
     }
     if rng.chance(70) {
         let rules: Vec<String> = (0..rng.below(6)).map(|_| rule(rng)).collect();
+        let forward: Vec<String> = (0..rng.below(3)).map(|_| rule(rng)).collect();
         let dnat: Vec<String> = (0..rng.below(3))
             .map(|_| {
                 format!(
-                    "{{ proto = {}, port = {}, to = {:?} }}",
+                    "{{ proto = {}, port = {}, to = {:?}, {} }}",
                     rng.pick(&["'tcp", "'udp"]),
                     port(rng),
-                    addr(rng)
+                    addr(rng),
+                    opt(
+                        rng,
+                        "source",
+                        format!(
+                            "{:?}",
+                            rng.pick(&["@admin", "@lan", "10.0.0.0/8", "fd00::/8"])
+                        )
+                    )
+                )
+            })
+            .collect();
+        let masquerade: Vec<String> = (0..rng.below(2))
+            .map(|_| {
+                format!(
+                    "{{ oiface = {:?}, {} }}",
+                    rng.pick(&["eth0", "eth7"]),
+                    opt(rng, "source", format!("{:?}", cidr(rng)))
                 )
             })
             .collect();
         h += &format!(
-            "firewall = {{ input = {{ policy = {}, rules = [{}] }}, dnat = [{}] }}, ",
+            "firewall = {{ input = {{ policy = {}, rules = [{}] }}, forward.rules = [{}], dnat = [{}], masquerade = [{}] }}, ",
             rng.pick(&["'drop", "'accept"]),
             rules.join(", "),
-            dnat.join(", ")
+            forward.join(", "),
+            dnat.join(", "),
+            masquerade.join(", ")
+        );
+        h += &opt(
+            rng,
+            "sysctl",
+            rng.pick(&[
+                "{ \"net.ipv4.ip_forward\" = 1 }",
+                "{ \"net.ipv6.conf.all.forwarding\" = 1 }",
+                "{ \"net.ipv4.ip_forward\" = 1, \"net.ipv6.conf.all.forwarding\" = 1 }",
+            ])
+            .to_string(),
         );
     }
     if rng.chance(40) {
@@ -502,29 +586,55 @@ fn host(rng: &Rng, name: &str) -> String {
 
 /// A host that passes every check, with a random choice of services: the
 /// generated sites that compile, so that the renderers run too.
-fn tidy_host(rng: &Rng, i: usize, name: &str) -> String {
+/// `dual`: the host is dual-stack (its subnets have an IPv6 half
+/// `fd00:<i>::/64` and `fd00:10<i>::/64`, and it forwards both families).
+fn tidy_host(rng: &Rng, i: usize, name: &str, dual: bool) -> String {
+    let v6 = |s: String| if dual { s } else { String::new() };
     let mut h = format!(
-        "{name} = {{ management_address = \"10.0.{i}.1\", interfaces = {{ eth0 = {{ method = 'static, address = \"10.0.{i}.1/24\", gateway = \"10.0.{i}.254\" }} }}, "
+        "{name} = {{ management_address = \"10.0.{i}.1\", interfaces = {{ eth0 = {{ method = 'static, address = \"10.0.{i}.1/24\", gateway = \"10.0.{i}.254\", {} }} }}, ",
+        v6(format!(
+            "address6 = \"fd00:{i}::1/64\", gateway6 = \"fe80::1\""
+        ))
     );
+    let mut forwards = false;
     if rng.chance(50) {
         h += &format!(
-            "bridges = {{ vmbr1 = {{ address = \"10.1.{i}.1/24\", masquerade_via = \"eth0\" }} }}, sysctl = {{ \"net.ipv4.ip_forward\" = 1 }}, "
+            "bridges = {{ vmbr1 = {{ address = \"10.1.{i}.1/24\", {} masquerade_via = \"eth0\" }} }}, ",
+            v6(format!("address6 = \"fd00:10{i}::1/64\","))
         );
+        forwards = true;
     }
     if rng.chance(60) {
         h += &format!(
-            "firewall = {{ input.rules = [{{ iface = \"lo\" }}, {{ source = \"@admin\" }}, {{ proto = 'tcp, ports = [{}] }}], dnat = [{{ proto = 'tcp, port = 8080, to = \"10.0.{i}.20\" }}] }}, ",
-            rng.pick(&[80, 443, 8006])
+            "firewall = {{ input.rules = [{{ iface = \"lo\" }}, {{ source = \"@admin\" }}, {{ proto = 'tcp, ports = [{}] }}], dnat = [{{ proto = 'tcp, port = 8080, to = \"10.0.{i}.20\" }}, {}], masquerade = [{}] }}, ",
+            rng.pick(&[80, 443, 8006]),
+            v6(format!(
+                "{{ proto = 'tcp, port = 8080, to = \"fd00:{i}::20\", source = \"@admin\" }}"
+            )),
+            if rng.chance(50) {
+                "{ oiface = \"eth0\", source = \"10.1.0.0/16\" }"
+            } else {
+                ""
+            }
         );
+        forwards = true;
+    }
+    if forwards {
+        h += if dual {
+            "sysctl = { \"net.ipv4.ip_forward\" = 1, \"net.ipv6.conf.all.forwarding\" = 1 }, "
+        } else {
+            "sysctl = { \"net.ipv4.ip_forward\" = 1 }, "
+        };
     }
     if rng.chance(40) {
         h += &format!(
-            "nginx = {{ vhosts.web = {{ server_names = [\"{name}.example.org\"], {}backends = [{{ address = \"10.0.{i}.30\", port = 8081 }}] }}, streams = [{{ proto = 'udp, port = 5353, backend = {{ address = \"10.0.{i}.31\", port = 53 }} }}] }}, ",
+            "nginx = {{ vhosts.web = {{ server_names = [\"{name}.example.org\"], {}backends = [{{ address = \"10.0.{i}.30\", port = 8081 }}, {}] }}, streams = [{{ proto = 'udp, port = 5353, backend = {{ address = \"10.0.{i}.31\", port = 53 }} }}] }}, ",
             if rng.chance(50) {
                 "tls = { certificate = \"/etc/ssl/c.pem\", key = \"/etc/ssl/k.pem\" }, "
             } else {
                 ""
-            }
+            },
+            v6(format!("{{ address = \"fd00:{i}::30\", port = 8081 }}"))
         );
     }
     if rng.chance(30) {
@@ -545,10 +655,11 @@ fn tidy_host(rng: &Rng, i: usize, name: &str) -> String {
 fn generated_site(rng: &Rng) -> String {
     let names: Vec<&str> = ["a", "b", "c", "d"][..1 + rng.below(4)].to_vec();
     if rng.chance(50) {
+        let dual = rng.chance(50);
         let hosts: Vec<String> = names
             .iter()
             .enumerate()
-            .map(|(i, n)| tidy_host(rng, i, n))
+            .map(|(i, n)| tidy_host(rng, i, n, dual))
             .collect();
         let members: Vec<String> = names
             .iter()
@@ -556,8 +667,9 @@ fn generated_site(rng: &Rng) -> String {
             .filter(|_| rng.chance(70))
             .map(|(i, n)| {
                 format!(
-                    "{n} = {{ address = \"10.99.0.{}\", public_key = {:?}, endpoint = \"10.0.{i}.1\" }}",
+                    "{n} = {{ address = \"10.99.0.{}\", {} public_key = {:?}, endpoint = \"10.0.{i}.1\" }}",
                     i + 1,
+                    if dual { format!("address6 = \"fd00:99::{}\",", i + 1) } else { String::new() },
                     KEYS[i]
                 )
             })
@@ -566,12 +678,17 @@ fn generated_site(rng: &Rng) -> String {
             String::new()
         } else {
             format!(
-                "wireguard.wg0 = {{ network = \"10.99.0.0/24\", members = {{ {} }} }},",
+                "wireguard.wg0 = {{ network = \"10.99.0.0/24\", {} members = {{ {} }} }},",
+                if dual {
+                    "network6 = \"fd00:99::/64\","
+                } else {
+                    ""
+                },
                 members.join(", ")
             )
         };
         return format!(
-            "{{\n  address_sets.admin = [\"10.10.68.0/24\"],\n  {wireguard}\n  hosts = {{\n    {}\n  }},\n}}\n",
+            "{{\n  address_sets.admin = [\"10.10.68.0/24\", \"fd00:10:68::/64\"],\n  {wireguard}\n  hosts = {{\n    {}\n  }},\n}}\n",
             hosts.join(",\n    ")
         );
     }
@@ -581,9 +698,10 @@ fn generated_site(rng: &Rng) -> String {
         .filter(|_| rng.chance(70))
         .map(|n| {
             format!(
-                "{n} = {{ address = {:?}, public_key = {:?}, {}{} }}",
-                addr(rng),
+                "{n} = {{ address = {:?}, public_key = {:?}, {}{}{} }}",
+                addr4(rng),
                 rng.pick(KEYS),
+                opt(rng, "address6", format!("{:?}", addr6(rng))),
                 opt(rng, "endpoint", format!("{:?}", addr(rng))),
                 opt(rng, "routes", format!("[{:?}]", cidr(rng)))
             )
@@ -592,7 +710,7 @@ fn generated_site(rng: &Rng) -> String {
     if rng.chance(30) {
         members.push(format!(
             "laptop = {{ external = true, address = {:?}, public_key = {:?} }}",
-            addr(rng),
+            addr4(rng),
             rng.pick(KEYS)
         ));
     }
@@ -600,14 +718,16 @@ fn generated_site(rng: &Rng) -> String {
         String::new()
     } else {
         format!(
-            "wireguard.wg0 = {{ network = {:?}, members = {{ {} }} }},",
-            cidr(rng),
+            "wireguard.wg0 = {{ network = {:?}, {}members = {{ {} }} }},",
+            cidr4(rng),
+            opt(rng, "network6", format!("{:?}", cidr6(rng))),
             members.join(", ")
         )
     };
     format!(
-        "{{\n  address_sets = {{ admin = [{:?}], lan = [{:?}] }},\n  {wireguard}\n  hosts = {{\n    {}\n  }},\n}}\n",
-        cidr(rng),
+        "{{\n  address_sets = {{ admin = [{:?}, {:?}], lan = [{:?}] }},\n  {wireguard}\n  hosts = {{\n    {}\n  }},\n}}\n",
+        cidr4(rng),
+        cidr6(rng),
         cidr(rng),
         hosts.join(",\n    ")
     )
@@ -687,5 +807,113 @@ fn generated_sites_are_checked_located_and_deterministic() {
     assert!(
         compiled * 20 >= n,
         "only {compiled} of {n} generated sites compiled"
+    );
+}
+
+// ------------------------------------------------------------ address syntax
+
+/// Written forms of one IPv6 address: compressed as Rust prints it, all
+/// eight groups, zero-padded, upper case.
+fn ipv6_forms(a: std::net::Ipv6Addr) -> Vec<String> {
+    let groups = a.segments();
+    vec![
+        a.to_string(),
+        groups
+            .iter()
+            .map(|g| format!("{g:x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        groups
+            .iter()
+            .map(|g| format!("{g:04x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        a.to_string().to_uppercase(),
+    ]
+}
+
+/// Slips of the pen on a written address: a second `::`, a ninth group, a
+/// fifth hex digit, a letter that is not hex, a lost colon, a prefix.
+fn slips(rng: &Rng, s: &str) -> Vec<String> {
+    let at = char_boundary(s, rng.below(s.len() + 1));
+    vec![
+        format!("{}::{}", &s[..at], &s[at..]),
+        format!("{s}:1"),
+        format!("1{s}"),
+        format!("{}g{}", &s[..at], &s[at..]),
+        s.replacen(':', "", 1),
+        format!("{s}/64"),
+        format!("{s}:"),
+    ]
+}
+
+/// The IPv6 contract accepts exactly what the standard library's parser
+/// accepts (less the embedded-IPv4 form the schema leaves out): valid
+/// addresses in every written form, and their slips, each checked by a
+/// compile of a one-host site whose management address it is.
+#[test]
+fn the_ipv6_contract_agrees_with_the_standard_parser() {
+    let seed = seed();
+    let rng = Rng::new(seed);
+    let mut candidates: Vec<String> = [
+        "::",
+        "::1",
+        "1::",
+        "fe80::1",
+        "1:2:3:4:5:6:7::",
+        "::2:3:4:5:6:7:8",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for _ in 0..iterations(12) {
+        // Runs of zero groups, so that `::` lands anywhere.
+        let mut groups = [0u16; 8];
+        for g in &mut groups {
+            if rng.chance(60) {
+                *g = (rng.next() & 0xffff) as u16;
+            }
+        }
+        for form in ipv6_forms(std::net::Ipv6Addr::from(groups)) {
+            candidates.extend(slips(&rng, &form));
+            candidates.push(form);
+        }
+    }
+    candidates.sort();
+    candidates.dedup();
+    let wrong: Vec<String> = candidates
+        .par_iter()
+        .filter_map(|c| {
+            let standard = c.parse::<std::net::Ipv6Addr>().is_ok() && !c.contains('.');
+            let dir = schema_project("ipv6");
+            write_site(
+                dir.path(),
+                "v6",
+                &format!("{{ hosts.h.management_address = \"{c}\" }}"),
+            );
+            let project = Project {
+                root: dir.path().to_path_buf(),
+            };
+            let refused = match project.compile("v6", &Options::default()) {
+                Ok(_) => false,
+                Err(SiteFailure::Invalid(reports)) => {
+                    reports.iter().any(|r| r.code == "nickel::contract")
+                }
+                Err(e) => return Some(format!("{c}: {e:?}")),
+            };
+            (standard == refused).then(|| {
+                format!(
+                    "{c}: the parser {} it, the contract {}",
+                    if standard { "takes" } else { "refuses" },
+                    if refused { "refuses" } else { "takes" }
+                )
+            })
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "seed {seed}, {} candidates:\n{}",
+        candidates.len(),
+        wrong.join("\n")
     );
 }

@@ -58,8 +58,8 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                 Diagnostic::error(
                     CODE,
                     format!(
-                        "backend {}:{} of `{host_name}`'s NGINX is in none of its networks",
-                        b.address, b.port
+                        "backend {} of `{host_name}`'s NGINX is in none of its networks",
+                        crate::net::socket(&b.address, b.port)
                     ),
                 )
                 .help(if known.is_empty() {

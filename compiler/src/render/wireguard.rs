@@ -40,7 +40,7 @@ pub(super) fn peer_stanzas(
                 endpoint: m
                     .endpoint
                     .as_ref()
-                    .map(|e| format!("{e}:{}", m.port.unwrap_or(mesh.port))),
+                    .map(|e| crate::net::socket(e, m.port.unwrap_or(mesh.port))),
                 keepalive: m.keepalive,
             };
             stanzas.insert(name.clone(), template("wg-peer", &peer)?);
