@@ -4,7 +4,9 @@
 //! discovery must pass (else no address on the link resolves and a host
 //! that had IPv6 loses it when sitec's firewall loads), and a site's
 //! `proto = 'icmpv6` rule admits ping6. The same ruleset without sitec's
-//! ICMPv6 rule is the control: there the neighbour never resolves.
+//! ICMPv6 rule is the control: there the neighbour never resolves. On a
+//! host with `method6 = 'dhcp`, a DHCPv6 server's reply passes too, and
+//! not without sitec's rule for it.
 //!
 //! A router's ruleset, with its forwarding sysctls, carries real
 //! connections between three namespaces: a DNAT restricted by source, a
@@ -473,4 +475,144 @@ fn a_ruleset_takes_the_nat_of_an_earlier_or_later_version_away() {
     );
     let ruleset = String::from_utf8_lossy(&link.on_host("nft list ruleset").stdout).into_owned();
     assert_eq!(ruleset.matches("dnat").count(), 1, "{ruleset}");
+}
+
+/// A host that takes IPv6 by DHCPv6, behind policy drop.
+const DHCPV6_CLIENT: &str = r#"
+{
+  address_sets.admin = ["fd00:5::/64"],
+  hosts.client = {
+    management_address = "fd00:5::1",
+    interfaces.eth0 = { method6 = 'dhcp },
+    firewall.input.rules = [{ iface = "lo" }, { proto = 'tcp, ports = [22], source = "@admin" }],
+  },
+}
+"#;
+
+/// Waits for one UDP datagram on port 546 (2 s) and prints its source.
+const RECEIVE_546: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 546))
+s.settimeout(2)
+print("ready", flush=True)
+try:
+    data, peer = s.recvfrom(100)
+    print(peer[0])
+except socket.timeout:
+    print("nothing")
+"#;
+
+/// Sends one datagram from port 547 to link-local address argv[1] on
+/// interface argv[2], as a DHCPv6 server answers a client.
+const SEND_FROM_547: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 547))
+s.sendto(b"reply", (sys.argv[1], 546, 0, socket.if_nametoindex(sys.argv[2])))
+"#;
+
+/// What the host received on port 546 when the peer answered it as a
+/// DHCPv6 server does, from its link-local address and port 547.
+fn dhcpv6_reply_reaches(link: &Link) -> String {
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let host_if = text(&link.on_host("ip -o link | sed -n 's/^[0-9]*: \\(vh[0-9]*\\)@.*/\\1/p'"));
+    let peer_if = text(&link.on_peer("ip -o link | sed -n 's/^[0-9]*: \\(vp[0-9]*\\)@.*/\\1/p'"));
+    // The link-local addresses must have finished duplicate address
+    // detection, or the kernel sends from none and receives on none.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while [
+        link.on_host("ip -6 addr show scope link"),
+        link.on_peer("ip -6 addr show scope link"),
+    ]
+    .iter()
+    .any(|o| text(o).contains("tentative") || !text(o).contains("fe80:"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "link-local addresses never settled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let host_ll = text(&link.on_host(&format!(
+        "ip -6 -o addr show dev {host_if} scope link | sed -n 's/.* inet6 \\([^/]*\\)\\/.*/\\1/p'"
+    )));
+    assert!(
+        host_ll.starts_with("fe80:"),
+        "no link-local address yet: {host_ll:?}"
+    );
+    let mut receiver = Command::new("ip")
+        .args(["netns", "exec", &link.host, "python3", "-c", RECEIVE_546])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(receiver.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let send = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &link.peer,
+            "python3",
+            "-c",
+            SEND_FROM_547,
+            &host_ll,
+            &peer_if,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        send.status.success(),
+        "{}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    receiver.wait().unwrap();
+    line.trim().to_string()
+}
+
+/// With `method6 = 'dhcp` and policy drop, the DHCPv6 server's reply (from
+/// its link-local address, which conntrack cannot tie to the client's
+/// multicast request) reaches the client; without sitec's rule for it, the
+/// control, it does not.
+#[test]
+fn a_dhcpv6_reply_passes_a_drop_policy() {
+    let tmp = support::schema_project("firewall-dhcpv6");
+    support::write_site(tmp.path(), "dhcp", DHCPV6_CLIENT);
+    let out = tmp.path().join("out");
+    let o = support::sitec()
+        .current_dir(tmp.path())
+        .args(["compile", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ruleset = out.join("dhcp/client/etc/nftables.conf");
+    let text = std::fs::read_to_string(&ruleset).unwrap();
+    assert!(text.contains("comment \"DHCPv6 replies\""), "{text}");
+
+    let link = Link::new("dhcp");
+    load(&link, &ruleset);
+    assert!(
+        dhcpv6_reply_reaches(&link).starts_with("fe80:"),
+        "the DHCPv6 reply was dropped"
+    );
+
+    let without: String = text
+        .lines()
+        .filter(|l| !l.contains("DHCPv6 replies"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let control = tmp.path().join("without.conf");
+    std::fs::write(&control, without).unwrap();
+    let link = Link::new("dhcp-none");
+    load(&link, &control);
+    assert_eq!(
+        dhcpv6_reply_reaches(&link),
+        "nothing",
+        "the control let it in"
+    );
 }

@@ -12,13 +12,31 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::{File, HostInput, HostOutput, RenderError, Validator, template};
-use crate::model::{Action, Chain, Policy, Proto, Rule};
+use crate::model::{Action, Chain, Method6, Policy, Proto, Rule};
 use crate::net::{Family, Net};
 
 /// The input rule that keeps IPv6 working under policy drop.
 const ICMPV6_NEEDED: &str = "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, \
      parameter-problem, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } \
      accept comment \"what IPv6 needs\"";
+
+/// The input rule that lets a DHCPv6 client's answers in under policy drop.
+const DHCPV6_REPLIES: &str =
+    "ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment \"DHCPv6 replies\"";
+
+/// Whether an interface or bridge of the host takes its IPv6 address by
+/// DHCPv6.
+fn dhcpv6_client(host: &crate::model::Host) -> bool {
+    let interfaces = host
+        .interfaces
+        .values()
+        .map(|i| Method6::effective(i.method6, i.address6.as_deref()));
+    let bridges = host
+        .bridges
+        .values()
+        .map(|b| Method6::effective(b.method6, b.address6.as_deref()));
+    interfaces.chain(bridges).any(|m| m == Some(Method6::Dhcp))
+}
 
 #[derive(Serialize)]
 struct SetDef {
@@ -105,6 +123,12 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
     // connection arrive as `related`; these may come unsolicited.
     if fw.input.policy == Policy::Drop {
         input.push(ICMPV6_NEEDED.to_string());
+        // A DHCPv6 client asks a multicast group and is answered from the
+        // server's link-local address: conntrack cannot tie the reply to
+        // the request, so it would fall to the policy.
+        if dhcpv6_client(ctx.host) {
+            input.push(DHCPV6_REPLIES.to_string());
+        }
     }
     // Before the site's rules, so that no rule of the site can drop the
     // tunnel (WireGuard authenticates every packet itself).
