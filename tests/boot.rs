@@ -49,6 +49,8 @@ struct Variant {
     pve1_states: &'static str,
     /// nas's IPv6 address on the LAN (the operator routes fd00:200::13).
     nas_lan6: &'static str,
+    /// nas's `deploy` record.
+    nas_deploy: &'static str,
 }
 
 const BASE: Variant = Variant {
@@ -56,6 +58,7 @@ const BASE: Variant = Variant {
     pve1_units: "{}",
     pve1_states: "{}",
     nas_lan6: "fd00:200::13/64",
+    nas_deploy: "{}",
 };
 
 /// A lab of booted hosts; powered off and removed on drop.
@@ -193,6 +196,7 @@ impl BootLab {
                 ("PVE1_UNITS", v.pve1_units),
                 ("PVE1_STATES", v.pve1_states),
                 ("NAS_LAN6", v.nas_lan6),
+                ("NAS_DEPLOY", v.nas_deploy),
             ],
             &self.keys,
         )
@@ -688,21 +692,23 @@ fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
         "{log}"
     );
     // eth0 is on fd00:200::13 again, and reachable.
-    let downs: Vec<&str> = log
+    // Three times: as the installer's file brought it up into generation
+    // 1, then as the file applied last (1's, then 2's) into 2 and back.
+    let downs = log
         .lines()
-        .filter_map(|l| {
-            l.split_once("run: ifdown --force -i ")?
-                .1
-                .strip_suffix(" eth0")
-        })
-        .collect();
-    // Three times: with the installer's file into generation 1, with 1's
-    // into 2, with 2's back into 1.
+        .filter(|l| l.contains("run: ifdown --force -i ") && l.ends_with(" eth0"))
+        .count();
+    let from = |file: &str| {
+        log.matches(&format!(
+            "interfaces: what changed is taken down as {file} brought it up"
+        ))
+        .count()
+    };
     assert!(
-        downs.len() == 3
-            && downs[0] == "/var/lib/sitec/backup/files/etc/network/interfaces"
-            && downs[1] != downs[2],
-        "eth0 was not taken down with each left generation's file: {downs:?}\n{log}"
+        downs == 3
+            && from("/var/lib/sitec/backup/files/etc/network/interfaces") == 1
+            && from("/var/lib/sitec/interfaces.applied") == 2,
+        "eth0 was not taken down as each file brought it up:\n{log}"
     );
     let eth0 = lab.on_ok("nas", "ip -6 -br addr show eth0");
     assert!(
@@ -724,6 +730,50 @@ fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
 /// `activate check` refuses, before anything changes, a bundle whose
 /// artifacts the host cannot apply, and says what to install: here a bridge
 /// on a host with classic ifupdown but without bridge-utils' hook.
+/// A host deployed to over IPv6: push reaches it by ssh and rsync at its
+/// IPv6 address (in brackets for rsync), and the switch is confirmed over
+/// a new IPv6 connection.
+#[test]
+fn a_host_is_deployed_to_and_confirmed_over_ipv6() {
+    let lab = BootLab::with(&["nas"]);
+    // Generation 1, deployed over IPv4, admits ssh from the operator's
+    // IPv6 address too.
+    let both = r#""10.0.200.1/32", "fd00:200::1/128""#;
+    let a = lab.compile(
+        "a",
+        &Variant {
+            admin: both,
+            ..BASE
+        },
+    );
+    let out = lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 1 confirmed"), "{out}");
+    // Generation 2 is deployed to over IPv6, and changes the ruleset, so
+    // it must be confirmed over a new IPv6 connection.
+    let v6 = lab.compile(
+        "v6",
+        &Variant {
+            admin: r#""10.0.200.1/32", "fd00:200::1/128", "fd00:98::/64""#,
+            nas_deploy: r#"{ address = "fd00:200::13" }"#,
+            ..BASE
+        },
+    );
+    let index = std::fs::read_to_string(v6.join("e2e/nas/index")).unwrap();
+    assert!(index.contains("d\taddress\tfd00:200::13\n"), "{index}");
+    let out = lab.push_ok(&v6, &["--confirm-timeout", "60", "e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+    assert_eq!(lab.current("nas"), "generations/2");
+    // The sessions came from the operator's IPv6 address.
+    let log = lab.on_ok(
+        "nas",
+        "journalctl -q -u ssh.service --no-pager | grep -c 'from fd00:200::1 ' || true",
+    );
+    assert!(
+        log.trim().parse::<u32>().unwrap_or(0) > 0,
+        "no ssh session over IPv6 in sshd's log: {log}"
+    );
+}
+
 #[test]
 fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
     let lab = BootLab::with(&["pve1"]);
@@ -754,7 +804,7 @@ fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
 
 /// The admin set of the live ruleset of a host.
 fn admin_set(lab: &BootLab, host: &str) -> String {
-    lab.on_ok(host, "nft list set inet sitec admin")
+    lab.on_ok(host, "nft list set inet sitec admin.v4")
 }
 
 /// Admits a second network to ssh: a network change that keeps the operator in.

@@ -547,7 +547,7 @@ fn a_ruleset_that_cuts_the_operator_off_is_rolled_back_by_the_host() {
     assert!(out.contains("nas: unconfirmed, rolled back"), "{out}");
     assert!(back <= Duration::from_secs(timeout + 5), "took {back:?}");
     run_ok(&mut lab.ssh("nas", "true"));
-    let set = lab.on_ok("nas", "nft list set inet sitec admin");
+    let set = lab.on_ok("nas", "nft list set inet sitec admin.v4");
     assert!(
         set.contains("10.0.200.1"),
         "the previous ruleset is not live: {set}"
@@ -897,7 +897,7 @@ fn a_failing_action_rolls_back_with_its_own_exit_code() {
     assert_eq!(results, "confirmed\nfailed-rolled-back\n1\n", "{results}");
     assert_eq!(lab.current("nas"), "generations/1");
     assert_eq!(lab.live_files("nas", &a.join("e2e/nas")), before);
-    let set = lab.on_ok("nas", "nft list set inet sitec admin");
+    let set = lab.on_ok("nas", "nft list set inet sitec admin.v4");
     assert!(
         !set.contains("10.0.99.0/24"),
         "the failed generation's ruleset stayed live: {set}"
@@ -982,7 +982,7 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
             results, "confirmed\nunconfirmed-rolled-back\n",
             "killed at {step}"
         );
-        let set = lab.on_ok("nas", "nft list set inet sitec admin");
+        let set = lab.on_ok("nas", "nft list set inet sitec admin.v4");
         assert!(!set.contains("10.0.99.0/24"), "killed at {step}: {set}");
     }
 }
@@ -1105,7 +1105,7 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
             "{what}:\n{}",
             text(&o)
         );
-        let set = lab.on_ok("pve1", "nft list set inet sitec admin");
+        let set = lab.on_ok("pve1", "nft list set inet sitec admin.v4");
         assert_eq!(
             set.contains("10.0.99.0/24"),
             files == &b_files,

@@ -80,7 +80,8 @@ host_root() {
 	ssh-keygen -q -t ed25519 -N '' -C "$1" -f "$r/etc/ssh/ssh_host_ed25519_key"
 	cp "$dir/operator_key.pub" "$r/root/.ssh/authorized_keys"
 	chmod 700 "$r/root/.ssh"
-	installer_interfaces "$2" >"$r/etc/network/interfaces"
+	# auto: nspawn has no udev to bring up an allow-hotplug eth0 at boot.
+	installer_interfaces "$2" auto >"$r/etc/network/interfaces"
 	rm -f "$r"/etc/nftables.conf
 }
 

@@ -51,14 +51,16 @@ remove_namespaces() {
 	done
 }
 
-# /etc/network/interfaces as an installer leaves it: eth0 at address $1.
+# /etc/network/interfaces as an installer leaves it: eth0 at address $1,
+# marked $2: `allow-hotplug`, as Debian's installer writes it (`ifup -a`
+# skips it; udev brings it up), or `auto`.
 installer_interfaces() {
 	cat <<-EOF
 		# written by the installer
 		auto lo
 		iface lo inet loopback
 
-		auto eth0
+		${2:-auto} eth0
 		iface eth0 inet static
 		 	address $1/24
 	EOF

@@ -36,7 +36,9 @@ host_root() {
 	h=$dir/$1
 	mkdir -p "$h/lib"
 	cp -a /etc "$h/etc"
-	installer_interfaces "$2" >"$h/etc/network/interfaces"
+	# allow-hotplug, as Debian's installer writes it: a rollback to
+	# generation 0 must bring eth0 back though `ifup -a` skips it.
+	installer_interfaces "$2" allow-hotplug >"$h/etc/network/interfaces"
 	cat >"$h/sshd_config" <<-EOF
 		ListenAddress $2
 		HostKey $dir/host_key
@@ -65,7 +67,8 @@ host_up() {
 		mount -t tmpfs none /run/wireguard
 		mount -t tmpfs none /run/network
 		[ -z "$2" ] || mount --bind "$2" /usr/bin/rsync
-		ifup -a
+		# What udev does for an allow-hotplug interface at boot.
+		ifup -a && ifup -a --allow=hotplug
 		exec /usr/sbin/sshd -D -f "$1/sshd_config" -E "$1/sshd.log"' sh "$dir/$host" "${LAB_RSYNC:-}" \
 		</dev/null >"$dir/$host/sshd.out" 2>&1 &
 	echo "$host" >>"$dir/hosts"
