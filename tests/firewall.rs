@@ -107,6 +107,37 @@ fn load(link: &Link, ruleset: &Path) {
     );
 }
 
+/// `ruleset` without its lines that contain one of `markers` (each marks
+/// exactly one line), written beside it as a control.
+fn without(ruleset: &Path, markers: &[&str]) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(ruleset).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !markers.iter().any(|m| l.contains(m)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(kept.lines().count() + markers.len(), text.lines().count());
+    let path = ruleset.with_file_name(format!("without-{}.conf", markers.len()));
+    std::fs::write(&path, kept).unwrap();
+    path
+}
+
+/// Compiles `text` as the site `name` of a project of its own: the project
+/// (removed when dropped) and its out/.
+fn compile_site(tag: &str, name: &str, text: &str) -> (TempDir, std::path::PathBuf) {
+    let tmp = support::schema_project(tag);
+    support::write_site(tmp.path(), name, text);
+    let out = tmp.path().join("out");
+    let o = support::sitec()
+        .current_dir(tmp.path())
+        .args(["compile", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (tmp, out)
+}
+
 #[test]
 fn ipv6_neighbour_discovery_and_ping6_pass_a_drop_policy() {
     let tmp = TempDir::new("firewall");
@@ -129,19 +160,8 @@ fn ipv6_neighbour_discovery_and_ping6_pass_a_drop_policy() {
 
     // Without the site's 'icmpv6 rule (which admits every ICMPv6 type),
     // sitec's own rule alone: the echo is dropped, the neighbour resolves.
-    let without = |drop: &[&str]| -> std::path::PathBuf {
-        let kept: String = text
-            .lines()
-            .filter(|l| !drop.iter().any(|d| l.contains(d)))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        assert_eq!(kept.lines().count() + drop.len(), text.lines().count());
-        let path = tmp.path().join(format!("without-{}.conf", drop.len()));
-        std::fs::write(&path, kept).unwrap();
-        path
-    };
     let link = Link::new("nd-own");
-    load(&link, &without(&["comment \"ping6\""]));
+    load(&link, &without(&ruleset, &["comment \"ping6\""]));
     let (answered, neigh) = ping_from_peer(&link);
     assert!(!answered, "ping6 answered without a rule for it");
     assert!(
@@ -152,7 +172,10 @@ fn ipv6_neighbour_discovery_and_ping6_pass_a_drop_policy() {
     // The control: without sitec's rule too, the peer cannot even resolve
     // the host, which is what a drop policy did to IPv6 before.
     let link = Link::new("nd-none");
-    load(&link, &without(&["comment \"ping6\"", "what IPv6 needs"]));
+    load(
+        &link,
+        &without(&ruleset, &["comment \"ping6\"", "what IPv6 needs"]),
+    );
     let (answered, neigh) = ping_from_peer(&link);
     assert!(!answered, "ping6 answered without neighbour discovery");
     assert!(
@@ -345,16 +368,7 @@ impl Drop for Routed {
 /// guarded address: every connection is made for real.
 #[test]
 fn dnat_by_source_masquerade_on_an_interface_and_a_forward_rule_carry_both_families() {
-    let tmp = support::schema_project("firewall-nat");
-    support::write_site(tmp.path(), "router", ROUTER);
-    let out = tmp.path().join("out");
-    let o = support::sitec()
-        .current_dir(tmp.path())
-        .args(["compile", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_project, out) = compile_site("firewall-nat", "router", ROUTER);
     let bundle = out.join("router/router");
 
     let mut net = Routed::new();
@@ -580,16 +594,7 @@ fn dhcpv6_reply_reaches(link: &Link) -> String {
 /// control, it does not.
 #[test]
 fn a_dhcpv6_reply_passes_a_drop_policy() {
-    let tmp = support::schema_project("firewall-dhcpv6");
-    support::write_site(tmp.path(), "dhcp", DHCPV6_CLIENT);
-    let out = tmp.path().join("out");
-    let o = support::sitec()
-        .current_dir(tmp.path())
-        .args(["compile", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_project, out) = compile_site("firewall-dhcpv6", "dhcp", DHCPV6_CLIENT);
     let ruleset = out.join("dhcp/client/etc/nftables.conf");
     let text = std::fs::read_to_string(&ruleset).unwrap();
     assert!(text.contains("comment \"DHCPv6 replies\""), "{text}");
@@ -601,15 +606,8 @@ fn a_dhcpv6_reply_passes_a_drop_policy() {
         "the DHCPv6 reply was dropped"
     );
 
-    let without: String = text
-        .lines()
-        .filter(|l| !l.contains("DHCPv6 replies"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let control = tmp.path().join("without.conf");
-    std::fs::write(&control, without).unwrap();
     let link = Link::new("dhcp-none");
-    load(&link, &control);
+    load(&link, &without(&ruleset, &["DHCPv6 replies"]));
     assert_eq!(
         dhcpv6_reply_reaches(&link),
         "nothing",

@@ -13,6 +13,7 @@
 //! Example: `dnat = [{ proto = 'tcp, port = 80, to = "10.20.0.10" }]` on a
 //! host whose `sysctl` has no `net.ipv4.ip_forward`.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use crate::diagnostic::Diagnostic;
@@ -55,13 +56,8 @@ fn forwards(host: &Host, family: Family) -> bool {
 /// One need per family the address field has; one of either family when
 /// there is no field.
 fn by_address(site: &Site, address: Option<&str>, what: String, path: FieldPath) -> Vec<Need> {
-    let families: Vec<Family> = match address.and_then(|a| facts::networks(site, a)) {
-        Some(nets) => {
-            let mut f: Vec<Family> = nets.iter().map(|n| n.family()).collect();
-            f.sort();
-            f.dedup();
-            f
-        }
+    let families: BTreeSet<Family> = match address.and_then(|a| facts::networks(site, a)) {
+        Some(nets) => nets.iter().map(|n| n.family()).collect(),
         None => {
             return vec![Need {
                 family: None,
