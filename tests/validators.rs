@@ -63,7 +63,9 @@ fn every_artifact_passes_its_daemons_validator() {
     let all: BTreeSet<String> = [
         "ifupdown",
         "nft",
+        "authorized-keys",
         "nginx",
+        "sshd",
         "systemd-analyze",
         "testparm",
         "toml",
@@ -142,6 +144,42 @@ fn a_bad_nginx_directive_is_rejected() {
 fn a_bad_interfaces_stanza_is_rejected() {
     rejects("opensource/edge", "etc/network/interfaces", |t| {
         t.replacen("iface lo inet loopback", "iface lo inet nonsense", 1)
+    });
+}
+
+#[test]
+fn a_bad_sshd_setting_is_rejected() {
+    rejects("homelab/nas", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
+        t.replacen(
+            "PermitRootLogin prohibit-password",
+            "PermitRootLogin maybe",
+            1,
+        )
+    });
+}
+
+/// sshd parses it, but would not listen where push logs in: `sshd -T`
+/// says so on the host's whole configuration.
+#[test]
+fn an_sshd_drop_in_that_moves_off_the_deploy_port_is_rejected() {
+    rejects("homelab/nas", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
+        t.replacen("Port 22\n", "Port 2200\n", 1)
+    });
+}
+
+/// A Match block after the drop-in cannot be seen by sitec; sshd -T, run
+/// for the deploy user, sees that root would be refused.
+#[test]
+fn an_sshd_drop_in_under_which_root_is_refused_is_rejected() {
+    rejects("homelab/pve1", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
+        t + "Match User root\n\tPermitRootLogin no\n"
+    });
+}
+
+#[test]
+fn a_damaged_authorized_key_is_rejected() {
+    rejects("homelab/nas", "etc/ssh/authorized_keys.d/root", |t| {
+        t.replacen("AAAAC3NzaC1lZDI1NTE5AAAAI", "AAAAC3NzaC1lZDI1NTE5AAAAJ", 1)
     });
 }
 

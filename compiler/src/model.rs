@@ -93,6 +93,7 @@ pub(crate) struct Host {
     pub(crate) samba: Option<Samba>,
     pub(crate) zaino: Option<Zaino>,
     pub(crate) nginx: Option<Nginx>,
+    pub(crate) ssh: Option<Ssh>,
     pub(crate) units: Units,
     pub(crate) sysctl: BTreeMap<String, serde_json::Value>,
     pub(crate) zfs: BTreeMap<String, BTreeMap<String, String>>,
@@ -424,6 +425,37 @@ impl UnitState {
             UnitState::Enabled => "enabled",
             UnitState::Disabled => "disabled",
             UnitState::Masked => "masked",
+        }
+    }
+}
+
+/// sshd's settings (`ssh`): sitec's drop-in and the authorized keys files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Ssh {
+    pub(crate) ports: Vec<u16>,
+    pub(crate) listen_addresses: Vec<String>,
+    pub(crate) root_login: RootLogin,
+    pub(crate) password_authentication: bool,
+    pub(crate) allow_users: Option<Vec<String>>,
+    pub(crate) authorized_keys: BTreeMap<String, Vec<String>>,
+    pub(crate) home_keys: bool,
+}
+
+/// Whether root may log in over ssh (`PermitRootLogin`).
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RootLogin {
+    KeysOnly,
+    No,
+}
+
+impl RootLogin {
+    /// As sshd_config spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RootLogin::KeysOnly => "prohibit-password",
+            RootLogin::No => "no",
         }
     }
 }

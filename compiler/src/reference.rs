@@ -19,7 +19,7 @@ use nickel_lang_core::typ::TypeF;
 use nickel_lang_core::typecheck::TypecheckMode;
 
 /// The schema modules, in the order a reader meets them.
-const MODULES: [(&str, &str); 11] = [
+const MODULES: [(&str, &str); 12] = [
     ("site", "The site"),
     ("host", "Hosts"),
     ("network", "Interfaces and bridges"),
@@ -29,6 +29,7 @@ const MODULES: [(&str, &str); 11] = [
     ("zaino", "Zaino"),
     ("nginx", "NGINX"),
     ("systemd", "systemd units"),
+    ("ssh", "sshd and authorized keys"),
     ("system", "Kernel parameters and ZFS"),
     ("types", "Value types"),
 ];

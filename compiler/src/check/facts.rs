@@ -293,6 +293,28 @@ pub(crate) fn listeners(site: &Site, host_name: &str, host: &Host) -> Vec<Listen
             });
         }
     }
+    if let Some(ssh) = &host.ssh {
+        let addresses: Vec<Option<IpAddr>> = if ssh.listen_addresses.is_empty() {
+            vec![None]
+        } else {
+            ssh.listen_addresses
+                .iter()
+                .map(|a| a.parse().ok())
+                .collect()
+        };
+        for (i, port) in ssh.ports.iter().enumerate() {
+            for address in &addresses {
+                out.push(Listener {
+                    proto: L4::Tcp,
+                    address: *address,
+                    port: *port,
+                    what: "sshd".into(),
+                    path: h(path!["ssh", "ports", i]),
+                    kind: ListenerKind::Other,
+                });
+            }
+        }
+    }
     for (mesh_name, mesh) in &site.spec.wireguard {
         if let Some(m) = mesh.host_member(host_name) {
             let (port, p) = match m.port {

@@ -49,6 +49,7 @@ mod samba_duplicate_share;
 mod samba_refquota;
 mod secrets_private_key;
 mod site_no_hosts;
+mod ssh_lockout;
 mod systemd_duplicate_unit;
 mod systemd_masked_and_started;
 mod systemd_service_kind;
@@ -99,6 +100,7 @@ checks!(
     samba_refquota,
     secrets_private_key,
     site_no_hosts,
+    ssh_lockout,
     systemd_duplicate_unit,
     systemd_masked_and_started,
     systemd_service_kind,

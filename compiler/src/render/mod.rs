@@ -15,6 +15,7 @@ mod interfaces;
 mod nftables;
 mod nginx;
 mod samba;
+mod ssh;
 mod system;
 mod systemd;
 mod wireguard;
@@ -148,6 +149,11 @@ pub enum Validator {
     SystemdAnalyze,
     Nginx,
     Toml,
+    /// `sshd -t` on the host's configuration with the drop-in in place,
+    /// and `sshd -T` for what the deploy user gets.
+    Sshd,
+    /// `ssh-keygen -l` reads every key.
+    AuthorizedKeys,
 }
 
 impl Validator {
@@ -160,6 +166,8 @@ impl Validator {
             Validator::SystemdAnalyze => "systemd-analyze",
             Validator::Nginx => "nginx",
             Validator::Toml => "toml",
+            Validator::Sshd => "sshd",
+            Validator::AuthorizedKeys => "authorized-keys",
         }
     }
 }
@@ -293,6 +301,7 @@ pub(crate) fn render_host(
     samba::render(&ctx, &mut out)?;
     zaino::render(&ctx, &mut out)?;
     nginx::render(&ctx, &mut out)?;
+    ssh::render(&ctx, &mut out)?;
     systemd::render(&ctx, &mut out)?;
     system::render(&ctx, &mut out)?;
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -336,6 +345,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "unit.service",
         include_str!("../../templates/unit.service.j2"),
+    ),
+    (
+        "sshd_config",
+        include_str!("../../templates/sshd_config.j2"),
+    ),
+    (
+        "authorized_keys",
+        include_str!("../../templates/authorized_keys.j2"),
     ),
     (
         "sysctl.conf",
