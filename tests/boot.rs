@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -51,6 +51,8 @@ struct Variant {
     nas_lan6: &'static str,
     /// nas's `deploy` record.
     nas_deploy: &'static str,
+    /// More fields of nas (a Nickel record merged into it).
+    nas_extra: &'static str,
 }
 
 const BASE: Variant = Variant {
@@ -59,6 +61,7 @@ const BASE: Variant = Variant {
     pve1_states: "{}",
     nas_lan6: "fd00:200::13/64",
     nas_deploy: "{}",
+    nas_extra: "{}",
 };
 
 /// A lab of booted hosts; powered off and removed on drop.
@@ -197,9 +200,34 @@ impl BootLab {
                 ("PVE1_STATES", v.pve1_states),
                 ("NAS_LAN6", v.nas_lan6),
                 ("NAS_DEPLOY", v.nas_deploy),
+                ("NAS_EXTRA", v.nas_extra),
+                ("OPERATOR_KEY", &self.operator_key()),
             ],
             &self.keys,
         )
+    }
+
+    /// The public key the operator's ssh logs in with.
+    fn operator_key(&self) -> String {
+        let key = std::fs::read_to_string(self.dir.join("operator_key.pub")).unwrap();
+        key.trim().to_string()
+    }
+
+    /// Whether the operator logs in to a host over ssh, as push does.
+    fn ssh_answers(&self, address: &str) -> Output {
+        self.op()
+            .args(["ssh", "-F"])
+            .arg(self.dir.join("ssh_config"))
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=3",
+                address,
+                "true",
+            ])
+            .output()
+            .unwrap()
     }
 
     /// Puts a host's bundle of `out` into its store without switching
@@ -725,6 +753,97 @@ fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
         "ping6 after the rollback: {}",
         text(&ping6)
     );
+}
+
+/// sshd as the site says, on a booted host: only the site's key logs root
+/// in once the home directory's key is gone; a bundle whose keys leave
+/// the operator's out passes every check (no check can know which key the
+/// operator holds), locks push out, and the host rolls it back by itself;
+/// a host whose own sshd_config would override the drop-in for the
+/// operator's address refuses the bundle before anything changes.
+#[test]
+fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back() {
+    let lab = BootLab::with(&["nas"]);
+    let keys_only = Variant {
+        nas_extra: r#"{ ssh = { authorized_keys.root = ["@OPERATOR_KEY@"], home_keys = false, allow_users = ["root"] } }"#,
+        ..BASE
+    };
+    let a = lab.compile("a", &keys_only);
+    let sshd = lab.on_ok("nas", "systemctl show -p MainPID --value ssh.service");
+    let out = lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 1 confirmed"), "{out}");
+    // Reloaded, not restarted: sessions in progress stay.
+    assert_eq!(
+        lab.on_ok("nas", "systemctl show -p MainPID --value ssh.service"),
+        sshd
+    );
+    let effective = lab.on_ok(
+        "nas",
+        "sshd -T -C user=root,host=op,addr=10.0.200.1 | grep -E '^(authorizedkeysfile|passwordauthentication|allowusers) '",
+    );
+    assert_eq!(
+        effective,
+        "passwordauthentication no\nauthorizedkeysfile /etc/ssh/authorized_keys.d/%u\nallowusers root\n"
+    );
+    // The home directory's key no longer counts: the site's logs in.
+    lab.on_ok("nas", "mv /root/.ssh/authorized_keys /root/home_keys");
+    let ssh = lab.ssh_answers("10.0.200.13");
+    assert!(ssh.status.success(), "the site's key: {}", text(&ssh));
+
+    // Someone else's key instead of the operator's: sshd -t and -T are
+    // content, push cannot confirm, the host rolls back.
+    let other = r#"{ ssh = { authorized_keys.root = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIdHPnK5h2rsQbF1QfgQU2xa3bB/d6i7KhNSFquZtj62 alice@laptop"], home_keys = false, allow_users = ["root"] } }"#;
+    let locked = lab.compile(
+        "locked",
+        &Variant {
+            nas_extra: other,
+            ..BASE
+        },
+    );
+    let (code, out) = lab.push(&locked, &["--confirm-timeout", "8", "e2e", "nas"]);
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("nas: unconfirmed"), "{out}");
+    wait_for("nas to roll back", Duration::from_secs(30), || {
+        lab.current("nas") == "generations/1"
+    });
+    let ssh = lab.ssh_answers("10.0.200.13");
+    assert!(
+        ssh.status.success(),
+        "ssh after the rollback: {}",
+        text(&ssh)
+    );
+    let key = lab.on_ok("nas", "cat /etc/ssh/authorized_keys.d/root");
+    assert!(key.contains(&lab.operator_key()), "{key}");
+
+    // The host's own sshd_config gives the operator's address passwords:
+    // the drop-in's `PasswordAuthentication no` would not apply to the
+    // session push opens, so check refuses the bundle.
+    lab.on_ok(
+        "nas",
+        "cp /etc/ssh/sshd_config /root/sshd_config && printf 'Match Address 10.0.200.1\\n\\tPasswordAuthentication yes\\n' >>/etc/ssh/sshd_config",
+    );
+    let (code, out) = lab.push(&locked, &["e2e", "nas"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("sshd would use PasswordAuthentication yes, not the drop-in's no"),
+        "{out}"
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
+    lab.on_ok("nas", "mv /root/sshd_config /etc/ssh/sshd_config");
+
+    // Back to generation 0: the host's own sshd and its home key.
+    lab.on_ok("nas", "mv /root/home_keys /root/.ssh/authorized_keys");
+    lab.on_ok("nas", "sh /var/lib/sitec/current/activate rollback 0");
+    let effective = lab.on_ok(
+        "nas",
+        "test ! -e /etc/ssh/sshd_config.d/00-sitec.conf && sshd -T -C user=root,host=op,addr=10.0.200.1 | grep '^authorizedkeysfile '",
+    );
+    assert_eq!(
+        effective,
+        "authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2\n"
+    );
+    let ssh = lab.ssh_answers("10.0.200.13");
+    assert!(ssh.status.success(), "ssh at generation 0: {}", text(&ssh));
 }
 
 /// `activate check` refuses, before anything changes, a bundle whose
