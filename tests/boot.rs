@@ -175,6 +175,13 @@ impl BootLab {
                 );
             }
         }
+        if names.contains(&"pve1") {
+            // The keyring pve1's apt source names, fetched out of band.
+            lab.on_ok(
+                "pve1",
+                "mkdir -p /etc/apt/keyrings && cp /usr/share/keyrings/debian-archive-keyring.gpg /etc/apt/keyrings/e2e-archive.gpg",
+            );
+        }
         lab
     }
 
@@ -405,6 +412,27 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
             &format!("wg-quick@wg0 on {host}"),
             Duration::from_secs(20),
             || lab.unit(host, "is-active", "wg-quick@wg0.service") == "active",
+        );
+    }
+    // Time: chronyd runs from the generation's sources and the operator's
+    // NTP server answers it through the firewall (reach is the octal
+    // register of the last eight polls answered).
+    for (host, _, _) in HOSTS {
+        assert_eq!(
+            lab.unit(host, "is-enabled", "chrony.service"),
+            "enabled",
+            "{host}"
+        );
+        wait_for(
+            &format!("{host}'s chronyd to hear from 10.0.200.1"),
+            Duration::from_secs(30),
+            || {
+                let o = lab.on(host, "chronyc -n -c sources");
+                String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                    let f: Vec<&str> = l.split(',').collect();
+                    f.len() > 5 && f[2] == "10.0.200.1" && f[5] != "0"
+                })
+            },
         );
     }
     // The mesh: every pair pings over the tunnel, in both families.
@@ -911,6 +939,23 @@ fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
     lab.on_ok(
         "pve1",
         "mv /root/bridge-hook /etc/network/if-pre-up.d/bridge",
+    );
+    // Without the keyring its apt source names, apt would refuse the
+    // repository: so does check, before anything changes.
+    lab.on_ok(
+        "pve1",
+        "mv /etc/apt/keyrings/e2e-archive.gpg /root/e2e-archive.gpg",
+    );
+    let (code, out) = lab.push(&a, &["e2e", "pve1"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("the keyring /etc/apt/keyrings/e2e-archive.gpg is not on this host"),
+        "{out}"
+    );
+    assert_eq!(lab.current("pve1"), "none");
+    lab.on_ok(
+        "pve1",
+        "mv /root/e2e-archive.gpg /etc/apt/keyrings/e2e-archive.gpg",
     );
     lab.push_ok(&a, &["e2e", "pve1"]);
     let bridge = lab.on_ok(

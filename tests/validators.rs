@@ -63,7 +63,9 @@ fn every_artifact_passes_its_daemons_validator() {
     let all: BTreeSet<String> = [
         "ifupdown",
         "nft",
+        "apt",
         "authorized-keys",
+        "chrony",
         "nginx",
         "sshd",
         "systemd-analyze",
@@ -181,6 +183,30 @@ fn a_damaged_authorized_key_is_rejected() {
     rejects("homelab/nas", "etc/ssh/authorized_keys.d/root", |t| {
         t.replacen("AAAAC3NzaC1lZDI1NTE5AAAAI", "AAAAC3NzaC1lZDI1NTE5AAAAJ", 1)
     });
+}
+
+#[test]
+fn a_bad_chrony_source_is_rejected() {
+    rejects("homelab/nas", "etc/chrony/sources.d/sitec.sources", |t| {
+        t.replacen(" iburst", " iburst sometimes", 1)
+    });
+}
+
+/// chronyd reads only server, pool and peer lines from a sources file.
+#[test]
+fn a_chrony_directive_other_than_a_source_is_rejected() {
+    rejects("homelab/nas", "etc/chrony/sources.d/sitec.sources", |t| {
+        t + "makestep 1 3\n"
+    });
+}
+
+#[test]
+fn a_bad_apt_source_is_rejected() {
+    rejects(
+        "homelab/pve1",
+        "etc/apt/sources.list.d/pve-no-subscription.sources",
+        |t| t.replacen("Suites: ", "Suitez: ", 1),
+    );
 }
 
 #[test]

@@ -94,6 +94,8 @@ pub(crate) struct Host {
     pub(crate) zaino: Option<Zaino>,
     pub(crate) nginx: Option<Nginx>,
     pub(crate) ssh: Option<Ssh>,
+    pub(crate) time: Option<Time>,
+    pub(crate) apt: Option<Apt>,
     pub(crate) units: Units,
     pub(crate) sysctl: BTreeMap<String, serde_json::Value>,
     pub(crate) zfs: BTreeMap<String, BTreeMap<String, String>>,
@@ -425,6 +427,51 @@ impl UnitState {
             UnitState::Enabled => "enabled",
             UnitState::Disabled => "disabled",
             UnitState::Masked => "masked",
+        }
+    }
+}
+
+/// chrony's sources (`time`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Time {
+    pub(crate) servers: Vec<String>,
+    pub(crate) pools: Vec<String>,
+}
+
+/// apt's repositories (`apt`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Apt {
+    pub(crate) sources: BTreeMap<String, AptSource>,
+    pub(crate) disabled: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AptSource {
+    pub(crate) types: Vec<AptType>,
+    pub(crate) uris: Vec<String>,
+    pub(crate) suites: Vec<String>,
+    pub(crate) components: Vec<String>,
+    pub(crate) signed_by: String,
+    pub(crate) architectures: Option<Vec<String>>,
+}
+
+/// What an apt source holds: binary or source packages.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AptType {
+    Deb,
+    DebSrc,
+}
+
+impl AptType {
+    /// As deb822's `Types` field spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AptType::Deb => "deb",
+            AptType::DebSrc => "deb-src",
         }
     }
 }

@@ -24,7 +24,8 @@
 # anew at each boot, so addresses, rulesets and tunnels vanish as on a real
 # reboot. A host boots with sshd, journald, logind and dbus, networking.service
 # configuring eth0 from the installer's /etc/network/interfaces, and the
-# daemons the tests deploy (smbd, nginx, nftables) installed but not enabled.
+# daemons the tests deploy (smbd, nginx, nftables, chrony) installed but not
+# enabled. The operator serves NTP (chronyd) to the hosts.
 # Needs root and systemd-container.
 set -eu
 
@@ -83,6 +84,32 @@ host_root() {
 	# auto: nspawn has no udev to bring up an allow-hotplug eth0 at boot.
 	installer_interfaces "$2" auto >"$r/etc/network/interfaces"
 	rm -f "$r"/etc/nftables.conf
+	lab_chrony "$r"
+}
+
+# chronyd as the lab runs it: without CAP_SYS_TIME (a container may not set
+# the clock) it measures the time but leaves the clock alone (-x), and it
+# asks no server outside the lab (the distribution's pool goes).
+lab_chrony() {
+	mkdir -p "$1/etc/systemd/system/chrony.service.d"
+	# shellcheck disable=SC2016 # $DAEMON_OPTS is systemd's to expand
+	printf '[Unit]\nConditionCapability=\n[Service]\nExecStart=\nExecStart=!/usr/sbin/chronyd -x $DAEMON_OPTS\n' \
+		>"$1/etc/systemd/system/chrony.service.d/lab.conf"
+	sed -i '/^pool /d' "$1/etc/chrony/chrony.conf"
+}
+
+# The operator's NTP server, as a LAN router has one: chronyd serving its
+# own clock (it sets none) to the hosts, at 10.0.200.1 (each host's veth
+# has that address on the operator's side).
+ntp_server() {
+	cat >"$dir/ntp.conf" <<-EOF
+		local stratum 8
+		allow 10.0.200.0/24
+		cmdport 0
+		pidfile $dir/ntp.pid
+		driftfile $dir/ntp.drift
+	EOF
+	ip netns exec "$name-op" chronyd -x -f "$dir/ntp.conf"
 }
 
 # One boot's network: a fresh namespace with eth0 towards the operator and a
@@ -169,6 +196,7 @@ up() {
 	: >"$dir/hosts"
 	operator_key
 	operator
+	ntp_server
 	for spec in "$@"; do host_up "$spec"; done
 	while read -r h; do wait_host "$h"; done <"$dir/hosts"
 }

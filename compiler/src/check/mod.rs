@@ -31,6 +31,7 @@ mod addr_gateway_outside_subnet;
 mod addr_method_address;
 mod addr_overlapping_subnets;
 mod addr_unknown_interface;
+mod apt_duplicate_file;
 mod firewall_dnat_unroutable;
 mod firewall_duplicate_dnat;
 mod firewall_duplicate_port;
@@ -78,6 +79,7 @@ macro_rules! checks {
 
 checks!(
     addr_duplicate,
+    apt_duplicate_file,
     addr_gateway_outside_subnet,
     addr_method_address,
     addr_overlapping_subnets,
@@ -192,7 +194,9 @@ const OTHER_CODES: &[(&str, &str)] = &[
          cycle, a field defined by itself), a field access on a missing field, a function \
          applied to the wrong value.\n\n\
          Why it matters: the site has no value to compile.\n\n\
-         Example: `a.nic` where the record `a` has no field `nic`.",
+         Example: `a.nic` where the record `a` has no field `nic`; or `ssh = ssh` in a host \
+         meant to take a `let ssh = ...` of the file: inside a record, a field's own name \
+         refers to the field, so the `let` needs another name (`let admin_ssh = ...`).",
     ),
 ];
 

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::model::{Host, Mesh, Site, UnitState};
 use crate::path;
 
+mod apt;
 mod interfaces;
 mod nftables;
 mod nginx;
@@ -18,6 +19,7 @@ mod samba;
 mod ssh;
 mod system;
 mod systemd;
+mod time;
 mod wireguard;
 mod zaino;
 
@@ -49,6 +51,8 @@ pub enum Action {
     WgSync(String),
     SysctlLoad,
     ZfsSet,
+    /// `chronyc reload sources`
+    ChronyReload,
     /// `restart:<unit>`
     Restart(String),
     /// `reload:<unit>`
@@ -60,13 +64,14 @@ impl Action {
     /// units are known before they restart, the firewall before interfaces
     /// and tunnels, services last. The bundle's index carries it to
     /// `activate` (its `o` lines), `sitec plan` sorts by it.
-    pub const ORDER: [(&'static str, u8); 8] = [
+    pub const ORDER: [(&'static str, u8); 9] = [
         ("daemon-reload", 1),
         ("nft-load", 2),
         ("ifreload", 3),
         ("wg-sync", 4),
         ("sysctl-load", 5),
         ("zfs-set", 6),
+        ("chrony-reload", 6),
         ("restart", 7),
         ("reload", 7),
     ];
@@ -79,6 +84,7 @@ impl Action {
             Action::WgSync(_) => "wg-sync",
             Action::SysctlLoad => "sysctl-load",
             Action::ZfsSet => "zfs-set",
+            Action::ChronyReload => "chrony-reload",
             Action::Restart(_) => "restart",
             Action::Reload(_) => "reload",
         }
@@ -130,6 +136,7 @@ impl TryFrom<String> for Action {
             ("ifreload", None) => Action::Ifreload,
             ("sysctl-load", None) => Action::SysctlLoad,
             ("zfs-set", None) => Action::ZfsSet,
+            ("chrony-reload", None) => Action::ChronyReload,
             ("wg-sync", Some(a)) if !a.is_empty() => Action::WgSync(a),
             ("restart", Some(a)) if !a.is_empty() => Action::Restart(a),
             ("reload", Some(a)) if !a.is_empty() => Action::Reload(a),
@@ -154,6 +161,10 @@ pub enum Validator {
     Sshd,
     /// `ssh-keygen -l` reads every key.
     AuthorizedKeys,
+    /// `chronyd -p` parses the sources.
+    Chrony,
+    /// `apt-get` reads the source file (and on the host, its keyring exists).
+    Apt,
 }
 
 impl Validator {
@@ -168,6 +179,8 @@ impl Validator {
             Validator::Toml => "toml",
             Validator::Sshd => "sshd",
             Validator::AuthorizedKeys => "authorized-keys",
+            Validator::Chrony => "chrony",
+            Validator::Apt => "apt",
         }
     }
 }
@@ -302,6 +315,8 @@ pub(crate) fn render_host(
     zaino::render(&ctx, &mut out)?;
     nginx::render(&ctx, &mut out)?;
     ssh::render(&ctx, &mut out)?;
+    time::render(&ctx, &mut out)?;
+    apt::render(&ctx, &mut out)?;
     systemd::render(&ctx, &mut out)?;
     system::render(&ctx, &mut out)?;
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -353,6 +368,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "authorized_keys",
         include_str!("../../templates/authorized_keys.j2"),
+    ),
+    (
+        "chrony.sources",
+        include_str!("../../templates/chrony.sources.j2"),
+    ),
+    (
+        "apt.sources",
+        include_str!("../../templates/apt.sources.j2"),
+    ),
+    (
+        "apt.disabled",
+        include_str!("../../templates/apt.disabled.j2"),
     ),
     (
         "sysctl.conf",
