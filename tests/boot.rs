@@ -874,6 +874,52 @@ fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back() 
     assert!(ssh.status.success(), "ssh at generation 0: {}", text(&ssh));
 }
 
+/// Module options take effect at the next boot: push's result line and
+/// `push --status` say that the host needs a reboot until it rebooted, and
+/// a rollback to what the host booted on needs none.
+#[test]
+fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots() {
+    let lab = BootLab::with(&["nas"]);
+    let kernel = Variant {
+        nas_extra: r#"{ kernel = { modules = ["loop"], options.loop.max_loop = 8 } }"#,
+        ..BASE
+    };
+    let a = lab.compile("a", &kernel);
+    let out = lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
+    let needs = "reboot needed for etc/modprobe.d/sitec.conf";
+    assert!(
+        out.contains(&format!("nas: ok, generation 1 confirmed; {needs}")),
+        "{out}"
+    );
+    let status = |out: &Path| lab.push_ok(out, &["--status", "e2e", "nas"]);
+    assert!(
+        status(&a).contains(&format!("nas: in sync (generation 1); {needs}")),
+        "{}",
+        status(&a)
+    );
+    let options = lab.on_ok("nas", "modprobe --showconfig | grep '^options loop '");
+    assert_eq!(options, "options loop max_loop=8\n");
+    lab.reboot("nas");
+    let after = status(&a);
+    assert!(
+        after.contains("nas: in sync (generation 1)\n") && !after.contains("reboot needed"),
+        "{after}"
+    );
+    // Without the options the host differs from what it booted on again;
+    // back on generation 1 it is what it booted on.
+    let b = lab.compile("b", &BASE);
+    let out = lab.push_ok(&b, &["--confirm-timeout", "60", "e2e", "nas"]);
+    assert!(
+        out.contains(&format!("nas: ok, generation 2; {needs}")),
+        "{out}"
+    );
+    let back = lab.on_ok("nas", "sh /var/lib/sitec/current/activate rollback 1");
+    assert!(
+        back.contains("rolled back from generation 2 to 1") && !back.contains("reboot needed"),
+        "{back}"
+    );
+}
+
 /// `activate check` refuses, before anything changes, a bundle whose
 /// artifacts the host cannot apply, and says what to install: here a bridge
 /// on a host with classic ifupdown but without bridge-utils' hook.

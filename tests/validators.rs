@@ -66,7 +66,9 @@ fn every_artifact_passes_its_daemons_validator() {
         "apt",
         "authorized-keys",
         "chrony",
+        "modprobe",
         "nginx",
+        "shell",
         "sshd",
         "systemd-analyze",
         "testparm",
@@ -197,6 +199,21 @@ fn a_bad_chrony_source_is_rejected() {
 fn a_chrony_directive_other_than_a_source_is_rejected() {
     rejects("homelab/nas", "etc/chrony/sources.d/sitec.sources", |t| {
         t + "makestep 1 3\n"
+    });
+}
+
+/// libkmod ignores a line it cannot read and exits 0: the complaint fails.
+#[test]
+fn a_bad_modprobe_line_is_rejected() {
+    rejects("homelab/pve1", "etc/modprobe.d/sitec.conf", |t| {
+        t.replacen("blacklist nouveau", "blacklistt nouveau", 1)
+    });
+}
+
+#[test]
+fn a_grub_drop_in_that_is_no_shell_is_rejected() {
+    rejects("homelab/pve1", "etc/default/grub.d/sitec.cfg", |t| {
+        t.replacen(" iommu=pt\"", " iommu=pt", 1)
     });
 }
 

@@ -97,6 +97,7 @@ pub(crate) struct Host {
     pub(crate) time: Option<Time>,
     pub(crate) apt: Option<Apt>,
     pub(crate) units: Units,
+    pub(crate) kernel: Kernel,
     pub(crate) sysctl: BTreeMap<String, serde_json::Value>,
     pub(crate) zfs: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -429,6 +430,25 @@ impl UnitState {
             UnitState::Masked => "masked",
         }
     }
+}
+
+/// Kernel modules and command line (`kernel`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Kernel {
+    pub(crate) modules: Vec<String>,
+    pub(crate) options: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    pub(crate) blacklist: Vec<String>,
+    pub(crate) cmdline: Vec<String>,
+    pub(crate) bootloader: Bootloader,
+}
+
+/// How a host boots, which says where its kernel command line lives.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Bootloader {
+    Grub,
+    SystemdBoot,
 }
 
 /// chrony's sources (`time`).

@@ -33,6 +33,9 @@ pub struct HostPlan {
     /// nftables, interfaces, WireGuard or sshd changed: the switch must be
     /// confirmed or it rolls back.
     pub network: bool,
+    /// Changed files that take effect only at the next boot (the kernel
+    /// command line, module options): the host needs a reboot.
+    pub reboot: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +141,7 @@ fn host_plan(
     let mut files = Vec::new();
     let mut actions = BTreeSet::new();
     let mut network = false;
+    let mut reboot = Vec::new();
     for path in paths {
         if path == "BUNDLE" {
             continue;
@@ -170,6 +174,9 @@ fn host_plan(
         if let Some(entry) = entry {
             actions.extend(entry.actions.iter().cloned());
             network |= entry.network;
+            if entry.actions.iter().any(Action::needs_reboot) {
+                reboot.push(path.clone());
+            }
         }
         files.push(FileChange {
             path: path.clone(),
@@ -186,6 +193,7 @@ fn host_plan(
         actions: in_activation_order(actions),
         units: unit_changes(m_before.as_ref(), m_after.as_ref()),
         network,
+        reboot,
     }
 }
 
@@ -271,6 +279,14 @@ fn unit_line(u: &UnitChange) -> String {
 
 const ARMED: &str = "touches the network: confirm-or-rollback will be armed";
 
+/// What the plan says of changes that wait for the next boot.
+fn reboot_line(h: &HostPlan) -> String {
+    format!(
+        "needs a reboot: {} take effect at the next boot",
+        h.reboot.join(", ")
+    )
+}
+
 impl SitePlan {
     /// For a terminal.
     pub fn text(&self) -> String {
@@ -299,6 +315,9 @@ impl SitePlan {
             }
             if h.network {
                 let _ = writeln!(s, "  {ARMED}");
+            }
+            if !h.reboot.is_empty() {
+                let _ = writeln!(s, "  {}", reboot_line(h));
             }
             for f in &h.files {
                 if f.withheld {
@@ -347,6 +366,9 @@ impl SitePlan {
             );
             if h.network {
                 let _ = writeln!(s, "**{ARMED}**\n");
+            }
+            if !h.reboot.is_empty() {
+                let _ = writeln!(s, "**{}**\n", reboot_line(h));
             }
             for u in &h.units {
                 let _ = writeln!(s, "- unit {}", unit_line(u));

@@ -12,6 +12,8 @@
 //! u UNIT STATE                                  a unit state: enabled, disabled, masked
 //! s PATH READ-BY UID GID                        a required secret, the file reading it, its owner
 //! o RANK KIND                                   activation order of an action kind
+//! r KIND                                        an action kind whose effect waits for
+//!                                               the next boot
 //! ```
 
 use std::collections::BTreeMap;
@@ -133,6 +135,9 @@ impl Manifest {
         }
         for (kind, rank) in Action::ORDER {
             let _ = writeln!(s, "o\t{rank}\t{kind}");
+        }
+        for kind in Action::REBOOT {
+            let _ = writeln!(s, "r\t{kind}");
         }
         s
     }

@@ -42,6 +42,7 @@ mod firewall_never_matches;
 mod firewall_shadowed_rule;
 mod firewall_tunnel_source;
 mod firewall_unknown_set;
+mod kernel_cmdline_root;
 mod nginx_backend_unroutable;
 mod nginx_duplicate_server_name;
 mod nginx_http3_version;
@@ -94,6 +95,7 @@ checks!(
     firewall_shadowed_rule,
     firewall_tunnel_source,
     firewall_unknown_set,
+    kernel_cmdline_root,
     nginx_backend_unroutable,
     nginx_duplicate_server_name,
     nginx_http3_version,

@@ -13,6 +13,7 @@ use crate::path;
 
 mod apt;
 mod interfaces;
+mod kernel;
 mod nftables;
 mod nginx;
 mod samba;
@@ -53,6 +54,14 @@ pub enum Action {
     ZfsSet,
     /// `chronyc reload sources`
     ChronyReload,
+    /// systemd-modules-load loads the modules now.
+    ModulesLoad,
+    /// The initramfs is rebuilt (update-initramfs or dracut).
+    Initramfs,
+    /// `update-grub`
+    UpdateGrub,
+    /// `proxmox-boot-tool refresh`
+    ProxmoxBootRefresh,
     /// `restart:<unit>`
     Restart(String),
     /// `reload:<unit>`
@@ -64,17 +73,31 @@ impl Action {
     /// units are known before they restart, the firewall before interfaces
     /// and tunnels, services last. The bundle's index carries it to
     /// `activate` (its `o` lines), `sitec plan` sorts by it.
-    pub const ORDER: [(&'static str, u8); 9] = [
+    pub const ORDER: [(&'static str, u8); 13] = [
         ("daemon-reload", 1),
         ("nft-load", 2),
         ("ifreload", 3),
         ("wg-sync", 4),
         ("sysctl-load", 5),
+        ("modules-load", 5),
         ("zfs-set", 6),
         ("chrony-reload", 6),
         ("restart", 7),
         ("reload", 7),
+        ("initramfs", 8),
+        ("update-grub", 9),
+        ("proxmox-boot-refresh", 9),
     ];
+
+    /// The kinds whose effect waits for the next boot: `activate` records
+    /// that the host needs a reboot when it ran one (the index's `r`
+    /// lines), `sitec plan` and `push` say so.
+    pub const REBOOT: [&'static str; 3] = ["initramfs", "update-grub", "proxmox-boot-refresh"];
+
+    /// Whether the action takes effect only at the next boot.
+    pub fn needs_reboot(&self) -> bool {
+        Self::REBOOT.contains(&self.kind())
+    }
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -85,6 +108,10 @@ impl Action {
             Action::SysctlLoad => "sysctl-load",
             Action::ZfsSet => "zfs-set",
             Action::ChronyReload => "chrony-reload",
+            Action::ModulesLoad => "modules-load",
+            Action::Initramfs => "initramfs",
+            Action::UpdateGrub => "update-grub",
+            Action::ProxmoxBootRefresh => "proxmox-boot-refresh",
             Action::Restart(_) => "restart",
             Action::Reload(_) => "reload",
         }
@@ -137,6 +164,10 @@ impl TryFrom<String> for Action {
             ("sysctl-load", None) => Action::SysctlLoad,
             ("zfs-set", None) => Action::ZfsSet,
             ("chrony-reload", None) => Action::ChronyReload,
+            ("modules-load", None) => Action::ModulesLoad,
+            ("initramfs", None) => Action::Initramfs,
+            ("update-grub", None) => Action::UpdateGrub,
+            ("proxmox-boot-refresh", None) => Action::ProxmoxBootRefresh,
             ("wg-sync", Some(a)) if !a.is_empty() => Action::WgSync(a),
             ("restart", Some(a)) if !a.is_empty() => Action::Restart(a),
             ("reload", Some(a)) if !a.is_empty() => Action::Reload(a),
@@ -165,6 +196,10 @@ pub enum Validator {
     Chrony,
     /// `apt-get` reads the source file (and on the host, its keyring exists).
     Apt,
+    /// `modprobe --showconfig` reads the file without a complaint.
+    Modprobe,
+    /// `sh -n`: the file is sourced as shell (GRUB's defaults).
+    Shell,
 }
 
 impl Validator {
@@ -181,6 +216,8 @@ impl Validator {
             Validator::AuthorizedKeys => "authorized-keys",
             Validator::Chrony => "chrony",
             Validator::Apt => "apt",
+            Validator::Modprobe => "modprobe",
+            Validator::Shell => "shell",
         }
     }
 }
@@ -319,6 +356,7 @@ pub(crate) fn render_host(
     apt::render(&ctx, &mut out)?;
     systemd::render(&ctx, &mut out)?;
     system::render(&ctx, &mut out)?;
+    kernel::render(&ctx, &mut out)?;
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
@@ -381,6 +419,15 @@ const TEMPLATES: &[(&str, &str)] = &[
         "apt.disabled",
         include_str!("../../templates/apt.disabled.j2"),
     ),
+    (
+        "modules-load.conf",
+        include_str!("../../templates/modules-load.conf.j2"),
+    ),
+    (
+        "modprobe.conf",
+        include_str!("../../templates/modprobe.conf.j2"),
+    ),
+    ("grub.cfg", include_str!("../../templates/grub.cfg.j2")),
     (
         "sysctl.conf",
         include_str!("../../templates/sysctl.conf.j2"),
