@@ -176,6 +176,12 @@ impl BootLab {
             }
         }
         if names.contains(&"pve1") {
+            // The WebSocket echo server pve1's ws.service runs.
+            std::fs::copy(
+                project_root().join("tests/boot/ws.py"),
+                lab.dir.join("pve1/root/srv/ws.py"),
+            )
+            .unwrap();
             // The keyring pve1's apt source names, fetched out of band.
             lab.on_ok(
                 "pve1",
@@ -571,6 +577,59 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
         text(&stream).trim(),
         "hello from nas",
         "TCP stream through lb"
+    );
+    // A WebSocket upgrade passes through lb to pve1 and back; the control
+    // vhost (no `websockets`) sends the upgrade on as plain HTTP/1.0.
+    wait_for("ws.service on pve1", Duration::from_secs(20), || {
+        lab.unit("pve1", "is-active", "ws.service") == "active"
+    });
+    let ws = |name: &str| {
+        lab.op()
+            .arg("python3")
+            .arg(project_root().join("tests/boot/ws.py"))
+            .args(["ask", "10.0.200.14", "80", name])
+            .output()
+            .unwrap()
+    };
+    let up = ws("ws.e2e.test");
+    assert!(up.status.success(), "WebSocket through lb: {}", text(&up));
+    assert_eq!(text(&up).trim(), "echo: ping over ws.e2e.test");
+    let control = ws("nows.e2e.test");
+    assert!(
+        !control.status.success() && text(&control).contains("426"),
+        "the control passed an upgrade: {}",
+        text(&control)
+    );
+    // A name lb does not serve gets no answer over HTTP, and no TLS
+    // handshake (so no certificate) over HTTPS.
+    let unknown = lab
+        .op()
+        .args([
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "-H",
+            "Host: other.e2e.test",
+        ])
+        .arg("http://10.0.200.14/hello.txt")
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(52), "{}", text(&unknown));
+    let unknown_tls = lab
+        .op()
+        .args(["curl", "-sS", "--max-time", "5", "-k", "--resolve"])
+        .args([
+            "other.e2e.test:443:10.0.200.14",
+            "https://other.e2e.test/hello.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        unknown_tls.status.code(),
+        Some(35),
+        "{}",
+        text(&unknown_tls)
     );
 }
 

@@ -638,6 +638,17 @@ pub(crate) struct Vhost {
     pub(crate) http3: bool,
     pub(crate) backends: Vec<Backend>,
     pub(crate) max_body_size: Option<String>,
+    pub(crate) websockets: bool,
+    pub(crate) timeouts: Option<Timeouts>,
+}
+
+/// Proxy timeouts of a virtual host, as NGINX spells durations.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Option<String>,
+    pub(crate) read: Option<String>,
+    pub(crate) send: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -647,6 +658,9 @@ pub(crate) struct Stream {
     pub(crate) listen_address: Option<String>,
     pub(crate) port: u16,
     pub(crate) backend: Backend,
+    pub(crate) timeout: Option<String>,
+    pub(crate) responses: Option<u32>,
+    pub(crate) proxy_protocol: bool,
     pub(crate) comment: Option<String>,
 }
 
@@ -656,6 +670,8 @@ pub(crate) struct Nginx {
     /// `MAJOR.MINOR` (read by `nginx::http3-version`).
     pub(crate) version: String,
     pub(crate) worker_connections: u32,
+    pub(crate) refuse_unknown_hosts: bool,
+    pub(crate) max_body_size: Option<String>,
     pub(crate) vhosts: BTreeMap<String, Vhost>,
     pub(crate) streams: Vec<Stream>,
 }

@@ -27,7 +27,9 @@ struct VhostDef<'a> {
     http2: bool,
     http3: bool,
     servers: Vec<String>,
-    max_body_size: Option<&'a str>,
+    max_body_size: Option<String>,
+    websockets: bool,
+    timeouts: Option<&'a crate::model::Timeouts>,
 }
 
 #[derive(Serialize)]
@@ -36,7 +38,36 @@ struct StreamDef<'a> {
     /// Each `listen` value.
     listen: Vec<String>,
     server: String,
+    timeout: Option<&'a str>,
+    responses: Option<u32>,
+    proxy_protocol: bool,
     comment: Option<&'a str>,
+}
+
+/// `client_max_body_size`'s value: NGINX spells no limit `0`.
+fn body_size(size: &str) -> String {
+    if size == "unlimited" {
+        "0".into()
+    } else {
+        size.into()
+    }
+}
+
+/// The `listen` lines of the default servers that refuse unknown names:
+/// one per address and port a virtual host listens on, plain for port 80
+/// and TLS for 443, in a fixed order.
+fn default_listens(vhosts: &[VhostDef]) -> (Vec<String>, Vec<String>) {
+    let mut plain = std::collections::BTreeSet::new();
+    let mut tls = std::collections::BTreeSet::new();
+    for v in vhosts {
+        for prefix in &v.listen {
+            plain.insert(format!("{prefix}80"));
+            if v.tls.is_some() {
+                tls.insert(format!("{prefix}443"));
+            }
+        }
+    }
+    (plain.into_iter().collect(), tls.into_iter().collect())
 }
 
 pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
@@ -61,7 +92,9 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
                 .iter()
                 .map(|b| socket(&b.address, b.port))
                 .collect(),
-            max_body_size: v.max_body_size.as_deref(),
+            max_body_size: v.max_body_size.as_deref().map(body_size),
+            websockets: v.websockets,
+            timeouts: v.timeouts.as_ref(),
         })
         .collect();
     let streams: Vec<StreamDef> = n
@@ -80,6 +113,9 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
                     .map(|prefix| format!("{prefix}{}{udp}", s.port))
                     .collect(),
                 server: socket(&s.backend.address, s.backend.port),
+                timeout: s.timeout.as_deref(),
+                responses: s.responses,
+                proxy_protocol: s.proxy_protocol,
                 comment: s.comment.as_deref(),
             }
         })
@@ -95,11 +131,20 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             });
         }
     }
+    let (default_plain, default_tls) = if n.refuse_unknown_hosts {
+        default_listens(&vhosts)
+    } else {
+        (vec![], vec![])
+    };
     let content = template(
         "nginx.conf",
         &serde_json::json!({
             "header": ctx.header(),
             "worker_connections": n.worker_connections,
+            "max_body_size": n.max_body_size.as_deref().map(body_size),
+            "websockets": vhosts.iter().any(|v| v.websockets),
+            "default_plain": default_plain,
+            "default_tls": default_tls,
             "vhosts": vhosts,
             "streams": streams,
         }),
