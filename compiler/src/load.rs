@@ -30,8 +30,8 @@ use nickel_lang_core::program::{Program, ProgramBuilder};
 use nickel_lang_core::term::{Import, MergePriority, Term, UnaryOp};
 use nickel_lang_core::typ::TypeF;
 
-use crate::diagnostic::{Report, Severity, Shown};
-use crate::schema::Schema;
+use crate::diagnostic::{Diagnostic, Report, Severity, Shown};
+use crate::schema::{Schema, UnknownField};
 use crate::timing::Stage;
 use crate::tree::{Field, Node, Sources, Span, Value, line_column};
 
@@ -107,10 +107,19 @@ pub(crate) fn load(
             message: e.to_string(),
         });
     }
-    if contracts == Contracts::Sitec
-        && let Ok(loaded) = load_checked_by_sitec(site_file, schemas_dir, &prefix, &schema_prefix)
-    {
-        return Ok(loaded);
+    if contracts == Contracts::Sitec {
+        match load_checked_by_sitec(site_file, schemas_dir, &prefix, &schema_prefix) {
+            Ok(loaded) => return Ok(loaded),
+            Err(Declined {
+                report: Some(report),
+                ..
+            }) => {
+                return Err(LoadError::Nickel {
+                    reports: vec![report],
+                });
+            }
+            Err(_) => {}
+        }
     }
     let mut program = program(site_file, schemas_dir)?;
     let started = std::time::Instant::now();
@@ -148,20 +157,132 @@ pub(crate) fn load(
     })
 }
 
+/// Why the first way of [`load`] did not answer with the site's value.
+#[derive(Debug)]
+pub(crate) struct Declined {
+    /// For tests.
+    pub(crate) why: String,
+    /// What sitec reports itself, when it knows better than Nickel's
+    /// contracts would (a field the schema does not have: at the field,
+    /// with the closest name it does have); `None` leaves the report to
+    /// Nickel's contracts.
+    pub(crate) report: Option<Report>,
+}
+
+impl From<String> for Declined {
+    fn from(why: String) -> Declined {
+        Declined { why, report: None }
+    }
+}
+
+impl std::fmt::Display for Declined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+/// The site's tree with its sources, for labelling a finding of `load`.
+struct Tree<'a> {
+    root: &'a Node,
+    sources: &'a Sources,
+}
+
+impl crate::tree::Spanned for Tree<'_> {
+    fn root(&self) -> &Node {
+        self.root
+    }
+    fn sources(&self) -> &Sources {
+        self.sources
+    }
+}
+
+/// The code of a field the schema does not have.
+pub(crate) const UNKNOWN_FIELD: &str = "schema::unknown-field";
+
+/// A field the schema does not have, reported at its name with the
+/// closest name the record has (or all of them).
+fn unknown_field_report(u: &UnknownField, root: &Node, sources: &Sources) -> Report {
+    let name = u
+        .path
+        .steps()
+        .last()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let help = match closest(&name, &u.known) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None => format!("the fields here are {}", quoted_list(&u.known)),
+    };
+    let steps = u.path.steps();
+    let record = crate::tree::FieldPath::new(steps[..steps.len().saturating_sub(1)].to_vec());
+    let of = if steps.len() > 1 {
+        format!("of `{record}`")
+    } else {
+        "of a site".to_string()
+    };
+    Diagnostic::error(UNKNOWN_FIELD, format!("`{name}` is not a field {of}"))
+        .help(help)
+        .at_name(&Tree { root, sources }, &u.path, "unknown field")
+        .report(sources)
+}
+
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    quoted.join(", ")
+}
+
+/// The known name nearest to `name` by edit distance (a swap of two
+/// neighbours counts one), if it is near enough to be the one meant.
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.chars().count() / 3))
+        .min()
+        .map(|(_, k)| k.as_str())
+}
+
+/// Optimal string alignment distance: insertions, deletions,
+/// substitutions and swaps of adjacent characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// The first way of [`load`]: Nickel evaluates the site without the
 /// schemas' contracts, sitec checks it against the schemas read as data.
-/// `Err` says why this way does not answer (for tests); `load` then asks
-/// Nickel's contracts.
+/// `Err` says why this way does not answer (for tests), and holds the
+/// report when sitec makes it itself; `load` otherwise asks Nickel's
+/// contracts.
 pub(crate) fn load_checked_by_sitec(
     site_file: &Path,
     schemas_dir: &Path,
     prefix: &str,
     schema_prefix: &str,
-) -> Result<Evaluated, String> {
+) -> Result<Evaluated, Declined> {
     let started = std::time::Instant::now();
-    let schema = Schema::read(schemas_dir)?;
+    let schema = Schema::read(schemas_dir).map_err(Declined::from)?;
     let read = started.elapsed();
-    let (mut program, site_path, text) = program_without_contracts(site_file, schemas_dir)?;
+    let (mut program, site_path, text) =
+        program_without_contracts(site_file, schemas_dir).map_err(Declined::from)?;
     let value = program
         .eval_full_for_export()
         .map_err(|_| "Nickel reports an error".to_string())?;
@@ -170,9 +291,9 @@ pub(crate) fn load_checked_by_sitec(
     let mut walker = Walker::new(&files, program.pos_table(), prefix, schema_prefix);
     let mut root = walker.node(&value);
     if walker.defaults > 0 {
-        return Err(
-            "the site sets defaults of its own: Nickel merges them with the schema's".into(),
-        );
+        return Err(Declined::from(
+            "the site sets defaults of its own: Nickel merges them with the schema's".to_string(),
+        ));
     }
     let walked = started.elapsed();
     let display = |path: &Path| {
@@ -181,7 +302,16 @@ pub(crate) fn load_checked_by_sitec(
             .map(str::to_string)
             .unwrap_or(name)
     };
-    schema.apply(&mut root, &mut walker.sources, &display)?;
+    if let Err(refused) = schema.apply(&mut root, &mut walker.sources, &display) {
+        let report = refused
+            .unknown_field
+            .as_ref()
+            .map(|u| unknown_field_report(u, &root, &walker.sources));
+        return Err(Declined {
+            why: refused.message,
+            report,
+        });
+    }
     // What was read, as it was read: the site as on disk (not as blanked
     // out for the evaluation) and every schema file.
     let site_hash = crate::hash::sha256_hex(text.as_bytes());

@@ -30,7 +30,26 @@ use nickel_lang_core::term::{Import, MergePriority, StrChunk, Term, UnaryOp};
 use nickel_lang_core::typ::{DictTypeFlavour, EnumRowsIteratorItem, Type, TypeF};
 use regex::Regex;
 
-use crate::tree::{Field, Node, Sources, Span, Value};
+use crate::tree::{Field, FieldPath, Node, Sources, Span, Step, Value};
+
+/// What [`Schema::apply`] refused first.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// For tests, and for the log of which way answered.
+    pub(crate) message: String,
+    /// The refusal was a field the schema does not have: sitec reports it
+    /// itself, at the field, with the names the record does have.
+    pub(crate) unknown_field: Option<UnknownField>,
+}
+
+/// A field of the site that its record's schema does not have.
+#[derive(Debug)]
+pub(crate) struct UnknownField {
+    /// The field, in the site.
+    pub(crate) path: FieldPath,
+    /// The fields the record may have, sorted.
+    pub(crate) known: Vec<String>,
+}
 
 /// The `Site` contract of a project's schemas, as data.
 #[derive(Debug)]
@@ -308,14 +327,20 @@ impl Schema {
         root: &mut Node,
         sources: &mut Sources,
         display: &dyn Fn(&Path) -> String,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         let mut ctx = Apply {
             schema: self,
             sources,
             display,
             file_index: HashMap::new(),
+            steps: Vec::new(),
+            unknown_field: None,
         };
         ctx.apply(root, &self.site, "site")
+            .map_err(|message| Refused {
+                message,
+                unknown_field: ctx.unknown_field.take(),
+            })
     }
 }
 
@@ -721,6 +746,9 @@ struct Apply<'a> {
     display: &'a dyn Fn(&Path) -> String,
     /// Schema file index → its index in `sources`.
     file_index: HashMap<usize, usize>,
+    /// Where in the site the value being checked is.
+    steps: Vec<Step>,
+    unknown_field: Option<UnknownField>,
 }
 
 impl Apply<'_> {
@@ -796,18 +824,28 @@ impl Apply<'_> {
             }
             (Contract::Array(inner), Value::Array(items)) => {
                 for (i, item) in items.iter_mut().enumerate() {
+                    self.steps.push(Step::Index(i));
                     self.apply(item, inner, &format!("{at}[{i}]"))?;
+                    self.steps.pop();
                 }
                 Ok(())
             }
             (Contract::Dict(inner), Value::Record(fields)) => {
                 for (k, f) in fields.iter_mut() {
+                    self.steps.push(Step::Field(k.clone()));
                     self.apply(&mut f.node, inner, &format!("{at}.{k}"))?;
+                    self.steps.pop();
                 }
                 Ok(())
             }
             (Contract::Record(schema), Value::Record(fields)) => {
                 if let Some(k) = fields.keys().find(|k| !schema.fields.contains_key(*k)) {
+                    let mut steps = self.steps.clone();
+                    steps.push(Step::Field(k.clone()));
+                    self.unknown_field = Some(UnknownField {
+                        path: FieldPath::new(steps),
+                        known: schema.fields.keys().cloned().collect(),
+                    });
                     return refused(&format!("field `{k}` is not in the schema"));
                 }
                 // Nickel's merge of the value with the record contract
@@ -836,9 +874,11 @@ impl Apply<'_> {
                     if contract_names {
                         field.name_span = self.span(f.name_span);
                     }
+                    self.steps.push(Step::Field(name.clone()));
                     for c in &f.contracts {
                         self.apply(&mut field.node, c, &at)?;
                     }
+                    self.steps.pop();
                 }
                 Ok(())
             }

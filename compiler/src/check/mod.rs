@@ -136,6 +136,15 @@ pub(crate) fn run(site: &Site) -> Vec<Diagnostic> {
 /// can see has an explanation.
 const OTHER_CODES: &[(&str, &str)] = &[
     (
+        "schema::unknown-field",
+        "What it catches: a field that the schema of its record does not have, most often \
+         a misspelt one; reported at the field's name with the closest field the record \
+         has (`did you mean ...?`), or every field it has when none is close.\n\n\
+         Why it matters: the records of a site are closed: a field sitec does not know \
+         would otherwise be silently ignored, and the setting meant would not be made.\n\n\
+         Example: `masquarade_via = \"vmbr0\"` on a bridge, meant as `masquerade_via`.",
+    ),
+    (
         "io::error",
         "What it catches: a site file, the schemas or the `--keys` directory that cannot be \
          read (missing, unreadable), reported with exit code 2.\n\n\
