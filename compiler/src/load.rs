@@ -115,7 +115,7 @@ pub(crate) fn load(
                 ..
             }) => {
                 return Err(LoadError::Nickel {
-                    reports: vec![report],
+                    reports: vec![*report],
                 });
             }
             Err(_) => {}
@@ -166,7 +166,7 @@ pub(crate) struct Declined {
     /// contracts would (a field the schema does not have: at the field,
     /// with the closest name it does have); `None` leaves the report to
     /// Nickel's contracts.
-    pub(crate) report: Option<Report>,
+    pub(crate) report: Option<Box<Report>>,
 }
 
 impl From<String> for Declined {
@@ -249,8 +249,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -306,7 +306,7 @@ pub(crate) fn load_checked_by_sitec(
         let report = refused
             .unknown_field
             .as_ref()
-            .map(|u| unknown_field_report(u, &root, &walker.sources));
+            .map(|u| Box::new(unknown_field_report(u, &root, &walker.sources)));
         return Err(Declined {
             why: refused.message,
             report,
