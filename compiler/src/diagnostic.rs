@@ -184,7 +184,7 @@ impl Diagnostic {
     /// [`EXCERPT_CONTEXT`] lines around them.
     fn excerpt(&self, sources: &Sources, file: usize) -> Excerpt {
         let text = sources.text(file);
-        let labels: Vec<&Label> = self.labels.iter().filter(|l| l.span.file == file).collect();
+        let labels = merged(self.labels.iter().filter(|l| l.span.file == file));
         let first = labels.iter().map(|l| l.span.start).min().unwrap_or(0);
         let last = labels.iter().map(|l| l.span.end).max().unwrap_or(0);
         let (start, first_line) = line_start_before(text, first, EXCERPT_CONTEXT);
@@ -203,6 +203,23 @@ impl Diagnostic {
                 .collect(),
         }
     }
+}
+
+/// The labels with one label per span: two places a finding names that are
+/// the same text (a function or a `let` that made both values) become one
+/// label that says both.
+fn merged<'a>(labels: impl Iterator<Item = &'a Label>) -> Vec<Label> {
+    let mut out: Vec<Label> = Vec::new();
+    for l in labels {
+        match out.iter_mut().find(|o| o.span == l.span) {
+            Some(o) if o.text != l.text => {
+                o.text = format!("{}; {} (the same lines make both)", o.text, l.text);
+            }
+            Some(_) => {}
+            None => out.push(l.clone()),
+        }
+    }
+    out
 }
 
 /// Lines of context an excerpt keeps around its labels: more than the one

@@ -432,15 +432,7 @@ fn show(
     reports: &[Report],
 ) {
     match format {
-        Format::Text => {
-            for r in reports {
-                let text = report::render(r, color);
-                eprint!("{text}");
-                if !text.ends_with('\n') {
-                    eprintln!();
-                }
-            }
-        }
+        Format::Text => eprint!("{}", report::render_all(reports, color)),
         Format::Json => json.extend(reports.iter().map(|r| json_report(site, r))),
     }
 }

@@ -9,8 +9,84 @@ use miette::{
 };
 use sitec::{Excerpt, Report, Severity, Shown};
 
+/// The text a terminal shows of a site's reports. Findings of one code at
+/// the very same places (values that one function or `let` of the site
+/// made, such as twelve generated virtual hosts with the same mistake) are
+/// shown once, with what each of the others says listed below it.
+pub(crate) fn render_all(reports: &[Report], color: bool) -> String {
+    let mut groups: Vec<(&Report, Vec<&Report>)> = Vec::new();
+    for r in reports {
+        match groups.iter_mut().find(|(first, _)| same_place(first, r)) {
+            Some((_, more)) => more.push(r),
+            None => groups.push((r, Vec::new())),
+        }
+    }
+    let mut text = String::new();
+    for (first, more) in groups {
+        let shown = render(first, color);
+        text.push_str(&shown);
+        if !shown.ends_with('\n') {
+            text.push('\n');
+        }
+        if more.is_empty() {
+            continue;
+        }
+        text.push_str(&format!(
+            "  and {} more of {} for other values these lines make",
+            more.len(),
+            first.code
+        ));
+        // What the others say, each different text once.
+        let mut said = vec![first.message.as_str()];
+        let mut others = Vec::new();
+        for r in more {
+            if !said.contains(&r.message.as_str()) {
+                said.push(&r.message);
+                others.push(r.message.as_str());
+            }
+        }
+        if others.is_empty() {
+            text.push_str(", saying the same\n");
+        } else {
+            text.push_str(":\n");
+            for m in others {
+                text.push_str(&format!("    - {m}\n"));
+            }
+        }
+    }
+    text
+}
+
+/// Whether two reports are of one code and label the same places alike.
+fn same_place(a: &Report, b: &Report) -> bool {
+    a.code == b.code && a.severity == b.severity && places(a).is_some() && places(a) == places(b)
+}
+
+/// A labelled place: its file, first line and labels (start, length, text).
+type Place<'a> = (&'a str, usize, Vec<(usize, usize, &'a str)>);
+
+/// The places a report labels, if it labels any.
+fn places(r: &Report) -> Option<Vec<Place<'_>>> {
+    let Shown::Excerpts(excerpts) = &r.shown else {
+        return None;
+    };
+    Some(
+        excerpts
+            .iter()
+            .map(|x| {
+                let labels = x
+                    .labels
+                    .iter()
+                    .map(|l| (l.start, l.len, l.text.as_str()))
+                    .collect();
+                (x.file.as_str(), x.first_line, labels)
+            })
+            .collect(),
+    )
+}
+
 /// The text a terminal shows of a report.
-pub(crate) fn render(r: &Report, color: bool) -> String {
+fn render(r: &Report, color: bool) -> String {
     match &r.shown {
         Shown::Plain => {
             let mut text = format!("error[{}]: {}\n", r.code, r.message);
