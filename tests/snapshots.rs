@@ -1,4 +1,5 @@
-//! insta snapshots of every file of every bundle of every example site.
+//! insta snapshots of every file of every bundle of every example site,
+//! and of the external members' configurations.
 //! A new site under sites/ is picked up by itself; review its snapshots with
 //! `cargo insta review`.
 
@@ -12,7 +13,14 @@ fn every_file_of_every_bundle() {
     let out = tmp.path().join("out");
     compile_into(&out);
     let mut count = 0;
-    for bundle in bundles(&out) {
+    // The external members' WireGuard configurations too.
+    let external = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|site| site.unwrap().path().join("_external"))
+        .filter(|dir| dir.is_dir());
+    let mut dirs: Vec<_> = bundles(&out).into_iter().chain(external).collect();
+    dirs.sort();
+    for bundle in dirs {
         for file in files_under(&bundle) {
             let rel = bundle.strip_prefix(&out).unwrap().join(&file);
             let name = rel.to_string_lossy().replace('/', "__");

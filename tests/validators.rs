@@ -84,6 +84,62 @@ fn every_artifact_passes_its_daemons_validator() {
     );
 }
 
+/// The WireGuard configurations of the external members (which get no
+/// bundle): `wg-quick strip` and `wg setconf` take each, and a broken one
+/// is refused.
+#[test]
+fn every_external_member_config_passes_wg_setconf() {
+    let tmp = TempDir::new("external");
+    let out = tmp.path().join("out");
+    compile_into(&out);
+    let mut configs = Vec::new();
+    for site in std::fs::read_dir(&out).unwrap() {
+        let dir = site.unwrap().path().join("_external");
+        if !dir.is_dir() {
+            continue;
+        }
+        for member in std::fs::read_dir(&dir).unwrap() {
+            let member = member.unwrap().path();
+            if member.is_dir() {
+                for conf in std::fs::read_dir(&member).unwrap() {
+                    configs.push(conf.unwrap().path());
+                }
+            }
+        }
+    }
+    assert!(
+        !configs.is_empty(),
+        "the example sites have an external member"
+    );
+    let check = |conf: &Path| {
+        Command::new("sh")
+            .arg(project_root().join("tests/validate-wg.sh"))
+            .arg(conf)
+            .output()
+            .unwrap()
+    };
+    for conf in &configs {
+        let o = check(conf);
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            conf.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&configs[0]).unwrap();
+    assert!(
+        !text.lines().any(|l| l.starts_with("PrivateKey")),
+        "a private key in out/"
+    );
+    std::fs::write(
+        &configs[0],
+        text.replacen("PublicKey = ", "PublicKey = x", 1),
+    )
+    .unwrap();
+    assert!(!check(&configs[0]).status.success(), "a broken key passed");
+}
+
 /// Breaks one file of a freshly compiled bundle and expects rejection.
 fn rejects(host: &str, file: &str, edit: impl Fn(String) -> String) {
     let tmp = TempDir::new("reject");

@@ -130,6 +130,43 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
     }
 }
 
+/// The external members' configurations as one more directory of the
+/// site's output (`render::EXTERNAL`): written, compared, cached and
+/// planned like a host's bundle, with a `BUNDLE` hash of its listing but
+/// no manifest, index or activate, since nothing deploys it.
+pub(crate) fn external(files: BTreeMap<String, String>) -> Bundle {
+    let mut files: BTreeMap<String, BundleFile> = files
+        .into_iter()
+        .map(|(p, c)| {
+            let f = BundleFile {
+                mode: kept_mode(0o644),
+                content: c.into_bytes(),
+            };
+            (p, f)
+        })
+        .collect();
+    let hash = sha256_hex(
+        listing(
+            files
+                .iter()
+                .map(|(p, f)| (p.as_str(), f.mode, f.content.as_slice())),
+        )
+        .as_bytes(),
+    );
+    files.insert(
+        "BUNDLE".into(),
+        BundleFile {
+            mode: kept_mode(0o644),
+            content: format!("{hash}\n").into_bytes(),
+        },
+    );
+    Bundle {
+        host: crate::render::EXTERNAL.to_string(),
+        files,
+        hash,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

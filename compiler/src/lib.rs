@@ -95,6 +95,17 @@ pub struct Compiled {
     kept_stats: cache::SiteStats,
 }
 
+impl Compiled {
+    /// How many hosts got a bundle (the external members' configurations
+    /// are no host's).
+    pub fn host_count(&self) -> usize {
+        self.hosts
+            .iter()
+            .filter(|h| h.host != render::EXTERNAL)
+            .count()
+    }
+}
+
 /// How a compile came by its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -427,6 +438,42 @@ impl Project {
                 HostFailure::Render(e) => RunFailure::Site(render_failure(e)),
                 HostFailure::Output(e) => RunFailure::Output(e),
             })?;
+        // The external members' configurations: one more directory of the
+        // site's output, kept like a host's when its render key (the
+        // site's name and meshes) is the recorded one.
+        let mut hosts = hosts;
+        let external = render::render_external(&site_model).map_err(render_failure)?;
+        if !external.is_empty() {
+            let name = render::EXTERNAL;
+            let key = render::host_key(&site_model, &shared_key, name);
+            let rendered = match keep.hosts.get(name) {
+                Some(kept) if kept.render_key == key => {
+                    sink(Output::Kept(name.to_string())).map_err(RunFailure::Output)?;
+                    Rendered {
+                        host: HostHash {
+                            host: name.to_string(),
+                            hash: kept.hash.clone(),
+                        },
+                        key,
+                        kept: true,
+                    }
+                }
+                _ => {
+                    let b = bundle::external(external);
+                    let rendered = Rendered {
+                        host: HostHash {
+                            host: b.host.clone(),
+                            hash: b.hash.clone(),
+                        },
+                        key,
+                        kept: false,
+                    };
+                    sink(Output::Built(b)).map_err(RunFailure::Output)?;
+                    rendered
+                }
+            };
+            hosts.push(rendered);
+        }
         timings.lap("render, bundle, hash and write (wall)");
         timings.split(steps);
         // Nothing reads the model any more; freeing it need not hold up

@@ -206,7 +206,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Check { args } => run_sites(&project, args, color, Mode::Discard, |c| {
-            eprintln!("{}: ok ({} hosts)", c.site, c.hosts.len());
+            eprintln!("{}: ok ({} hosts)", c.site, c.host_count());
             Ok(true)
         }),
         Command::Verify { dir } => verify(&dir),
@@ -480,16 +480,16 @@ fn compile_site(
             match c.outcome {
                 Outcome::Cached => eprintln!(
                     "{site}: no input changed since out/{site} was written ({} hosts): nothing to do",
-                    c.hosts.len()
+                    c.host_count()
                 ),
                 Outcome::Compiled { kept: 0 } => eprintln!(
                     "compiled {site} ({} hosts) into {}",
-                    c.hosts.len(),
+                    c.host_count(),
                     dir.display()
                 ),
                 Outcome::Compiled { kept } => eprintln!(
                     "compiled {site} ({} hosts, {kept} of them unchanged) into {}",
-                    c.hosts.len(),
+                    c.host_count(),
                     dir.display()
                 ),
             }

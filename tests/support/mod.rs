@@ -131,7 +131,11 @@ pub fn bundles(out: &Path) -> Vec<PathBuf> {
             continue;
         }
         for host in std::fs::read_dir(&site).unwrap() {
-            v.push(host.unwrap().path());
+            let host = host.unwrap().path();
+            // A bundle has an index; `_external` holds no host's.
+            if host.join("index").is_file() {
+                v.push(host);
+            }
         }
     }
     v.sort();

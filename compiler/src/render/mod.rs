@@ -312,6 +312,16 @@ pub(crate) fn host_key(site: &Site, shared: &str, host: &str) -> String {
     crate::hash::hex(&h.finalize())
 }
 
+/// The configurations of the meshes' external members, by path under the
+/// site's [`EXTERNAL`] directory.
+pub(crate) fn render_external(site: &Site) -> Result<BTreeMap<String, String>, RenderError> {
+    wireguard::external_configs(site)
+}
+
+/// The directory of `out/<site>/` that holds the external members'
+/// configurations: no host is named so (host names start with a letter).
+pub const EXTERNAL: &str = "_external";
+
 /// Renders what hosts share; [`render_host`] uses it.
 pub(crate) fn prepare(site: &Site) -> Result<Shared, RenderError> {
     Ok(Shared {
@@ -389,6 +399,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("wg.conf", include_str!("../../templates/wg.conf.j2")),
     ("wg-peer", include_str!("../../templates/wg-peer.j2")),
+    (
+        "wg-external",
+        include_str!("../../templates/wg-external.j2"),
+    ),
     ("smb.conf", include_str!("../../templates/smb.conf.j2")),
     (
         "zindexer.toml",

@@ -32,11 +32,7 @@ pub(super) fn peer_stanzas(
             let peer = Peer {
                 name,
                 public_key: &m.public_key,
-                allowed_ips: std::iter::once(format!("{}/32", m.address))
-                    .chain(m.address6.iter().map(|a| format!("{a}/128")))
-                    .chain(m.routes.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                allowed_ips: allowed_ips(m),
                 endpoint: m
                     .endpoint
                     .as_ref()
@@ -50,21 +46,78 @@ pub(super) fn peer_stanzas(
     Ok(meshes)
 }
 
+/// The WireGuard configuration of every external member (a machine with no
+/// bundle, such as an admin's laptop), by path under the site's
+/// `_external/` directory: `MEMBER/MESH.conf`. Its peers are the mesh's
+/// hosts, with the member's keepalive towards each; its private key is the
+/// member's to add and is never written.
+pub(crate) fn external_configs(site: &Site) -> Result<BTreeMap<String, String>, RenderError> {
+    let mut out = BTreeMap::new();
+    for (mesh_name, mesh) in &site.spec.wireguard {
+        for (name, me) in mesh.members.iter().filter(|(_, m)| m.external) {
+            let mut address = format!("{}/{}", me.address, prefix(mesh_name, &mesh.network)?);
+            if let (Some(network6), Some(address6)) = (&mesh.network6, &me.address6) {
+                address.push_str(&format!(", {address6}/{}", prefix(mesh_name, network6)?));
+            }
+            let mut content = template(
+                "wg-external",
+                &serde_json::json!({
+                    "site": site.name,
+                    "member": name,
+                    "mesh": mesh_name,
+                    "public_key": me.public_key,
+                    "address": address,
+                    "mtu": mesh.mtu,
+                }),
+            )?;
+            for (peer_name, m) in mesh.members.iter().filter(|(_, m)| !m.external) {
+                content.push_str(&template(
+                    "wg-peer",
+                    &Peer {
+                        name: peer_name,
+                        public_key: &m.public_key,
+                        allowed_ips: allowed_ips(m),
+                        endpoint: m
+                            .endpoint
+                            .as_ref()
+                            .map(|e| crate::net::socket(e, m.port.unwrap_or(mesh.port))),
+                        keepalive: me.keepalive,
+                    },
+                )?);
+            }
+            out.insert(format!("{name}/{mesh_name}.conf"), content);
+        }
+    }
+    Ok(out)
+}
+
+/// A member's AllowedIPs as its peers list them: its tunnel addresses and
+/// the networks it routes.
+fn allowed_ips(m: &crate::model::Member) -> String {
+    std::iter::once(format!("{}/32", m.address))
+        .chain(m.address6.iter().map(|a| format!("{a}/128")))
+        .chain(m.routes.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The prefix length of a mesh's network.
+fn prefix(mesh_name: &str, network: &str) -> Result<u8, RenderError> {
+    Net::parse(network).map(|n| n.prefix).ok_or_else(|| {
+        RenderError::Unchecked(format!("wireguard {mesh_name}: bad network {network}"))
+    })
+}
+
 pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     for (mesh_name, mesh) in ctx.meshes {
         let Some(me) = mesh.host_member(ctx.host_name) else {
             continue;
         };
-        let prefix = |network: &str| {
-            Net::parse(network).map(|n| n.prefix).ok_or_else(|| {
-                RenderError::Unchecked(format!("wireguard {mesh_name}: bad network {network}"))
-            })
-        };
-        let mut address = format!("{}/{}", me.address, prefix(&mesh.network)?);
+        let mut address = format!("{}/{}", me.address, prefix(mesh_name, &mesh.network)?);
         // `wg::address-outside-mesh` makes sure a dual-stack mesh's members
         // each have an IPv6 address.
         if let (Some(network6), Some(address6)) = (&mesh.network6, &me.address6) {
-            address.push_str(&format!(", {address6}/{}", prefix(network6)?));
+            address.push_str(&format!(", {address6}/{}", prefix(mesh_name, network6)?));
         }
         let key_file = me
             .private_key_file
