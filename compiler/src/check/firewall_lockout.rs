@@ -11,7 +11,9 @@
 //! loaded: `push` could not confirm the switch, and without the automatic
 //! rollback someone would have to walk to the console.
 //! The admin networks are `address_sets.admin`; define them so sitec can
-//! check that they stay admitted.
+//! check that they stay admitted. `ssh::lockout` checks the other half of
+//! the way in: that sshd listens on that port and address and lets the
+//! deploy user in.
 //!
 //! Example: `input.rules = [{ iface = "lo" }, { iface = "wg0", source = "@admin" }]`.
 
