@@ -120,8 +120,8 @@ fn a_usage_error_exits_2() {
 fn a_mesh_member_that_is_no_host_is_labelled_at_its_name() {
     let (code, err) = check_after_edit(
         "member",
-        "      nas = {\n        address",
-        "      nass = {\n        address",
+        "        nas = {\n          address",
+        "        nass = {\n          address",
     );
     assert_eq!(code, 1, "{err}");
     insta::assert_snapshot!("unknown_member_host", err);
