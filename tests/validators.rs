@@ -236,6 +236,63 @@ fn an_sshd_drop_in_under_which_root_is_refused_is_rejected() {
     });
 }
 
+/// `Match Host` matches the client's address (sshd's UseDNS is off): the
+/// check asks sshd for the address the operator comes from.
+#[test]
+fn an_sshd_match_host_block_that_overrides_the_drop_in_is_rejected() {
+    rejects("homelab/pve1", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
+        t + "Match Host 10.0.200.*\n\tPasswordAuthentication yes\n"
+    });
+}
+
+/// `AllowUsers root@HOST` lets root in only from HOST.
+#[test]
+fn an_allow_users_entry_for_another_address_is_rejected() {
+    rejects("homelab/pve1", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
+        t + "AllowUsers root@192.0.2.50\n"
+    });
+}
+
+/// A host deployed to over IPv6: sshd -T writes the address in brackets.
+#[test]
+fn an_sshd_drop_in_is_checked_at_an_ipv6_deploy_address() {
+    let tmp = TempDir::new("ssh6");
+    let out = tmp.path().join("out");
+    compile_into(&out);
+    let bundle = out.join("homelab/nas");
+    for file in ["index", "manifest.json"] {
+        let path = bundle.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let moved = text
+            .replacen("d\taddress\t10.0.200.13\n", "d\taddress\tfd00:200::13\n", 1)
+            .replacen(
+                "\"address\": \"10.0.200.13\"",
+                "\"address\": \"fd00:200::13\"",
+                1,
+            );
+        assert_ne!(moved, text, "{file} names the deploy address");
+        std::fs::write(&path, moved).unwrap();
+    }
+    support::reseal(&bundle);
+    let o = validate(&bundle);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // And a drop-in that listens on the IPv4 address alone is refused.
+    let dropin = bundle.join("etc/ssh/sshd_config.d/00-sitec.conf");
+    let text = std::fs::read_to_string(&dropin).unwrap();
+    std::fs::write(
+        &dropin,
+        text.replacen("ListenAddress fd00:200::13\n", "", 1),
+    )
+    .unwrap();
+    support::reseal(&bundle);
+    let o = validate(&bundle);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("sshd would not listen on [fd00:200::13]:22"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_damaged_authorized_key_is_rejected() {
     rejects("homelab/nas", "etc/ssh/authorized_keys.d/root", |t| {
