@@ -47,6 +47,12 @@ prune_units() {
 			*) rm -f "$w" ;;
 		esac
 	done
+	# And the aliases of the units whose links went (chronyd.service): an
+	# alias alone makes systemctl call a unit enabled that no target wants.
+	for l in "$1"/etc/systemd/system/*.service; do
+		[ -L "$l" ] || continue
+		case $(readlink "$l") in /lib/systemd/system/* | /usr/lib/systemd/system/*) rm -f "$l" ;; esac
+	done
 	rm -f "$1/etc/systemd/system/sshd.service"
 	mkdir -p "$1/etc/systemd/system/multi-user.target.wants" "$1/etc/systemd/system/network-online.target.wants"
 	ln -sfn /lib/systemd/system/ssh.service "$1/etc/systemd/system/multi-user.target.wants/ssh.service"
