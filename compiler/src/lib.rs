@@ -484,7 +484,10 @@ impl Project {
             .filter(|r| r.kept)
             .map(|r| r.host.host.as_str())
             .collect();
-        let kept = kept_hosts.len();
+        let kept = kept_hosts
+            .iter()
+            .filter(|h| **h != render::EXTERNAL)
+            .count();
         let mut kept_stats = keep.stats;
         kept_stats.retain(|host, _| kept_hosts.contains(host.as_str()));
         let (hosts, render_keys) = hosts

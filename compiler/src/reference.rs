@@ -30,7 +30,7 @@ const MODULES: [(&str, &str); 12] = [
     ("nginx", "NGINX"),
     ("systemd", "systemd units"),
     ("ssh", "sshd and authorized keys"),
-    ("system", "Kernel parameters and ZFS"),
+    ("system", "The kernel, ZFS, time and apt"),
     ("types", "Value types"),
 ];
 
