@@ -111,40 +111,11 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
     );
     files.insert("index".into(), file(0o644, manifest.index().into_bytes()));
     files.insert("activate".into(), file(0o755, ACTIVATE.as_bytes().to_vec()));
-    let hash = sha256_hex(
-        listing(
-            files
-                .iter()
-                .map(|(p, f)| (p.as_str(), f.mode, f.content.as_slice())),
-        )
-        .as_bytes(),
-    );
-    files.insert(
-        "BUNDLE".into(),
-        file(0o644, format!("{hash}\n").into_bytes()),
-    );
-    Bundle {
-        host: host_name.to_string(),
-        files,
-        hash,
-    }
+    sealed(host_name, files)
 }
 
-/// The external members' configurations as one more directory of the
-/// site's output (`render::EXTERNAL`): written, compared, cached and
-/// planned like a host's bundle, with a `BUNDLE` hash of its listing but
-/// no manifest, index or activate, since nothing deploys it.
-pub(crate) fn external(files: BTreeMap<String, String>) -> Bundle {
-    let mut files: BTreeMap<String, BundleFile> = files
-        .into_iter()
-        .map(|(p, c)| {
-            let f = BundleFile {
-                mode: kept_mode(0o644),
-                content: c.into_bytes(),
-            };
-            (p, f)
-        })
-        .collect();
+/// The bundle of `files`: their listing's hash, written as `BUNDLE` too.
+fn sealed(host: &str, mut files: BTreeMap<String, BundleFile>) -> Bundle {
     let hash = sha256_hex(
         listing(
             files
@@ -161,10 +132,28 @@ pub(crate) fn external(files: BTreeMap<String, String>) -> Bundle {
         },
     );
     Bundle {
-        host: crate::render::EXTERNAL.to_string(),
+        host: host.to_string(),
         files,
         hash,
     }
+}
+
+/// The external members' configurations as one more directory of the
+/// site's output (`render::EXTERNAL`): written, compared, cached and
+/// planned like a host's bundle, with a `BUNDLE` hash of its listing but
+/// no manifest, index or activate, since nothing deploys it.
+pub(crate) fn external(files: BTreeMap<String, String>) -> Bundle {
+    let files = files
+        .into_iter()
+        .map(|(p, c)| {
+            let f = BundleFile {
+                mode: kept_mode(0o644),
+                content: c.into_bytes(),
+            };
+            (p, f)
+        })
+        .collect();
+    sealed(crate::render::EXTERNAL, files)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Action, File, HostInput, HostOutput, RenderError, Secret, Validator, template};
-use crate::model::Site;
+use crate::model::{Member, Mesh, Site};
 use crate::net::Net;
 
 #[derive(Serialize)]
@@ -29,16 +29,7 @@ pub(super) fn peer_stanzas(
     for (mesh_name, mesh) in &site.spec.wireguard {
         let mut stanzas = BTreeMap::new();
         for (name, m) in &mesh.members {
-            let peer = Peer {
-                name,
-                public_key: &m.public_key,
-                allowed_ips: allowed_ips(m),
-                endpoint: m
-                    .endpoint
-                    .as_ref()
-                    .map(|e| crate::net::socket(e, m.port.unwrap_or(mesh.port))),
-                keepalive: m.keepalive,
-            };
+            let peer = Peer::of(name, m, mesh, m.keepalive);
             stanzas.insert(name.clone(), template("wg-peer", &peer)?);
         }
         meshes.insert(mesh_name.clone(), stanzas);
@@ -55,10 +46,7 @@ pub(crate) fn external_configs(site: &Site) -> Result<BTreeMap<String, String>, 
     let mut out = BTreeMap::new();
     for (mesh_name, mesh) in &site.spec.wireguard {
         for (name, me) in mesh.members.iter().filter(|(_, m)| m.external) {
-            let mut address = format!("{}/{}", me.address, prefix(mesh_name, &mesh.network)?);
-            if let (Some(network6), Some(address6)) = (&mesh.network6, &me.address6) {
-                address.push_str(&format!(", {address6}/{}", prefix(mesh_name, network6)?));
-            }
+            let address = interface_address(mesh_name, mesh, me)?;
             let mut content = template(
                 "wg-external",
                 &serde_json::json!({
@@ -71,19 +59,8 @@ pub(crate) fn external_configs(site: &Site) -> Result<BTreeMap<String, String>, 
                 }),
             )?;
             for (peer_name, m) in mesh.members.iter().filter(|(_, m)| !m.external) {
-                content.push_str(&template(
-                    "wg-peer",
-                    &Peer {
-                        name: peer_name,
-                        public_key: &m.public_key,
-                        allowed_ips: allowed_ips(m),
-                        endpoint: m
-                            .endpoint
-                            .as_ref()
-                            .map(|e| crate::net::socket(e, m.port.unwrap_or(mesh.port))),
-                        keepalive: me.keepalive,
-                    },
-                )?);
+                let peer = Peer::of(peer_name, m, mesh, me.keepalive);
+                content.push_str(&template("wg-peer", &peer)?);
             }
             out.insert(format!("{name}/{mesh_name}.conf"), content);
         }
@@ -91,9 +68,36 @@ pub(crate) fn external_configs(site: &Site) -> Result<BTreeMap<String, String>, 
     Ok(out)
 }
 
+impl<'a> Peer<'a> {
+    /// Member `m` of `mesh` as a peer, with the keepalive of whoever lists it.
+    fn of(name: &'a str, m: &'a Member, mesh: &Mesh, keepalive: Option<u32>) -> Peer<'a> {
+        Peer {
+            name,
+            public_key: &m.public_key,
+            allowed_ips: allowed_ips(m),
+            endpoint: m
+                .endpoint
+                .as_ref()
+                .map(|e| crate::net::socket(e, m.port.unwrap_or(mesh.port))),
+            keepalive,
+        }
+    }
+}
+
+/// A member's `Address` line: its tunnel addresses with the mesh's prefix
+/// lengths (`wg::address-outside-mesh` makes sure a dual-stack mesh's
+/// members each have an IPv6 address).
+fn interface_address(mesh_name: &str, mesh: &Mesh, me: &Member) -> Result<String, RenderError> {
+    let mut address = format!("{}/{}", me.address, prefix(mesh_name, &mesh.network)?);
+    if let (Some(network6), Some(address6)) = (&mesh.network6, &me.address6) {
+        address.push_str(&format!(", {address6}/{}", prefix(mesh_name, network6)?));
+    }
+    Ok(address)
+}
+
 /// A member's AllowedIPs as its peers list them: its tunnel addresses and
 /// the networks it routes.
-fn allowed_ips(m: &crate::model::Member) -> String {
+fn allowed_ips(m: &Member) -> String {
     std::iter::once(format!("{}/32", m.address))
         .chain(m.address6.iter().map(|a| format!("{a}/128")))
         .chain(m.routes.iter().cloned())
@@ -113,12 +117,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         let Some(me) = mesh.host_member(ctx.host_name) else {
             continue;
         };
-        let mut address = format!("{}/{}", me.address, prefix(mesh_name, &mesh.network)?);
-        // `wg::address-outside-mesh` makes sure a dual-stack mesh's members
-        // each have an IPv6 address.
-        if let (Some(network6), Some(address6)) = (&mesh.network6, &me.address6) {
-            address.push_str(&format!(", {address6}/{}", prefix(mesh_name, network6)?));
-        }
+        let address = interface_address(mesh_name, mesh, me)?;
         let key_file = me
             .private_key_file
             .clone()
