@@ -142,6 +142,12 @@ fn every_external_member_config_passes_wg_setconf() {
 
 /// Breaks one file of a freshly compiled bundle and expects rejection.
 fn rejects(host: &str, file: &str, edit: impl Fn(String) -> String) {
+    rejects_saying(host, file, "", edit);
+}
+
+/// As [`rejects`], and the validator's own words say `why`: the file is
+/// refused for the reason the test is about, not another.
+fn rejects_saying(host: &str, file: &str, why: &str, edit: impl Fn(String) -> String) {
     let tmp = TempDir::new("reject");
     let out = tmp.path().join("out");
     compile_into(&out);
@@ -155,7 +161,9 @@ fn rejects(host: &str, file: &str, edit: impl Fn(String) -> String) {
     let o = validate(&bundle);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && stderr.contains(&format!("{file}: rejected by")),
+        !o.status.success()
+            && stderr.contains(&format!("{file}: rejected by"))
+            && stderr.contains(why),
         "{host}/{file}: a broken file was not rejected by its validator:\n{stderr}"
     );
 }
@@ -222,35 +230,51 @@ fn a_bad_sshd_setting_is_rejected() {
 /// says so on the host's whole configuration.
 #[test]
 fn an_sshd_drop_in_that_moves_off_the_deploy_port_is_rejected() {
-    rejects("homelab/nas", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
-        t.replacen("Port 22\n", "Port 2200\n", 1)
-    });
+    let why = "sshd would not listen on 10.0.200.13:22";
+    rejects_saying(
+        "homelab/nas",
+        "etc/ssh/sshd_config.d/00-sitec.conf",
+        why,
+        |t| t.replacen("Port 22\n", "Port 2200\n", 1),
+    );
 }
 
 /// A Match block after the drop-in cannot be seen by sitec; sshd -T, run
 /// for the deploy user, sees that root would be refused.
 #[test]
 fn an_sshd_drop_in_under_which_root_is_refused_is_rejected() {
-    rejects("homelab/pve1", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
-        t + "Match User root\n\tPermitRootLogin no\n"
-    });
+    let why = "sshd would not let root log in (permitrootlogin no)";
+    rejects_saying(
+        "homelab/pve1",
+        "etc/ssh/sshd_config.d/00-sitec.conf",
+        why,
+        |t| t + "Match User root\n\tPermitRootLogin no\n",
+    );
 }
 
 /// `Match Host` matches the client's address (sshd's UseDNS is off): the
 /// check asks sshd for the address the operator comes from.
 #[test]
 fn an_sshd_match_host_block_that_overrides_the_drop_in_is_rejected() {
-    rejects("homelab/pve1", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
-        t + "Match Host 10.0.200.*\n\tPasswordAuthentication yes\n"
-    });
+    let why = "sshd would use PasswordAuthentication yes, not the drop-in's no";
+    rejects_saying(
+        "homelab/pve1",
+        "etc/ssh/sshd_config.d/00-sitec.conf",
+        why,
+        |t| t + "Match Host 10.0.200.*\n\tPasswordAuthentication yes\n",
+    );
 }
 
 /// `AllowUsers root@HOST` lets root in only from HOST.
 #[test]
 fn an_allow_users_entry_for_another_address_is_rejected() {
-    rejects("homelab/pve1", "etc/ssh/sshd_config.d/00-sitec.conf", |t| {
-        t + "AllowUsers root@192.0.2.50\n"
-    });
+    let why = "sshd's AllowUsers leaves out root coming from 10.0.200.11";
+    rejects_saying(
+        "homelab/pve1",
+        "etc/ssh/sshd_config.d/00-sitec.conf",
+        why,
+        |t| t + "AllowUsers root@192.0.2.50\n",
+    );
 }
 
 /// A host deployed to over IPv6: sshd -T writes the address in brackets.
@@ -295,7 +319,8 @@ fn an_sshd_drop_in_is_checked_at_an_ipv6_deploy_address() {
 
 #[test]
 fn a_damaged_authorized_key_is_rejected() {
-    rejects("homelab/nas", "etc/ssh/authorized_keys.d/root", |t| {
+    let why = "ssh-keygen reads 1 of the 2 keys";
+    rejects_saying("homelab/nas", "etc/ssh/authorized_keys.d/root", why, |t| {
         t.replacen("AAAAC3NzaC1lZDI1NTE5AAAAI", "AAAAC3NzaC1lZDI1NTE5AAAAJ", 1)
     });
 }
@@ -310,9 +335,13 @@ fn a_bad_chrony_source_is_rejected() {
 /// chronyd reads only server, pool and peer lines from a sources file.
 #[test]
 fn a_chrony_directive_other_than_a_source_is_rejected() {
-    rejects("homelab/nas", "etc/chrony/sources.d/sitec.sources", |t| {
-        t + "makestep 1 3\n"
-    });
+    let why = "a chrony sources file holds server, pool and peer lines only";
+    rejects_saying(
+        "homelab/nas",
+        "etc/chrony/sources.d/sitec.sources",
+        why,
+        |t| t + "makestep 1 3\n",
+    );
 }
 
 /// libkmod ignores a line it cannot read and exits 0: the complaint fails.
