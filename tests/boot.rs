@@ -959,6 +959,7 @@ fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots() {
     let options = lab.on_ok("nas", "modprobe --showconfig | grep '^options loop '");
     assert_eq!(options, "options loop max_loop=8\n");
     lab.reboot("nas");
+    lab.push_ok(&a, &["--confirm-boot", "e2e", "nas"]);
     let after = status(&a);
     assert!(
         after.contains("nas: in sync (generation 1)\n") && !after.contains("reboot needed"),
@@ -977,6 +978,169 @@ fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots() {
         back.contains("rolled back from generation 2 to 1") && !back.contains("reboot needed"),
         "{back}"
     );
+}
+
+/// nas with module options, whose boots on them wait `timeout` seconds for
+/// the operator's confirmation.
+fn loop_options(timeout: &'static str) -> Variant {
+    Variant {
+        nas_deploy: timeout,
+        nas_extra: r#"{ kernel = { modules = ["loop"], options.loop.max_loop = 8 } }"#,
+        ..BASE
+    }
+}
+
+/// How many times a host has gone down since the lab booted it.
+fn boots(lab: &BootLab, host: &str) -> usize {
+    std::fs::read_to_string(lab.dir.join(host).join("boots")).map_or(0, |s| s.lines().count())
+}
+
+/// Waits until a host went down `more` times after `since` of its boots,
+/// and answers ssh again.
+fn reboots_by_itself(lab: &BootLab, host: &str, since: usize, more: usize) {
+    wait_for(
+        &format!("{host} to reboot by itself"),
+        Duration::from_secs(240),
+        || boots(lab, host) >= since + more,
+    );
+    run_ok(
+        Command::new("sh")
+            .arg(boot_sh())
+            .arg("wait")
+            .arg(&lab.dir)
+            .arg(host),
+    );
+}
+
+/// The host's own module options: generation 2's are gone.
+fn assert_back_on_generation_1(lab: &BootLab, generation: u32) {
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(
+        lab.result("nas", generation),
+        "boot-unconfirmed-rolled-back"
+    );
+    let options = lab.on_ok(
+        "nas",
+        "modprobe --showconfig | grep -c '^options loop ' || true",
+    );
+    assert_eq!(
+        options.trim(),
+        "0",
+        "generation {generation}'s options stayed"
+    );
+    let status = lab.on_ok("nas", "sh /var/lib/sitec/activate status");
+    assert!(!status.contains("awaiting"), "{status}");
+    for unit in ["smbd.service", "wg-quick@wg0.service", "nftables.service"] {
+        wait_for(&format!("{unit} on nas"), Duration::from_secs(30), || {
+            lab.unit("nas", "is-active", unit) == "active"
+        });
+    }
+}
+
+/// Kernel files (here module options) take effect when the host boots,
+/// long after their switch was confirmed: a blacklisted NIC driver would
+/// cut the host off then. A boot on kernel files that no confirmed boot had
+/// awaits the operator (`push --confirm-boot`); unconfirmed, the host goes
+/// back to the newest generation whose kernel files booted and were
+/// confirmed, and reboots onto it by itself. A confirmed boot's files need
+/// no confirmation at the next boot.
+#[test]
+fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itself() {
+    let lab = BootLab::with(&["nas"]);
+    deploy(&lab);
+    let k = lab.compile("k", &loop_options("{ boot_confirm_timeout = 45 }"));
+    let b = lab.compile("b", &BASE);
+    let out = lab.push_ok(&k, &["e2e", "nas"]);
+    assert!(
+        out.contains("nas: ok, generation 2; reboot needed for etc/modprobe.d/sitec.conf"),
+        "{out}"
+    );
+
+    let before = boots(&lab, "nas");
+    lab.reboot("nas");
+    let status = lab.push_ok(&k, &["--status", "e2e", "nas"]);
+    assert!(
+        status.contains(
+            "nas: in sync (generation 2); its boot awaits confirmation: push --confirm-boot e2e nas"
+        ),
+        "{status}"
+    );
+    // Nothing is switched over a boot nobody confirmed.
+    let (code, out) = lab.push(&b, &["e2e", "nas"]);
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains("the boot on generation 2 awaits confirmation"),
+        "{out}"
+    );
+    // Nobody confirms.
+    reboots_by_itself(&lab, "nas", before, 2);
+    assert_back_on_generation_1(&lab, 2);
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(
+        log.contains(
+            "generation 2: boot-unconfirmed-rolled-back (no confirmation within 45 s of the boot)"
+        ),
+        "{log}"
+    );
+
+    // Pushed again and confirmed after its boot, the same files boot
+    // without a confirmation from then on.
+    let out = lab.push_ok(&k, &["e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 3"), "{out}");
+    let before = boots(&lab, "nas");
+    lab.reboot("nas");
+    let confirmed = lab.push_ok(&k, &["--confirm-boot", "e2e", "nas"]);
+    assert!(
+        confirmed.contains("nas: the boot on generation 3 is confirmed"),
+        "{confirmed}"
+    );
+    std::thread::sleep(Duration::from_secs(50));
+    assert_eq!(
+        boots(&lab, "nas"),
+        before + 1,
+        "nas rebooted after its boot was confirmed"
+    );
+    assert_eq!(lab.current("nas"), "generations/3");
+    lab.reboot("nas");
+    let status = lab.push_ok(&k, &["--status", "e2e", "nas"]);
+    assert!(status.contains("nas: in sync (generation 3)\n"), "{status}");
+    let again = lab.push_ok(&k, &["--confirm-boot", "e2e", "nas"]);
+    assert!(
+        again.contains("nas: no boot awaits confirmation"),
+        "{again}"
+    );
+}
+
+/// A host that goes down while its boot awaits confirmation does not wait
+/// for a timer at the next boot: it goes back at once and reboots. A
+/// rollback of an unconfirmed boot killed halfway is finished at the next
+/// boot the same way.
+#[test]
+fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_next_boot() {
+    let lab = BootLab::with(&["nas"]);
+    deploy(&lab);
+    let k = lab.compile("k", &loop_options("{}"));
+    lab.push_ok(&k, &["e2e", "nas"]);
+    lab.reboot("nas");
+    let before = boots(&lab, "nas");
+    lab.crash("nas");
+    reboots_by_itself(&lab, "nas", before, 2);
+    assert_back_on_generation_1(&lab, 2);
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(
+        log.contains("generation 2: boot-unconfirmed-rolled-back (the host went down before its boot was confirmed)"),
+        "{log}"
+    );
+
+    // The timer's rollback, killed before the swap.
+    lab.push_ok(&k, &["e2e", "nas"]);
+    lab.reboot("nas");
+    let expiry = lab.paused(&k, "nas", "swap", "boot-expire");
+    let before = boots(&lab, "nas");
+    lab.crash("nas");
+    drop(expiry);
+    reboots_by_itself(&lab, "nas", before, 2);
+    assert_back_on_generation_1(&lab, 3);
 }
 
 /// `activate check` refuses, before anything changes, a bundle whose

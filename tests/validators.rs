@@ -464,3 +464,28 @@ fn an_exec_path_leading_out_of_the_check_root_is_rejected() {
         target.display()
     );
 }
+
+/// The units of sitec's own boot protocol (the boot guard and the timer of
+/// a boot's confirmation) are no bundle's to ship or to set.
+#[test]
+fn a_bundle_that_sets_sitecs_own_boot_units_is_refused() {
+    for unit in ["sitec-boot.service", "sitec-boot-confirm.timer"] {
+        let tmp = TempDir::new("own-units");
+        let out = tmp.path().join("out");
+        compile_into(&out);
+        let bundle = out.join("homelab/nas");
+        let index = bundle.join("index");
+        let mut text = std::fs::read_to_string(&index).unwrap();
+        text.push_str(&format!("u\t{unit}\tmasked\n"));
+        std::fs::write(&index, text).unwrap();
+        support::reseal(&bundle);
+        let o = validate(&bundle);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{unit}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the manifest names '{unit}'"))
+                && stderr.contains("are sitec's own"),
+            "{unit}: {stderr}"
+        );
+    }
+}

@@ -74,6 +74,7 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
             address: host.deploy_address().to_string(),
             port: host.deploy.port,
             user: host.deploy.user.clone(),
+            boot_confirm_timeout: host.deploy.boot_confirm_timeout,
         },
         files: out
             .files

@@ -108,6 +108,7 @@ pub(crate) struct Deploy {
     pub(crate) address: Option<String>,
     pub(crate) user: String,
     pub(crate) port: u16,
+    pub(crate) boot_confirm_timeout: u32,
 }
 
 /// What a host is for (`roles`): recorded in its bundle's manifest.

@@ -6,7 +6,8 @@
 //! Index records, one per line, fields separated by a tab:
 //!
 //! ```text
-//! d KEY VALUE                                   deploy target: address, port, user
+//! d KEY VALUE                                   deploy target: address, port, user;
+//!                                               boot_confirm_timeout (seconds)
 //! f PATH SHA256 MODE NETWORK CHECK ACTIONS      a managed file (CHECK "-" when none,
 //!                                               ACTIONS space-separated)
 //! u UNIT STATE                                  a unit state: enabled, disabled, masked
@@ -42,11 +43,14 @@ pub(crate) struct Manifest {
     pub(crate) units: BTreeMap<String, UnitState>,
 }
 
-/// Where `push` reaches the host.
+/// Where `push` reaches the host, and how long a boot on changed kernel
+/// files awaits the operator's confirmation (docs/host-protocol.md,
+/// "Boots on new kernel files").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Deploy {
     pub(crate) address: String,
+    pub(crate) boot_confirm_timeout: u32,
     pub(crate) port: u16,
     pub(crate) user: String,
 }
@@ -109,6 +113,7 @@ impl Manifest {
         let mut s = String::new();
         let d = &self.deploy;
         let _ = writeln!(s, "d\taddress\t{}", d.address);
+        let _ = writeln!(s, "d\tboot_confirm_timeout\t{}", d.boot_confirm_timeout);
         let _ = writeln!(s, "d\tport\t{}", d.port);
         let _ = writeln!(s, "d\tuser\t{}", d.user);
         for (path, f) in &self.files {
@@ -151,6 +156,7 @@ mod tests {
         Manifest {
             deploy: Deploy {
                 address: "192.0.2.1".into(),
+                boot_confirm_timeout: 600,
                 port: 22,
                 user: "root".into(),
             },
