@@ -1029,7 +1029,9 @@ fn assert_back_on_generation_1(lab: &BootLab, generation: u32) {
         "generation {generation}'s options stayed"
     );
     let status = lab.on_ok("nas", "sh /var/lib/sitec/activate status");
-    assert!(!status.contains("awaiting"), "{status}");
+    assert!(!status.contains("awaits confirmation"), "{status}");
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(!log.contains("could not start"), "{log}");
     for unit in ["smbd.service", "wg-quick@wg0.service", "nftables.service"] {
         wait_for(&format!("{unit} on nas"), Duration::from_secs(30), || {
             lab.unit("nas", "is-active", unit) == "active"
@@ -1075,6 +1077,17 @@ fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itse
     // Nobody confirms.
     reboots_by_itself(&lab, "nas", before, 2);
     assert_back_on_generation_1(&lab, 2);
+    assert_eq!(
+        boots(&lab, "nas"),
+        before + 2,
+        "nas rebooted more than once by itself"
+    );
+    let (code, late) = lab.push(&k, &["--confirm-boot", "e2e", "nas"]);
+    assert_eq!(code, 5, "{late}");
+    assert!(
+        late.contains("the boot on generation 2 was not confirmed in time: the host went back to generation 1 and rebooted"),
+        "{late}"
+    );
     let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
     assert!(
         log.contains(
@@ -1089,9 +1102,20 @@ fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itse
     assert!(out.contains("nas: ok, generation 3"), "{out}");
     let before = boots(&lab, "nas");
     lab.reboot("nas");
-    let confirmed = lab.push_ok(&k, &["--confirm-boot", "e2e", "nas"]);
+    // Only the bundle out/ has is confirmed.
+    let (code, other) = lab.push(&b, &["--confirm-boot", "e2e", "nas"]);
+    assert_eq!(code, 3, "{other}");
     assert!(
-        confirmed.contains("nas: the boot on generation 3 is confirmed"),
+        other.contains("the boot awaiting confirmation came up on generation 3"),
+        "{other}"
+    );
+    let confirmed = lab.push_ok(&k, &["--confirm-boot", "e2e", "nas"]);
+    let name = std::fs::read_to_string(k.join("e2e/nas/BUNDLE")).unwrap();
+    assert!(
+        confirmed.contains(&format!(
+            "nas: the boot on generation 3 ({}-nas) is confirmed",
+            name.trim()
+        )),
         "{confirmed}"
     );
     std::thread::sleep(Duration::from_secs(50));
@@ -1132,15 +1156,22 @@ fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_nex
         "{log}"
     );
 
-    // The timer's rollback, killed before the swap.
-    lab.push_ok(&k, &["e2e", "nas"]);
-    lab.reboot("nas");
-    let expiry = lab.paused(&k, "nas", "swap", "boot-expire");
-    let before = boots(&lab, "nas");
-    lab.crash("nas");
-    drop(expiry);
-    reboots_by_itself(&lab, "nas", before, 2);
-    assert_back_on_generation_1(&lab, 3);
+    assert_eq!(boots(&lab, "nas"), before + 2);
+
+    // The timer's rollback, killed before the swap and in its actions
+    // (after the swap, before the initramfs and the bootloader are the
+    // generation's it goes back to).
+    for (generation, step) in [(3, "swap"), (4, "actions")] {
+        lab.push_ok(&k, &["e2e", "nas"]);
+        lab.reboot("nas");
+        let expiry = lab.paused(&k, "nas", step, "boot-expire");
+        let before = boots(&lab, "nas");
+        lab.crash("nas");
+        drop(expiry);
+        reboots_by_itself(&lab, "nas", before, 2);
+        assert_back_on_generation_1(&lab, generation);
+        assert_eq!(boots(&lab, "nas"), before + 2, "killed at {step}");
+    }
 }
 
 /// `activate check` refuses, before anything changes, a bundle whose

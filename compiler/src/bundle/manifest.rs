@@ -15,6 +15,8 @@
 //! o RANK KIND                                   activation order of an action kind
 //! r KIND                                        an action kind whose effect waits for
 //!                                               the next boot
+//! b KIND                                        an action kind whose files the boot
+//!                                               reads (their boot is confirmed)
 //! ```
 
 use std::collections::BTreeMap;
@@ -143,6 +145,9 @@ impl Manifest {
         }
         for kind in Action::REBOOT {
             let _ = writeln!(s, "r\t{kind}");
+        }
+        for kind in Action::BOOT {
+            let _ = writeln!(s, "b\t{kind}");
         }
         s
     }

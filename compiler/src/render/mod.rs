@@ -94,6 +94,17 @@ impl Action {
     /// lines), `sitec plan` and `push` say so.
     pub const REBOOT: [&'static str; 3] = ["initramfs", "update-grub", "proxmox-boot-refresh"];
 
+    /// The kinds whose files the next boot reads early (those of `REBOOT`
+    /// and the modules loaded at boot, which also load at once): a boot on
+    /// such files no confirmed boot had awaits the operator's confirmation
+    /// (the index's `b` lines, docs/host-protocol.md).
+    pub const BOOT: [&'static str; 4] = [
+        "initramfs",
+        "update-grub",
+        "proxmox-boot-refresh",
+        "modules-load",
+    ];
+
     /// Whether the action takes effect only at the next boot.
     pub fn needs_reboot(&self) -> bool {
         Self::REBOOT.contains(&self.kind())
