@@ -1096,24 +1096,32 @@ fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itse
         "{log}"
     );
 
-    // Pushed again and confirmed after its boot, the same files boot
-    // without a confirmation from then on.
+    // Pushed again, then a change of something else on top: the boot on
+    // the live generation awaits confirmation, which out/'s bundle or any
+    // with the same kernel files gives; from then on the same files boot
+    // without one.
     let out = lab.push_ok(&k, &["e2e", "nas"]);
     assert!(out.contains("nas: ok, generation 3"), "{out}");
+    let wider = Variant {
+        admin: WIDER_ADMIN,
+        ..loop_options("{ boot_confirm_timeout = 45 }")
+    };
+    let k2 = lab.compile("k2", &wider);
+    let out = lab.push_ok(&k2, &["e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 4 confirmed"), "{out}");
     let before = boots(&lab, "nas");
     lab.reboot("nas");
-    // Only the bundle out/ has is confirmed.
     let (code, other) = lab.push(&b, &["--confirm-boot", "e2e", "nas"]);
     assert_eq!(code, 3, "{other}");
     assert!(
-        other.contains("the boot awaiting confirmation came up on generation 3"),
+        other.contains("the boot awaiting confirmation came up on generation 4"),
         "{other}"
     );
     let confirmed = lab.push_ok(&k, &["--confirm-boot", "e2e", "nas"]);
-    let name = std::fs::read_to_string(k.join("e2e/nas/BUNDLE")).unwrap();
+    let name = std::fs::read_to_string(k2.join("e2e/nas/BUNDLE")).unwrap();
     assert!(
         confirmed.contains(&format!(
-            "nas: the boot on generation 3 ({}-nas) is confirmed",
+            "nas: the boot on generation 4 ({}-nas) is confirmed",
             name.trim()
         )),
         "{confirmed}"
@@ -1124,11 +1132,11 @@ fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itse
         before + 1,
         "nas rebooted after its boot was confirmed"
     );
-    assert_eq!(lab.current("nas"), "generations/3");
+    assert_eq!(lab.current("nas"), "generations/4");
     lab.reboot("nas");
-    let status = lab.push_ok(&k, &["--status", "e2e", "nas"]);
-    assert!(status.contains("nas: in sync (generation 3)\n"), "{status}");
-    let again = lab.push_ok(&k, &["--confirm-boot", "e2e", "nas"]);
+    let status = lab.push_ok(&k2, &["--status", "e2e", "nas"]);
+    assert!(status.contains("nas: in sync (generation 4)\n"), "{status}");
+    let again = lab.push_ok(&k2, &["--confirm-boot", "e2e", "nas"]);
     assert!(
         again.contains("nas: no boot awaits confirmation"),
         "{again}"
