@@ -64,6 +64,12 @@ const BASE: Variant = Variant {
     nas_extra: "{}",
 };
 
+/// The store name (`<hash>-<host>`) of a host's bundle of `out`.
+fn store_name(out: &Path, host: &str) -> String {
+    let hash = std::fs::read_to_string(out.join("e2e").join(host).join("BUNDLE")).unwrap();
+    format!("{}-{host}", hash.trim())
+}
+
 /// A lab of booted hosts; powered off and removed on drop.
 struct BootLab {
     tmp: TempDir,
@@ -252,8 +258,7 @@ impl BootLab {
     /// The command that runs the `activate` of a host's bundle of `out`
     /// from its store path.
     fn activate(&self, out: &Path, host: &str) -> String {
-        let hash = std::fs::read_to_string(out.join("e2e").join(host).join("BUNDLE")).unwrap();
-        format!("sh /var/lib/sitec/store/{}-{host}/activate", hash.trim())
+        format!("sh /var/lib/sitec/store/{}/activate", store_name(out, host))
     }
 
     /// Starts `activate COMMAND` of `out`'s bundle on `host` with the test
@@ -334,6 +339,17 @@ impl BootLab {
                 .arg(&self.dir)
                 .arg(host),
         );
+    }
+
+    /// Waits until every unit is active on a host (`secs` each at most).
+    fn wait_active(&self, host: &str, secs: u64, units: &[&str]) {
+        for unit in units {
+            wait_for(
+                &format!("{unit} on {host}"),
+                Duration::from_secs(secs),
+                || self.unit(host, "is-active", unit) == "active",
+            );
+        }
     }
 
     /// `systemctl is-active` / `is-enabled` of a unit on a host.
@@ -1032,11 +1048,11 @@ fn assert_back_on_generation_1(lab: &BootLab, generation: u32) {
     assert!(!status.contains("awaits confirmation"), "{status}");
     let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
     assert!(!log.contains("could not start"), "{log}");
-    for unit in ["smbd.service", "wg-quick@wg0.service", "nftables.service"] {
-        wait_for(&format!("{unit} on nas"), Duration::from_secs(30), || {
-            lab.unit("nas", "is-active", unit) == "active"
-        });
-    }
+    lab.wait_active(
+        "nas",
+        30,
+        &["smbd.service", "wg-quick@wg0.service", "nftables.service"],
+    );
 }
 
 /// Kernel files (here module options) take effect when the host boots,
@@ -1118,11 +1134,10 @@ fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itse
         "{other}"
     );
     let confirmed = lab.push_ok(&k, &["--confirm-boot", "e2e", "nas"]);
-    let name = std::fs::read_to_string(k2.join("e2e/nas/BUNDLE")).unwrap();
     assert!(
         confirmed.contains(&format!(
-            "nas: the boot on generation 4 ({}-nas) is confirmed",
-            name.trim()
+            "nas: the boot on generation 4 ({}) is confirmed",
+            store_name(&k2, "nas")
         )),
         "{confirmed}"
     );
@@ -1321,11 +1336,11 @@ fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirme
         ),
         "{log}"
     );
-    for unit in ["smbd.service", "wg-quick@wg0.service", "web.service"] {
-        wait_for(&format!("{unit} on nas"), Duration::from_secs(20), || {
-            lab.unit("nas", "is-active", unit) == "active"
-        });
-    }
+    lab.wait_active(
+        "nas",
+        20,
+        &["smbd.service", "wg-quick@wg0.service", "web.service"],
+    );
 }
 
 /// A host that crashes in the middle of a switch (its links half made, or
