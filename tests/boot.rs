@@ -53,6 +53,11 @@ struct Variant {
     nas_deploy: &'static str,
     /// More fields of nas (a Nickel record merged into it).
     nas_extra: &'static str,
+    /// More fields of lb.
+    lb_extra: &'static str,
+    /// Pull mode of nas and lb (`{ pull = ... }` merged into `deploy`);
+    /// `@SIGNER@` in it is the lab's release key.
+    pull: &'static str,
 }
 
 const BASE: Variant = Variant {
@@ -62,6 +67,8 @@ const BASE: Variant = Variant {
     nas_lan6: "fd00:200::13/64",
     nas_deploy: "{}",
     nas_extra: "{}",
+    lb_extra: "{}",
+    pull: "{}",
 };
 
 /// The store name (`<hash>-<host>`) of a host's bundle of `out`.
@@ -220,6 +227,11 @@ impl BootLab {
                 ("NAS_LAN6", v.nas_lan6),
                 ("NAS_DEPLOY", v.nas_deploy),
                 ("NAS_EXTRA", v.nas_extra),
+                ("LB_EXTRA", v.lb_extra),
+                (
+                    "PULL",
+                    &v.pull.replace("@SIGNER@", &self.release_key(RELEASE_KEY)),
+                ),
                 ("OPERATOR_KEY", &self.operator_key()),
             ],
             &self.keys,
@@ -1531,4 +1543,280 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
         "active"
     );
     did_not_take(rebooted);
+}
+
+// ------------------------------------------------------------------ pull mode
+
+/// The key the lab signs its releases with (nas's and lb's signer), and
+/// one no host trusts.
+const RELEASE_KEY: &str = "release_key";
+const INTRUDER_KEY: &str = "intruder_key";
+
+/// Pull mode for nas and lb: the operator's web server, every 10 s, 30 s
+/// for the health checks.
+const PULL: &str = r#"{ pull = { url = "http://10.0.200.1:8088", interval = 10, confirm_timeout = 30, signers.operator = "@SIGNER@" } }"#;
+
+/// A service a release brings, which runs; and one that fails at once.
+const PULLED: &str = r#"{ units.services.pulled = { description = "a service a release brought", exec = { command = "/bin/sleep", args = ["infinity"] } } }"#;
+const PULLED_FAILS: &str = r#"{ units.services.pulled = { description = "a service that fails", exec.command = "/bin/false", restart = 'no } }"#;
+
+impl BootLab {
+    /// The public half of a signing key of the lab's (made on first use).
+    fn release_key(&self, name: &str) -> String {
+        let key = self.dir.join(name);
+        if !key.exists() {
+            run_ok(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+                    .arg(&key),
+            );
+        }
+        let public = std::fs::read_to_string(self.dir.join(format!("{name}.pub"))).unwrap();
+        public.trim().to_string()
+    }
+
+    /// The directory the operator's web server serves.
+    fn published(&self) -> PathBuf {
+        self.dir.join("published")
+    }
+
+    /// The operator's web server (a real nginx in its namespace) serving
+    /// `published()` at 10.0.200.1:8088.
+    fn serve(&self) {
+        let conf = self.dir.join("web.conf");
+        std::fs::create_dir_all(self.published()).unwrap();
+        std::fs::write(
+            &conf,
+            format!(
+                "user root;\npid {dir}/web.pid;\nerror_log {dir}/web.err;\nevents {{}}\nhttp {{\n access_log {dir}/web.log;\n server {{\n  listen 10.0.200.1:8088;\n  root {pub_};\n }}\n}}\n",
+                dir = self.dir.display(),
+                pub_ = self.published().display()
+            ),
+        )
+        .unwrap();
+        let mut c = self.op();
+        run_ok(c.args(["nginx", "-c"]).arg(&conf));
+    }
+
+    /// Stops the operator's web server.
+    fn stop_serving(&self) {
+        let mut c = self.op();
+        run_ok(
+            c.args(["nginx", "-s", "stop", "-c"])
+                .arg(self.dir.join("web.conf")),
+        );
+    }
+
+    /// push --publish of `out`'s bundles of `hosts`, signed by key `key`.
+    fn publish(&self, out: &Path, key: &str, hosts: &[&str]) -> String {
+        self.release_key(key);
+        let mut args = vec![
+            "--publish".to_string(),
+            self.published().display().to_string(),
+            "--sign-key".to_string(),
+            self.dir.join(key).display().to_string(),
+            "e2e".to_string(),
+        ];
+        args.extend(hosts.iter().map(|h| h.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.push_ok(out, &args)
+    }
+
+    /// What the host's last pull came to (/var/lib/sitec/pull/last).
+    fn last_pull(&self, host: &str) -> String {
+        let o = self.on(host, "cat /var/lib/sitec/pull/last 2>/dev/null");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Waits, polling every second, until the last pull of a host says `what`.
+    fn pulled(&self, host: &str, secs: u64, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let last = self.last_pull(host);
+            if last.contains(what) {
+                return last;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(secs),
+                "{host}'s last pull never said `{what}`; it says: {last}\n{}",
+                self.on_ok(host, "tail -n 30 /var/lib/sitec/log")
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Pull mode: hosts fetch their signed releases from a static web server
+/// (a real nginx of the operator's) and end on them, confirmed by their
+/// own health checks; a release published for one host first (a canary)
+/// leaves the others as they are; with the server gone the hosts keep
+/// their generation, say why, and catch up once it is back.
+#[test]
+fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_the_server() {
+    let lab = BootLab::with(&["nas", "lb"]);
+    lab.serve();
+    let pull = Variant { pull: PULL, ..BASE };
+    let a = lab.compile("a", &pull);
+    // The first bundle in pull mode is pushed; its releases come pulled.
+    lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas", "lb"]);
+    assert_eq!(lab.unit("nas", "is-enabled", "sitec-pull.timer"), "enabled");
+    let published = lab.publish(&a, RELEASE_KEY, &["nas", "lb"]);
+    assert!(published.contains("nas: published"), "{published}");
+    for host in ["nas", "lb"] {
+        lab.pulled(host, 60, "is generation 1, which runs");
+    }
+    // The canary: lb alone gets b.
+    let changed = Variant {
+        pull: PULL,
+        nas_extra: PULLED,
+        lb_extra: PULLED,
+        ..BASE
+    };
+    let b = lab.compile("b", &changed);
+    lab.publish(&b, RELEASE_KEY, &["lb"]);
+    let last = lab.pulled(
+        "lb",
+        90,
+        "runs as generation 2, confirmed by its health checks",
+    );
+    assert!(last.contains("signed by operator"), "{last}");
+    assert_eq!(lab.current("lb"), "generations/2");
+    assert_eq!(lab.result("lb", 2), "confirmed");
+    assert_eq!(lab.unit("lb", "is-active", "pulled.service"), "active");
+    // nas pulled since, and stays on its release.
+    lab.on_ok("nas", "rm /var/lib/sitec/pull/last");
+    lab.pulled("nas", 30, "is generation 1, which runs");
+    assert_eq!(lab.current("nas"), "generations/1");
+    // The server goes away; nas's release is b meanwhile.
+    lab.stop_serving();
+    lab.publish(&b, RELEASE_KEY, &["nas"]);
+    let down = lab.pulled(
+        "nas",
+        30,
+        "could not fetch http://10.0.200.1:8088/nas/release",
+    );
+    assert!(down.contains("the host keeps generation 1"), "{down}");
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(lab.current("lb"), "generations/2");
+    lab.wait_active("nas", 10, &["smbd.service", "wg-quick@wg0.service"]);
+    // Back: nas catches up (after its backoff), lb stays on its release.
+    lab.serve();
+    lab.pulled(
+        "nas",
+        150,
+        "runs as generation 2, confirmed by its health checks",
+    );
+    assert_eq!(lab.unit("nas", "is-active", "pulled.service"), "active");
+    assert_eq!(lab.current("lb"), "generations/2");
+    let status = lab.push_ok(&b, &["--status", "e2e", "nas", "lb"]);
+    for host in ["nas", "lb"] {
+        assert!(
+            status.contains(&format!("[{host}] {host}: in sync (generation 2)")),
+            "{status}"
+        );
+    }
+    assert!(status.contains("last pull: "), "{status}");
+}
+
+/// What a host in pull mode refuses, each time with nothing changed and a
+/// line that says why: a release signed by a key it does not trust, a
+/// release changed after it was signed, a file changed on the server; and
+/// a release whose health checks fail is rolled back and never applied
+/// again, while the next good release is.
+#[test]
+fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_release_that_fails_its_health_checks()
+ {
+    let lab = BootLab::with(&["nas"]);
+    lab.serve();
+    let pull = Variant { pull: PULL, ..BASE };
+    let a = lab.compile("a", &pull);
+    lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
+    let changed = Variant {
+        pull: PULL,
+        nas_extra: PULLED,
+        ..BASE
+    };
+    let b = lab.compile("b", &changed);
+    let b_store = format!("/var/lib/sitec/store/{}", store_name(&b, "nas"));
+    let unchanged = |lab: &BootLab| {
+        assert_eq!(lab.current("nas"), "generations/1");
+        lab.on_ok("nas", &format!("test ! -e {b_store}"));
+        assert_eq!(lab.unit("nas", "is-active", "pulled.service"), "inactive");
+    };
+    // Signed by a key nas does not trust.
+    lab.publish(&b, INTRUDER_KEY, &["nas"]);
+    lab.pulled(
+        "nas",
+        60,
+        "release refused: the release is signed by no key this host trusts",
+    );
+    unchanged(&lab);
+    // Signed, then changed: the bundle line names another hash.
+    lab.publish(&b, RELEASE_KEY, &["nas"]);
+    lab.stop_serving();
+    let release = lab.published().join("nas/release");
+    let text = std::fs::read_to_string(&release).unwrap();
+    let hash = store_name(&b, "nas").split('-').next().unwrap().to_string();
+    let a_hash = store_name(&a, "nas").split('-').next().unwrap().to_string();
+    std::fs::write(&release, text.replace(&hash, &a_hash)).unwrap();
+    lab.serve();
+    lab.pulled(
+        "nas",
+        90,
+        "does not verify: the statement was changed after it was signed",
+    );
+    unchanged(&lab);
+    // Signed, and a file changed on the server.
+    lab.stop_serving();
+    lab.publish(&b, RELEASE_KEY, &["nas"]);
+    let unit = lab
+        .published()
+        .join(format!("nas/{hash}/etc/systemd/system/pulled.service"));
+    let text = std::fs::read_to_string(&unit).unwrap();
+    std::fs::write(&unit, text.replace("sleep", "sleeq")).unwrap();
+    lab.serve();
+    lab.pulled(
+        "nas",
+        120,
+        "pulled.service does not hash to what the signed listing says",
+    );
+    unchanged(&lab);
+    lab.on_ok(
+        "nas",
+        "test -z \"$(ls -A /var/lib/sitec/store | grep incoming)\"",
+    );
+    // A release whose service fails: switched, unhealthy, rolled back at
+    // the deadline, and not tried again.
+    let fails = Variant {
+        pull: PULL,
+        nas_extra: PULLED_FAILS,
+        ..BASE
+    };
+    let c = lab.compile("c", &fails);
+    lab.publish(&c, RELEASE_KEY, &["nas"]);
+    let rejected = lab.pulled(
+        "nas",
+        200,
+        "rejected: its health checks did not pass within 30 s",
+    );
+    assert!(rejected.contains("pulled.service is failed"), "{rejected}");
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(lab.result("nas", 2), "unconfirmed-rolled-back");
+    lab.pulled("nas", 60, "was rejected before: waiting for a new release");
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert!(
+        !lab.on_ok("nas", "ls /var/lib/sitec/generations")
+            .contains('3')
+    );
+    lab.wait_active("nas", 10, &["smbd.service", "wg-quick@wg0.service"]);
+    // The next good release is applied.
+    lab.publish(&b, RELEASE_KEY, &["nas"]);
+    lab.pulled(
+        "nas",
+        90,
+        "runs as generation 3, confirmed by its health checks",
+    );
+    assert_eq!(lab.unit("nas", "is-active", "pulled.service"), "active");
 }

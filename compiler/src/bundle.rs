@@ -75,6 +75,20 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
             port: host.deploy.port,
             user: host.deploy.user.clone(),
             boot_confirm_timeout: host.deploy.boot_confirm_timeout,
+            pull: host.deploy.pull.as_ref().map(|p| manifest::Pull {
+                confirm_timeout: p.confirm_timeout,
+                interval: p.interval,
+                // The allowed-signers line of ssh-keygen has no comment.
+                signers: p
+                    .signers
+                    .iter()
+                    .map(|(name, key)| {
+                        let key: Vec<&str> = key.split(' ').take(2).collect();
+                        (name.clone(), key.join(" "))
+                    })
+                    .collect(),
+                url: p.url.trim_end_matches('/').to_string(),
+            }),
         },
         files: out
             .files

@@ -109,6 +109,19 @@ pub(crate) struct Deploy {
     pub(crate) user: String,
     pub(crate) port: u16,
     pub(crate) boot_confirm_timeout: u32,
+    pub(crate) pull: Option<Pull>,
+}
+
+/// Pull mode (`deploy.pull`): where the host fetches its signed releases,
+/// how often, how long a pulled bundle has to pass the health checks, and
+/// whose signatures it accepts (name → ssh public key).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pull {
+    pub(crate) url: String,
+    pub(crate) interval: u32,
+    pub(crate) confirm_timeout: u32,
+    pub(crate) signers: BTreeMap<String, String>,
 }
 
 /// What a host is for (`roles`): recorded in its bundle's manifest.

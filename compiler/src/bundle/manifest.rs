@@ -8,6 +8,10 @@
 //! ```text
 //! d KEY VALUE                                   deploy target: address, port, user;
 //!                                               boot_confirm_timeout (seconds)
+//! p KEY VALUE                                   pull mode: url, interval,
+//!                                               confirm_timeout (seconds)
+//! p signer NAME KEY                             a key whose releases the host accepts
+//!                                               (type and base64, no comment)
 //! f PATH SHA256 MODE NETWORK CHECK ACTIONS      a managed file (CHECK "-" when none,
 //!                                               ACTIONS space-separated)
 //! u UNIT STATE                                  a unit state: enabled, disabled, masked
@@ -54,7 +58,22 @@ pub(crate) struct Deploy {
     pub(crate) address: String,
     pub(crate) boot_confirm_timeout: u32,
     pub(crate) port: u16,
+    /// Pull mode; absent from the manifest when the host has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pull: Option<Pull>,
     pub(crate) user: String,
+}
+
+/// Where and how the host pulls its releases (docs/host-protocol.md,
+/// "Pull mode").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pull {
+    pub(crate) confirm_timeout: u32,
+    pub(crate) interval: u32,
+    /// Name → ssh public key (type and base64; a comment is dropped).
+    pub(crate) signers: BTreeMap<String, String>,
+    pub(crate) url: String,
 }
 
 /// A managed file: what activation does with it.
@@ -118,6 +137,14 @@ impl Manifest {
         let _ = writeln!(s, "d\tboot_confirm_timeout\t{}", d.boot_confirm_timeout);
         let _ = writeln!(s, "d\tport\t{}", d.port);
         let _ = writeln!(s, "d\tuser\t{}", d.user);
+        if let Some(p) = &d.pull {
+            let _ = writeln!(s, "p\turl\t{}", p.url);
+            let _ = writeln!(s, "p\tinterval\t{}", p.interval);
+            let _ = writeln!(s, "p\tconfirm_timeout\t{}", p.confirm_timeout);
+            for (name, key) in &p.signers {
+                let _ = writeln!(s, "p\tsigner\t{name}\t{key}");
+            }
+        }
         for (path, f) in &self.files {
             let actions: Vec<String> = f.actions.iter().map(Action::to_string).collect();
             let _ = writeln!(
@@ -163,6 +190,7 @@ mod tests {
                 address: "192.0.2.1".into(),
                 boot_confirm_timeout: 600,
                 port: 22,
+                pull: None,
                 user: "root".into(),
             },
             files: [(

@@ -4,7 +4,8 @@
 //! on a host that runs the Zaino container, which owns `zaino.service`), or a
 //! unit whose state is set in both `units.states` and Samba's `unit_states`
 //! with different values, or in `units.states` for a service the site
-//! defines itself.
+//! defines itself, or a unit named `sitec-...`, which are sitec's own
+//! (`sitec-boot.service`, pull mode's `sitec-pull.timer`).
 //!
 //! Why it matters: only one definition can land in
 //! `/etc/systemd/system/<unit>`; the other would be silently dropped, and
@@ -20,6 +21,34 @@ pub(crate) const CODE: &str = "systemd::duplicate-unit";
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     for (host_name, host) in &site.spec.hosts {
+        for name in host
+            .units
+            .services
+            .keys()
+            .filter(|n| n.starts_with("sitec-"))
+        {
+            out.push(
+                Diagnostic::error(
+                    CODE,
+                    format!(
+                        "`{host_name}` defines {name}.service, a name sitec keeps for its own units"
+                    ),
+                )
+                .help("name the service without the `sitec-` prefix; pull mode is `deploy.pull`")
+                .at_name(
+                    site,
+                    &path!["hosts", host_name, "units", "services", name],
+                    "sitec's own name",
+                ),
+            );
+        }
+        for unit in host.units.states.keys().filter(|n| n.starts_with("sitec-")) {
+            out.push(
+                Diagnostic::error(CODE, format!("`{host_name}` sets the state of {unit}, one of sitec's own units"))
+                    .help("sitec enables its units itself: `sitec-pull.timer` with `deploy.pull`, `sitec-boot.service` at the first switch")
+                    .at_name(site, &path!["hosts", host_name, "units", "states", unit], "sitec's own unit"),
+            );
+        }
         if host.zaino.is_some() && host.units.services.contains_key("zaino") {
             out.push(
                 Diagnostic::error(CODE, format!("`{host_name}` defines zaino.service twice: as a service of the site and as the Zaino container"))

@@ -16,6 +16,7 @@ mod interfaces;
 mod kernel;
 mod nftables;
 mod nginx;
+mod pull;
 mod samba;
 mod ssh;
 mod system;
@@ -378,6 +379,7 @@ pub(crate) fn render_host(
     systemd::render(&ctx, &mut out)?;
     system::render(&ctx, &mut out)?;
     kernel::render(&ctx, &mut out)?;
+    pull::render(&ctx, &mut out)?;
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
@@ -453,6 +455,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/modprobe.conf.j2"),
     ),
     ("grub.cfg", include_str!("../../templates/grub.cfg.j2")),
+    (
+        "sitec-pull.service",
+        include_str!("../../templates/sitec-pull.service.j2"),
+    ),
+    (
+        "sitec-pull.timer",
+        include_str!("../../templates/sitec-pull.timer.j2"),
+    ),
     (
         "sysctl.conf",
         include_str!("../../templates/sysctl.conf.j2"),
