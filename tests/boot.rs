@@ -1820,3 +1820,55 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
     );
     assert_eq!(lab.unit("nas", "is-active", "pulled.service"), "active");
 }
+
+/// A host that goes down while it applies a pulled release (here while its
+/// health checks wait for a service that failed) boots the generation
+/// before, and the next pull rejects that release instead of trying it
+/// again: a release that takes a host down is not applied in a loop.
+#[test]
+fn a_host_that_goes_down_while_it_applies_a_pulled_release_boots_the_one_before_and_rejects_it() {
+    let lab = BootLab::with(&["nas"]);
+    lab.serve();
+    let pull = Variant { pull: PULL, ..BASE };
+    let a = lab.compile("a", &pull);
+    lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
+    let fails = Variant {
+        pull: PULL,
+        nas_extra: PULLED_FAILS,
+        ..BASE
+    };
+    let c = lab.compile("c", &fails);
+    lab.publish(&c, RELEASE_KEY, &["nas"]);
+    wait_for(
+        "nas to switch to the pulled release",
+        Duration::from_secs(60),
+        || {
+            lab.on(
+                "nas",
+                "grep -q '^awaiting-confirmation$' /var/lib/sitec/results/2 2>/dev/null",
+            )
+            .status
+            .success()
+        },
+    );
+    assert_eq!(
+        lab.unit("nas", "is-active", "sitec-pull-apply.service"),
+        "active"
+    );
+    lab.crash("nas");
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(lab.result("nas", 2), "unconfirmed-rolled-back");
+    lab.wait_active("nas", 30, &["smbd.service", "wg-quick@wg0.service"]);
+    // The same pull rejects it and says it waits for a new release.
+    lab.pulled("nas", 60, "was rejected before: waiting for a new release");
+    let log = lab.on_ok("nas", "grep 'pull: ' /var/lib/sitec/log");
+    assert!(
+        log.contains("rejected: the host went down, or its apply was cut off, while it applied it"),
+        "{log}"
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert!(
+        !lab.on_ok("nas", "ls /var/lib/sitec/generations")
+            .contains('3')
+    );
+}
