@@ -8,7 +8,7 @@
 //! ```text
 //! d KEY VALUE                                   deploy target: address, port, user;
 //!                                               boot_confirm_timeout (seconds)
-//! p KEY VALUE                                   pull mode: url, interval,
+//! p KEY VALUE                                   pull mode: site, url, interval,
 //!                                               confirm_timeout (seconds)
 //! p signer NAME KEY                             a key whose releases the host accepts
 //!                                               (type and base64, no comment)
@@ -138,6 +138,8 @@ impl Manifest {
         let _ = writeln!(s, "d\tport\t{}", d.port);
         let _ = writeln!(s, "d\tuser\t{}", d.user);
         if let Some(p) = &d.pull {
+            // A release names its site: the host takes none of another's.
+            let _ = writeln!(s, "p\tsite\t{}", self.site);
             let _ = writeln!(s, "p\turl\t{}", p.url);
             let _ = writeln!(s, "p\tinterval\t{}", p.interval);
             let _ = writeln!(s, "p\tconfirm_timeout\t{}", p.confirm_timeout);
