@@ -1560,6 +1560,28 @@ const PULL: &str = r#"{ pull = { url = "http://10.0.200.1:8088", interval = 10, 
 const PULLED: &str = r#"{ units.services.pulled = { description = "a service a release brought", exec = { command = "/bin/sleep", args = ["infinity"] } } }"#;
 const PULLED_FAILS: &str = r#"{ units.services.pulled = { description = "a service that fails", exec.command = "/bin/false", restart = 'no } }"#;
 
+/// nas and lb in pull mode, with more fields of each.
+fn pulling(nas_extra: &'static str, lb_extra: &'static str) -> Variant {
+    Variant {
+        pull: PULL,
+        nas_extra,
+        lb_extra,
+        ..BASE
+    }
+}
+
+/// A lab of `hosts` with the operator's web server up, and the first
+/// bundle in pull mode pushed (generation 1): its releases come pulled.
+fn pull_lab(hosts: &[&str]) -> (BootLab, PathBuf) {
+    let lab = BootLab::with(hosts);
+    lab.serve();
+    let a = lab.compile("a", &pulling("{}", "{}"));
+    let mut args = vec!["--confirm-timeout", "60", "e2e"];
+    args.extend(hosts);
+    lab.push_ok(&a, &args);
+    (lab, a)
+}
+
 impl BootLab {
     /// The public half of a signing key of the lab's (made on first use).
     fn release_key(&self, name: &str) -> String {
@@ -1653,12 +1675,7 @@ impl BootLab {
 /// their generation, say why, and catch up once it is back.
 #[test]
 fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_the_server() {
-    let lab = BootLab::with(&["nas", "lb"]);
-    lab.serve();
-    let pull = Variant { pull: PULL, ..BASE };
-    let a = lab.compile("a", &pull);
-    // The first bundle in pull mode is pushed; its releases come pulled.
-    lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas", "lb"]);
+    let (lab, a) = pull_lab(&["nas", "lb"]);
     assert_eq!(lab.unit("nas", "is-enabled", "sitec-pull.timer"), "enabled");
     let published = lab.publish(&a, RELEASE_KEY, &["nas", "lb"]);
     assert!(published.contains("nas: published"), "{published}");
@@ -1666,13 +1683,7 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
         lab.pulled(host, 60, "is generation 1, which runs");
     }
     // The canary: lb alone gets b.
-    let changed = Variant {
-        pull: PULL,
-        nas_extra: PULLED,
-        lb_extra: PULLED,
-        ..BASE
-    };
-    let b = lab.compile("b", &changed);
+    let b = lab.compile("b", &pulling(PULLED, PULLED));
     lab.publish(&b, RELEASE_KEY, &["lb"]);
     let last = lab.pulled(
         "lb",
@@ -1727,17 +1738,8 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
 #[test]
 fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_release_that_fails_its_health_checks()
  {
-    let lab = BootLab::with(&["nas"]);
-    lab.serve();
-    let pull = Variant { pull: PULL, ..BASE };
-    let a = lab.compile("a", &pull);
-    lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
-    let changed = Variant {
-        pull: PULL,
-        nas_extra: PULLED,
-        ..BASE
-    };
-    let b = lab.compile("b", &changed);
+    let (lab, a) = pull_lab(&["nas"]);
+    let b = lab.compile("b", &pulling(PULLED, "{}"));
     let b_store = format!("/var/lib/sitec/store/{}", store_name(&b, "nas"));
     let unchanged = |lab: &BootLab| {
         assert_eq!(lab.current("nas"), "generations/1");
@@ -1788,12 +1790,7 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
     );
     // A release whose service fails: switched, unhealthy, rolled back at
     // the deadline, and not tried again.
-    let fails = Variant {
-        pull: PULL,
-        nas_extra: PULLED_FAILS,
-        ..BASE
-    };
-    let c = lab.compile("c", &fails);
+    let c = lab.compile("c", &pulling(PULLED_FAILS, "{}"));
     lab.publish(&c, RELEASE_KEY, &["nas"]);
     let rejected = lab.pulled(
         "nas",
@@ -1827,17 +1824,8 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
 /// again: a release that takes a host down is not applied in a loop.
 #[test]
 fn a_host_that_goes_down_while_it_applies_a_pulled_release_boots_the_one_before_and_rejects_it() {
-    let lab = BootLab::with(&["nas"]);
-    lab.serve();
-    let pull = Variant { pull: PULL, ..BASE };
-    let a = lab.compile("a", &pull);
-    lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
-    let fails = Variant {
-        pull: PULL,
-        nas_extra: PULLED_FAILS,
-        ..BASE
-    };
-    let c = lab.compile("c", &fails);
+    let (lab, _) = pull_lab(&["nas"]);
+    let c = lab.compile("c", &pulling(PULLED_FAILS, "{}"));
     lab.publish(&c, RELEASE_KEY, &["nas"]);
     wait_for(
         "nas to switch to the pulled release",
