@@ -216,26 +216,33 @@ impl BootLab {
     }
 
     fn compile(&self, tag: &str, v: &Variant) -> PathBuf {
-        compile_variant(
-            self.tmp.path(),
-            "tests/boot/site.ncl",
-            tag,
-            &[
-                ("ADMIN", v.admin),
-                ("PVE1_UNITS", v.pve1_units),
-                ("PVE1_STATES", v.pve1_states),
-                ("NAS_LAN6", v.nas_lan6),
-                ("NAS_DEPLOY", v.nas_deploy),
-                ("NAS_EXTRA", v.nas_extra),
-                ("LB_EXTRA", v.lb_extra),
-                (
-                    "PULL",
-                    &v.pull.replace("@SIGNER@", &self.release_key(RELEASE_KEY)),
-                ),
-                ("OPERATOR_KEY", &self.operator_key()),
-            ],
-            &self.keys,
-        )
+        self.compile_with(tag, v, &[], &self.keys)
+    }
+
+    /// `compile`, with more markers (replaced after the variant's) and
+    /// other WireGuard public keys.
+    fn compile_with(
+        &self,
+        tag: &str,
+        v: &Variant,
+        more: &[(&str, &str)],
+        keys: &BTreeMap<String, String>,
+    ) -> PathBuf {
+        let pull = v.pull.replace("@SIGNER@", &self.release_key(RELEASE_KEY));
+        let operator = self.operator_key();
+        let mut markers: Vec<(&str, &str)> = vec![
+            ("ADMIN", v.admin),
+            ("PVE1_UNITS", v.pve1_units),
+            ("PVE1_STATES", v.pve1_states),
+            ("NAS_LAN6", v.nas_lan6),
+            ("NAS_DEPLOY", v.nas_deploy),
+            ("NAS_EXTRA", v.nas_extra),
+            ("LB_EXTRA", v.lb_extra),
+            ("PULL", &pull),
+            ("OPERATOR_KEY", &operator),
+        ];
+        markers.extend_from_slice(more);
+        compile_variant(self.tmp.path(), "tests/boot/site.ncl", tag, &markers, keys)
     }
 
     /// The public key the operator's ssh logs in with.
@@ -1860,4 +1867,160 @@ fn a_host_that_goes_down_while_it_applies_a_pulled_release_boots_the_one_before_
         !lab.on_ok("nas", "ls /var/lib/sitec/generations")
             .contains('3')
     );
+}
+
+/// lb's fields that commit its WireGuard key encrypted (`@LB_HOST_KEY@`,
+/// `@LB_WG_AGE@`: its ssh host key and the age file).
+const SEALED: &str = r#"{ ssh_host_keys = ["@LB_HOST_KEY@"], secrets."/etc/wireguard/wg0.key".age = m%"
+@LB_WG_AGE@
+"% }"#;
+const SEALED_PULLED: &str = r#"{ ssh_host_keys = ["@LB_HOST_KEY@"], secrets."/etc/wireguard/wg0.key".age = m%"
+@LB_WG_AGE@
+"%, units.services.pulled = { description = "a service a release brought", exec = { command = "/bin/sleep", args = ["infinity"] } } }"#;
+
+/// A WireGuard key pair: private, public.
+fn wg_key_pair() -> (String, String) {
+    let private = text(&run_ok(Command::new("wg").arg("genkey")));
+    let mut c = Command::new("sh");
+    c.args([
+        "-c",
+        "printf '%s\n' \"$1\" | wg pubkey",
+        "sh",
+        private.trim(),
+    ]);
+    let public = text(&run_ok(&mut c));
+    (private.trim().to_string(), public.trim().to_string())
+}
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if std::fs::read(&p)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// Secrets committed with the site: lb's new WireGuard key, encrypted with
+/// age to lb's ssh host key (and the operator's), travels in a pulled
+/// release and is nowhere in plaintext, not in out/ and not in the
+/// published tree; lb decrypts it to /etc/wireguard/wg0.key, root's at
+/// 0600, and its tunnel to nas comes up on it. push refuses to upload a
+/// plaintext of a secret the site commits encrypted; a host whose host key
+/// no longer decrypts a release's secret refuses the release with nothing
+/// changed and no plaintext left behind.
+#[test]
+fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_its_tunnel_up() {
+    let (lab, _a) = pull_lab(&["nas", "lb"]);
+    let (private, public) = wg_key_pair();
+    let host_key =
+        std::fs::read_to_string(lab.dir().join("lb/root/etc/ssh/ssh_host_ed25519_key.pub"))
+            .unwrap();
+    let plain = lab.dir().join("lb-wg0.key");
+    std::fs::write(&plain, format!("{private}\n")).unwrap();
+    let sealed = String::from_utf8(
+        run_ok(
+            Command::new("age")
+                .arg("-a")
+                .arg("-R")
+                .arg(lab.dir().join("lb/root/etc/ssh/ssh_host_ed25519_key.pub"))
+                .arg("-R")
+                .arg(lab.dir().join("operator_key.pub"))
+                .arg(&plain),
+        )
+        .stdout,
+    )
+    .unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    let mut keys = lab.keys.clone();
+    keys.insert("lb".into(), public);
+    let more = [
+        ("LB_HOST_KEY", host_key.trim()),
+        ("LB_WG_AGE", sealed.trim()),
+    ];
+    let b = lab.compile_with("b", &pulling("{}", SEALED), &more, &keys);
+    assert_eq!(files_holding(&b, &private), Vec::<PathBuf>::new());
+    assert!(b.join("e2e/lb/secrets/etc/wireguard/wg0.key.age").is_file());
+    // The lab's secrets directory holds a plaintext of lb's (old) key:
+    // push refuses to upload it beside the committed one.
+    let (code, out) = lab.push(&b, &["--confirm-timeout", "60", "e2e", "lb"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("is a secret the site commits encrypted (secrets/etc/wireguard/wg0.key.age)"),
+        "{out}"
+    );
+    assert_eq!(lab.current("lb"), "generations/1");
+    // Published: the ciphertext travels, the plaintext does not.
+    lab.publish(&b, RELEASE_KEY, &["nas", "lb"]);
+    assert_eq!(
+        files_holding(&lab.published(), &private),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        files_holding(&lab.published(), "-----BEGIN AGE ENCRYPTED FILE-----").len(),
+        1
+    );
+    for host in ["nas", "lb"] {
+        lab.pulled(
+            host,
+            120,
+            "runs as generation 2, confirmed by its health checks",
+        );
+    }
+    assert_eq!(
+        lab.on_ok("lb", "stat -c %a:%u:%g /etc/wireguard/wg0.key")
+            .trim(),
+        "600:0:0"
+    );
+    assert_eq!(
+        lab.on_ok("lb", "cat /etc/wireguard/wg0.key").trim(),
+        private
+    );
+    let tunnel = || lab.on("nas", "ping -c 1 -W 1 10.99.0.4").status.success();
+    wait_for(
+        "the tunnel from nas to lb on lb's new key",
+        Duration::from_secs(30),
+        tunnel,
+    );
+    // lb is reinstalled with a new host key: its next release, whose secret
+    // is encrypted to the old one, is refused, and nothing changes.
+    lab.on_ok(
+        "lb",
+        "rm /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key",
+    );
+    let c = lab.compile_with("c", &pulling("{}", SEALED_PULLED), &more, &keys);
+    lab.publish(&c, RELEASE_KEY, &["lb"]);
+    let last = lab.pulled("lb", 90, "rejected");
+    assert!(last.contains("its check refused it"), "{last}");
+    assert!(
+        last.contains("do not decrypt secrets/etc/wireguard/wg0.key.age"),
+        "{last}"
+    );
+    assert_eq!(lab.current("lb"), "generations/2");
+    assert_ne!(lab.unit("lb", "is-active", "pulled.service"), "active");
+    assert_eq!(
+        lab.on_ok("lb", "cat /etc/wireguard/wg0.key").trim(),
+        private
+    );
+    assert_eq!(
+        lab.on_ok(
+            "lb",
+            "find /var/lib/sitec/secrets -path '*/.incoming-*' -type f | wc -l"
+        )
+        .trim(),
+        "0"
+    );
+    assert!(tunnel(), "the tunnel went down with the refused release");
 }

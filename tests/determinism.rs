@@ -114,7 +114,10 @@ fn verify_agrees_with_coreutils_and_bundle_file() {
             .unwrap();
         let err = String::from_utf8_lossy(&act.stderr);
         assert!(
-            act.status.success() || err.contains("required secret"),
+            // Off its host, a bundle lacks its secrets, or cannot decrypt them.
+            act.status.success()
+                || err.contains("required secret")
+                || err.contains("the host's ssh host keys do not decrypt"),
             "activate check: {err}"
         );
     }

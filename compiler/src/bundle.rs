@@ -119,6 +119,11 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
         .files
         .into_iter()
         .map(|f| (f.path, file(f.mode, f.content.into_bytes())))
+        .chain(
+            out.encrypted
+                .into_iter()
+                .map(|(path, text)| (path, file(0o644, text.into_bytes()))),
+        )
         .collect();
     files.insert(
         "manifest.json".into(),

@@ -87,6 +87,10 @@ pub(crate) struct Host {
     pub(crate) roles: Vec<Role>,
     pub(crate) management_address: String,
     pub(crate) deploy: Deploy,
+    /// The host's ssh host public keys (`ssh-ed25519 AAAA... comment`).
+    pub(crate) ssh_host_keys: Vec<String>,
+    /// Secrets committed encrypted, by their path on the host.
+    pub(crate) secrets: BTreeMap<String, SiteSecret>,
     pub(crate) interfaces: BTreeMap<String, Interface>,
     pub(crate) bridges: BTreeMap<String, Bridge>,
     pub(crate) firewall: Option<Firewall>,
@@ -110,6 +114,14 @@ pub(crate) struct Deploy {
     pub(crate) port: u16,
     pub(crate) boot_confirm_timeout: u32,
     pub(crate) pull: Option<Pull>,
+}
+
+/// A secret committed with the site (`hosts.H.secrets.PATH`): its content
+/// encrypted with age, armored, to the host's ssh host key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SiteSecret {
+    pub(crate) age: String,
 }
 
 /// Pull mode (`deploy.pull`): where the host fetches its signed releases,
@@ -760,6 +772,16 @@ impl Mesh {
     /// The member that is the host `host` (it receives a bundle), if any.
     pub(crate) fn host_member(&self, host: &str) -> Option<&Member> {
         self.members.get(host).filter(|m| !m.external)
+    }
+}
+
+impl Member {
+    /// Where the member's private key is on its host (a secret): its
+    /// `private_key_file`, else `/etc/wireguard/<mesh>.key`.
+    pub(crate) fn key_file(&self, mesh_name: &str) -> String {
+        self.private_key_file
+            .clone()
+            .unwrap_or_else(|| format!("/etc/wireguard/{mesh_name}.key"))
     }
 }
 

@@ -15,7 +15,8 @@
 //! f PATH SHA256 MODE NETWORK CHECK ACTIONS      a managed file (CHECK "-" when none,
 //!                                               ACTIONS space-separated)
 //! u UNIT STATE                                  a unit state: enabled, disabled, masked
-//! s PATH READ-BY UID GID                        a required secret, the file reading it, its owner
+//! s PATH READ-BY UID GID AGE                    a required secret, the file reading it, its owner,
+//!                                               the bundle file holding it encrypted ("-" when none)
 //! o RANK KIND                                   activation order of an action kind
 //! r KIND                                        an action kind whose effect waits for
 //!                                               the next boot
@@ -165,8 +166,12 @@ impl Manifest {
         for secret in &self.secrets {
             let _ = writeln!(
                 s,
-                "s\t{}\t{}\t{}\t{}",
-                secret.path, secret.read_by, secret.uid, secret.gid
+                "s\t{}\t{}\t{}\t{}\t{}",
+                secret.path,
+                secret.read_by,
+                secret.uid,
+                secret.gid,
+                secret.age.as_deref().unwrap_or("-")
             );
         }
         for (kind, rank) in Action::ORDER {
@@ -210,6 +215,7 @@ mod tests {
             host: "h".into(),
             roles: vec![],
             secrets: vec![Secret {
+                age: None,
                 path: "/etc/wireguard/wg0.key".into(),
                 read_by: "etc/wireguard/wg0.conf".into(),
                 used_by: "wireguard wg0 private key".into(),
@@ -243,7 +249,7 @@ mod tests {
         let index = manifest().index();
         assert!(index.contains("f\tetc/wireguard/wg0.conf\tab\t0600\ttrue\twg\twg-sync:wg0\n"));
         assert!(index.contains("u\tnginx.service\tmasked\n"));
-        assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\t0\t0\n"));
+        assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\t0\t0\t-\n"));
         assert!(index.contains("d\taddress\t192.0.2.1\n"));
         assert!(index.contains("o\t1\tdaemon-reload\no\t2\tnft-load\n"));
     }

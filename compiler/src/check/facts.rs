@@ -2,6 +2,7 @@
 //! host holds, the networks it can route to, the ports it listens on. Each
 //! fact carries the site path it came from, so a check can label it.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::model::{Firewall, Host, L4, Member, Mesh, Site};
@@ -551,4 +552,52 @@ pub(crate) fn iface_holding(
         .into_iter()
         .find(|a| a.net.addr == ip)
         .map(|a| a.iface)
+}
+
+/// A file a part of the host reads as a secret: what the renderers list
+/// in the manifest as required secrets (a test holds the two together).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SecretRead {
+    /// Its path on the host.
+    pub(crate) path: String,
+    /// What reads it, for the operator.
+    pub(crate) reader: String,
+}
+
+/// The secrets the host's parts read: each mesh member's private key,
+/// each nginx vhost's TLS key, zaino's gRPC TLS key.
+/// (The site's meshes, not the site: the renderers hold no more.)
+pub(crate) fn secrets_read(
+    meshes: &BTreeMap<String, Mesh>,
+    host_name: &str,
+    host: &Host,
+) -> Vec<SecretRead> {
+    let mut out = Vec::new();
+    for (mesh_name, mesh) in meshes {
+        if let Some(me) = mesh.host_member(host_name) {
+            out.push(SecretRead {
+                path: me.key_file(mesh_name),
+                reader: format!("the WireGuard private key of {mesh_name}"),
+            });
+        }
+    }
+    if let Some(n) = &host.nginx {
+        for (name, v) in &n.vhosts {
+            if let Some(tls) = &v.tls {
+                out.push(SecretRead {
+                    path: tls.key.clone(),
+                    reader: format!("the TLS key of nginx's {name}"),
+                });
+            }
+        }
+    }
+    if let Some(tls) = host.zaino.as_ref().and_then(|z| z.grpc.tls.as_ref()) {
+        out.push(SecretRead {
+            path: tls.key.clone(),
+            reader: "zaino's gRPC TLS key".into(),
+        });
+    }
+    out.sort();
+    out.dedup_by(|a, b| a.path == b.path);
+    out
 }

@@ -18,6 +18,7 @@ mod nftables;
 mod nginx;
 mod pull;
 mod samba;
+mod secrets;
 mod ssh;
 mod system;
 mod systemd;
@@ -234,10 +235,16 @@ impl Validator {
     }
 }
 
-/// A secret file the host must have before activation; never in the bundle.
+/// A secret file the host must have before activation; in the bundle only
+/// encrypted (`age`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Secret {
+    /// The bundle file holding it encrypted with age to the host's ssh host
+    /// key, when the site commits it (`hosts.H.secrets`); else push
+    /// uploads it or the host has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age: Option<String>,
     /// Its path on the host, absolute.
     pub path: String,
     /// The bundle file that reads it: its actions run when the secret changes.
@@ -256,6 +263,9 @@ pub(crate) struct HostOutput {
     pub(crate) files: Vec<File>,
     pub(crate) units: BTreeMap<String, UnitState>,
     pub(crate) secrets: BTreeSet<Secret>,
+    /// The encrypted secrets, by bundle path (`secrets/<host path>.age`):
+    /// bundle files that are not installed, the host decrypts them.
+    pub(crate) encrypted: BTreeMap<String, String>,
 }
 
 impl HostOutput {
@@ -380,6 +390,8 @@ pub(crate) fn render_host(
     system::render(&ctx, &mut out)?;
     kernel::render(&ctx, &mut out)?;
     pull::render(&ctx, &mut out)?;
+    // Last: it encrypts what the others require.
+    secrets::render(&ctx, &mut out)?;
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }

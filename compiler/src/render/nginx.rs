@@ -123,6 +123,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
     for v in n.vhosts.values() {
         if let Some(tls) = &v.tls {
             out.secrets.insert(Secret {
+                age: None,
                 path: tls.key.clone(),
                 read_by: "etc/nginx/nginx.conf".into(),
                 used_by: "nginx TLS key".into(),

@@ -118,10 +118,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             continue;
         };
         let address = interface_address(mesh_name, mesh, me)?;
-        let key_file = me
-            .private_key_file
-            .clone()
-            .unwrap_or_else(|| format!("/etc/wireguard/{mesh_name}.key"));
+        let key_file = me.key_file(mesh_name);
         let mut content = template(
             "wg.conf",
             &serde_json::json!({
@@ -153,6 +150,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         });
         out.started_at_boot(format!("wg-quick@{mesh_name}.service"));
         out.secrets.insert(Secret {
+            age: None,
             path: key_file,
             read_by: format!("etc/wireguard/{mesh_name}.conf"),
             used_by: format!("wireguard {mesh_name} private key"),

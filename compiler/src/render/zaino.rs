@@ -50,6 +50,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         volumes.push(ro(&tls.certificate));
         volumes.push(ro(&tls.key));
         out.secrets.insert(Secret {
+            age: None,
             path: tls.key.clone(),
             read_by: "etc/zaino/zindexer.toml".into(),
             used_by: "zaino gRPC TLS key".into(),
