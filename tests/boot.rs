@@ -1734,7 +1734,18 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
             "{status}"
         );
     }
-    assert!(status.contains("last pull: "), "{status}");
+    // What each host last fetched, when, and that it runs it.
+    for host in ["nas", "lb"] {
+        let prefix = format!("[{host}]   last pull: ");
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no last pull of {host}:\n{status}"));
+        let when = line.split(' ').next().unwrap_or_default();
+        assert!(when.len() == 20 && when.ends_with('Z'), "{line}");
+        assert!(line.contains("release"), "{line}");
+        assert!(line.contains("generation 2"), "{line}");
+    }
 }
 
 /// What a host in pull mode refuses, each time with nothing changed and a
@@ -2023,4 +2034,50 @@ fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_
         "0"
     );
     assert!(tunnel(), "the tunnel went down with the refused release");
+}
+
+/// nas in pull mode, its boot confirmation due 45 s after a boot.
+const PULL_BOOT: Variant = Variant {
+    pull: PULL,
+    nas_deploy: "{ boot_confirm_timeout = 45 }",
+    ..BASE
+};
+
+/// Kernel files in pull mode: a pulled release with new module options
+/// runs, confirmed by its health checks, and takes effect at the next boot,
+/// which nobody confirms over ssh: the host's health checks do, at its next
+/// pull, and the host stays on the release past the boot's deadline.
+#[test]
+fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_checks() {
+    let lab = BootLab::with(&["nas"]);
+    lab.serve();
+    let a = lab.compile("a", &PULL_BOOT);
+    lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
+    let k = lab.compile(
+        "k",
+        &Variant {
+            nas_extra: loop_options("").nas_extra,
+            ..PULL_BOOT
+        },
+    );
+    lab.publish(&k, RELEASE_KEY, &["nas"]);
+    lab.pulled(
+        "nas",
+        90,
+        "runs as generation 2, confirmed by its health checks",
+    );
+    let since = boots(&lab, "nas");
+    lab.reboot("nas");
+    lab.pulled("nas", 40, "passes its health checks: confirmed");
+    // Past the boot's deadline: no going back, no reboot.
+    std::thread::sleep(Duration::from_secs(50));
+    assert_eq!(boots(&lab, "nas"), since + 1);
+    assert_eq!(lab.current("nas"), "generations/2");
+    let options = lab.on_ok(
+        "nas",
+        "modprobe --showconfig | grep -c '^options loop ' || true",
+    );
+    assert_eq!(options.trim(), "1");
+    let status = lab.on_ok("nas", "sh /var/lib/sitec/activate status");
+    assert!(!status.contains("awaits confirmation"), "{status}");
 }
