@@ -1764,8 +1764,12 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
         lab.on_ok("nas", &format!("test ! -e {b_store}"));
         assert_eq!(lab.unit("nas", "is-active", "pulled.service"), "inactive");
     };
-    // Signed by a key nas does not trust.
-    lab.publish(&b, INTRUDER_KEY, &["nas"]);
+    // Signed by a key nas does not trust (push warns of it).
+    let published = lab.publish(&b, INTRUDER_KEY, &["nas"]);
+    assert!(
+        published.contains("is none of the signers this bundle names"),
+        "{published}"
+    );
     lab.pulled(
         "nas",
         60,
