@@ -1701,6 +1701,37 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
     assert_eq!(lab.current("lb"), "generations/2");
     assert_eq!(lab.result("lb", 2), "confirmed");
     assert_eq!(lab.unit("lb", "is-active", "pulled.service"), "active");
+    // Published again, the release stands; --resign signs it anew.
+    let again = lab.publish(&b, RELEASE_KEY, &["lb"]);
+    assert!(again.contains("is published already"), "{again}");
+    let serial = |lab: &BootLab| {
+        let r = std::fs::read_to_string(lab.published().join("lb/release")).unwrap();
+        r.lines()
+            .find_map(|l| l.strip_prefix("serial "))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = serial(&lab);
+    let key = lab.dir.join(RELEASE_KEY).display().to_string();
+    let published = lab.published().display().to_string();
+    let resigned = lab.push_ok(
+        &b,
+        &[
+            "--publish",
+            &published,
+            "--sign-key",
+            &key,
+            "--resign",
+            "e2e",
+            "lb",
+        ],
+    );
+    assert!(resigned.contains("lb: published"), "{resigned}");
+    let after = serial(&lab);
+    assert!(after > before);
+    let last = lab.pulled("lb", 30, &format!("release {after} ("));
+    assert!(last.contains("is generation 2, which runs"), "{last}");
     // nas pulled since, and stays on its release.
     lab.on_ok("nas", "rm /var/lib/sitec/pull/last");
     lab.pulled("nas", 30, "is generation 1, which runs");

@@ -153,3 +153,23 @@ fn no_site_rule_can_drop_the_wireguard_port() {
         .expect("the site's rule is there");
     assert!(admit < drop, "the site's drop comes first:\n{nft}");
 }
+
+/// `sitec plan | head`: a reader that goes away ends the output, not the
+/// program with a panic (exit 101). The pipe's reader is closed before
+/// sitec starts, so every write it makes fails.
+#[test]
+fn output_to_a_closed_pipe_is_no_panic() {
+    for args in [&["plan"][..], &["schema"], &["explain", "--all"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = sitec()
+            .current_dir(project_root())
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

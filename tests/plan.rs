@@ -113,3 +113,23 @@ fn base_names_the_bundles_to_compare_with() {
         assert!(text.contains("(new host)"), "{text}");
     }
 }
+
+/// `--base` naming a checkout's root instead of its out/ is refused: every
+/// host would look new.
+#[test]
+fn a_base_that_is_a_checkout_root_is_refused() {
+    let tmp = TempDir::new("plan-base-root");
+    copy_project(tmp.path(), true);
+    let o = sitec()
+        .current_dir(tmp.path())
+        .args(["plan", "homelab", "--base"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--base names the out/ directory of the checkout"),
+        "{err}"
+    );
+}

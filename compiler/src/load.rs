@@ -698,7 +698,9 @@ fn default_help(code: &str) -> &'static str {
         "nickel::parse" => {
             "look just before the marked token: a missing `,` between fields, an unclosed bracket or quote"
         }
-        "nickel::import" => "fix the path; imports are relative to the importing file",
+        "nickel::import" => {
+            "fix the path; imports are relative to the importing file. A file imported `as 'Text` must be UTF-8 text: encrypt an age file with `age --armor`"
+        }
         "nickel::type" => "the annotated type and the expression disagree; fix one of them",
         "nickel::contract" => "the schema's doc for this field says what it accepts",
         _ => {

@@ -175,6 +175,15 @@ enum PlanFormat {
     Json,
 }
 
+/// Writes to stdout. A reader that went away (`sitec plan | head`) ends
+/// the output, not the program: what it would have read is lost, nothing
+/// else.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
@@ -215,6 +224,7 @@ fn main() -> ExitCode {
             base,
             format,
         } => {
+            let given = base.is_some();
             let base = base.unwrap_or_else(|| project.root.join("out"));
             let args = CompileArgs {
                 sites,
@@ -224,13 +234,24 @@ fn main() -> ExitCode {
             };
             let plans = std::cell::RefCell::new(Vec::new());
             let code = run_sites(&project, args, color, Mode::Collect, |c| {
+                // A checkout's root instead of its out/: every host would
+                // look new.
+                let nested = base.join("out").join(&c.site);
+                if given && !base.join(&c.site).is_dir() && nested.is_dir() {
+                    return Err(format!(
+                        "--base {} has no {}/, but {} has: --base names the out/ directory of the checkout",
+                        base.display(),
+                        c.site,
+                        nested.display()
+                    ));
+                }
                 let committed = sitec::read_site(&base, &c.site)
                     .map_err(|e| format!("reading {}: {e}", base.join(&c.site).display()))?;
                 let p = sitec::plan(&c.site, &committed, &c.bundles);
                 let unchanged = !p.changed();
                 match format {
-                    PlanFormat::Text => print!("{}", p.text()),
-                    PlanFormat::Markdown => print!("{}", p.markdown()),
+                    PlanFormat::Text => emit(&p.text()),
+                    PlanFormat::Markdown => emit(&p.markdown()),
                     PlanFormat::Json => plans.borrow_mut().push(p),
                 }
                 Ok(unchanged)
@@ -238,7 +259,7 @@ fn main() -> ExitCode {
             if format == PlanFormat::Json {
                 let text = serde_json::to_string_pretty(&plans.into_inner())
                     .unwrap_or_else(|_| "[]".to_string());
-                println!("{text}");
+                emit(&format!("{text}\n"));
             }
             code
         }
@@ -284,7 +305,7 @@ fn main() -> ExitCode {
         },
         Command::Schema => match sitec::language_reference(&project) {
             Ok(text) => {
-                print!("{text}");
+                emit(&text);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -294,7 +315,7 @@ fn main() -> ExitCode {
         },
         Command::Man => match man_page() {
             Ok(page) => {
-                print!("{page}");
+                emit(&page);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -329,18 +350,18 @@ fn man_page() -> std::io::Result<String> {
 
 fn explain(code: Option<&str>, all: bool) -> ExitCode {
     if all {
-        print!("{}", sitec::diagnostics_markdown());
+        emit(&sitec::diagnostics_markdown());
         return ExitCode::SUCCESS;
     }
     let Some(code) = code else {
         for (code, _) in sitec::explanations() {
-            println!("{code}");
+            emit(&format!("{code}\n"));
         }
         return ExitCode::SUCCESS;
     };
     match sitec::explain(code) {
         Some(text) => {
-            println!("{code}\n\n{text}");
+            emit(&format!("{code}\n\n{text}\n"));
             ExitCode::SUCCESS
         }
         None => {
@@ -418,7 +439,7 @@ fn run_sites(
     }
     if args.format == Format::Json {
         let text = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".to_string());
-        println!("{text}");
+        emit(&format!("{text}\n"));
     }
     ExitCode::from(worst)
 }
@@ -548,7 +569,7 @@ fn print_timings(c: &Compiled) {
 fn verify(dir: &Path) -> ExitCode {
     match sitec::verify(dir) {
         Ok(v) if v.ok() => {
-            println!("{}", v.computed);
+            emit(&format!("{}\n", v.computed));
             ExitCode::SUCCESS
         }
         Ok(v) if !v.hash_ok() => {

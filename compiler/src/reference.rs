@@ -19,7 +19,7 @@ use nickel_lang_core::typ::TypeF;
 use nickel_lang_core::typecheck::TypecheckMode;
 
 /// The schema modules, in the order a reader meets them.
-const MODULES: [(&str, &str); 12] = [
+const MODULES: [(&str, &str); 13] = [
     ("site", "The site"),
     ("host", "Hosts"),
     ("network", "Interfaces and bridges"),
@@ -30,6 +30,7 @@ const MODULES: [(&str, &str); 12] = [
     ("nginx", "NGINX"),
     ("systemd", "systemd units"),
     ("ssh", "sshd and authorized keys"),
+    ("secrets", "Secrets in the repository"),
     ("system", "The kernel, ZFS, time and apt"),
     ("types", "Value types"),
 ];

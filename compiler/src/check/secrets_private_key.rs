@@ -21,6 +21,14 @@ pub(crate) const CODE: &str = "secrets::private-key";
 
 pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
     let mut found = |path: &[Step], span: Option<Span>, text: &str| {
+        // A committed secret that is no age file is `secrets::recipient`'s.
+        if let [Step::Field(h), _, Step::Field(s), _, Step::Field(a)] = path
+            && h == "hosts"
+            && s == "secrets"
+            && a == "age"
+        {
+            return;
+        }
         let problem = if text.contains("PRIVATE KEY-----") {
             "is a PEM private key".to_string()
         } else if let Some(found) = site
@@ -34,7 +42,14 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
         };
         let d = Diagnostic::error(CODE, format!("`{}` {problem}", FieldPath::new(path.to_vec())))
             .help("never write a private key into the site: it would be committed and shown in review; put it in a file on the host and name its path (`private_key_file`, `tls.key`); for `public_key`, write the output of `wg pubkey < KEY`");
+        // A key of several lines (PEM) is labelled by its field: its
+        // lines are not shown again.
         out.push(match span {
+            Some(_) if text.contains('\n') => d.at_name(
+                site,
+                &FieldPath::new(path.to_vec()),
+                "a private key (not shown)",
+            ),
             Some(span) => d.at_span(span, "a private key"),
             None => d,
         });
