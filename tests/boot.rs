@@ -38,6 +38,34 @@ const HOSTS6: [(&str, &str, &str); 3] = [
     ("nas", "fd00:200::13", "fd00:99::3"),
     ("lb", "fd00:200::14", "fd00:99::4"),
 ];
+/// What the test hosts run (tests/e2e/boot.sh): the system sitec is
+/// tested on, in the site's words.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flavour {
+    /// Debian 12 with classic ifupdown: this machine's /usr.
+    Debian12,
+    /// Debian 13 with ifupdown2, as Proxmox VE 9 lays out its network: a
+    /// root of its own (tests/e2e/debian13.sh).
+    Debian13,
+}
+
+impl Flavour {
+    fn as_str(self) -> &'static str {
+        match self {
+            Flavour::Debian12 => "debian12",
+            Flavour::Debian13 => "debian13",
+        }
+    }
+
+    /// What the site's hosts say they run (`@SYSTEM@`).
+    fn system(self) -> &'static str {
+        match self {
+            Flavour::Debian12 => "{}",
+            Flavour::Debian13 => "{ release = 'debian13, ifupdown = 'ifupdown2 }",
+        }
+    }
+}
+
 const SAMBA_USER: &str = "alice";
 const SAMBA_PASSWORD: &str = "e2e-password";
 
@@ -83,6 +111,7 @@ struct BootLab {
     dir: PathBuf,
     keys: BTreeMap<String, String>,
     hosts: Vec<String>,
+    flavour: Flavour,
     _serial: std::sync::MutexGuard<'static, ()>,
 }
 
@@ -122,14 +151,14 @@ fn boot_sh() -> PathBuf {
 
 impl BootLab {
     /// A lab of every host of the site.
-    fn new() -> BootLab {
-        BootLab::with(&HOSTS.map(|(host, _, _)| host))
+    fn new(flavour: Flavour) -> BootLab {
+        BootLab::with(flavour, &HOSTS.map(|(host, _, _)| host))
     }
 
     /// Boots these hosts of the site and does what an installer and an
     /// admin do out of band: the Samba user, the web servers' files, the
     /// secrets.
-    fn with(names: &[&str]) -> BootLab {
+    fn with(flavour: Flavour, names: &[&str]) -> BootLab {
         let serial = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         require_tools();
         let n = LABS.fetch_add(1, Ordering::SeqCst);
@@ -148,7 +177,7 @@ impl BootLab {
                     "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                 ])
                 .args(["-subj", "/CN=app.e2e.test", "-addext"])
-                .arg("subjectAltName=DNS:app.e2e.test")
+                .arg("subjectAltName=DNS:app.e2e.test,DNS:app2.e2e.test")
                 .arg("-keyout")
                 .arg(tls.join("app.key"))
                 .arg("-out")
@@ -159,11 +188,16 @@ impl BootLab {
             dir,
             keys,
             hosts: names.iter().map(|h| h.to_string()).collect(),
+            flavour,
             _serial: serial,
         };
         let name = format!("sb{}-{n}", std::process::id());
         let mut up = Command::new("sh");
-        up.arg(boot_sh()).arg("up").arg(&lab.dir).arg(name);
+        up.env("SITEC_HOST_FLAVOUR", flavour.as_str())
+            .arg(boot_sh())
+            .arg("up")
+            .arg(&lab.dir)
+            .arg(name);
         for (host, address, _) in HOSTS {
             if names.contains(&host) {
                 up.arg(format!("{host}={address}"));
@@ -231,6 +265,7 @@ impl BootLab {
         let pull = v.pull.replace("@SIGNER@", &self.release_key(RELEASE_KEY));
         let operator = self.operator_key();
         let mut markers: Vec<(&str, &str)> = vec![
+            ("SYSTEM", self.flavour.system()),
             ("ADMIN", v.admin),
             ("PVE1_UNITS", v.pve1_units),
             ("PVE1_STATES", v.pve1_states),
@@ -671,18 +706,16 @@ fn assert_site_live(lab: &BootLab, generation: u32) {
 /// A site like the examples deploys to booted hosts and carries traffic:
 /// the mesh under wg-quick@wg0, the ruleset, the bridge, Samba's Time
 /// Machine share, NGINX's HTTPS proxy and TCP stream.
-#[test]
-fn a_site_deploys_to_booted_hosts_and_carries_traffic() {
-    let lab = BootLab::new();
+fn a_site_deploys_to_booted_hosts_and_carries_traffic(flavour: Flavour) {
+    let lab = BootLab::new(flavour);
     deploy(&lab);
     assert_site_live(&lab, 1);
 }
 
 /// Every host comes back from a reboot on the same generation with every
 /// artifact live, with no sitec command after the reboot.
-#[test]
-fn a_reboot_keeps_every_host_on_its_generation_with_everything_live() {
-    let lab = BootLab::new();
+fn a_reboot_keeps_every_host_on_its_generation_with_everything_live(flavour: Flavour) {
+    let lab = BootLab::new(flavour);
     deploy(&lab);
     for (host, _, _) in HOSTS {
         lab.reboot(host);
@@ -705,9 +738,8 @@ fn main_pid(lab: &BootLab, host: &str, unit: &str) -> String {
 /// that unit restarts; enable and mask states apply; a unit the site no
 /// longer has is stopped and disabled and states it no longer sets return
 /// to what the host had; a rollback brings the older generation's back.
-#[test]
-fn units_follow_their_generation_and_a_rollback() {
-    let lab = BootLab::with(&["pve1"]);
+fn units_follow_their_generation_and_a_rollback(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["pve1"]);
     deploy(&lab);
     let web = main_pid(&lab, "pve1", "web.service");
     assert_ne!(web, "0");
@@ -788,9 +820,8 @@ fn units_follow_their_generation_and_a_rollback() {
 /// A ruleset that cuts the operator's ssh off a booted host: the host rolls
 /// back by itself within the timeout, push exits 5, ssh works again and the
 /// old ruleset is live.
-#[test]
-fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
-    let lab = BootLab::with(&["nas"]);
+fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["nas"]);
     deploy(&lab);
     let before = lab.on_ok("nas", "nft list ruleset");
     // The same bundle also moves nas's IPv6 address: the rollback must
@@ -883,9 +914,8 @@ fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host() {
 /// operator holds), locks push out, and the host rolls it back by itself;
 /// a host whose own sshd_config would override the drop-in for the
 /// operator's address refuses the bundle before anything changes.
-#[test]
-fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back() {
-    let lab = BootLab::with(&["nas"]);
+fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["nas"]);
     let keys_only = Variant {
         nas_extra: r#"{ ssh = { authorized_keys.root = ["@OPERATOR_KEY@"], home_keys = false, allow_users = ["root"] } }"#,
         ..BASE
@@ -971,9 +1001,8 @@ fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back() 
 /// Module options take effect at the next boot: push's result line and
 /// `push --status` say that the host needs a reboot until it rebooted, and
 /// a rollback to what the host booted on needs none.
-#[test]
-fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots() {
-    let lab = BootLab::with(&["nas"]);
+fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["nas"]);
     let kernel = Variant {
         nas_extra: r#"{ kernel = { modules = ["loop"], options.loop.max_loop = 8 } }"#,
         ..BASE
@@ -1081,9 +1110,10 @@ fn assert_back_on_generation_1(lab: &BootLab, generation: u32) {
 /// back to the newest generation whose kernel files booted and were
 /// confirmed, and reboots onto it by itself. A confirmed boot's files need
 /// no confirmation at the next boot.
-#[test]
-fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itself() {
-    let lab = BootLab::with(&["nas"]);
+fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itself(
+    flavour: Flavour,
+) {
+    let lab = BootLab::with(flavour, &["nas"]);
     deploy(&lab);
     let k = lab.compile("k", &loop_options("{ boot_confirm_timeout = 45 }"));
     let b = lab.compile("b", &BASE);
@@ -1181,9 +1211,10 @@ fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itse
 /// for a timer at the next boot: it goes back at once and reboots. A
 /// rollback of an unconfirmed boot killed halfway is finished at the next
 /// boot the same way.
-#[test]
-fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_next_boot() {
-    let lab = BootLab::with(&["nas"]);
+fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_next_boot(
+    flavour: Flavour,
+) {
+    let lab = BootLab::with(flavour, &["nas"]);
     deploy(&lab);
     let k = lab.compile("k", &loop_options("{}"));
     lab.push_ok(&k, &["e2e", "nas"]);
@@ -1222,9 +1253,8 @@ fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_nex
 /// A host deployed to over IPv6: push reaches it by ssh and rsync at its
 /// IPv6 address (in brackets for rsync), and the switch is confirmed over
 /// a new IPv6 connection.
-#[test]
-fn a_host_is_deployed_to_and_confirmed_over_ipv6() {
-    let lab = BootLab::with(&["nas"]);
+fn a_host_is_deployed_to_and_confirmed_over_ipv6(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["nas"]);
     // Generation 1, deployed over IPv4, admits ssh from the operator's
     // IPv6 address too.
     let both = r#""10.0.200.1/32", "fd00:200::1/128""#;
@@ -1263,9 +1293,8 @@ fn a_host_is_deployed_to_and_confirmed_over_ipv6() {
     );
 }
 
-#[test]
-fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch() {
-    let lab = BootLab::with(&["pve1"]);
+fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["pve1"]);
     lab.on_ok(
         "pve1",
         "mv /etc/network/if-pre-up.d/bridge /root/bridge-hook",
@@ -1320,9 +1349,10 @@ const WIDER_ADMIN: &str = r#""10.0.200.1/32", "10.0.99.0/24""#;
 /// generation before it: sitec-boot.service rolls the unconfirmed one back
 /// before the firewall and the network come up, and a late confirm is
 /// refused.
-#[test]
-fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirmed_one() {
-    let lab = BootLab::with(&["nas"]);
+fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirmed_one(
+    flavour: Flavour,
+) {
+    let lab = BootLab::with(flavour, &["nas"]);
     deploy(&lab);
     let b = lab.compile(
         "b",
@@ -1365,9 +1395,8 @@ fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirme
 /// A host that crashes in the middle of a switch (its links half made, or
 /// in its actions) boots the generation the switch left, with no journal
 /// left over and the new generation's unit gone.
-#[test]
-fn a_host_that_crashes_in_the_middle_of_a_switch_boots_the_generation_it_left() {
-    let lab = BootLab::with(&["pve1"]);
+fn a_host_that_crashes_in_the_middle_of_a_switch_boots_the_generation_it_left(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["pve1"]);
     deploy(&lab);
     let b = lab.compile(
         "b",
@@ -1434,9 +1463,8 @@ fn hang(lab: &BootLab, generation: u32) {
 /// rolled back. A switch killed while it hangs in a network change is
 /// undone by the timer armed before the first action; a host rebooted
 /// while it hangs boots the generation the switch left.
-#[test]
-fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone() {
-    let lab = BootLab::with(&["pve1"]);
+fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["pve1"]);
     deploy(&lab);
     lab.on_ok(
         "pve1",
@@ -1579,8 +1607,8 @@ fn pulling(nas_extra: &'static str, lb_extra: &'static str) -> Variant {
 
 /// A lab of `hosts` with the operator's web server up, and the first
 /// bundle in pull mode pushed (generation 1): its releases come pulled.
-fn pull_lab(hosts: &[&str]) -> (BootLab, PathBuf) {
-    let lab = BootLab::with(hosts);
+fn pull_lab(flavour: Flavour, hosts: &[&str]) -> (BootLab, PathBuf) {
+    let lab = BootLab::with(flavour, hosts);
     lab.serve();
     let a = lab.compile("a", &pulling("{}", "{}"));
     let mut args = vec!["--confirm-timeout", "60", "e2e"];
@@ -1680,9 +1708,10 @@ impl BootLab {
 /// own health checks; a release published for one host first (a canary)
 /// leaves the others as they are; with the server gone the hosts keep
 /// their generation, say why, and catch up once it is back.
-#[test]
-fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_the_server() {
-    let (lab, a) = pull_lab(&["nas", "lb"]);
+fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_the_server(
+    flavour: Flavour,
+) {
+    let (lab, a) = pull_lab(flavour, &["nas", "lb"]);
     assert_eq!(lab.unit("nas", "is-enabled", "sitec-pull.timer"), "enabled");
     let published = lab.publish(&a, RELEASE_KEY, &["nas", "lb"]);
     assert!(published.contains("nas: published"), "{published}");
@@ -1784,10 +1813,10 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
 /// release changed after it was signed, a file changed on the server; and
 /// a release whose health checks fail is rolled back and never applied
 /// again, while the next good release is.
-#[test]
-fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_release_that_fails_its_health_checks()
- {
-    let (lab, a) = pull_lab(&["nas"]);
+fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_release_that_fails_its_health_checks(
+    flavour: Flavour,
+) {
+    let (lab, a) = pull_lab(flavour, &["nas"]);
     let b = lab.compile("b", &pulling(PULLED, "{}"));
     let b_store = format!("/var/lib/sitec/store/{}", store_name(&b, "nas"));
     let unchanged = |lab: &BootLab| {
@@ -1875,9 +1904,10 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
 /// health checks wait for a service that failed) boots the generation
 /// before, and the next pull rejects that release instead of trying it
 /// again: a release that takes a host down is not applied in a loop.
-#[test]
-fn a_host_that_goes_down_while_it_applies_a_pulled_release_boots_the_one_before_and_rejects_it() {
-    let (lab, _) = pull_lab(&["nas"]);
+fn a_host_that_goes_down_while_it_applies_a_pulled_release_boots_the_one_before_and_rejects_it(
+    flavour: Flavour,
+) {
+    let (lab, _) = pull_lab(flavour, &["nas"]);
     let c = lab.compile("c", &pulling(PULLED_FAILS, "{}"));
     lab.publish(&c, RELEASE_KEY, &["nas"]);
     wait_for(
@@ -1967,9 +1997,10 @@ fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
 /// plaintext of a secret the site commits encrypted; a host whose host key
 /// no longer decrypts a release's secret refuses the release with nothing
 /// changed and no plaintext left behind.
-#[test]
-fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_its_tunnel_up() {
-    let (lab, _a) = pull_lab(&["nas", "lb"]);
+fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_its_tunnel_up(
+    flavour: Flavour,
+) {
+    let (lab, _a) = pull_lab(flavour, &["nas", "lb"]);
     let (private, public) = wg_key_pair();
     let host_key =
         std::fs::read_to_string(lab.dir().join("lb/root/etc/ssh/ssh_host_ed25519_key.pub"))
@@ -2082,9 +2113,10 @@ const PULL_BOOT: Variant = Variant {
 /// runs, confirmed by its health checks, and takes effect at the next boot,
 /// which nobody confirms over ssh: the host's health checks do, at its next
 /// pull, and the host stays on the release past the boot's deadline.
-#[test]
-fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_checks() {
-    let lab = BootLab::with(&["nas"]);
+fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_checks(
+    flavour: Flavour,
+) {
+    let lab = BootLab::with(flavour, &["nas"]);
     lab.serve();
     let a = lab.compile("a", &PULL_BOOT);
     lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
@@ -2115,4 +2147,152 @@ fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_c
     assert_eq!(options.trim(), "1");
     let status = lab.on_ok("nas", "sh /var/lib/sitec/activate status");
     assert!(!status.contains("awaits confirmation"), "{status}");
+}
+
+// Every booted-host test runs on Debian 13 with ifupdown2 (what Proxmox VE 9
+// runs); deploy and traffic, reboot, lockout and the crash tests run on
+// Debian 12 with classic ifupdown too.
+
+#[test]
+fn a_site_deploys_to_booted_hosts_and_carries_traffic_on_debian12() {
+    a_site_deploys_to_booted_hosts_and_carries_traffic(Flavour::Debian12);
+}
+
+#[test]
+fn a_site_deploys_to_booted_hosts_and_carries_traffic_on_debian13() {
+    a_site_deploys_to_booted_hosts_and_carries_traffic(Flavour::Debian13);
+}
+
+#[test]
+fn a_reboot_keeps_every_host_on_its_generation_with_everything_live_on_debian12() {
+    a_reboot_keeps_every_host_on_its_generation_with_everything_live(Flavour::Debian12);
+}
+
+#[test]
+fn a_reboot_keeps_every_host_on_its_generation_with_everything_live_on_debian13() {
+    a_reboot_keeps_every_host_on_its_generation_with_everything_live(Flavour::Debian13);
+}
+
+#[test]
+fn units_follow_their_generation_and_a_rollback_on_debian13() {
+    units_follow_their_generation_and_a_rollback(Flavour::Debian13);
+}
+
+#[test]
+fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host_on_debian12() {
+    a_lockout_on_a_booted_host_is_rolled_back_by_the_host(Flavour::Debian12);
+}
+
+#[test]
+fn a_lockout_on_a_booted_host_is_rolled_back_by_the_host_on_debian13() {
+    a_lockout_on_a_booted_host_is_rolled_back_by_the_host(Flavour::Debian13);
+}
+
+#[test]
+fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back_on_debian13() {
+    sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back(Flavour::Debian13);
+}
+
+#[test]
+fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots_on_debian13() {
+    a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots(Flavour::Debian13);
+}
+
+#[test]
+fn a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itself_on_debian13() {
+    a_boot_on_new_kernel_files_that_nobody_confirms_goes_back_and_reboots_by_itself(
+        Flavour::Debian13,
+    );
+}
+
+#[test]
+fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_next_boot_on_debian13()
+{
+    a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_next_boot(
+        Flavour::Debian13,
+    );
+}
+
+#[test]
+fn a_host_is_deployed_to_and_confirmed_over_ipv6_on_debian13() {
+    a_host_is_deployed_to_and_confirmed_over_ipv6(Flavour::Debian13);
+}
+
+#[test]
+fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch_on_debian13() {
+    a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch(Flavour::Debian13);
+}
+
+#[test]
+fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirmed_one_on_debian12()
+{
+    a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirmed_one(
+        Flavour::Debian12,
+    );
+}
+
+#[test]
+fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirmed_one_on_debian13()
+{
+    a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirmed_one(
+        Flavour::Debian13,
+    );
+}
+
+#[test]
+fn a_host_that_crashes_in_the_middle_of_a_switch_boots_the_generation_it_left_on_debian12() {
+    a_host_that_crashes_in_the_middle_of_a_switch_boots_the_generation_it_left(Flavour::Debian12);
+}
+
+#[test]
+fn a_host_that_crashes_in_the_middle_of_a_switch_boots_the_generation_it_left_on_debian13() {
+    a_host_that_crashes_in_the_middle_of_a_switch_boots_the_generation_it_left(Flavour::Debian13);
+}
+
+#[test]
+fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone_on_debian12() {
+    a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(Flavour::Debian12);
+}
+
+#[test]
+fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone_on_debian13() {
+    a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(Flavour::Debian13);
+}
+
+#[test]
+fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_the_server_on_debian13()
+ {
+    hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_the_server(
+        Flavour::Debian13,
+    );
+}
+
+#[test]
+fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_release_that_fails_its_health_checks_on_debian13()
+ {
+    a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_release_that_fails_its_health_checks(Flavour::Debian13);
+}
+
+#[test]
+fn a_host_that_goes_down_while_it_applies_a_pulled_release_boots_the_one_before_and_rejects_it_on_debian13()
+ {
+    a_host_that_goes_down_while_it_applies_a_pulled_release_boots_the_one_before_and_rejects_it(
+        Flavour::Debian13,
+    );
+}
+
+#[test]
+fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_its_tunnel_up_on_debian13()
+ {
+    a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_its_tunnel_up(
+        Flavour::Debian13,
+    );
+}
+
+#[test]
+fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_checks_on_debian13()
+{
+    a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_checks(
+        Flavour::Debian13,
+    );
 }

@@ -10,12 +10,55 @@ use std::process::Command;
 
 use support::{TempDir, bundles, compile_into, project_root};
 
+/// The systems the validators run on: this machine (Debian 12, classic
+/// ifupdown) and a Debian 13 root with ifupdown2 (tests/e2e/debian13.sh,
+/// chrooted in a throwaway layer), each with its own daemons' parsers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum System {
+    Debian12,
+    Debian13,
+}
+
+impl System {
+    const ALL: [System; 2] = [System::Debian12, System::Debian13];
+
+    /// The system a bundle is written for (its manifest's `system`).
+    fn of(bundle: &Path) -> System {
+        let m = support::manifest(bundle);
+        match (
+            m["system"]["release"].as_str(),
+            m["system"]["ifupdown"].as_str(),
+        ) {
+            (Some("debian12"), Some("classic")) => System::Debian12,
+            (Some("debian13"), Some("ifupdown2")) => System::Debian13,
+            other => panic!(
+                "{}: no validators for {other:?}: the example sites are tested on Debian 12 with classic ifupdown and Debian 13 with ifupdown2",
+                bundle.display()
+            ),
+        }
+    }
+}
+
+/// `activate check --stand-ins` of a bundle on one system.
+fn validate_on(system: System, bundle: &Path) -> std::process::Output {
+    let mut c = Command::new("sh");
+    match system {
+        System::Debian12 => {
+            c.arg(project_root().join("tests/validate-bundle.sh"))
+                .arg(bundle);
+        }
+        System::Debian13 => {
+            c.env("SITEC_CHROOT_BIND", bundle)
+                .arg(project_root().join("tests/e2e/debian13.sh"))
+                .args(["run", "sh", "/mnt/activate", "check", "--stand-ins"]);
+        }
+    }
+    c.output().unwrap()
+}
+
+/// On the system it is written for.
 fn validate(bundle: &Path) -> std::process::Output {
-    Command::new("sh")
-        .arg(project_root().join("tests/validate-bundle.sh"))
-        .arg(bundle)
-        .output()
-        .unwrap()
+    validate_on(System::of(bundle), bundle)
 }
 
 fn checked_files(bundle: &Path) -> BTreeSet<String> {
@@ -34,12 +77,15 @@ fn every_artifact_passes_its_daemons_validator() {
     let out = tmp.path().join("out");
     compile_into(&out);
     let mut tools = BTreeSet::new();
+    let mut systems = BTreeSet::new();
     for bundle in bundles(&out) {
-        let o = validate(&bundle);
+        let own = System::of(&bundle);
+        systems.insert(format!("{own:?}"));
+        let o = validate_on(own, &bundle);
         let stdout = String::from_utf8_lossy(&o.stdout);
         assert!(
             o.status.success(),
-            "{} rejected:\n{stdout}\n{}",
+            "{} rejected on {own:?}:\n{stdout}\n{}",
             bundle.display(),
             String::from_utf8_lossy(&o.stderr)
         );
@@ -59,7 +105,26 @@ fn every_artifact_passes_its_daemons_validator() {
             want.iter()
                 .map(|l| l.rsplit(' ').next().unwrap().to_string()),
         );
+        // On the other system the host refuses it before any validator
+        // runs, saying what the bundle is written for.
+        for other in System::ALL.into_iter().filter(|s| *s != own) {
+            let o = validate_on(other, &bundle);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                o.status.code() == Some(3)
+                    && stderr.contains("this host's daemons cannot parse the bundle")
+                    && stderr.contains("the bundle is written for Debian 1")
+                    && !String::from_utf8_lossy(&o.stdout).contains("validated "),
+                "{} on {other:?} was not refused as written for {own:?}:\n{stderr}",
+                bundle.display()
+            );
+        }
     }
+    assert_eq!(
+        systems.len(),
+        System::ALL.len(),
+        "the example sites must have bundles for every system: {systems:?}"
+    );
     let all: BTreeSet<String> = [
         "ifupdown",
         "nft",
@@ -206,6 +271,54 @@ fn a_bad_nginx_directive_is_rejected() {
     rejects("opensource/lb", "etc/nginx/nginx.conf", |t| {
         t.replacen("sendfile on;", "sendfile maybe;", 1)
     });
+}
+
+/// Debian 13's ifupdown2 has no `inet6 auto` (SLAAC is written as options
+/// of the stanza for it) and exits 0 on it: the validator reads its words.
+#[test]
+fn ifupdown2_refuses_slaac_as_classic_ifupdown_writes_it() {
+    rejects_saying(
+        "homelab/pve1",
+        "etc/network/interfaces",
+        "unsupported address method 'auto'",
+        |t| {
+            t.replacen(
+                "\taccept-ra 2\n\tautoconf 1\n",
+                "iface vmbr0 inet6 auto\n",
+                1,
+            )
+        },
+    );
+}
+
+/// ... and only warns about `bridge-ports none`, which Proxmox's own build
+/// takes: a warning fails the file too.
+#[test]
+fn ifupdown2_refuses_a_bridge_without_ports_as_classic_ifupdown_writes_it() {
+    rejects_saying(
+        "homelab/pve1",
+        "etc/network/interfaces",
+        "bridge-ports: invalid value \"none\"",
+        |t| t.replacen("bridge-vlan-aware no", "bridge-ports none", 1),
+    );
+}
+
+/// A bundle whose nginx.conf needs a newer nginx than the host's is refused
+/// before any validator runs, naming what needs it and what to install.
+#[test]
+fn a_bundle_that_needs_a_newer_nginx_is_refused_naming_what_to_install() {
+    let tmp = TempDir::new("needs");
+    let out = tmp.path().join("out");
+    compile_into(&out);
+    let o = validate_on(System::Debian12, &out.join("opensource/lb"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "HTTP/3 (listen ... quic): needs nginx 1.25 or newer; this host has 1.22: install nginx 1.25+"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -106,9 +106,14 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
             .collect(),
         format: manifest::FORMAT,
         host: host_name.to_string(),
+        needs: out.needs.into_iter().collect(),
         roles: host.roles.clone(),
         secrets: out.secrets.into_iter().collect(),
         site: site.to_string(),
+        system: manifest::System {
+            ifupdown: host.ifupdown,
+            release: host.release,
+        },
         units: out.units,
     };
     let file = |mode: u32, content: Vec<u8>| BundleFile {

@@ -85,6 +85,8 @@ pub(crate) struct Member {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Host {
     pub(crate) roles: Vec<Role>,
+    pub(crate) release: Release,
+    pub(crate) ifupdown: Ifupdown,
     pub(crate) management_address: String,
     pub(crate) deploy: Deploy,
     /// The host's ssh host public keys (`ssh-ed25519 AAAA... comment`).
@@ -292,6 +294,62 @@ pub(crate) enum Method {
     Manual,
     Static,
     Dhcp,
+}
+
+/// The Debian release a host runs (`release`): what its daemons parse.
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Release {
+    /// Debian 12 "bookworm" (Proxmox VE 8).
+    #[default]
+    Debian12,
+    /// Debian 13 "trixie" (Proxmox VE 9).
+    Debian13,
+}
+
+impl Release {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Release::Debian12 => "debian12",
+            Release::Debian13 => "debian13",
+        }
+    }
+
+    /// How people name it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Release::Debian12 => "Debian 12 (bookworm)",
+            Release::Debian13 => "Debian 13 (trixie)",
+        }
+    }
+
+    /// The nginx version the release ships, as `MAJOR.MINOR`.
+    pub(crate) fn nginx(self) -> &'static str {
+        match self {
+            Release::Debian12 => "1.22",
+            Release::Debian13 => "1.26",
+        }
+    }
+}
+
+/// Which ifupdown applies a host's `/etc/network/interfaces` (`ifupdown`).
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Ifupdown {
+    /// Debian's default, package ifupdown: `ifup`/`ifdown`.
+    #[default]
+    Classic,
+    /// ifupdown2, as Proxmox VE runs it: `ifreload -a`.
+    Ifupdown2,
+}
+
+impl Ifupdown {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Ifupdown::Classic => "classic",
+            Ifupdown::Ifupdown2 => "ifupdown2",
+        }
+    }
 }
 
 /// How an interface gets its IPv6 address (`method6`).
@@ -693,13 +751,26 @@ pub(crate) struct Stream {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Nginx {
-    /// `MAJOR.MINOR` (read by `nginx::http3-version`).
-    pub(crate) version: String,
+    /// `MAJOR.MINOR`, when the host's nginx is not its release's
+    /// ([`Nginx::version`]).
+    pub(crate) version: Option<String>,
     pub(crate) worker_connections: u32,
     pub(crate) refuse_unknown_hosts: bool,
     pub(crate) max_body_size: Option<String>,
     pub(crate) vhosts: BTreeMap<String, Vhost>,
     pub(crate) streams: Vec<Stream>,
+}
+
+impl Nginx {
+    /// The nginx version on a host of this release, as `(MAJOR, MINOR)`:
+    /// `version` when the site gives one, else the release's. The contract
+    /// guarantees the shape of `version`.
+    pub(crate) fn version(&self, release: Release) -> (u32, u32) {
+        let text = self.version.as_deref().unwrap_or(release.nginx());
+        text.split_once('.')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .unwrap_or((0, 0))
+    }
 }
 
 #[derive(Debug, Deserialize)]

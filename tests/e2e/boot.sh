@@ -2,7 +2,10 @@
 # boot.sh: test hosts that boot a real systemd (systemd-nspawn -b), for the
 # end-to-end tests on booted hosts (tests/boot.rs).
 #
-#   boot.sh up DIR NAME HOST=ADDRESS...   build the hosts' roots and boot them
+#   boot.sh up DIR NAME HOST=ADDRESS...   build the hosts' roots and boot them;
+#                                         $SITEC_HOST_FLAVOUR says which system
+#                                         they run: debian12 (the default) or
+#                                         debian13 (ifupdown2, as Proxmox VE 9)
 #   boot.sh host DIR HOST CMD...          run CMD inside a running host
 #   boot.sh op DIR CMD...                 run CMD in the operator's namespace
 #   boot.sh reboot DIR HOST               reboot a host; returns once ssh answers
@@ -17,10 +20,11 @@
 # kernel may have no bridge module for a shared LAN. Each host also has a
 # second NIC, lan1, a veth whose other end stays in its namespace.
 #
-# A host's root is DIR/HOST/root: copies of this machine's /etc and /var
-# (without apt and dpkg data), this machine's /usr bound read-only. So every
-# package a host needs is installed on this machine first (sh scripts/test
-# does). /etc and /var persist across reboots; the network namespace is made
+# A host's root is DIR/HOST/root. debian12: copies of this machine's /etc
+# and /var (without apt and dpkg data), this machine's /usr bound read-only,
+# so every package a host needs is installed on this machine first (sh
+# scripts/test does). debian13: an overlay over the Debian 13 root that
+# tests/e2e/debian13.sh builds with ifupdown2 and the daemons installed. /etc and /var persist across reboots; the network namespace is made
 # anew at each boot, so addresses, rulesets and tunnels vanish as on a real
 # reboot. A host boots with sshd, journald, logind and dbus, networking.service
 # configuring eth0 from the installer's /etc/network/interfaces, and the
@@ -65,19 +69,27 @@ prune_units() {
 	done
 }
 
-# A small root: /etc and /var copied, /usr bound at boot.
+# A host's root. debian12: a small one, /etc and /var copied from this
+# machine, its /usr bound at boot. debian13: a copy-on-write layer over the
+# Debian 13 root (tests/e2e/debian13.sh), mounted until the lab goes down.
 host_root() {
 	r=$dir/$1/root
-	mkdir -p "$r/usr" "$r/dev" "$r/proc" "$r/sys" "$r/run" "$r/tmp" "$r/root/.ssh" "$r/home" "$r/mnt" "$r/srv" "$r/opt"
-	chmod 1777 "$r/tmp"
-	for l in bin sbin lib lib64; do ln -sfn "usr/$l" "$r/$l"; done
-	cp -a /etc "$r/etc"
-	tar -C / --exclude=./var/lib/apt --exclude=./var/lib/dpkg --exclude=./var/cache/apt \
-		--exclude=./var/lib/postgresql --exclude=./var/lib/docker --exclude=./var/lib/sitec \
-		--exclude=./var/log/journal -cf - ./var | tar -C "$r" -xf -
-	mkdir -p "$r/var/log/journal"
-	rm -f "$r/etc/os-release"
-	cp /usr/lib/os-release "$r/etc/os-release"
+	if [ "$flavour" = debian13 ]; then
+		mkdir -p "$r" "$dir/$1/upper" "$dir/$1/work"
+		mount -t overlay overlay -o "lowerdir=$(cat "$dir/base"),upperdir=$dir/$1/upper,workdir=$dir/$1/work" "$r"
+		mkdir -p "$r/root/.ssh"
+	else
+		mkdir -p "$r/usr" "$r/dev" "$r/proc" "$r/sys" "$r/run" "$r/tmp" "$r/root/.ssh" "$r/home" "$r/mnt" "$r/srv" "$r/opt"
+		chmod 1777 "$r/tmp"
+		for l in bin sbin lib lib64; do ln -sfn "usr/$l" "$r/$l"; done
+		cp -a /etc "$r/etc"
+		tar -C / --exclude=./var/lib/apt --exclude=./var/lib/dpkg --exclude=./var/cache/apt \
+			--exclude=./var/lib/postgresql --exclude=./var/lib/docker --exclude=./var/lib/sitec \
+			--exclude=./var/log/journal -cf - ./var | tar -C "$r" -xf -
+		rm -f "$r/etc/os-release"
+		cp /usr/lib/os-release "$r/etc/os-release"
+	fi
+	mkdir -p "$r/var/log/journal" "$r/srv"
 	echo "$1" >"$r/etc/hostname"
 	printf '%s\n' "$(printf '%s' "$name-$1" | sha256sum | cut -c1-32)" >"$r/etc/machine-id"
 	printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$1" >"$r/etc/hosts"
@@ -150,9 +162,12 @@ host_loop() {
 		rc=0
 		# Unified cgroups: in legacy mode stopping user@0.service hangs 2 min.
 		# Writable net.* sysctls of its own namespace, as on a real host.
+		# debian12 hosts run this machine's /usr; debian13 ones their own.
+		usr=
+		[ "$flavour" = debian13 ] || usr=--bind-ro=/usr
 		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 SYSTEMD_NSPAWN_API_VFS_WRITABLE=network \
 			systemd-nspawn -q -b -D "$dir/$1/root" -M "$name-$1" \
-			--bind-ro=/usr --register=no --keep-unit \
+			${usr:+"$usr"} --register=no --keep-unit \
 			--network-namespace-path="/run/netns/$name-$1" --capability=CAP_NET_ADMIN \
 			--resolv-conf=off --timezone=off --link-journal=no --console=read-only \
 			</dev/null >>"$dir/$1/console" 2>&1 &
@@ -199,6 +214,12 @@ leader() {
 up() {
 	mkdir -p "$dir"
 	echo "$name" >"$dir/name"
+	echo "$flavour" >"$dir/flavour"
+	case $flavour in
+		debian12) ;;
+		debian13) sh "$(dirname "$0")/debian13.sh" root >"$dir/base" ;;
+		*) die "unknown host flavour $flavour (debian12 or debian13)" ;;
+	esac
 	: >"$dir/hosts"
 	operator_key
 	operator
@@ -267,12 +288,15 @@ down() {
 			find "$g" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 		done
 		rm -rf "/run/systemd/nspawn/propagate/$name-$h"
+		# A debian13 host's layer: unmounted once nothing runs in it.
+		! mountpoint -q "$dir/$h/root" || umount "$dir/$h/root" || umount -l "$dir/$h/root"
 	done
 	remove_namespaces
 }
 
 cmd=${1:-}
 dir=${2:-}
+flavour=$(cat "$dir/flavour" 2>/dev/null || echo "${SITEC_HOST_FLAVOUR:-debian12}")
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
 	die "usage: boot.sh up|host|op|reboot|crash|wait|down DIR ..."
 fi

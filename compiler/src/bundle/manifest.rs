@@ -8,6 +8,10 @@
 //! ```text
 //! d KEY VALUE                                   deploy target: address, port, user;
 //!                                               boot_confirm_timeout (seconds)
+//! h KEY VALUE                                   what the host runs: release (debian12,
+//!                                               debian13), ifupdown (classic, ifupdown2)
+//! n PROGRAM VERSION WHY                         a program the host needs at least at
+//!                                               VERSION (MAJOR.MINOR), and what for
 //! p KEY VALUE                                   pull mode: site, url, interval,
 //!                                               confirm_timeout (seconds)
 //! p signer NAME KEY                             a key whose releases the host accepts
@@ -29,8 +33,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Role, UnitState};
-use crate::render::{Action, Secret, Validator};
+use crate::model::{Ifupdown, Release, Role, UnitState};
+use crate::render::{Action, Need, Secret, Validator};
 
 /// The manifest format this sitec writes; `activate` refuses others.
 pub(crate) const FORMAT: u32 = 2;
@@ -44,10 +48,25 @@ pub(crate) struct Manifest {
     pub(crate) files: BTreeMap<String, ManifestFile>,
     pub(crate) format: u32,
     pub(crate) host: String,
+    /// Programs the host must have at least at a version.
+    #[serde(default)]
+    pub(crate) needs: Vec<Need>,
     pub(crate) roles: Vec<Role>,
     pub(crate) secrets: Vec<Secret>,
     pub(crate) site: String,
+    /// What the host runs, as the site says; `activate check` refuses the
+    /// bundle on a host that runs something else.
+    #[serde(default)]
+    pub(crate) system: System,
     pub(crate) units: BTreeMap<String, UnitState>,
+}
+
+/// The host's Debian release and ifupdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct System {
+    pub(crate) ifupdown: Ifupdown,
+    pub(crate) release: Release,
 }
 
 /// Where `push` reaches the host, and how long a boot on changed kernel
@@ -138,6 +157,17 @@ impl Manifest {
         let _ = writeln!(s, "d\tboot_confirm_timeout\t{}", d.boot_confirm_timeout);
         let _ = writeln!(s, "d\tport\t{}", d.port);
         let _ = writeln!(s, "d\tuser\t{}", d.user);
+        let _ = writeln!(s, "h\trelease\t{}", self.system.release.as_str());
+        let _ = writeln!(s, "h\tifupdown\t{}", self.system.ifupdown.as_str());
+        for need in &self.needs {
+            let _ = writeln!(
+                s,
+                "n\t{}\t{}\t{}",
+                need.program.as_str(),
+                need.version,
+                need.why
+            );
+        }
         if let Some(p) = &d.pull {
             // A release names its site: the host takes none of another's.
             let _ = writeln!(s, "p\tsite\t{}", self.site);
@@ -213,6 +243,11 @@ mod tests {
             .into(),
             format: FORMAT,
             host: "h".into(),
+            needs: vec![Need {
+                program: crate::render::Program::Nginx,
+                version: "1.25".into(),
+                why: "HTTP/3 (listen ... quic)".into(),
+            }],
             roles: vec![],
             secrets: vec![Secret {
                 age: None,
@@ -223,6 +258,10 @@ mod tests {
                 gid: 0,
             }],
             site: "s".into(),
+            system: System {
+                ifupdown: Ifupdown::Ifupdown2,
+                release: Release::Debian13,
+            },
             units: [("nginx.service".to_string(), UnitState::Masked)].into(),
         }
     }
@@ -252,6 +291,8 @@ mod tests {
         assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\t0\t0\t-\n"));
         assert!(index.contains("d\taddress\t192.0.2.1\n"));
         assert!(index.contains("o\t1\tdaemon-reload\no\t2\tnft-load\n"));
+        assert!(index.contains("h\trelease\tdebian13\nh\tifupdown\tifupdown2\n"));
+        assert!(index.contains("n\tnginx\t1.25\tHTTP/3 (listen ... quic)\n"));
     }
 
     #[test]

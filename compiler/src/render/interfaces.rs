@@ -1,9 +1,11 @@
-//! /etc/network/interfaces (ifupdown): loopback, physical interfaces, bridges.
+//! /etc/network/interfaces (classic ifupdown or ifupdown2, as the host's
+//! `ifupdown` says): loopback, physical interfaces, bridges, and a `source`
+//! of interfaces.d, where other tools (Proxmox's SDN) write.
 
 use serde::Serialize;
 
 use super::{Action, File, HostInput, HostOutput, RenderError, Validator, template};
-use crate::model::{Method, Method6};
+use crate::model::{Ifupdown, Method, Method6};
 
 #[derive(Serialize)]
 struct Stanza<'a> {
@@ -24,12 +26,22 @@ struct Inet6 {
     options: Vec<String>,
 }
 
+/// The `inet6` stanza, or (SLAAC under ifupdown2, which has no `inet6
+/// auto` method and refuses it) the options the `inet` one gets instead:
+/// router advertisements accepted also where the host forwards.
 fn inet6(
+    ifupdown: Ifupdown,
     method6: Option<Method6>,
     address6: Option<&str>,
     gateway6: Option<&str>,
+    inet_options: &mut Vec<String>,
 ) -> Option<Inet6> {
     let method = Method6::effective(method6, address6)?;
+    if method == Method6::Auto && ifupdown == Ifupdown::Ifupdown2 {
+        inet_options.push("accept-ra 2".into());
+        inet_options.push("autoconf 1".into());
+        return None;
+    }
     let mut options = Vec::new();
     push_opt(&mut options, "address", address6);
     push_opt(&mut options, "gateway", gateway6);
@@ -53,13 +65,17 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             options.push(format!("mtu {mtu}"));
         }
         let inet6 = inet6(
+            host.ifupdown,
             iface.method6,
             iface.address6.as_deref(),
             iface.gateway6.as_deref(),
+            &mut options,
         );
         stanzas.push(Stanza {
             name,
-            auto: iface.method != Method::Manual || inet6.is_some(),
+            auto: iface.method != Method::Manual
+                || iface.method6.is_some()
+                || iface.address6.is_some(),
             method: match iface.method {
                 Method::Manual => "manual",
                 Method::Static => "static",
@@ -74,13 +90,15 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         let mut options = Vec::new();
         push_opt(&mut options, "address", bridge.address.as_deref());
         push_opt(&mut options, "gateway", bridge.gateway.as_deref());
-        let ports = if bridge.ports.is_empty() {
-            // What Proxmox itself writes for a bridge without uplink.
-            "none".to_string()
-        } else {
-            bridge.ports.join(" ")
-        };
-        options.push(format!("bridge-ports {ports}"));
+        match (bridge.ports.is_empty(), host.ifupdown) {
+            (false, _) => options.push(format!("bridge-ports {}", bridge.ports.join(" "))),
+            // What Proxmox itself writes for a bridge without uplink, and
+            // classic ifupdown's bridge-utils hook reads.
+            (true, Ifupdown::Classic) => options.push("bridge-ports none".into()),
+            // Debian's ifupdown2 refuses `none` (Proxmox's takes it); a
+            // bridge setting marks the stanza a bridge for both.
+            (true, Ifupdown::Ifupdown2) => options.push("bridge-vlan-aware no".into()),
+        }
         options.push(format!(
             "bridge-stp {}",
             if bridge.stp { "on" } else { "off" }
@@ -98,12 +116,16 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             options,
             // The bridge's ports and settings are in the inet stanza only:
             // ifupdown would run the bridge hooks again for a second one.
-            inet6: inet6(
-                bridge.method6,
-                bridge.address6.as_deref(),
-                bridge.gateway6.as_deref(),
-            ),
+            inet6: None,
         });
+        let last = stanzas.last_mut().expect("just pushed");
+        last.inet6 = inet6(
+            host.ifupdown,
+            bridge.method6,
+            bridge.address6.as_deref(),
+            bridge.gateway6.as_deref(),
+            &mut last.options,
+        );
     }
     let content = template(
         "interfaces",

@@ -257,10 +257,41 @@ pub struct Secret {
     pub gid: u32,
 }
 
+/// A program the host must have at least at some version for a file of
+/// the bundle to parse: `activate check` refuses the bundle on a host whose
+/// program is older, saying what needs it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Need {
+    /// The program, as `activate` asks it its version.
+    pub program: Program,
+    /// `MAJOR.MINOR`, the oldest that parses it.
+    pub version: String,
+    /// What needs it, in the file's own words.
+    pub why: String,
+}
+
+/// A program whose version `activate check` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Program {
+    /// `nginx -v`.
+    Nginx,
+}
+
+impl Program {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Program::Nginx => "nginx",
+        }
+    }
+}
+
 /// Everything rendered for one host.
 #[derive(Debug, Default)]
 pub(crate) struct HostOutput {
     pub(crate) files: Vec<File>,
+    pub(crate) needs: BTreeSet<Need>,
     pub(crate) units: BTreeMap<String, UnitState>,
     pub(crate) secrets: BTreeSet<Secret>,
     /// The encrypted secrets, by bundle path (`secrets/<host path>.age`):

@@ -1,9 +1,13 @@
-//! /etc/nginx/nginx.conf: HTTP virtual hosts (TLS, HTTP/2) proxied to
+//! /etc/nginx/nginx.conf: HTTP virtual hosts (TLS, HTTP/2, HTTP/3) proxied to
 //! upstreams, and L4 stream mappings for TCP and UDP.
+
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::{Action, File, HostInput, HostOutput, RenderError, Secret, Validator, template};
+use super::{
+    Action, File, HostInput, HostOutput, Need, Program, RenderError, Secret, Validator, template,
+};
 use crate::net::socket;
 
 /// The address part of `listen` for a listen address: every address of
@@ -26,6 +30,10 @@ struct VhostDef<'a> {
     tls: Option<(&'a str, &'a str)>,
     http2: bool,
     http3: bool,
+    /// Its QUIC `listen` values (HTTP/3): `reuseport`, which NGINX takes
+    /// once per address and port, on the first server listening there
+    /// (the default server, when there is one).
+    quic: Vec<String>,
     servers: Vec<String>,
     max_body_size: Option<String>,
     websockets: bool,
@@ -53,28 +61,61 @@ fn body_size(size: &str) -> String {
     }
 }
 
-/// The `listen` lines of the default servers that refuse unknown names:
-/// one per address and port a virtual host listens on, plain for port 80
-/// and TLS for 443, in a fixed order.
-fn default_listens(vhosts: &[VhostDef]) -> (Vec<String>, Vec<String>) {
-    let mut plain = std::collections::BTreeSet::new();
-    let mut tls = std::collections::BTreeSet::new();
+/// The `listen` addresses of the default servers that refuse unknown
+/// names: one per address and port a virtual host listens on, plain for
+/// port 80, TLS for 443 and QUIC for UDP 443, in a fixed order.
+#[derive(Default)]
+struct Defaults {
+    plain: Vec<String>,
+    tls: Vec<String>,
+    quic: Vec<String>,
+}
+
+fn default_listens(vhosts: &[VhostDef]) -> Defaults {
+    let mut plain = BTreeSet::new();
+    let mut tls = BTreeSet::new();
+    let mut quic = BTreeSet::new();
     for v in vhosts {
         for prefix in &v.listen {
             plain.insert(format!("{prefix}80"));
             if v.tls.is_some() {
                 tls.insert(format!("{prefix}443"));
             }
+            if v.http3 {
+                quic.insert(format!("{prefix}443"));
+            }
         }
     }
-    (plain.into_iter().collect(), tls.into_iter().collect())
+    Defaults {
+        plain: plain.into_iter().collect(),
+        tls: tls.into_iter().collect(),
+        quic: quic.into_iter().collect(),
+    }
+}
+
+/// Each virtual host's QUIC `listen` values. NGINX refuses a second
+/// `reuseport` on one address and port ("duplicate listen options"), so
+/// it goes on the first server there: the default server when unknown
+/// names are refused (which then has it), else the first virtual host.
+fn quic_listens(vhosts: &mut [VhostDef], default_server: bool) {
+    let mut taken = BTreeSet::new();
+    for v in vhosts.iter_mut().filter(|v| v.http3) {
+        v.quic = v
+            .listen
+            .iter()
+            .map(|prefix| {
+                let first = !default_server && taken.insert(prefix.clone());
+                format!("{prefix}443 quic{}", if first { " reuseport" } else { "" })
+            })
+            .collect();
+    }
 }
 
 pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), RenderError> {
     let Some(n) = &ctx.host.nginx else {
         return Ok(());
     };
-    let vhosts: Vec<VhostDef> = n
+    let mut vhosts: Vec<VhostDef> = n
         .vhosts
         .iter()
         .map(|(name, v)| VhostDef {
@@ -86,7 +127,9 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
                 .as_ref()
                 .map(|t| (t.certificate.as_str(), t.key.as_str())),
             http2: v.http2,
-            http3: v.http3,
+            // QUIC is TLS: a virtual host without it has no HTTP/3.
+            http3: v.http3 && v.tls.is_some(),
+            quic: Vec::new(),
             servers: v
                 .backends
                 .iter()
@@ -132,11 +175,29 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             });
         }
     }
-    let (default_plain, default_tls) = if n.refuse_unknown_hosts {
+    let version = n.version(ctx.host.release);
+    // `listen ... http2` is deprecated from NGINX 1.25.1 on, where
+    // `http2 on;` replaces it.
+    let http2_directive = version >= (1, 25);
+    let mut need = |why: &str| {
+        out.needs.insert(Need {
+            program: Program::Nginx,
+            version: "1.25".into(),
+            why: why.into(),
+        })
+    };
+    if vhosts.iter().any(|v| v.http3) {
+        need("HTTP/3 (listen ... quic)");
+    }
+    if http2_directive && vhosts.iter().any(|v| v.http2 && v.tls.is_some()) {
+        need("HTTP/2 written as `http2 on;`");
+    }
+    let defaults = if n.refuse_unknown_hosts {
         default_listens(&vhosts)
     } else {
-        (vec![], vec![])
+        Defaults::default()
     };
+    quic_listens(&mut vhosts, n.refuse_unknown_hosts);
     let content = template(
         "nginx.conf",
         &serde_json::json!({
@@ -144,8 +205,10 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             "worker_connections": n.worker_connections,
             "max_body_size": n.max_body_size.as_deref().map(body_size),
             "websockets": vhosts.iter().any(|v| v.websockets),
-            "default_plain": default_plain,
-            "default_tls": default_tls,
+            "default_plain": defaults.plain,
+            "default_tls": defaults.tls,
+            "default_quic": defaults.quic,
+            "http2_directive": http2_directive,
             "vhosts": vhosts,
             "streams": streams,
         }),
