@@ -291,15 +291,16 @@ fn ifupdown2_refuses_slaac_as_classic_ifupdown_writes_it() {
     );
 }
 
-/// ... and only warns about `bridge-ports none`, which Proxmox's own build
-/// takes: a warning fails the file too.
+/// ... and only warns about a value it refuses: a warning fails the file
+/// (all but the one about `bridge-ports none`, which it applies, and which
+/// pve1's host-only bridge has).
 #[test]
-fn ifupdown2_refuses_a_bridge_without_ports_as_classic_ifupdown_writes_it() {
+fn a_value_ifupdown2_only_warns_about_is_rejected() {
     rejects_saying(
         "homelab/pve1",
         "etc/network/interfaces",
-        "bridge-ports: invalid value \"none\"",
-        |t| t.replacen("bridge-vlan-aware no", "bridge-ports none", 1),
+        "bridge-stp: invalid value \"sometimes\"",
+        |t| t.replacen("bridge-stp off", "bridge-stp sometimes", 1),
     );
 }
 

@@ -90,15 +90,15 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         let mut options = Vec::new();
         push_opt(&mut options, "address", bridge.address.as_deref());
         push_opt(&mut options, "gateway", bridge.gateway.as_deref());
-        match (bridge.ports.is_empty(), host.ifupdown) {
-            (false, _) => options.push(format!("bridge-ports {}", bridge.ports.join(" "))),
-            // What Proxmox itself writes for a bridge without uplink, and
-            // classic ifupdown's bridge-utils hook reads.
-            (true, Ifupdown::Classic) => options.push("bridge-ports none".into()),
-            // Debian's ifupdown2 refuses `none` (Proxmox's takes it); a
-            // bridge setting marks the stanza a bridge for both.
-            (true, Ifupdown::Ifupdown2) => options.push("bridge-vlan-aware no".into()),
-        }
+        let ports = if bridge.ports.is_empty() {
+            // What Proxmox itself writes for a bridge without uplink. Both
+            // ifupdowns apply it; Debian's ifupdown2 warns about it when it
+            // checks the syntax (activate's validator knows).
+            "none".to_string()
+        } else {
+            bridge.ports.join(" ")
+        };
+        options.push(format!("bridge-ports {ports}"));
         options.push(format!(
             "bridge-stp {}",
             if bridge.stp { "on" } else { "off" }
