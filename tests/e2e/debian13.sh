@@ -1,6 +1,7 @@
 #!/bin/sh
 # debian13.sh: the root file system of the Debian 13 ("trixie") test hosts,
-# laid out as a Proxmox VE 9 host's network stack is: ifupdown2, not classic
+# laid out as a Proxmox VE 9 host's network stack is: ifupdown2 (Debian's
+# build; Proxmox's own is not in Debian's archive), not classic
 # ifupdown. Built with mmdebstrap from Debian's archive, kept under
 # target/hosts/ and built again only when the package list below changes.
 #

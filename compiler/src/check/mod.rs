@@ -47,6 +47,7 @@ mod kernel_cmdline_root;
 mod nginx_backend_unroutable;
 mod nginx_duplicate_server_name;
 mod nginx_http3_version;
+mod nginx_http3_without_tls;
 mod nginx_udp_only;
 mod ports_conflict;
 mod samba_duplicate_share;
@@ -103,6 +104,7 @@ checks!(
     nginx_backend_unroutable,
     nginx_duplicate_server_name,
     nginx_http3_version,
+    nginx_http3_without_tls,
     nginx_udp_only,
     ports_conflict,
     samba_duplicate_share,

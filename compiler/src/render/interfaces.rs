@@ -26,10 +26,14 @@ struct Inet6 {
     options: Vec<String>,
 }
 
-/// The `inet6` stanza, or (SLAAC under ifupdown2, which has no `inet6
-/// auto` method and refuses it) the options the `inet` one gets instead:
-/// router advertisements accepted also where the host forwards.
+/// The `inet6` stanza, or (SLAAC under ifupdown2) what the `inet` one
+/// gets instead. Debian's ifupdown2 has no `inet6 auto` (it refuses it,
+/// and exits 0) and no `accept-ra`/`autoconf` options (it ignores them
+/// without a word; Proxmox's build has both): a command both run after
+/// the interface is up accepts router advertisements, also where the host
+/// forwards, and takes an address from them.
 fn inet6(
+    name: &str,
     ifupdown: Ifupdown,
     method6: Option<Method6>,
     address6: Option<&str>,
@@ -38,8 +42,10 @@ fn inet6(
 ) -> Option<Inet6> {
     let method = Method6::effective(method6, address6)?;
     if method == Method6::Auto && ifupdown == Ifupdown::Ifupdown2 {
-        inet_options.push("accept-ra 2".into());
-        inet_options.push("autoconf 1".into());
+        // Slashes: an interface name may hold a dot (a VLAN, eth0.10).
+        inet_options.push(format!(
+            "post-up sysctl -qw net/ipv6/conf/{name}/accept_ra=2 net/ipv6/conf/{name}/autoconf=1"
+        ));
         return None;
     }
     let mut options = Vec::new();
@@ -65,6 +71,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             options.push(format!("mtu {mtu}"));
         }
         let inet6 = inet6(
+            name,
             host.ifupdown,
             iface.method6,
             iface.address6.as_deref(),
@@ -99,6 +106,12 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             bridge.ports.join(" ")
         };
         options.push(format!("bridge-ports {ports}"));
+        if host.ifupdown == Ifupdown::Ifupdown2 {
+            // The ports Proxmox adds itself (VMs' taps, containers' veths,
+            // firewall bridges): Debian's ifupdown2 would take them off the
+            // bridge at every reload; Proxmox's build leaves these alone.
+            options.push("bridge-ports-condone-regex ^(tap|veth|fwpr)".into());
+        }
         options.push(format!(
             "bridge-stp {}",
             if bridge.stp { "on" } else { "off" }
@@ -120,6 +133,7 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
         });
         let last = stanzas.last_mut().expect("just pushed");
         last.inet6 = inet6(
+            name,
             host.ifupdown,
             bridge.method6,
             bridge.address6.as_deref(),

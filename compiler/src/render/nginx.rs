@@ -177,20 +177,21 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
     }
     let version = n.version(ctx.host.release);
     // `listen ... http2` is deprecated from NGINX 1.25.1 on, where
-    // `http2 on;` replaces it.
-    let http2_directive = version >= (1, 25);
-    let mut need = |why: &str| {
+    // `http2 on;` replaces it; 1.25.0 has no such directive, so it is
+    // written from 1.26 on (what Debian 13 ships).
+    let http2_directive = version >= (1, 26);
+    let mut need = |version: &str, why: &str| {
         out.needs.insert(Need {
             program: Program::Nginx,
-            version: "1.25".into(),
+            version: version.into(),
             why: why.into(),
         })
     };
     if vhosts.iter().any(|v| v.http3) {
-        need("HTTP/3 (listen ... quic)");
+        need("1.25", "HTTP/3 (listen ... quic)");
     }
     if http2_directive && vhosts.iter().any(|v| v.http2 && v.tls.is_some()) {
-        need("HTTP/2 written as `http2 on;`");
+        need("1.26", "HTTP/2 written as `http2 on;`");
     }
     let defaults = if n.refuse_unknown_hosts {
         default_listens(&vhosts)
