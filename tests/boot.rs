@@ -1865,13 +1865,27 @@ impl BootLab {
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     }
 
-    /// Waits, polling every second, until the last pull of a host says `what`.
+    /// Waits, polling every second, until the last pull of a host says
+    /// `what`, or the host logged a pull that says it since the wait began
+    /// (the next pull may follow at once and say something else).
     fn pulled(&self, host: &str, secs: u64, what: &str) -> String {
         let start = Instant::now();
+        let logged = || {
+            let o = self.on(host, "cat /var/lib/sitec/log 2>/dev/null");
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.contains("] pull: ") && l.contains(what))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let before = logged().len();
         loop {
             let last = self.last_pull(host);
             if last.contains(what) {
                 return last;
+            }
+            if let Some(line) = logged().get(before) {
+                return line.clone();
             }
             assert!(
                 start.elapsed() < Duration::from_secs(secs),

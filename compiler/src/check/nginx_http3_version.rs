@@ -44,7 +44,7 @@ pub(crate) fn check(site: &Site, out: &mut Vec<Diagnostic>) {
                     .at(site, &path!["hosts", host_name, "nginx", "version"], "the host's nginx"),
                 None => d
                     .help(format!(
-                        "remove `http3 = true`, or run the host on Debian 13 (`release = 'debian13`, nginx 1.26); {} ships nginx {major}.{minor}",
+                        "remove `http3 = true`, or run the host on Debian 13 (`release = 'debian13`, nginx 1.26), or install nginx 1.25+ from elsewhere and say so in `nginx.version`; {} ships nginx {major}.{minor}",
                         host.release.name()
                     ))
                     .at(site, &path!["hosts", host_name, "release"], "the host's release"),
