@@ -1444,31 +1444,26 @@ fn a_host_is_deployed_to_and_confirmed_over_ipv6(flavour: Flavour) {
 fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch(flavour: Flavour) {
     let lab = BootLab::with(flavour, &["pve1"]);
     let a = lab.compile("a", &BASE);
-    match flavour {
+    let refused = match flavour {
         // Classic ifupdown makes bridges only through bridge-utils' hook.
-        Flavour::Debian12 => lab.on_ok(
-            "pve1",
-            "mv /etc/network/if-pre-up.d/bridge /root/bridge-hook",
+        Flavour::Debian12 => {
+            lab.on_ok(
+                "pve1",
+                "mv /etc/network/if-pre-up.d/bridge /root/bridge-hook",
+            );
+            a.clone()
+        }
+        // On Debian 13, a bundle written for Debian 12 with classic
+        // ifupdown (what the site says when it says nothing).
+        Flavour::Debian13 => lab.compile(
+            "wrong",
+            &Variant {
+                system: Some("{}"),
+                ..BASE
+            },
         ),
-        Flavour::Debian13 => String::new(),
     };
-    // On Debian 13, a bundle written for Debian 12 with classic ifupdown
-    // (what the site says when it says nothing).
-    let wrong = lab.compile(
-        "wrong",
-        &Variant {
-            system: Some("{}"),
-            ..BASE
-        },
-    );
-    let (code, out) = lab.push(
-        if flavour == Flavour::Debian12 {
-            &a
-        } else {
-            &wrong
-        },
-        &["e2e", "pve1"],
-    );
+    let (code, out) = lab.push(&refused, &["e2e", "pve1"]);
     assert_eq!(code, 3, "{out}");
     match flavour {
         Flavour::Debian12 => assert!(out.contains("bridge-utils"), "{out}"),

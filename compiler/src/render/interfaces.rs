@@ -117,6 +117,16 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             if bridge.stp { "on" } else { "off" }
         ));
         options.push(format!("bridge-fd {}", bridge.forward_delay));
+        // The bridge's ports and settings are in the inet stanza only:
+        // ifupdown would run the bridge hooks again for a second one.
+        let inet6 = inet6(
+            name,
+            host.ifupdown,
+            bridge.method6,
+            bridge.address6.as_deref(),
+            bridge.gateway6.as_deref(),
+            &mut options,
+        );
         stanzas.push(Stanza {
             name,
             auto: true,
@@ -127,19 +137,8 @@ pub(super) fn render(ctx: &HostInput, out: &mut HostOutput) -> Result<(), Render
             },
             comment: bridge.comment.as_deref(),
             options,
-            // The bridge's ports and settings are in the inet stanza only:
-            // ifupdown would run the bridge hooks again for a second one.
-            inet6: None,
+            inet6,
         });
-        let last = stanzas.last_mut().expect("just pushed");
-        last.inet6 = inet6(
-            name,
-            host.ifupdown,
-            bridge.method6,
-            bridge.address6.as_deref(),
-            bridge.gateway6.as_deref(),
-            &mut last.options,
-        );
     }
     let content = template(
         "interfaces",
