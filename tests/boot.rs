@@ -1391,6 +1391,65 @@ fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_nex
     }
 }
 
+/// A local user of the host (here `nobody`) can neither hold sitec's lock,
+/// which would suspend every activation and the timer that rolls a
+/// lockout back, nor read what generation 0 backed up: a key that a 0700
+/// directory protected on the host stays protected. A lock file left open
+/// to all by an earlier version, held by such a user, is replaced, and the
+/// push goes on at once.
+fn local_users_can_neither_hold_sitecs_lock_nor_read_what_it_backed_up(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["nas"]);
+    lab.on_ok(
+        "nas",
+        "mkdir -p -m 700 /etc/wireguard && echo '# the host own key' >/etc/wireguard/wg0.conf && chmod 644 /etc/wireguard/wg0.conf",
+    );
+    deploy(&lab);
+    let nobody = |script: &str| {
+        let o = lab.on("nas", &format!("runuser -u nobody -- {script} 2>&1"));
+        (o.status.success(), text(&o))
+    };
+    let (read, said) = nobody("cat /var/lib/sitec/backup/files/etc/wireguard/wg0.conf");
+    assert!(!read, "nobody read the host's old key: {said}");
+    assert_eq!(
+        lab.on_ok(
+            "nas",
+            "stat -c %a /var/lib/sitec/backup /var/lib/sitec/lock"
+        ),
+        "700\n600\n"
+    );
+    let (held, said) = nobody("flock -n /var/lib/sitec/lock true");
+    assert!(!held, "nobody could open sitec's lock: {said}");
+    assert!(said.contains("Permission denied"), "{said}");
+
+    // As an earlier version left it: open to all, and held by nobody.
+    lab.on_ok(
+        "nas",
+        "chmod 644 /var/lib/sitec/lock && setsid runuser -u nobody -- flock /var/lib/sitec/lock sleep 600 </dev/null >/dev/null 2>&1 & sleep 1",
+    );
+    assert!(
+        lab.on_ok("nas", "cat /proc/locks").contains("FLOCK"),
+        "nobody holds no lock"
+    );
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: WIDER_ADMIN,
+            ..BASE
+        },
+    );
+    let started = Instant::now();
+    let out = lab.push_ok(&b, &["e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the push waited for nobody's lock"
+    );
+    assert_eq!(
+        lab.on_ok("nas", "stat -c %u:%a /var/lib/sitec/lock"),
+        "0:600\n"
+    );
+}
+
 /// `activate check` refuses, before anything changes, a bundle whose
 /// artifacts the host cannot apply, and says what to install: here a bridge
 /// on a host with classic ifupdown but without bridge-utils' hook.
@@ -1907,6 +1966,11 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
     for host in ["nas", "lb"] {
         lab.pulled(host, 60, "is generation 1, which runs");
     }
+    // Pulls' lock is root's alone: no local user holds it to freeze them.
+    assert_eq!(
+        lab.on_ok("nas", "stat -c %u:%a /var/lib/sitec/pull/lock"),
+        "0:600\n"
+    );
     // The canary: lb alone gets b.
     let b = lab.compile("b", &pulling(PULLED, PULLED));
     lab.publish(&b, RELEASE_KEY, &["lb"]);
@@ -2322,9 +2386,13 @@ fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_c
         90,
         "runs as generation 2, confirmed by its health checks",
     );
+    // The server is down for the boot: it refuses the host's connection,
+    // which the network the boot brought up carried there and back.
+    lab.stop_serving();
     let since = boots(&lab, "nas");
     lab.reboot("nas");
     lab.pulled("nas", 40, "passes its health checks: confirmed");
+    lab.serve();
     // Past the boot's deadline: no going back, no reboot.
     std::thread::sleep(Duration::from_secs(50));
     assert_eq!(boots(&lab, "nas"), since + 1);
@@ -2336,6 +2404,50 @@ fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_c
     assert_eq!(options.trim(), "1");
     let status = lab.on_ok("nas", "sh /var/lib/sitec/activate status");
     assert!(!status.contains("awaits confirmation"), "{status}");
+}
+
+/// ... but a boot that cannot reach the server at all (no route, the
+/// network or the host unreachable: what a boot that lost its NIC gets) is
+/// no boot to confirm: its health checks fail, and the host goes back to
+/// the kernel files that booted and reboots by itself.
+fn a_pulled_boot_that_cannot_reach_its_server_is_not_confirmed_and_goes_back(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["nas"]);
+    lab.serve();
+    let a = lab.compile("a", &PULL_BOOT);
+    lab.push_ok(&a, &["--confirm-timeout", "60", "e2e", "nas"]);
+    let k = lab.compile(
+        "k",
+        &Variant {
+            nas_extra: loop_options("").nas_extra,
+            ..PULL_BOOT
+        },
+    );
+    lab.publish(&k, RELEASE_KEY, &["nas"]);
+    lab.pulled(
+        "nas",
+        90,
+        "runs as generation 2, confirmed by its health checks",
+    );
+    // The operator's side answers the host's connections to the server
+    // with "host unreachable", as a router does for a link that is down.
+    let mut c = lab.op();
+    run_ok(c.args([
+        "nft",
+        "add table ip unreachable; add chain ip unreachable in { type filter hook input priority 0; }; add rule ip unreachable in tcp dport 8088 reject with icmp type host-unreachable",
+    ]));
+    let since = boots(&lab, "nas");
+    lab.reboot("nas");
+    let said = lab.pulled("nas", 60, "fails its health checks");
+    assert!(said.contains("could not fetch"), "{said}");
+    reboots_by_itself(&lab, "nas", since, 2);
+    // The pull after the reboot says where the host is now.
+    lab.pulled("nas", 60, "the host keeps generation 1");
+    assert_back_on_generation_1(&lab, 2);
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(
+        !log.contains("passes its health checks: confirmed"),
+        "{log}"
+    );
 }
 
 // Every booted-host test runs on Debian 13 with ifupdown2 (what Proxmox VE 9
@@ -2417,6 +2529,11 @@ fn a_host_is_deployed_to_and_confirmed_over_ipv6_on_debian13() {
 }
 
 #[test]
+fn local_users_can_neither_hold_sitecs_lock_nor_read_what_it_backed_up_on_debian13() {
+    local_users_can_neither_hold_sitecs_lock_nor_read_what_it_backed_up(Flavour::Debian13);
+}
+
+#[test]
 fn a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch_on_debian12() {
     a_host_that_cannot_apply_a_bundle_refuses_it_before_the_switch(Flavour::Debian12);
 }
@@ -2490,6 +2607,11 @@ fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_
     a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_its_tunnel_up(
         Flavour::Debian13,
     );
+}
+
+#[test]
+fn a_pulled_boot_that_cannot_reach_its_server_is_not_confirmed_and_goes_back_on_debian13() {
+    a_pulled_boot_that_cannot_reach_its_server_is_not_confirmed_and_goes_back(Flavour::Debian13);
 }
 
 #[test]

@@ -604,3 +604,76 @@ fn a_bundle_that_sets_sitecs_own_boot_units_is_refused() {
         );
     }
 }
+
+/// What `activate check` of `bundle` (with `args`) wrote on the system that
+/// checked it, outside the check's own scratch directory: on this machine,
+/// the upper layers of overlays over its writable trees in a mount namespace
+/// of the check's own; in the Debian 13 root, what is newer than the check's
+/// start there.
+fn written_by_check(system: System, bundle: &Path, args: &str) -> Vec<String> {
+    let tmp = TempDir::new("hygiene");
+    let o = match system {
+        System::Debian12 => Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(
+                r#"set -eu
+t=$1 b=$2
+shift 2
+for d in etc var root usr opt srv home; do
+    [ -d "/$d" ] || continue
+    mkdir -p "$t/u/$d" "$t/w/$d"
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=$t/u/$d,workdir=$t/w/$d" "/$d"
+done
+sh "$b/activate" check "$@" >/dev/null 2>&1 || true
+cd "$t/u" && find . -mindepth 2 | sort"#,
+            )
+            .arg("sh")
+            .arg(tmp.path())
+            .arg(bundle)
+            .args(args.split_whitespace())
+            .output()
+            .unwrap(),
+        System::Debian13 => Command::new("sh")
+            .env("SITEC_CHROOT_BIND", bundle)
+            .arg(project_root().join("tests/e2e/debian13.sh"))
+            .args(["run", "sh", "-c"])
+            .arg(
+                r#"set -eu
+touch /tmp/.started
+sleep 1
+sh /mnt/activate check "$@" >/dev/null 2>&1 || true
+find / -xdev -newer /tmp/.started | grep -Ev '^/(mnt|run|tmp|dev|proc|sys)(/|$)' | sort || true"#,
+            )
+            .arg("sh")
+            .args(args.split_whitespace())
+            .output()
+            .unwrap(),
+    };
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A check on a machine that is no managed host (CI, an operator's laptop,
+/// `--stand-ins` or not) writes nothing outside its own scratch directory:
+/// no state of sitec's, no log, no staged or decrypted secrets, no
+/// directories where the bundle's certificates would be.
+#[test]
+fn a_check_off_a_managed_host_writes_nothing_outside_its_scratch_directory() {
+    let tmp = TempDir::new("hygiene-out");
+    let out = tmp.path().join("out");
+    compile_into(&out);
+    for bundle in bundles(&out) {
+        let system = System::of(&bundle);
+        for args in ["--stand-ins", ""] {
+            let written = written_by_check(system, &bundle, args);
+            assert!(
+                written.is_empty(),
+                "`activate check {args}` of {} on {system:?} wrote: {written:#?}",
+                bundle.display()
+            );
+        }
+    }
+}
