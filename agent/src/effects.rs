@@ -1,0 +1,243 @@
+//! The one interface through which the agent reads and changes a host.
+//!
+//! Reads take `&self`; every operation that changes something takes
+//! `&mut self` and is one step the crash simulation may stop after. Paths
+//! are absolute host paths (`/etc/nginx/nginx.conf`,
+//! `/var/lib/sitec/current`); symbolic links are followed by the reads
+//! that say so, as the kernel follows them.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What a path is, not following a final symbolic link (lstat).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Link,
+}
+
+/// An external command: a program and its arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+}
+
+impl Cmd {
+    pub fn new(program: &str, args: &[&str]) -> Cmd {
+        Cmd {
+            program: program.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ran {
+    pub success: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+pub trait Effects {
+    /// A file's bytes, following symbolic links.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// A symbolic link's target as written.
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
+    /// What `path` is (not following a final link); `None` when absent.
+    fn kind(&self, path: &Path) -> io::Result<Option<Kind>>;
+    /// Whether `path` resolves to something (following links): a link to
+    /// nothing does not exist.
+    fn exists(&self, path: &Path) -> bool;
+    /// A file's permission bits, following links.
+    fn mode(&self, path: &Path) -> io::Result<u32>;
+    /// The names in a directory, sorted.
+    fn list(&self, dir: &Path) -> io::Result<Vec<OsString>>;
+
+    /// Creates or truncates a file and writes `bytes`, with `mode` for a
+    /// new one. Not on disk until [`Effects::sync_file`].
+    fn write(&mut self, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()>;
+    /// fsync(2) of a file: its contents are on disk (its name is not,
+    /// until its directory is synced).
+    fn sync_file(&mut self, path: &Path) -> io::Result<()>;
+    /// fsync(2) of a directory: the names in it are on disk.
+    fn sync_dir(&mut self, path: &Path) -> io::Result<()>;
+    /// sync(2): everything written so far is on disk.
+    fn sync_all(&mut self) -> io::Result<()>;
+    /// rename(2), replacing `to` (a file or a link; not a directory).
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()>;
+    /// symlink(2): a new link at `link` to `target`.
+    fn symlink(&mut self, target: &Path, link: &Path) -> io::Result<()>;
+    /// unlink(2) of a file or link.
+    fn unlink(&mut self, path: &Path) -> io::Result<()>;
+    /// mkdir(2) with `mode` (less the umask, which the agent sets to 022).
+    fn mkdir(&mut self, path: &Path, mode: u32) -> io::Result<()>;
+    /// chmod(2), following links.
+    fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()>;
+    /// Runs a command to its end.
+    fn run(&mut self, cmd: &Cmd) -> io::Result<Ran>;
+}
+
+/// The operations the agent builds from the primitive ones, each a sequence
+/// of steps of its own.
+pub trait EffectsExt: Effects {
+    /// `mkdir -p`: every missing directory of `path`, each with `mode`.
+    fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        let mut missing = Vec::new();
+        let mut p = path;
+        while self.kind(p)?.is_none() {
+            missing.push(p.to_path_buf());
+            match p.parent() {
+                Some(parent) => p = parent,
+                None => break,
+            }
+        }
+        for d in missing.iter().rev() {
+            self.mkdir(d, mode)?;
+        }
+        Ok(())
+    }
+
+    /// `rm -f`: unlinks a file or link that is there.
+    fn remove(&mut self, path: &Path) -> io::Result<()> {
+        match self.kind(path)? {
+            None => Ok(()),
+            Some(Kind::Dir) => Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!("{} is a directory", path.display()),
+            )),
+            Some(_) => self.unlink(path),
+        }
+    }
+
+    /// Replaces `link` by a symbolic link to `target` in one rename, as
+    /// `ln -sfn TARGET LINK.sitec-new && mv -Tf LINK.sitec-new LINK` does:
+    /// at no moment is `link` absent.
+    fn swap_link(&mut self, target: &Path, link: &Path) -> io::Result<()> {
+        let new = with_suffix(link, ".sitec-new");
+        self.remove(&new)?;
+        self.symlink(target, &new)?;
+        self.rename(&new, link)
+    }
+
+    /// Copies a file beside `to` and renames it into place, keeping its
+    /// mode, as `cp -a FROM TO.sitec-new && mv -Tf TO.sitec-new TO` does.
+    fn copy_into_place(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        let bytes = self.read(from)?;
+        let mode = self.mode(from)?;
+        let new = with_suffix(to, ".sitec-new");
+        self.remove(&new)?;
+        self.write(&new, &bytes, mode)?;
+        self.rename(&new, to)
+    }
+
+    /// Writes a file beside `path`, syncs it, renames it into place and
+    /// syncs the directory: after a power loss `path` holds the old bytes
+    /// or the new ones, never a part.
+    fn write_durably(&mut self, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+        let new = with_suffix(path, ".sitec-new");
+        self.write(&new, bytes, mode)?;
+        self.sync_file(&new)?;
+        self.rename(&new, path)?;
+        self.sync_dir(path.parent().unwrap_or(Path::new("/")))
+    }
+}
+
+impl<T: Effects + ?Sized> EffectsExt for T {}
+
+/// `path` with `suffix` appended to its last component.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Follows the symbolic links of `path` as the kernel does (absolute
+/// targets from `/`, relative ones from the link's directory, `..` after
+/// what came before was resolved), through `kind` and `read_link` of one
+/// component at a time. `None`: some component is missing. An error: a
+/// loop, or more than 40 links.
+pub fn resolve(
+    path: &Path,
+    kind: impl Fn(&Path) -> io::Result<Option<Kind>>,
+    read_link: impl Fn(&Path) -> io::Result<PathBuf>,
+) -> io::Result<Option<PathBuf>> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let mut rest: VecDeque<OsString> = VecDeque::new();
+    let push_all = |rest: &mut VecDeque<OsString>, p: &Path, front: bool| {
+        let parts: Vec<OsString> = p
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect();
+        if front {
+            for part in parts.into_iter().rev() {
+                rest.push_front(part);
+            }
+        } else {
+            rest.extend(parts);
+        }
+    };
+    push_all(&mut rest, path, false);
+    let mut cur = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(part) = rest.pop_front() {
+        if part == ".." {
+            cur.pop();
+            continue;
+        }
+        let next = cur.join(&part);
+        match kind(&next)? {
+            None => return Ok(None),
+            Some(Kind::Link) => {
+                links += 1;
+                if links > 40 {
+                    return Err(io::Error::other(format!(
+                        "{}: too many levels of symbolic links",
+                        path.display()
+                    )));
+                }
+                let target = read_link(&next)?;
+                if target.is_absolute() {
+                    cur = PathBuf::from("/");
+                }
+                push_all(&mut rest, &target, true);
+            }
+            Some(Kind::File) if !rest.is_empty() => return Ok(None),
+            Some(_) => cur = next,
+        }
+    }
+    Ok(Some(cur))
+}
+
+/// Where an entry `path` is made, renamed or removed: its directory
+/// resolved (links followed), its own name as given.
+pub fn entry(
+    path: &Path,
+    kind: impl Fn(&Path) -> io::Result<Option<Kind>>,
+    read_link: impl Fn(&Path) -> io::Result<PathBuf>,
+) -> io::Result<PathBuf> {
+    if path == Path::new("/") {
+        return Ok(PathBuf::from("/"));
+    }
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: no entry of a directory", path.display()),
+        ));
+    };
+    match resolve(parent, kind, read_link)? {
+        Some(dir) => Ok(dir.join(name)),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{}: no such directory", parent.display()),
+        )),
+    }
+}

@@ -1,0 +1,157 @@
+//! The host's state, read once from the state directory.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::effects::{Effects, Kind};
+use crate::index::{Files, Gen, IndexError};
+use crate::journal::{Corrupt, Journal};
+use crate::layout::Layout;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Reading or changing `path` failed.
+    Io { path: PathBuf, source: io::Error },
+    /// The journal is not one the agent wrote: nothing is changed.
+    Journal(Corrupt),
+    /// A generation's index cannot be read as one.
+    Index { path: PathBuf, source: IndexError },
+    /// `current` or a generation link is not what the agent makes.
+    State { path: PathBuf, why: String },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Journal(c) => write!(f, "{c}: nothing was changed"),
+            Error::Index { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::State { path, why } => write!(f, "{}: {why}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `map_err` for an I/O error at `path`.
+pub fn at(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Everything the transitions decide on, as the state directory holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostState {
+    /// The live generation; `None` before the first switch.
+    pub current: Option<Gen>,
+    /// Each generation and the store copy (or `../backup`) it links to.
+    pub generations: BTreeMap<Gen, PathBuf>,
+    /// The transition in progress.
+    pub journal: Option<Journal>,
+    /// How each generation ended, as its result file says.
+    pub results: BTreeMap<Gen, String>,
+}
+
+impl HostState {
+    pub fn read(fx: &impl Effects, layout: &Layout) -> Result<HostState, Error> {
+        let current = match fx.kind(&layout.current()).map_err(at(&layout.current()))? {
+            None => None,
+            Some(Kind::Link) => {
+                let t = fx
+                    .read_link(&layout.current())
+                    .map_err(at(&layout.current()))?;
+                Some(generation_named(&t).ok_or_else(|| Error::State {
+                    path: layout.current(),
+                    why: format!("links to {}, not to generations/N", t.display()),
+                })?)
+            }
+            Some(_) => {
+                return Err(Error::State {
+                    path: layout.current(),
+                    why: "is not a symbolic link".to_string(),
+                });
+            }
+        };
+        let mut generations = BTreeMap::new();
+        if fx
+            .kind(&layout.generations())
+            .map_err(at(&layout.generations()))?
+            == Some(Kind::Dir)
+        {
+            for name in fx
+                .list(&layout.generations())
+                .map_err(at(&layout.generations()))?
+            {
+                let Some(g) = name.to_str().and_then(number) else {
+                    continue;
+                };
+                let link = layout.generation(g);
+                if fx.kind(&link).map_err(at(&link))? == Some(Kind::Link) {
+                    generations.insert(g, fx.read_link(&link).map_err(at(&link))?);
+                }
+            }
+        }
+        let journal = match fx.read(&layout.journal()) {
+            Ok(bytes) => {
+                Some(Journal::parse(&String::from_utf8_lossy(&bytes)).map_err(Error::Journal)?)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(at(&layout.journal())(e)),
+        };
+        let mut results = BTreeMap::new();
+        if fx.kind(&layout.results()).map_err(at(&layout.results()))? == Some(Kind::Dir) {
+            for name in fx.list(&layout.results()).map_err(at(&layout.results()))? {
+                let Some(g) = name.to_str().and_then(number) else {
+                    continue;
+                };
+                let path = layout.result(g);
+                let text = fx.read(&path).map_err(at(&path))?;
+                results.insert(g, String::from_utf8_lossy(&text).trim().to_string());
+            }
+        }
+        Ok(HostState {
+            current,
+            generations,
+            journal,
+            results,
+        })
+    }
+
+    /// The number the next new generation gets.
+    pub fn next(&self) -> Gen {
+        Gen(self.generations.keys().next_back().map_or(0, |g| g.0) + 1)
+    }
+}
+
+/// A generation's managed files: generation 0's from the backup's index
+/// (none before the first switch), the others' from their bundle's.
+pub fn files_of(fx: &impl Effects, layout: &Layout, g: Gen) -> Result<Files, Error> {
+    let path = if g.0 == 0 {
+        layout.backup_index()
+    } else {
+        layout.generation(g).join("index")
+    };
+    let bytes = match fx.read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && g.0 == 0 => return Ok(Files::default()),
+        Err(e) => return Err(at(&path)(e)),
+    };
+    Files::parse(&String::from_utf8_lossy(&bytes)).map_err(|source| Error::Index { path, source })
+}
+
+fn number(s: &str) -> Option<Gen> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().map(Gen)
+}
+
+/// N of a `current` target `generations/N`.
+fn generation_named(target: &Path) -> Option<Gen> {
+    let rest = target.strip_prefix("generations").ok()?;
+    number(rest.to_str()?)
+}

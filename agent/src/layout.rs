@@ -1,0 +1,80 @@
+//! The state directory's files: one table, one place.
+//!
+//! | path (under `/var/lib/sitec`) | what it holds |
+//! | --- | --- |
+//! | `store/NAME/` | a bundle as pushed or pulled (`NAME` = its hash and host), sealed |
+//! | `generations/N` | link to `../store/NAME` (N ≥ 1), or to `../backup` (N = 0) |
+//! | `current` | link to `generations/N`: the live generation, switched by one rename |
+//! | `backup/index`, `backup/files/` | generation 0: what sitec found at each path it manages |
+//! | `journal` | `FROM TO KIND`: the transition in progress (see [`crate::journal`]) |
+//! | `armed` | `GEN PREV DEADLINE`: the generation awaiting confirmation |
+//! | `results/N` | how generation N ended (`switched`, `confirmed`, `rolled-back`, ...) |
+//! | `lock` | held by every activation (root's alone, 0600) |
+//!
+//! A managed path `P` (say `etc/nginx/nginx.conf`) is the link `/P ->
+//! /var/lib/sitec/current/P`, so one rename of `current` changes every file.
+
+use std::path::{Path, PathBuf};
+
+use crate::index::Gen;
+
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub state: PathBuf,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            state: PathBuf::from("/var/lib/sitec"),
+        }
+    }
+}
+
+impl Layout {
+    pub fn store(&self) -> PathBuf {
+        self.state.join("store")
+    }
+    pub fn store_copy(&self, name: &str) -> PathBuf {
+        self.store().join(name)
+    }
+    pub fn generations(&self) -> PathBuf {
+        self.state.join("generations")
+    }
+    pub fn generation(&self, g: Gen) -> PathBuf {
+        self.generations().join(g.0.to_string())
+    }
+    pub fn current(&self) -> PathBuf {
+        self.state.join("current")
+    }
+    pub fn backup(&self) -> PathBuf {
+        self.state.join("backup")
+    }
+    pub fn backup_index(&self) -> PathBuf {
+        self.backup().join("index")
+    }
+    /// Generation 0's copy of managed path `p` (relative, `etc/...`).
+    pub fn backup_file(&self, p: &Path) -> PathBuf {
+        self.backup().join("files").join(p)
+    }
+    pub fn journal(&self) -> PathBuf {
+        self.state.join("journal")
+    }
+    pub fn armed(&self) -> PathBuf {
+        self.state.join("armed")
+    }
+    pub fn results(&self) -> PathBuf {
+        self.state.join("results")
+    }
+    pub fn result(&self, g: Gen) -> PathBuf {
+        self.results().join(g.0.to_string())
+    }
+    /// Where managed path `p` is on the host (`/etc/...`).
+    pub fn host_path(p: &Path) -> PathBuf {
+        Path::new("/").join(p)
+    }
+    /// What managed path `p` links to: through `current`.
+    pub fn through_current(&self, p: &Path) -> PathBuf {
+        self.current().join(p)
+    }
+}

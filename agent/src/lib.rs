@@ -1,0 +1,29 @@
+//! sitec's host agent, moving from `compiler/host/activate` (POSIX sh) into
+//! a typed program whose every crash point is simulated.
+//!
+//! What is here so far is the core every transition stands on: the state
+//! directory's files ([`layout`]), the bundle index ([`index`]), the host's
+//! state read once ([`host`]), the journal ([`journal`]), and the
+//! transitions between generations ([`transition`]: the first switch with
+//! its backup, a switch, an operator's rollback, and the recovery that
+//! settles what a crash left). They follow the protocol `activate` runs on
+//! hosts today, step for step and sync for sync, so that the crash
+//! simulation (`tests/crash.rs`) proves that protocol.
+//!
+//! Every state-changing operation (a write, its fsync, a rename, a
+//! symlink, an unlink, each external command) goes through one interface,
+//! [`effects::Effects`]: [`os::Os`] on a host (or under a root directory in
+//! tests), [`sim::SimFs`] in memory, which can stop after any operation as
+//! a killed process or as a power loss (what was not yet fsync'd is lost).
+//!
+//! Not here yet, and still `activate`'s: actions and unit states, secrets,
+//! the confirmation timer, boot confirmation, pull mode, validators.
+
+pub mod effects;
+pub mod host;
+pub mod index;
+pub mod journal;
+pub mod layout;
+pub mod os;
+pub mod sim;
+pub mod transition;

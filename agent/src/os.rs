@@ -1,0 +1,161 @@
+//! The agent's effects on a real file system, under a root directory: `/`
+//! on a host, a temporary directory in tests. Links are resolved under the
+//! root as the kernel resolves them under `/`, so a tree written in a test
+//! behaves as on a host.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::effects::{self, Cmd, Effects, Kind, Ran};
+
+pub struct Os {
+    root: PathBuf,
+}
+
+impl Os {
+    /// Effects on the tree under `root` (`/` on a host).
+    pub fn new(root: &Path) -> Os {
+        Os {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Where a host path is on this machine, without resolving links.
+    fn real(&self, path: &Path) -> PathBuf {
+        self.root.join(path.strip_prefix("/").unwrap_or(path))
+    }
+
+    fn lkind(&self, path: &Path) -> io::Result<Option<Kind>> {
+        match fs::symlink_metadata(self.real(path)) {
+            Ok(m) if m.file_type().is_symlink() => Ok(Some(Kind::Link)),
+            Ok(m) if m.is_dir() => Ok(Some(Kind::Dir)),
+            Ok(_) => Ok(Some(Kind::File)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn link(&self, path: &Path) -> io::Result<PathBuf> {
+        fs::read_link(self.real(path))
+    }
+
+    /// The host path `path` resolves to, on this machine.
+    fn resolved(&self, path: &Path) -> io::Result<PathBuf> {
+        match effects::resolve(path, |p| self.lkind(p), |p| self.link(p))? {
+            Some(p) => Ok(self.real(&p)),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )),
+        }
+    }
+
+    /// The entry `path` names: its directory resolved, as a host path.
+    fn entry(&self, path: &Path) -> io::Result<PathBuf> {
+        effects::entry(path, |p| self.lkind(p), |p| self.link(p))
+    }
+
+    /// Where the entry `path` is, on this machine.
+    fn at(&self, path: &Path) -> io::Result<PathBuf> {
+        Ok(self.real(&self.entry(path)?))
+    }
+}
+
+impl Effects for Os {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(self.resolved(path)?)
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        fs::read_link(self.at(path)?)
+    }
+
+    fn kind(&self, path: &Path) -> io::Result<Option<Kind>> {
+        match self.entry(path) {
+            Ok(p) => self.lkind(&p),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        matches!(
+            effects::resolve(path, |p| self.lkind(p), |p| self.link(p)),
+            Ok(Some(_))
+        )
+    }
+
+    fn mode(&self, path: &Path) -> io::Result<u32> {
+        Ok(fs::metadata(self.resolved(path)?)?.permissions().mode() & 0o7777)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
+        let mut names: Vec<OsString> = fs::read_dir(self.resolved(dir)?)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()?;
+        names.sort();
+        Ok(names)
+    }
+
+    fn write(&mut self, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(self.at(path)?)?;
+        f.write_all(bytes)
+    }
+
+    fn sync_file(&mut self, path: &Path) -> io::Result<()> {
+        fs::File::open(self.resolved(path)?)?.sync_all()
+    }
+
+    fn sync_dir(&mut self, path: &Path) -> io::Result<()> {
+        fs::File::open(self.resolved(path)?)?.sync_all()
+    }
+
+    fn sync_all(&mut self) -> io::Result<()> {
+        // SAFETY: sync(2) takes no arguments and cannot fail.
+        unsafe { libc_sync() };
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(self.at(from)?, self.at(to)?)
+    }
+
+    fn symlink(&mut self, target: &Path, link: &Path) -> io::Result<()> {
+        std::os::unix::fs::symlink(target, self.at(link)?)
+    }
+
+    fn unlink(&mut self, path: &Path) -> io::Result<()> {
+        fs::remove_file(self.at(path)?)
+    }
+
+    fn mkdir(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        fs::DirBuilder::new().mode(mode).create(self.at(path)?)
+    }
+
+    fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        fs::set_permissions(self.resolved(path)?, fs::Permissions::from_mode(mode))
+    }
+
+    fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
+        let o = Command::new(&cmd.program).args(&cmd.args).output()?;
+        Ok(Ran {
+            success: o.status.success(),
+            stdout: o.stdout,
+            stderr: o.stderr,
+        })
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "sync"]
+    fn libc_sync();
+}

@@ -1,0 +1,533 @@
+//! A file system in memory that can stop the agent after any operation,
+//! as a killed process or as a power loss.
+//!
+//! It keeps two images. The live one is what processes see: every
+//! operation changes it. The durable one is what the disk holds, and only
+//! the syncs move things there, as POSIX promises and no more: `fsync` of a
+//! file puts its contents on disk (not its name), `fsync` of a directory
+//! the names in it, `sync` everything. A kill leaves the live image (the
+//! kernel's page cache outlives the process); a power loss leaves the
+//! durable one, where a file whose name reached the disk before its
+//! contents did is empty, and a name whose directory never reached it is
+//! gone. (The kernel may write back more than was synced, in any order; a
+//! protocol that is right with nothing but its syncs on disk is right
+//! with more.)
+//!
+//! With a budget of k, the first k changing operations run and every one
+//! after fails with [`crashed`]; the agent's code cannot tell that from an
+//! I/O error, and as a dead process it changes nothing more.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::effects::{self, Cmd, Effects, Kind, Ran};
+
+type Ino = u64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Node {
+    Dir(u32),
+    File(Ino),
+    Link(PathBuf),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Data {
+    bytes: Vec<u8>,
+    mode: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Image {
+    names: BTreeMap<PathBuf, Node>,
+    inodes: BTreeMap<Ino, Data>,
+}
+
+impl Image {
+    fn new() -> Image {
+        let mut names = BTreeMap::new();
+        names.insert(PathBuf::from("/"), Node::Dir(0o755));
+        Image {
+            names,
+            inodes: BTreeMap::new(),
+        }
+    }
+}
+
+/// How a simulated crash ends the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crash {
+    /// The process dies; what it wrote stays in the page cache.
+    Kill,
+    /// The machine loses power; what was not synced is lost.
+    PowerLoss,
+}
+
+/// One changing operation, as the simulation recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Op(pub String);
+
+pub struct SimFs {
+    live: Image,
+    durable: Image,
+    next_ino: Ino,
+    /// Changing operations left before the crash; `None`: no crash.
+    budget: Option<usize>,
+    crashed: bool,
+    ops: Vec<Op>,
+    /// Commands and whether each succeeds (default: yes).
+    failing: Vec<String>,
+}
+
+impl Default for SimFs {
+    fn default() -> Self {
+        SimFs::new()
+    }
+}
+
+/// The error every operation returns once the simulated process died.
+pub fn crashed() -> io::Error {
+    io::Error::other("the simulated process is dead")
+}
+
+impl SimFs {
+    pub fn new() -> SimFs {
+        SimFs {
+            live: Image::new(),
+            durable: Image::new(),
+            next_ino: 1,
+            budget: None,
+            crashed: false,
+            ops: Vec::new(),
+            failing: Vec::new(),
+        }
+    }
+
+    /// Stop after `k` more changing operations.
+    pub fn crash_after(&mut self, k: usize) {
+        self.budget = Some(k);
+    }
+
+    /// Whether the process died.
+    pub fn crashed(&self) -> bool {
+        self.crashed
+    }
+
+    /// The changing operations run so far, in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// A command (by its program and arguments joined with spaces) that
+    /// fails when run.
+    pub fn fail_command(&mut self, line: &str) {
+        self.failing.push(line.to_string());
+    }
+
+    /// The machine as the next process finds it after the crash: the live
+    /// image after a kill, the durable one after a power loss. No budget,
+    /// no operations recorded.
+    pub fn after(&self, crash: Crash) -> SimFs {
+        let image = match crash {
+            Crash::Kill => self.live.clone(),
+            Crash::PowerLoss => self.on_disk(),
+        };
+        SimFs {
+            durable: image.clone(),
+            live: image,
+            next_ino: self.next_ino,
+            budget: None,
+            crashed: false,
+            ops: Vec::new(),
+            failing: self.failing.clone(),
+        }
+    }
+
+    /// The durable image as a boot reads it: names whose directory is not
+    /// on disk are gone; a file whose contents never were is empty.
+    fn on_disk(&self) -> Image {
+        let mut image = self.durable.clone();
+        let names: Vec<PathBuf> = image.names.keys().cloned().collect();
+        for name in names {
+            let orphan = name
+                .ancestors()
+                .skip(1)
+                .any(|a| !matches!(image.names.get(a), Some(Node::Dir(_))));
+            if orphan {
+                image.names.remove(&name);
+            }
+        }
+        for node in image.names.values() {
+            if let Node::File(ino) = node {
+                image.inodes.entry(*ino).or_insert(Data {
+                    bytes: Vec::new(),
+                    mode: 0o644,
+                });
+            }
+        }
+        image
+    }
+
+    /// Everything in the live image is on disk (as after a clean
+    /// shutdown): used to set a scene up.
+    pub fn settle(&mut self) {
+        self.durable = self.live.clone();
+    }
+
+    /// Counts a changing operation: fails once the process died.
+    fn step(&mut self, what: impl FnOnce() -> String) -> io::Result<()> {
+        if self.crashed {
+            return Err(crashed());
+        }
+        if let Some(left) = self.budget.as_mut() {
+            if *left == 0 {
+                self.crashed = true;
+                return Err(crashed());
+            }
+            *left -= 1;
+        }
+        self.ops.push(Op(what()));
+        Ok(())
+    }
+
+    fn lkind(&self, path: &Path) -> io::Result<Option<Kind>> {
+        Ok(self.live.names.get(path).map(|n| match n {
+            Node::Dir(_) => Kind::Dir,
+            Node::File(_) => Kind::File,
+            Node::Link(_) => Kind::Link,
+        }))
+    }
+
+    fn link(&self, path: &Path) -> io::Result<PathBuf> {
+        match self.live.names.get(path) {
+            Some(Node::Link(t)) => Ok(t.clone()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a symbolic link", path.display()),
+            )),
+        }
+    }
+
+    fn entry(&self, path: &Path) -> io::Result<PathBuf> {
+        effects::entry(path, |p| self.lkind(p), |p| self.link(p))
+    }
+
+    fn resolved(&self, path: &Path) -> io::Result<PathBuf> {
+        effects::resolve(path, |p| self.lkind(p), |p| self.link(p))?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )
+        })
+    }
+
+    fn inode(&self, path: &Path) -> io::Result<Ino> {
+        match self.live.names.get(&self.resolved(path)?) {
+            Some(Node::File(ino)) => Ok(*ino),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a file", path.display()),
+            )),
+        }
+    }
+
+    /// The entry must not exist, and its directory must.
+    fn fresh(&self, at: &Path) -> io::Result<()> {
+        if self.live.names.contains_key(at) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: exists", at.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn children(image: &Image, dir: &Path) -> Vec<PathBuf> {
+        image
+            .names
+            .keys()
+            .filter(|n| n.parent() == Some(dir))
+            .cloned()
+            .collect()
+    }
+
+    fn dir_of(&self, at: &Path) -> io::Result<()> {
+        match at.parent().and_then(|p| self.live.names.get(p)) {
+            Some(Node::Dir(_)) => Ok(()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such directory", at.display()),
+            )),
+        }
+    }
+}
+
+impl Effects for SimFs {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let ino = self.inode(path)?;
+        Ok(self.live.inodes[&ino].bytes.clone())
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        self.link(&self.entry(path)?)
+    }
+
+    fn kind(&self, path: &Path) -> io::Result<Option<Kind>> {
+        match self.entry(path) {
+            Ok(at) => self.lkind(&at),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        matches!(
+            effects::resolve(path, |p| self.lkind(p), |p| self.link(p)),
+            Ok(Some(_))
+        )
+    }
+
+    fn mode(&self, path: &Path) -> io::Result<u32> {
+        let at = self.resolved(path)?;
+        match &self.live.names[&at] {
+            Node::Dir(mode) => Ok(*mode),
+            Node::File(ino) => Ok(self.live.inodes[ino].mode),
+            Node::Link(_) => unreachable!("resolved"),
+        }
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
+        let at = self.resolved(dir)?;
+        Ok(SimFs::children(&self.live, &at)
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
+            .collect())
+    }
+
+    fn write(&mut self, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+        self.step(|| format!("write {}", path.display()))?;
+        let at = self.entry(path)?;
+        self.dir_of(&at)?;
+        let ino = match self.live.names.get(&at) {
+            Some(Node::File(ino)) => *ino,
+            Some(Node::Link(_)) => self.inode(path)?,
+            Some(Node::Dir(_)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    format!("{}: a directory", path.display()),
+                ));
+            }
+            None => {
+                let ino = self.next_ino;
+                self.next_ino += 1;
+                self.live.names.insert(at, Node::File(ino));
+                self.live.inodes.insert(
+                    ino,
+                    Data {
+                        bytes: Vec::new(),
+                        mode,
+                    },
+                );
+                ino
+            }
+        };
+        self.live.inodes.get_mut(&ino).expect("inode").bytes = bytes.to_vec();
+        Ok(())
+    }
+
+    fn sync_file(&mut self, path: &Path) -> io::Result<()> {
+        self.step(|| format!("fsync {}", path.display()))?;
+        let ino = self.inode(path)?;
+        let data = self.live.inodes[&ino].clone();
+        self.durable.inodes.insert(ino, data);
+        Ok(())
+    }
+
+    fn sync_dir(&mut self, path: &Path) -> io::Result<()> {
+        self.step(|| format!("fsync {}/", path.display()))?;
+        let at = self.resolved(path)?;
+        for gone in SimFs::children(&self.durable, &at) {
+            if !self.live.names.contains_key(&gone) {
+                self.durable.names.remove(&gone);
+            }
+        }
+        for name in SimFs::children(&self.live, &at) {
+            let node = self.live.names[&name].clone();
+            self.durable.names.insert(name, node);
+        }
+        Ok(())
+    }
+
+    fn sync_all(&mut self) -> io::Result<()> {
+        self.step(|| "sync".to_string())?;
+        self.durable = self.live.clone();
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        self.step(|| format!("rename {} {}", from.display(), to.display()))?;
+        let src = self.entry(from)?;
+        let dst = self.entry(to)?;
+        self.dir_of(&dst)?;
+        let node = self.live.names.get(&src).cloned().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", from.display()),
+            )
+        })?;
+        if matches!(node, Node::Dir(_)) || matches!(self.live.names.get(&dst), Some(Node::Dir(_))) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the agent renames files and links only",
+            ));
+        }
+        self.live.names.remove(&src);
+        self.live.names.insert(dst, node);
+        Ok(())
+    }
+
+    fn symlink(&mut self, target: &Path, link: &Path) -> io::Result<()> {
+        self.step(|| format!("symlink {} {}", target.display(), link.display()))?;
+        let at = self.entry(link)?;
+        self.dir_of(&at)?;
+        self.fresh(&at)?;
+        self.live.names.insert(at, Node::Link(target.to_path_buf()));
+        Ok(())
+    }
+
+    fn unlink(&mut self, path: &Path) -> io::Result<()> {
+        self.step(|| format!("unlink {}", path.display()))?;
+        let at = self.entry(path)?;
+        match self.live.names.get(&at) {
+            Some(Node::File(_) | Node::Link(_)) => {
+                self.live.names.remove(&at);
+                Ok(())
+            }
+            Some(Node::Dir(_)) => Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!("{}: a directory", path.display()),
+            )),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )),
+        }
+    }
+
+    fn mkdir(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        self.step(|| format!("mkdir {}", path.display()))?;
+        let at = self.entry(path)?;
+        self.dir_of(&at)?;
+        self.fresh(&at)?;
+        self.live.names.insert(at, Node::Dir(mode));
+        Ok(())
+    }
+
+    fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()> {
+        self.step(|| format!("chmod {:o} {}", mode, path.display()))?;
+        let at = self.resolved(path)?;
+        match self.live.names.get_mut(&at) {
+            Some(Node::Dir(m)) => *m = mode,
+            Some(Node::File(ino)) => {
+                let ino = *ino;
+                self.live.inodes.get_mut(&ino).expect("inode").mode = mode;
+            }
+            _ => unreachable!("resolved"),
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
+        let line = std::iter::once(cmd.program.as_str())
+            .chain(cmd.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.step(|| format!("run {line}"))?;
+        Ok(Ran {
+            success: !self.failing.contains(&line),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::effects::EffectsExt as _;
+
+    fn p(s: &str) -> &Path {
+        Path::new(s)
+    }
+
+    #[test]
+    fn a_file_written_and_renamed_without_syncs_is_lost_at_a_power_loss() {
+        let mut fs = SimFs::new();
+        fs.mkdir(p("/s"), 0o755).unwrap();
+        fs.settle();
+        fs.write(p("/s/a.new"), b"one", 0o644).unwrap();
+        fs.rename(p("/s/a.new"), p("/s/a")).unwrap();
+        assert_eq!(fs.after(Crash::Kill).read(p("/s/a")).unwrap(), b"one");
+        assert!(!fs.after(Crash::PowerLoss).exists(p("/s/a")));
+    }
+
+    #[test]
+    fn a_name_on_disk_before_its_contents_is_an_empty_file() {
+        let mut fs = SimFs::new();
+        fs.mkdir(p("/s"), 0o755).unwrap();
+        fs.settle();
+        fs.write(p("/s/a"), b"one", 0o644).unwrap();
+        fs.sync_dir(p("/s")).unwrap();
+        assert_eq!(fs.after(Crash::PowerLoss).read(p("/s/a")).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_durable_write_is_the_old_bytes_or_the_new_ones() {
+        let mut fs = SimFs::new();
+        fs.mkdir(p("/s"), 0o755).unwrap();
+        fs.write(p("/s/a"), b"old", 0o644).unwrap();
+        fs.settle();
+        let mut seen = std::collections::BTreeSet::new();
+        for k in 0..5 {
+            let mut run = fs.after(Crash::Kill);
+            run.crash_after(k);
+            let _ = run.write_durably(p("/s/a"), b"new", 0o644);
+            for crash in [Crash::Kill, Crash::PowerLoss] {
+                seen.insert(run.after(crash).read(p("/s/a")).unwrap());
+            }
+        }
+        assert_eq!(
+            seen,
+            [b"new".to_vec(), b"old".to_vec()].into_iter().collect()
+        );
+    }
+
+    #[test]
+    fn links_resolve_relative_to_their_directory_and_absolute_from_the_root() {
+        let mut fs = SimFs::new();
+        for d in ["/v", "/v/store", "/v/store/b1", "/v/gens", "/etc"] {
+            fs.mkdir(p(d), 0o755).unwrap();
+        }
+        fs.write(p("/v/store/b1/x"), b"x", 0o644).unwrap();
+        fs.symlink(p("../store/b1"), p("/v/gens/1")).unwrap();
+        fs.symlink(p("gens/1"), p("/v/current")).unwrap();
+        fs.symlink(p("/v/current/x"), p("/etc/x")).unwrap();
+        assert_eq!(fs.read(p("/etc/x")).unwrap(), b"x");
+        fs.symlink(p("/v/current/y"), p("/etc/y")).unwrap();
+        assert!(!fs.exists(p("/etc/y")));
+        assert_eq!(fs.kind(p("/etc/y")).unwrap(), Some(Kind::Link));
+    }
+
+    #[test]
+    fn nothing_changes_after_the_crash() {
+        let mut fs = SimFs::new();
+        fs.crash_after(1);
+        fs.mkdir(p("/a"), 0o755).unwrap();
+        assert!(fs.mkdir(p("/b"), 0o755).is_err());
+        assert!(fs.crashed());
+        assert!(fs.mkdir(p("/c"), 0o755).is_err());
+        assert!(!fs.after(Crash::Kill).exists(p("/b")));
+    }
+}

@@ -1,0 +1,291 @@
+//! Transitions between generations, and the recovery that settles what a
+//! crash left of one.
+//!
+//! A transition from generation A to B changes managed paths so that no
+//! step leaves one pointing at nothing:
+//!
+//! 1. **links**: each path of B that is not yet the link through
+//!    `current` becomes it, where the generation `current` still names (A)
+//!    has the file (generation 0 restores what sitec found instead);
+//! 2. **prune**: the paths A manages and B does not go back to what
+//!    sitec found there;
+//! 3. **swap**: `current` -> `generations/B`, one rename: every link now
+//!    shows B;
+//! 4. **relink**: the paths of B that A lacked become links.
+//!
+//! Between the steps a path shows A's file or B's; the journal, written
+//! durably before step 1, settles it: the next activation (or the boot)
+//! undoes an unfinished switch and finishes an unfinished rollback, with the
+//! same four steps, each of which is idempotent.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::effects::{Effects, EffectsExt as _, Kind};
+use crate::host::{Error, HostState, at, files_of};
+use crate::index::{Files, Gen};
+use crate::journal::{self, Journal};
+use crate::layout::Layout;
+
+type R<T> = Result<T, Error>;
+
+/// The agent on one host: its effects and where its state is.
+pub struct Agent<'a, F: Effects> {
+    pub fx: &'a mut F,
+    pub layout: Layout,
+}
+
+impl<'a, F: Effects> Agent<'a, F> {
+    pub fn new(fx: &'a mut F, layout: Layout) -> Self {
+        Agent { fx, layout }
+    }
+
+    pub fn state(&self) -> R<HostState> {
+        HostState::read(&*self.fx, &self.layout)
+    }
+
+    fn files(&self, g: Gen) -> R<Files> {
+        files_of(&*self.fx, &self.layout, g)
+    }
+
+    /// Whether `path` is a symbolic link to `target`.
+    fn links_to(&self, path: &Path, target: &Path) -> bool {
+        matches!(self.fx.kind(path), Ok(Some(Kind::Link)))
+            && self.fx.read_link(path).is_ok_and(|t| t == target)
+    }
+
+    /// Puts managed path `p` back as generation 0 has it: what sitec found,
+    /// or nothing.
+    fn restore_path(&mut self, p: &Path, backup: &Files) -> R<()> {
+        let host = Layout::host_path(p);
+        match backup.0.get(p).and_then(|r| r.sha256.as_ref()) {
+            None => self.fx.remove(&host).map_err(at(&host)),
+            Some(_) => {
+                let saved = self.layout.backup_file(p);
+                self.fx.copy_into_place(&saved, &host).map_err(at(&host))
+            }
+        }
+    }
+
+    /// Makes generation `to`'s files the ones at their paths. With
+    /// `resolving`, only the links that resolve already.
+    fn materialize(&mut self, to: Gen, files: &Files, backup: &Files, resolving: bool) -> R<()> {
+        for p in files.paths() {
+            if to.0 == 0 {
+                if resolving {
+                    self.restore_path(p, backup)?;
+                }
+                continue;
+            }
+            let host = Layout::host_path(p);
+            let through = self.layout.through_current(p);
+            if self.links_to(&host, &through) {
+                continue;
+            }
+            if resolving && !self.fx.exists(&through) {
+                continue;
+            }
+            if let Some(dir) = host.parent() {
+                self.fx.mkdir_all(dir, 0o755).map_err(at(dir))?;
+            }
+            self.fx.swap_link(&through, &host).map_err(at(&host))?;
+        }
+        Ok(())
+    }
+
+    /// Makes generation `to` live, from `from` or from anywhere between
+    /// the two (after a crash): every step is idempotent.
+    pub fn transition(&mut self, from: Gen, to: Gen) -> R<()> {
+        let from_files = self.files(from)?;
+        let to_files = self.files(to)?;
+        let backup = self.files(Gen(0))?;
+        self.materialize(to, &to_files, &backup, true)?;
+        let gone: Vec<PathBuf> = from_files
+            .paths()
+            .filter(|p| !to_files.contains(p))
+            .cloned()
+            .collect();
+        for p in &gone {
+            self.restore_path(p, &backup)?;
+        }
+        let current = self.layout.current();
+        self.fx
+            .swap_link(&PathBuf::from(format!("generations/{to}")), &current)
+            .map_err(at(&current))?;
+        self.materialize(to, &to_files, &backup, false)
+    }
+
+    /// Writes the journal durably: everything before it (the store copy,
+    /// generation 0's backups) is on disk first, and a power loss leaves
+    /// the old journal or the new one, never a part.
+    fn journal(&mut self, j: Journal) -> R<()> {
+        let path = self.layout.journal();
+        self.fx.sync_all().map_err(at(&path))?;
+        self.fx
+            .write_durably(&path, j.format().as_bytes(), 0o644)
+            .map_err(at(&path))
+    }
+
+    /// Records how generation `g` ended; everything the transition wrote
+    /// reaches the disk before the result does.
+    fn result(&mut self, g: Gen, text: &str) -> R<()> {
+        let path = self.layout.result(g);
+        self.fx.sync_all().map_err(at(&path))?;
+        self.fx
+            .write(&path, format!("{text}\n").as_bytes(), 0o644)
+            .map_err(at(&path))
+    }
+
+    /// A transition that ends a switch or a rollback: generation `g`'s
+    /// result, then the journal and any deadline go.
+    fn transit(&mut self, a: Gen, b: Gen, g: Gen, text: &str) -> R<()> {
+        self.transition(a, b)?;
+        self.result(g, text)?;
+        for path in [self.layout.journal(), self.layout.armed()] {
+            self.fx.remove(&path).map_err(at(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Generation 0: for every path the bundle manages that no earlier
+    /// generation did, what sitec finds there (a copy, root's alone, or
+    /// "nothing"). Copies before the index names them: a crash in between
+    /// only repeats the copy.
+    fn backup_paths(&mut self, bundle: &Files) -> R<()> {
+        let b = self.layout.backup();
+        let files = b.join("files");
+        self.fx.mkdir_all(&files, 0o700).map_err(at(&files))?;
+        self.fx.chmod(&b, 0o700).map_err(at(&b))?;
+        let index = self.layout.backup_index();
+        if self.fx.kind(&index).map_err(at(&index))?.is_none() {
+            self.fx.write(&index, b"", 0o644).map_err(at(&index))?;
+        }
+        let zero = self.layout.generation(Gen(0));
+        if self.fx.kind(&zero).map_err(at(&zero))?.is_none() {
+            self.fx
+                .swap_link(Path::new("../backup"), &zero)
+                .map_err(at(&zero))?;
+        }
+        let mut text =
+            String::from_utf8_lossy(&self.fx.read(&index).map_err(at(&index))?).to_string();
+        let recorded = Files::parse(&text).map_err(|source| Error::Index {
+            path: index.clone(),
+            source,
+        })?;
+        for p in bundle.paths() {
+            if recorded.contains(p) {
+                continue;
+            }
+            let host = Layout::host_path(p);
+            let record = if self.links_to(&host, &self.layout.through_current(p)) {
+                format!("f\t{}\t-\t-\n", p.display())
+            } else if self.fx.kind(&host).map_err(at(&host))?.is_some() {
+                let saved = self.layout.backup_file(p);
+                if let Some(dir) = saved.parent() {
+                    self.fx.mkdir_all(dir, 0o700).map_err(at(dir))?;
+                }
+                let bytes = self.fx.read(&host).map_err(at(&host))?;
+                let mode = self.fx.mode(&host).map_err(at(&host))?;
+                self.fx.write(&saved, &bytes, mode).map_err(at(&saved))?;
+                format!(
+                    "f\t{}\t{:x}\t{:o}\n",
+                    p.display(),
+                    Sha256::digest(&bytes),
+                    mode
+                )
+            } else {
+                format!("f\t{}\t-\t-\n", p.display())
+            };
+            text.push_str(&record);
+        }
+        let new = crate::effects::with_suffix(&index, ".sitec-new");
+        self.fx
+            .write(&new, text.as_bytes(), 0o644)
+            .map_err(at(&new))?;
+        self.fx.rename(&new, &index).map_err(at(&index))
+    }
+
+    /// Settles what a crash left: an unfinished switch is undone, an
+    /// unfinished rollback finished. Every activation runs this first.
+    pub fn recover(&mut self) -> R<()> {
+        let Some(j) = self.state()?.journal else {
+            return Ok(());
+        };
+        match j.kind {
+            journal::Kind::Switch => self.transit(j.to, j.from, j.to, "interrupted-rolled-back"),
+            journal::Kind::Rollback => self.transit(j.from, j.to, j.from, "rolled-back"),
+            journal::Kind::Unconfirmed => {
+                self.transit(j.from, j.to, j.from, "unconfirmed-rolled-back")
+            }
+            journal::Kind::BootUnconfirmed => {
+                self.transit(j.from, j.to, j.from, "boot-unconfirmed-rolled-back")
+            }
+        }
+    }
+
+    fn prepare(&mut self) -> R<()> {
+        for d in [
+            self.layout.store(),
+            self.layout.generations(),
+            self.layout.results(),
+        ] {
+            self.fx.mkdir_all(&d, 0o755).map_err(at(&d))?;
+        }
+        Ok(())
+    }
+
+    /// Makes store copy `name` (received and sealed) the next generation
+    /// and switches to it. Returns its number.
+    pub fn switch(&mut self, name: &str) -> R<Gen> {
+        self.prepare()?;
+        self.recover()?;
+        let state = self.state()?;
+        let from = state.current.unwrap_or(Gen(0));
+        let to = state.next();
+        let index = self.layout.store_copy(name).join("index");
+        let bundle = Files::parse(&String::from_utf8_lossy(
+            &self.fx.read(&index).map_err(at(&index))?,
+        ))
+        .map_err(|source| Error::Index {
+            path: index.clone(),
+            source,
+        })?;
+        self.backup_paths(&bundle)?;
+        let link = self.layout.generation(to);
+        self.fx
+            .swap_link(&PathBuf::from(format!("../store/{name}")), &link)
+            .map_err(at(&link))?;
+        self.journal(Journal {
+            from,
+            to,
+            kind: journal::Kind::Switch,
+        })?;
+        self.transition(from, to)?;
+        self.result(to, "switched")?;
+        let j = self.layout.journal();
+        self.fx.remove(&j).map_err(at(&j))?;
+        Ok(to)
+    }
+
+    /// The operator's rollback to generation `to` (0: the host as sitec
+    /// found it).
+    pub fn rollback(&mut self, to: Gen) -> R<()> {
+        self.prepare()?;
+        self.recover()?;
+        let state = self.state()?;
+        let from = state.current.unwrap_or(Gen(0));
+        if to.0 != 0 && !state.generations.contains_key(&to) {
+            return Err(Error::State {
+                path: self.layout.generation(to),
+                why: "no such generation".to_string(),
+            });
+        }
+        self.journal(Journal {
+            from,
+            to,
+            kind: journal::Kind::Rollback,
+        })?;
+        self.transit(from, to, from, "rolled-back")
+    }
+}

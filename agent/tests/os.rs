@@ -1,0 +1,136 @@
+//! The simulation agrees with a real file system: the same transitions run
+//! through [`Os`] in a temporary directory and through [`SimFs`] leave the
+//! same tree (names, kinds, link targets, bytes, modes), and the links the
+//! real one leaves resolve as the kernel resolves them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sitec_agent::effects::{Effects, EffectsExt as _, Kind};
+use sitec_agent::index::Gen;
+use sitec_agent::layout::Layout;
+use sitec_agent::os::Os;
+use sitec_agent::sim::SimFs;
+use sitec_agent::transition::Agent;
+
+/// What a tree holds, path by path.
+#[derive(Debug, PartialEq, Eq)]
+enum Entry {
+    Dir(u32),
+    File(Vec<u8>, u32),
+    Link(PathBuf),
+}
+
+fn tree(fx: &impl Effects, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
+    for name in fx.list(dir).unwrap() {
+        let path = dir.join(name);
+        match fx.kind(&path).unwrap().unwrap() {
+            Kind::Dir => {
+                out.insert(path.clone(), Entry::Dir(fx.mode(&path).unwrap()));
+                tree(fx, &path, out);
+            }
+            Kind::File => {
+                out.insert(
+                    path.clone(),
+                    Entry::File(fx.read(&path).unwrap(), fx.mode(&path).unwrap()),
+                );
+            }
+            Kind::Link => {
+                out.insert(path.clone(), Entry::Link(fx.read_link(&path).unwrap()));
+            }
+        }
+    }
+}
+
+fn scene(fx: &mut impl Effects) {
+    let layout = Layout::default();
+    fx.mkdir_all(&layout.store(), 0o755).unwrap();
+    fx.mkdir(Path::new("/etc"), 0o755).unwrap();
+    fx.write(Path::new("/etc/a"), b"the host's own a\n", 0o600)
+        .unwrap();
+    for (name, files) in [
+        ("b1-host", &[("etc/a", "a of 1\n"), ("etc/b", "b of 1\n")]),
+        (
+            "b2-host",
+            &[("etc/a", "a of 2\n"), ("etc/sub/c", "c of 2\n")],
+        ),
+    ] {
+        let dir = layout.store_copy(name);
+        fx.mkdir(&dir, 0o755).unwrap();
+        let mut index = String::new();
+        for (p, bytes) in files {
+            let path = dir.join(p);
+            fx.mkdir_all(path.parent().unwrap(), 0o755).unwrap();
+            fx.write(&path, bytes.as_bytes(), 0o444).unwrap();
+            index.push_str(&format!("f\t{p}\tsha\t0644\tfalse\t-\t\n"));
+        }
+        fx.write(&dir.join("index"), index.as_bytes(), 0o444)
+            .unwrap();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    Switch(&'static str),
+    Rollback(Gen),
+}
+
+impl Step {
+    /// Runs the step; the generation it ends on.
+    fn apply<F: Effects>(self, agent: &mut Agent<'_, F>) -> Gen {
+        match self {
+            Step::Switch(name) => agent.switch(name).unwrap(),
+            Step::Rollback(g) => {
+                agent.rollback(g).unwrap();
+                g
+            }
+        }
+    }
+}
+
+#[test]
+fn the_simulation_and_a_real_file_system_end_alike() {
+    let root = std::env::temp_dir().join(format!("sitec-agent-os-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    // New files get their modes as asked.
+    // SAFETY: umask(2) cannot fail; this test binary runs this test alone.
+    unsafe { umask(0) };
+    let mut os = Os::new(&root);
+    let mut sim = SimFs::new();
+    scene(&mut os);
+    scene(&mut sim);
+    let steps = [
+        Step::Switch("b1-host"),
+        Step::Switch("b2-host"),
+        Step::Rollback(Gen(1)),
+        Step::Rollback(Gen(0)),
+    ];
+    for (i, step) in steps.into_iter().enumerate() {
+        let g = step.apply(&mut Agent::new(&mut os, Layout::default()));
+        assert_eq!(g, step.apply(&mut Agent::new(&mut sim, Layout::default())));
+        let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+        tree(&os, Path::new("/"), &mut a);
+        tree(&sim, Path::new("/"), &mut b);
+        assert_eq!(a, b, "step {i}: the trees differ");
+        // The kernel resolves the links the agent made as it does.
+        if g.0 == 1 {
+            let through = std::fs::read_link(root.join("etc/a")).unwrap();
+            assert_eq!(through, Path::new("/var/lib/sitec/current/etc/a"));
+            assert_eq!(
+                std::fs::read(root.join("var/lib/sitec/current/etc/a")).unwrap(),
+                b"a of 1\n"
+            );
+        }
+    }
+    // Back at generation 0: the host's own file, its own mode.
+    assert_eq!(
+        std::fs::read(root.join("etc/a")).unwrap(),
+        b"the host's own a\n"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+unsafe extern "C" {
+    fn umask(mask: u32) -> u32;
+}
