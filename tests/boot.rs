@@ -802,6 +802,9 @@ fn units_follow_their_generation_and_a_rollback(flavour: Flavour) {
     assert_ne!(web, "0");
     assert_eq!(lab.unit("pve1", "is-enabled", "nginx.service"), "disabled");
     assert_eq!(lab.unit("pve1", "is-enabled", "smbd.service"), "disabled");
+    // Running, though not enabled: a state is what runs.
+    lab.on_ok("pve1", "systemctl start nginx.service");
+    assert_eq!(lab.unit("pve1", "is-active", "smbd.service"), "inactive");
 
     // 2: a new service, nginx masked, smbd enabled.
     let states = r#"{ "nginx.service" = 'masked, "smbd.service" = 'enabled }"#;
@@ -823,6 +826,8 @@ fn units_follow_their_generation_and_a_rollback(flavour: Flavour) {
     assert_eq!(lab.unit("pve1", "is-enabled", "extra.service"), "enabled");
     assert_eq!(lab.unit("pve1", "is-enabled", "nginx.service"), "masked");
     assert_eq!(lab.unit("pve1", "is-enabled", "smbd.service"), "enabled");
+    assert_eq!(lab.unit("pve1", "is-active", "nginx.service"), "inactive");
+    assert_eq!(lab.unit("pve1", "is-active", "smbd.service"), "active");
     assert_eq!(main_pid(&lab, "pve1", "web.service"), web, "web restarted");
 
     // 3: only the changed unit restarts.
@@ -861,6 +866,7 @@ fn units_follow_their_generation_and_a_rollback(flavour: Flavour) {
     );
     assert_eq!(lab.unit("pve1", "is-enabled", "nginx.service"), "disabled");
     assert_eq!(lab.unit("pve1", "is-enabled", "smbd.service"), "disabled");
+    assert_eq!(lab.unit("pve1", "is-active", "smbd.service"), "inactive");
     assert_eq!(main_pid(&lab, "pve1", "web.service"), web, "web restarted");
 
     // Rollback to 3: its service and states come back.
@@ -871,6 +877,8 @@ fn units_follow_their_generation_and_a_rollback(flavour: Flavour) {
     assert_eq!(lab.unit("pve1", "is-enabled", "extra.service"), "enabled");
     assert_eq!(lab.unit("pve1", "is-enabled", "nginx.service"), "masked");
     assert_eq!(lab.unit("pve1", "is-enabled", "smbd.service"), "enabled");
+    assert_eq!(lab.unit("pve1", "is-active", "smbd.service"), "active");
+    assert_eq!(lab.unit("pve1", "is-active", "nginx.service"), "inactive");
     lab.on_ok("pve1", "ss -ltn | grep -q ':8082 '");
 }
 
