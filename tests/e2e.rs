@@ -1504,6 +1504,67 @@ fn push_waits_out_a_host_busy_with_the_switch_after_the_session_drops() {
     confirmed_after_drop(&lab, &push.wait_with_output().unwrap());
 }
 
+/// A switch stopped by TERM (a shutdown, a stopped session, an operator's
+/// kill) exits 143 with its journal in place: push settles it at once over
+/// a new connection instead of leaving the host half-switched, and says
+/// where the host is.
+#[test]
+fn a_switch_stopped_by_a_signal_is_settled_by_push_at_once() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    let b = lab.compile(
+        "b",
+        &Variant {
+            sysctl: r#""net.ipv4.ip_forward" = 1, "vm.swappiness" = 10"#,
+            ..BASE
+        },
+    );
+    let pause = lab.tmp.path().join("pause-actions");
+    let ssh = lab.tmp.path().join("pausing-ssh");
+    std::fs::write(
+        &ssh,
+        format!("pause={}\n{PAUSING_SSH}exec ssh \"$@\"\n", pause.display()),
+    )
+    .unwrap();
+    let push = lab
+        .push_via(&format!("sh {}", ssh.display()), &b, &["e2e", "nas"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the pause at actions", Duration::from_secs(60), || {
+        std::fs::read_to_string(&pause).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let pids = std::fs::read_to_string(&pause).unwrap();
+    let mut pids = pids.split_whitespace();
+    let (switch, sleep) = (pids.next().unwrap(), pids.next().unwrap());
+    run_ok(Command::new("kill").args(["-TERM", switch]));
+    let _ = Command::new("kill").arg(sleep).status();
+    let o = push.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(
+        out.contains("nas: the switch was stopped by a signal (exit 143)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("nas: the switch was interrupted; settling it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("nas: the switch did not take: the host is on generation 1"),
+        "{out}"
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
+    let left = lab.on("nas", "test -e /var/lib/sitec/journal");
+    assert!(!left.status.success(), "the journal is left");
+    assert_eq!(
+        lab.on_ok("nas", "cat /var/lib/sitec/results/2").trim(),
+        "interrupted-rolled-back"
+    );
+}
+
 /// A failed action is never reported as a success: a WireGuard restart that
 /// fails fails its switch (exit 4, rolled back), and an operator's rollback
 /// whose actions fail says so and exits 4.
