@@ -1744,4 +1744,13 @@ fn status_tells_in_sync_drifted_and_unreachable() {
         out.contains("status e2e: 2 hosts, 2 not in sync (exit 2)"),
         "{out}"
     );
+
+    // A host that answers and cannot tell its state is not unreachable.
+    lab.on_ok("pve1", "echo garbage >/var/lib/sitec/boot-armed");
+    let (code, out) = lab.push(&a, &["--status", "e2e", "pve1"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("[pve1] pve1: the host cannot tell its state (exit 2): activate: /var/lib/sitec/boot-armed is corrupt ('garbage')"),
+        "{out}"
+    );
 }
