@@ -1618,6 +1618,12 @@ fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirme
         "booted with generation 2's ruleset: {set}"
     );
     assert_eq!(lab.unit("nas", "is-active", "sitec-boot.service"), "active");
+    // Longer than an action's timeout: systemd does not cut a recovery off
+    // while a command of it still has time.
+    assert_eq!(
+        lab.unit("nas", "show -P TimeoutStartUSec", "sitec-boot.service"),
+        "30min"
+    );
     let confirm = lab.on("nas", &format!("{act} confirm 2"));
     assert_eq!(confirm.status.code(), Some(5), "{}", text(&confirm));
     let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
@@ -2331,6 +2337,22 @@ fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_
         "the tunnel from nas to lb on lb's new key",
         Duration::from_secs(30),
         tunnel,
+    );
+    // A check on the host decrypts to check, and leaves no plaintext.
+    let checked = lab.on("lb", "sh /var/lib/sitec/current/activate check");
+    assert!(checked.status.success(), "{}", text(&checked));
+    assert!(
+        text(&checked).contains("decrypted secret /etc/wireguard/wg0.key"),
+        "{}",
+        text(&checked)
+    );
+    assert_eq!(
+        lab.on_ok(
+            "lb",
+            "find /var/lib/sitec/secrets -path '*/.incoming-*' -type f | wc -l"
+        )
+        .trim(),
+        "0"
     );
     // lb is reinstalled with a new host key: its next release, whose secret
     // is encrypted to the old one, is refused, and nothing changes.

@@ -710,6 +710,33 @@ fn secrets_are_versioned_with_their_generation() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(live(&lab), first, "the rollback kept the newer key");
 
+    // A secret's directory that another user may write to (they could
+    // plant a link where sitec writes the key as root): a rollback that
+    // would install a key there is refused before anything changes.
+    lab.on_ok("nas", "chmod 0777 /etc/wireguard");
+    let o = lab
+        .ssh("nas", &format!("{act} rollback 2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("generation 2's secret /etc/wireguard/wg0.key is in /etc/wireguard, which is not root's alone"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(live(&lab), first);
+    // ... and so is a switch: every directory above the secret counts.
+    lab.on_ok("nas", "chmod 0755 /etc/wireguard && chmod 0777 /etc");
+    let (code, out) = lab.push(&a, &["e2e", "nas"]);
+    lab.on_ok("nas", "chmod 0755 /etc");
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("secret /etc/wireguard/wg0.key is in /etc, which is not root's alone"),
+        "{out}"
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
+
     // Anything but a required secret in the secrets directory is refused
     // before it reaches the host.
     let stray = lab.tmp.path().join("secrets/nas/etc/shadow");
