@@ -294,6 +294,18 @@ impl BootLab {
         key.trim().to_string()
     }
 
+    /// A shell script run on a host over ssh, as the operator's session
+    /// (a login session of the host's, where `on` runs outside any).
+    fn ssh(&self, host: &str, script: &str) -> Output {
+        let address = std::fs::read_to_string(self.dir.join(host).join("address")).unwrap();
+        self.op()
+            .args(["ssh", "-F"])
+            .arg(self.dir.join("ssh_config"))
+            .args(["-o", "BatchMode=yes", address.trim(), script])
+            .output()
+            .unwrap()
+    }
+
     /// Whether the operator logs in to a host over ssh, as push does.
     fn ssh_answers(&self, address: &str) -> Output {
         self.op()
@@ -1399,6 +1411,74 @@ fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_nex
     }
 }
 
+/// The confirmation's timer is PID 1's, not a process of the operator's
+/// session: stopping the session that ran the switch (as a logout with
+/// KillUserProcesses, a session stop or the OOM killer would take its
+/// processes) leaves it, and the host rolls the unconfirmed generation
+/// back at its deadline.
+fn the_confirmation_timer_outlives_the_session_that_switched(flavour: Flavour) {
+    let lab = BootLab::with(flavour, &["nas"]);
+    deploy(&lab);
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: WIDER_ADMIN,
+            ..BASE
+        },
+    );
+    lab.stage(&b, "nas");
+    // Where Debian's prometheus-node-exporter reads textfiles.
+    lab.on_ok("nas", "mkdir -p /var/lib/prometheus/node-exporter");
+    let o = lab.ssh(
+        "nas",
+        &format!(
+            "{} switch --confirm-timeout 20 && cat /proc/self/cgroup",
+            lab.activate(&b, "nas")
+        ),
+    );
+    let switched = text(&o);
+    assert!(
+        o.status.success() && switched.contains("confirm within 20 s"),
+        "{switched}"
+    );
+    let scope = switched
+        .lines()
+        .find_map(|l| l.strip_prefix("0::/"))
+        .and_then(|c| c.rsplit('/').next())
+        .unwrap_or_else(|| panic!("no cgroup: {switched}"))
+        .to_string();
+    assert!(scope.starts_with("session-"), "{switched}");
+    let prom = lab.on_ok("nas", "cat /var/lib/prometheus/node-exporter/sitec.prom");
+    for line in [
+        "sitec_generation 2\n",
+        &format!(
+            "sitec_generation_info{{bundle=\"{}\",host=\"nas\"}} 1\n",
+            store_name(&b, "nas").split('-').next().unwrap()
+        ),
+        "sitec_awaiting_confirmation 1\n",
+        "sitec_confirmation_deadline_seconds ",
+        "sitec_transition_interrupted 0\n",
+    ] {
+        assert!(prom.contains(line), "{line}: {prom}");
+    }
+    lab.on_ok("nas", &format!("systemctl stop {scope}; true"));
+    wait_for(
+        "the rollback of generation 2 at its deadline",
+        Duration::from_secs(60),
+        || lab.result("nas", 2) == "unconfirmed-rolled-back",
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(
+        log.contains("generation 2 was not confirmed (no confirmation before the deadline)"),
+        "{log}"
+    );
+    let prom = lab.on_ok("nas", "cat /var/lib/prometheus/node-exporter/sitec.prom");
+    assert!(prom.contains("sitec_generation 1\n"), "{prom}");
+    assert!(prom.contains("sitec_awaiting_confirmation 0\n"), "{prom}");
+    assert_eq!(prom, lab.on_ok("nas", "cat /var/lib/sitec/status.prom"));
+}
+
 /// A local user of the host (here `nobody`) can neither hold sitec's lock,
 /// which would suspend every activation and the timer that rolls a
 /// lockout back, nor read what generation 0 backed up: a key that a 0700
@@ -1985,6 +2065,16 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
         lab.on_ok("nas", "stat -c %u:%a /var/lib/sitec/pull/lock"),
         "0:600\n"
     );
+    // What fleets scrape says the host pulled, and that it is well.
+    let prom = lab.on_ok("nas", "cat /var/lib/sitec/status.prom");
+    for line in [
+        "sitec_generation 1\n",
+        "sitec_pull_last_seconds ",
+        "sitec_pull_failing 0\n",
+        "sitec_pull_serial ",
+    ] {
+        assert!(prom.contains(line), "{line}: {prom}");
+    }
     // The canary: lb alone gets b.
     let b = lab.compile("b", &pulling(PULLED, PULLED));
     lab.publish(&b, RELEASE_KEY, &["lb"]);
@@ -2556,6 +2646,11 @@ fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_nex
 #[test]
 fn a_host_is_deployed_to_and_confirmed_over_ipv6_on_debian13() {
     a_host_is_deployed_to_and_confirmed_over_ipv6(Flavour::Debian13);
+}
+
+#[test]
+fn the_confirmation_timer_outlives_the_session_that_switched_on_debian13() {
+    the_confirmation_timer_outlives_the_session_that_switched(Flavour::Debian13);
 }
 
 #[test]

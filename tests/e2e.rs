@@ -1481,6 +1481,42 @@ fn confirmed_after_drop(lab: &Lab, o: &std::process::Output) {
     );
 }
 
+/// A key rotation reuses the bundle's store name: when its switch's session
+/// drops and the switch then fails and rolls back to the generation before
+/// (the same bundle, the old key), push does not take the host's being on
+/// "this bundle" for success. It knows which generation the switch made
+/// and reports that it did not take.
+#[test]
+fn a_rotation_rolled_back_after_the_session_dropped_is_no_success() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    new_key(&lab, "nas");
+    // The tunnel is gone and a route wg-quick adds is taken: the rotation's
+    // wg-sync fails, and the switch rolls back to generation 1.
+    lab.on_ok(
+        "nas",
+        "ip link del wg0 && ip route add 10.0.101.0/24 dev lan1",
+    );
+    let drop = lab.tmp.path().join("dropping-ssh");
+    std::fs::write(&drop, DROPPING_SSH).unwrap();
+    let o = lab
+        .push_via(&format!("sh {}", drop.display()), &a, &["e2e", "nas"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(
+        out.contains("nas: the switch did not take: the host is on generation 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("this bundle's generation: failed-rolled-back"),
+        "{out}"
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
+}
+
 /// An ssh wrapper that, besides dropping the switch's session as
 /// DROPPING_SSH does, pauses that switch at its actions (the test hook;
 /// `$pause` names the pause file): a host busy for as long as the test likes.

@@ -56,6 +56,9 @@ pub trait Effects {
     fn mode(&self, path: &Path) -> io::Result<u32>;
     /// The names in a directory, sorted.
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>>;
+    /// The wall clock, in seconds since the epoch (deadlines are written in
+    /// it; timers run on the monotonic clock, which is PID 1's business).
+    fn now(&self) -> u64;
 
     /// Creates or truncates a file and writes `bytes`, with `mode` for a
     /// new one. Not on disk until [`Effects::sync_file`].

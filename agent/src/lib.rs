@@ -16,9 +16,14 @@
 //! tests), [`sim::SimFs`] in memory, which can stop after any operation as
 //! a killed process or as a power loss (what was not yet fsync'd is lost).
 //!
+//! A network change arms a confirmation (`armed`, and a timer of PID 1's on
+//! the monotonic clock, started through the same interface); `confirm`
+//! keeps the generation, `expire` (the timer) and the boot roll it back.
+//!
 //! Not here yet, and still `activate`'s: actions and unit states, secrets,
-//! the confirmation timer, boot confirmation, pull mode, validators.
+//! boot confirmation of kernel files, pull mode, validators.
 
+pub mod armed;
 pub mod effects;
 pub mod host;
 pub mod index;

@@ -101,6 +101,12 @@ impl Effects for Os {
         Ok(names)
     }
 
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
     fn write(&mut self, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         let mut f = fs::OpenOptions::new()
             .write(true)

@@ -79,6 +79,8 @@ pub struct SimFs {
     ops: Vec<Op>,
     /// Commands and whether each succeeds (default: yes).
     failing: Vec<String>,
+    /// The wall clock.
+    clock: u64,
 }
 
 impl Default for SimFs {
@@ -102,7 +104,13 @@ impl SimFs {
             crashed: false,
             ops: Vec::new(),
             failing: Vec::new(),
+            clock: 1_800_000_000,
         }
+    }
+
+    /// Sets the wall clock.
+    pub fn set_clock(&mut self, now: u64) {
+        self.clock = now;
     }
 
     /// Stop after `k` more changing operations.
@@ -142,6 +150,7 @@ impl SimFs {
             crashed: false,
             ops: Vec::new(),
             failing: self.failing.clone(),
+            clock: self.clock,
         }
     }
 
@@ -304,6 +313,10 @@ impl Effects for SimFs {
             .iter()
             .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
             .collect())
+    }
+
+    fn now(&self) -> u64 {
+        self.clock
     }
 
     fn write(&mut self, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::effects::{Effects, EffectsExt as _, Kind};
+use crate::armed::Armed;
+use crate::effects::{Cmd, Effects, EffectsExt as _, Kind};
 use crate::host::{Error, HostState, at, files_of};
 use crate::index::{Files, Gen};
 use crate::journal::{self, Journal};
@@ -207,20 +208,132 @@ impl<'a, F: Effects> Agent<'a, F> {
     }
 
     /// Settles what a crash left: an unfinished switch is undone, an
-    /// unfinished rollback finished. Every activation runs this first.
-    pub fn recover(&mut self) -> R<()> {
-        let Some(j) = self.state()?.journal else {
+    /// unfinished rollback finished; then a generation awaiting confirmation
+    /// is rolled back when its deadline passed, or at boot whatever the
+    /// deadline (a host never boots into an unconfirmed generation). Every
+    /// activation runs this first, and so does the boot (`boot`).
+    pub fn recover(&mut self, boot: bool) -> R<()> {
+        if let Some(j) = self.state()?.journal {
+            match j.kind {
+                journal::Kind::Switch => {
+                    self.transit(j.to, j.from, j.to, "interrupted-rolled-back")?
+                }
+                journal::Kind::Rollback => self.transit(j.from, j.to, j.from, "rolled-back")?,
+                journal::Kind::Unconfirmed => {
+                    self.transit(j.from, j.to, j.from, "unconfirmed-rolled-back")?
+                }
+                journal::Kind::BootUnconfirmed => {
+                    self.transit(j.from, j.to, j.from, "boot-unconfirmed-rolled-back")?
+                }
+            }
+        }
+        let Some(armed) = self.armed()? else {
             return Ok(());
         };
-        match j.kind {
-            journal::Kind::Switch => self.transit(j.to, j.from, j.to, "interrupted-rolled-back"),
-            journal::Kind::Rollback => self.transit(j.from, j.to, j.from, "rolled-back"),
-            journal::Kind::Unconfirmed => {
-                self.transit(j.from, j.to, j.from, "unconfirmed-rolled-back")
+        if boot || self.fx.now() >= armed.deadline {
+            self.unconfirmed_rollback(armed)?;
+        }
+        Ok(())
+    }
+
+    /// The generation awaiting confirmation.
+    fn armed(&self) -> R<Option<Armed>> {
+        let path = self.layout.armed();
+        match self.fx.read(&path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                Armed::parse(&text).map(Some).ok_or_else(|| Error::State {
+                    path,
+                    why: format!("is corrupt ('{}')", text.trim_end()),
+                })
             }
-            journal::Kind::BootUnconfirmed => {
-                self.transit(j.from, j.to, j.from, "boot-unconfirmed-rolled-back")
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(at(&path)(e)),
+        }
+    }
+
+    /// Back from a generation nobody confirmed, journaled: finished, never
+    /// undone, after a crash.
+    fn unconfirmed_rollback(&mut self, armed: Armed) -> R<()> {
+        self.journal(Journal {
+            from: armed.generation,
+            to: armed.previous,
+            kind: journal::Kind::Unconfirmed,
+        })?;
+        self.transit(
+            armed.generation,
+            armed.previous,
+            armed.generation,
+            "unconfirmed-rolled-back",
+        )
+    }
+
+    /// `armed` for generation `g` (back to `previous`), `timeout` seconds
+    /// from now, synced; and its timer, a transient one of PID 1's on the
+    /// monotonic clock.
+    fn arm(&mut self, g: Gen, previous: Gen, timeout: u64) -> R<()> {
+        let path = self.layout.armed();
+        let armed = Armed {
+            generation: g,
+            previous,
+            deadline: self.fx.now() + timeout,
+        };
+        // Its contents on disk before the rename, but not the state
+        // directory: a sync of the directory here, in the middle of a
+        // transition, would put `current`'s swap on disk before the links
+        // and removals elsewhere that go with it (the crash simulation
+        // finds a dangling link after a power loss). The journal is on
+        // disk, and the result's sync puts everything there at once.
+        let new = crate::effects::with_suffix(&path, ".sitec-new");
+        self.fx
+            .write(&new, armed.format().as_bytes(), 0o644)
+            .map_err(at(&new))?;
+        self.fx.sync_file(&new).map_err(at(&new))?;
+        self.fx.rename(&new, &path).map_err(at(&path))?;
+        let timer = Cmd::new(
+            "systemd-run",
+            &[
+                "--no-block",
+                "--quiet",
+                &format!("--unit=sitec-confirm-{g}-{}", armed.deadline),
+                &format!("--on-active={timeout}"),
+                "--on-unit-inactive=60",
+                "sitec-agent",
+                "expire",
+                &g.to_string(),
+            ],
+        );
+        self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
+        Ok(())
+    }
+
+    /// Keeps the generation awaiting confirmation (`g`: only that one).
+    /// Whether one was confirmed.
+    pub fn confirm(&mut self, g: Option<Gen>) -> R<bool> {
+        self.prepare()?;
+        self.recover(false)?;
+        let Some(armed) = self.armed()? else {
+            return Ok(false);
+        };
+        if g.is_some_and(|g| g != armed.generation) {
+            return Ok(false);
+        }
+        let path = self.layout.armed();
+        self.fx.remove(&path).map_err(at(&path))?;
+        self.result(armed.generation, "confirmed")?;
+        Ok(true)
+    }
+
+    /// The confirmation timer of generation `g`: it runs on the monotonic
+    /// clock, so its deadline is due when it fires, whatever the wall clock
+    /// says; unless the generation was confirmed meanwhile, it is rolled
+    /// back.
+    pub fn expire(&mut self, g: Gen) -> R<()> {
+        self.prepare()?;
+        self.recover(false)?;
+        match self.armed()? {
+            Some(armed) if armed.generation == g => self.unconfirmed_rollback(armed),
+            _ => Ok(()),
         }
     }
 
@@ -236,10 +349,12 @@ impl<'a, F: Effects> Agent<'a, F> {
     }
 
     /// Makes store copy `name` (received and sealed) the next generation
-    /// and switches to it. Returns its number.
-    pub fn switch(&mut self, name: &str) -> R<Gen> {
+    /// and switches to it; with `confirm_within`, it awaits confirmation
+    /// for that many seconds (armed before the first change, and again,
+    /// counted anew, after the last). Returns its number.
+    pub fn switch(&mut self, name: &str, confirm_within: Option<u64>) -> R<Gen> {
         self.prepare()?;
-        self.recover()?;
+        self.recover(false)?;
         let state = self.state()?;
         let from = state.current.unwrap_or(Gen(0));
         let to = state.next();
@@ -261,8 +376,17 @@ impl<'a, F: Effects> Agent<'a, F> {
             to,
             kind: journal::Kind::Switch,
         })?;
+        if let Some(timeout) = confirm_within {
+            self.arm(to, from, timeout)?;
+        }
         self.transition(from, to)?;
-        self.result(to, "switched")?;
+        match confirm_within {
+            Some(timeout) => {
+                self.arm(to, from, timeout)?;
+                self.result(to, "awaiting-confirmation")?;
+            }
+            None => self.result(to, "switched")?,
+        }
         let j = self.layout.journal();
         self.fx.remove(&j).map_err(at(&j))?;
         Ok(to)
@@ -272,7 +396,7 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// found it).
     pub fn rollback(&mut self, to: Gen) -> R<()> {
         self.prepare()?;
-        self.recover()?;
+        self.recover(false)?;
         let state = self.state()?;
         let from = state.current.unwrap_or(Gen(0));
         if to.0 != 0 && !state.generations.contains_key(&to) {

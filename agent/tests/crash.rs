@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use sitec_agent::effects::{Effects, EffectsExt as _, Kind};
 use sitec_agent::index::Gen;
 use sitec_agent::layout::Layout;
-use sitec_agent::sim::{Crash, SimFs};
+use sitec_agent::sim::{Crash, Op, SimFs};
 use sitec_agent::transition::Agent;
 
 /// A bundle in the store: its name and its files (path, bytes).
@@ -81,9 +81,8 @@ fn host() -> SimFs {
 /// The generations the scenes create, and which bundle each runs.
 fn bundle_of(g: Gen) -> Option<&'static Bundle> {
     match g.0 {
-        1 => Some(&B1),
-        2 => Some(&B2),
-        3 => Some(&B1),
+        1 | 3 | 6 => Some(&B1),
+        2 | 5 => Some(&B2),
         4 => Some(&B3),
         _ => None,
     }
@@ -93,7 +92,13 @@ fn bundle_of(g: Gen) -> Option<&'static Bundle> {
 #[derive(Clone, Copy, Debug)]
 enum Scene {
     Switch(&'static Bundle, Gen, Gen),
+    /// A network change: the generation awaits confirmation.
+    SwitchAwaiting(&'static Bundle, Gen, Gen),
     Rollback(Gen, Gen),
+    /// The operator confirms generation .0 (which would go back to .1).
+    Confirm(Gen, Gen),
+    /// The timer of generation .0 fires past its deadline: back to .1.
+    Expire(Gen, Gen),
 }
 
 impl std::fmt::Debug for Bundle {
@@ -102,11 +107,19 @@ impl std::fmt::Debug for Bundle {
     }
 }
 
+/// Seconds a generation may await confirmation.
+const CONFIRM_WITHIN: u64 = 60;
+
 impl Scene {
     fn name(self) -> String {
         match self {
             Scene::Switch(b, from, to) => format!("switch {from} -> {to} ({})", b.name),
+            Scene::SwitchAwaiting(b, from, to) => {
+                format!("switch {from} -> {to} awaiting confirmation ({})", b.name)
+            }
             Scene::Rollback(from, to) => format!("rollback {from} -> {to}"),
+            Scene::Confirm(g, _) => format!("confirm {g}"),
+            Scene::Expire(g, to) => format!("the timer's rollback {g} -> {to}"),
         }
     }
 
@@ -114,28 +127,48 @@ impl Scene {
         let mut agent = Agent::new(fs, Layout::default());
         match self {
             Scene::Switch(b, _, to) => {
-                let g = agent.switch(b.name)?;
-                assert_eq!(g, to);
-                Ok(())
+                assert_eq!(agent.switch(b.name, None)?, to);
             }
-            Scene::Rollback(_, to) => agent.rollback(to),
+            Scene::SwitchAwaiting(b, _, to) => {
+                assert_eq!(agent.switch(b.name, Some(CONFIRM_WITHIN))?, to);
+            }
+            Scene::Rollback(_, to) => agent.rollback(to)?,
+            Scene::Confirm(g, _) => assert!(agent.confirm(Some(g))?),
+            Scene::Expire(g, _) => agent.expire(g)?,
+        }
+        Ok(())
+    }
+
+    /// The generation live before it and the one it makes live.
+    fn ends(self) -> (Gen, Gen) {
+        match self {
+            Scene::Switch(_, from, to)
+            | Scene::SwitchAwaiting(_, from, to)
+            | Scene::Rollback(from, to)
+            | Scene::Expire(from, to) => (from, to),
+            Scene::Confirm(g, _) => (g, g),
         }
     }
 
-    /// (where it starts, where it ends).
-    fn ends(self) -> (Gen, Gen) {
+    /// The generation whose result the scene writes.
+    fn decided(self) -> Gen {
         match self {
-            Scene::Switch(_, from, to) | Scene::Rollback(from, to) => (from, to),
+            Scene::Switch(_, _, to) | Scene::SwitchAwaiting(_, _, to) => to,
+            Scene::Rollback(from, _) | Scene::Confirm(from, _) | Scene::Expire(from, _) => from,
         }
     }
 }
 
-const SCENES: [Scene; 5] = [
+const SCENES: [Scene; 9] = [
     Scene::Switch(&B1, Gen(0), Gen(1)),
     Scene::Switch(&B2, Gen(1), Gen(2)),
     Scene::Rollback(Gen(2), Gen(1)),
     Scene::Switch(&B1, Gen(1), Gen(3)),
     Scene::Switch(&B3, Gen(3), Gen(4)),
+    Scene::SwitchAwaiting(&B2, Gen(4), Gen(5)),
+    Scene::Confirm(Gen(5), Gen(4)),
+    Scene::SwitchAwaiting(&B1, Gen(5), Gen(6)),
+    Scene::Expire(Gen(6), Gen(5)),
 ];
 
 /// The host shows generation `g` whole (0: as sitec found it).
@@ -201,14 +234,20 @@ fn result(fs: &SimFs, g: Gen) -> Option<String> {
         .map(|b| String::from_utf8(b).unwrap().trim().to_string())
 }
 
-/// Runs the next activation's recovery on `fs`, stopped after each of its
-/// operations in turn (then recovered again), and checks the host ends on
-/// `want` whole. Returns the number of the recovery's crash points.
-fn recover_at_every_step(fs: &SimFs, want: Gen, what: &str) -> usize {
+/// What runs next after a crash: the next activation's recovery after a
+/// kill (the host is up), the boot's after a power loss.
+fn boot_after(crash: Crash) -> bool {
+    crash == Crash::PowerLoss
+}
+
+/// Runs what runs next (recovery) on `fs`, stopped after each of its
+/// operations in turn (then run again), and checks the host ends on `want`
+/// whole. Returns the number of the recovery's crash points.
+fn recover_at_every_step(fs: &SimFs, boot: bool, want: Gen, what: &str) -> usize {
     let clean = {
         let mut run = fs.after(Crash::Kill);
         Agent::new(&mut run, Layout::default())
-            .recover()
+            .recover(boot)
             .unwrap_or_else(|e| panic!("{what}: recovery failed: {e}"));
         assert_whole(&run, want, &format!("{what}, recovered"));
         run.ops().len()
@@ -217,13 +256,16 @@ fn recover_at_every_step(fs: &SimFs, want: Gen, what: &str) -> usize {
         let mut run = fs.after(Crash::Kill);
         run.crash_after(j);
         assert!(
-            Agent::new(&mut run, Layout::default()).recover().is_err(),
+            Agent::new(&mut run, Layout::default())
+                .recover(boot)
+                .is_err(),
             "{what}: recovery ran past its crash point {j}"
         );
         for crash in [Crash::Kill, Crash::PowerLoss] {
             let mut again = run.after(crash);
+            assert_nothing_dangles(&again, what);
             Agent::new(&mut again, Layout::default())
-                .recover()
+                .recover(boot || boot_after(crash))
                 .unwrap_or_else(|e| {
                     panic!("{what}, recovery stopped after {j} ({crash:?}): recovery failed: {e}")
                 });
@@ -238,39 +280,67 @@ fn recover_at_every_step(fs: &SimFs, want: Gen, what: &str) -> usize {
 }
 
 /// What recovery leaves, run whole.
-fn recover_to_the_end(fs: &SimFs) -> SimFs {
+fn recover_to_the_end(fs: &SimFs, boot: bool) -> SimFs {
     let mut run = fs.after(Crash::Kill);
-    Agent::new(&mut run, Layout::default()).recover().unwrap();
+    Agent::new(&mut run, Layout::default())
+        .recover(boot)
+        .unwrap();
     run
+}
+
+/// The position after the last operation of `ops` that `is` says, if any.
+fn after_last(ops: &[Op], is: impl Fn(&str) -> bool) -> Option<usize> {
+    ops.iter().rposition(|op| is(&op.0)).map(|i| i + 1)
 }
 
 #[test]
 fn every_transition_survives_a_crash_after_every_step() {
+    let layout = Layout::default();
+    let journal = layout.journal();
+    let armed_path = layout.armed();
     let mut host = host();
     let mut report = Vec::new();
     for scene in SCENES {
         let (from, to) = scene.ends();
+        if let Scene::Expire(..) = scene {
+            // The deadline passed.
+            host.set_clock(host.now() + CONFIRM_WITHIN + 1);
+        }
         // The transition run whole: its operations, and its end.
         let mut whole = host.after(Crash::Kill);
         scene.run(&mut whole).unwrap();
         assert_whole(&whole, to, &scene.name());
         let ops = whole.ops().to_vec();
-        let journal = Layout::default().journal();
-        // The operation after which the transition has ended for a killed
-        // process: the journal's removal.
-        let end = ops
-            .iter()
-            .rposition(|op| op.0 == format!("unlink {}", journal.display()))
-            .expect("the journal is removed")
-            + 1;
-        // ... and the one after which it is armed: the journal's rename.
+        if let Scene::SwitchAwaiting(..) = scene {
+            // The timer runs before the first managed path changes: a
+            // switch that dies in its actions, with nobody logging in
+            // again, is still taken back.
+            let timer = ops.iter().position(|o| o.0.starts_with("run systemd-run"));
+            let first = ops.iter().position(|o| o.0.contains(" /etc/"));
+            assert!(
+                timer.is_some() && timer < first,
+                "{}: the timer starts after the first change: {ops:#?}",
+                scene.name()
+            );
+        }
+        // For a killed process, the transition has ended once its journal
+        // is removed (a confirmation, once `armed` is).
+        let end = match scene {
+            Scene::Confirm(..) => {
+                after_last(&ops, |o| o == format!("unlink {}", armed_path.display()))
+            }
+            _ => after_last(&ops, |o| o == format!("unlink {}", journal.display())),
+        }
+        .expect("the transition ends");
+        // ... it is armed from the journal's rename on ...
         let armed = ops
             .iter()
             .position(|op| {
                 op.0.starts_with("rename") && op.0.ends_with(&format!(" {}", journal.display()))
             })
-            .expect("the journal is written")
-            + 1;
+            .map_or(usize::MAX, |i| i + 1);
+        // ... and a confirmation is on disk from the sync after it.
+        let durable = after_last(&ops, |o| o == "sync").unwrap_or(usize::MAX);
         let mut recoveries = 0;
         for k in 0..ops.len() {
             let mut run = host.after(Crash::Kill);
@@ -290,39 +360,85 @@ fn every_transition_survives_a_crash_after_every_step() {
                 );
                 assert_nothing_dangles(&left, &what);
                 let journal_left = left.kind(&journal).unwrap().is_some();
-                // A switch is undone, a rollback finished; what ended before
-                // the crash stays ended.
-                let want = match (scene, journal_left) {
-                    (Scene::Switch(..), true) => from,
-                    (Scene::Rollback(..), true) => to,
-                    (_, false) if k >= end => to,
-                    (_, false) => from,
-                };
-                if crash == Crash::Kill {
+                if crash == Crash::Kill && !matches!(scene, Scene::Confirm(..)) {
                     assert_eq!(
                         journal_left,
                         armed <= k && k < end,
                         "{what}: a killed process leaves the journal from its rename to its removal"
                     );
                 }
-                // What the results say once it is settled: the switch
-                // ended ("switched") or was undone, the rollback finished.
-                let settled = recover_to_the_end(&left);
-                let ended = match scene {
-                    Scene::Switch(..) => to,
-                    Scene::Rollback(..) => from,
+                // A switch is undone, a rollback finished, what ended before
+                // the crash stays ended; a host never boots into a
+                // generation awaiting confirmation; a confirmation stands
+                // once it is on disk.
+                let boot = boot_after(crash);
+                let want = match scene {
+                    Scene::Switch(..) | Scene::SwitchAwaiting(..) if journal_left => from,
+                    Scene::Rollback(..) | Scene::Expire(..) => to,
+                    Scene::SwitchAwaiting(..) if boot => from,
+                    Scene::Switch(..) | Scene::SwitchAwaiting(..) => {
+                        if k >= end {
+                            to
+                        } else {
+                            from
+                        }
+                    }
+                    Scene::Confirm(g, previous) => {
+                        if !boot || k >= durable {
+                            g
+                        } else if left.kind(&armed_path).unwrap().is_some() {
+                            previous
+                        } else {
+                            g
+                        }
+                    }
                 };
-                let said = result(&settled, ended);
-                let expected = match (scene, want == to, journal_left) {
-                    (Scene::Switch(..), true, _) => Some("switched".to_string()),
-                    (Scene::Switch(..), false, true) => Some("interrupted-rolled-back".to_string()),
-                    (Scene::Switch(..), false, false) => None,
-                    (Scene::Rollback(..), true, _) => Some("rolled-back".to_string()),
-                    // Not begun: as it was.
-                    (Scene::Rollback(..), false, _) => result(&host, from),
+                if let (Scene::Rollback(..), false) = (scene, journal_left) {
+                    // Not begun (or ended): as it was, or where it went.
+                    let settled = recover_to_the_end(&left, boot);
+                    let live = settled.read_link(&layout.current()).unwrap();
+                    let want = if k >= end { to } else { from };
+                    assert_eq!(live, PathBuf::from(format!("generations/{want}")), "{what}");
+                    recoveries += recover_at_every_step(&left, boot, want, &what);
+                    continue;
+                }
+                let settled = recover_to_the_end(&left, boot);
+                let said = result(&settled, scene.decided());
+                let allowed: &[Option<&str>] = match (scene, want == to) {
+                    (Scene::Switch(..), true) => &[Some("switched")],
+                    (Scene::Switch(..), false) => &[None, Some("interrupted-rolled-back")],
+                    (Scene::SwitchAwaiting(..), true) => &[Some("awaiting-confirmation")],
+                    (Scene::SwitchAwaiting(..), false) => &[
+                        None,
+                        Some("interrupted-rolled-back"),
+                        Some("unconfirmed-rolled-back"),
+                    ],
+                    (Scene::Rollback(..), _) => &[Some("rolled-back")],
+                    (Scene::Confirm(..), true) => {
+                        &[Some("awaiting-confirmation"), Some("confirmed")]
+                    }
+                    (Scene::Confirm(..), false) => &[Some("unconfirmed-rolled-back")],
+                    (Scene::Expire(..), _) => &[Some("unconfirmed-rolled-back")],
                 };
-                assert_eq!(said, expected, "{what}: generation {ended}'s result");
-                recoveries += recover_at_every_step(&left, want, &what);
+                assert!(
+                    allowed.contains(&said.as_deref()),
+                    "{what}: generation {}'s result is {said:?}, not one of {allowed:?}",
+                    scene.decided()
+                );
+                // `armed` and the results agree: a generation awaiting
+                // confirmation says so. (A confirmation killed between its
+                // removal of `armed` and its result leaves the generation
+                // kept and its result still "awaiting-confirmation".)
+                let awaiting = settled.kind(&armed_path).unwrap().is_some();
+                let says_awaiting = said.as_deref() == Some("awaiting-confirmation");
+                assert!(
+                    !awaiting || says_awaiting,
+                    "{what}: `armed` names a generation whose result is {said:?}"
+                );
+                if !matches!(scene, Scene::Confirm(..)) {
+                    assert_eq!(awaiting, says_awaiting, "{what}: awaiting, and no `armed`");
+                }
+                recoveries += recover_at_every_step(&left, boot, want, &what);
             }
         }
         report.push(format!(
@@ -335,4 +451,34 @@ fn every_transition_survives_a_crash_after_every_step() {
         host.settle();
     }
     println!("{}", report.join("\n"));
+}
+
+/// The timer runs on the monotonic clock and its deadline is due when it
+/// fires, whatever the wall clock says (time synchronization may have
+/// stepped it back): `expire` rolls the generation back all the same, where
+/// an activation that reads the wall clock would not yet.
+#[test]
+fn the_timer_rolls_back_when_the_wall_clock_was_stepped_back() {
+    let mut fs = host();
+    let mut agent = Agent::new(&mut fs, Layout::default());
+    agent.switch(B1.name, None).unwrap();
+    agent.switch(B2.name, Some(CONFIRM_WITHIN)).unwrap();
+    let now = fs.now();
+    fs.set_clock(now - 3600);
+    Agent::new(&mut fs, Layout::default())
+        .recover(false)
+        .unwrap();
+    assert_whole(
+        &fs,
+        Gen(2),
+        "an activation before the wall clock's deadline",
+    );
+    Agent::new(&mut fs, Layout::default())
+        .expire(Gen(2))
+        .unwrap();
+    assert_whole(&fs, Gen(1), "the timer's rollback");
+    assert_eq!(
+        result(&fs, Gen(2)).as_deref(),
+        Some("unconfirmed-rolled-back")
+    );
 }

@@ -79,7 +79,7 @@ impl Step {
     /// Runs the step; the generation it ends on.
     fn apply<F: Effects>(self, agent: &mut Agent<'_, F>) -> Gen {
         match self {
-            Step::Switch(name) => agent.switch(name).unwrap(),
+            Step::Switch(name) => agent.switch(name, None).unwrap(),
             Step::Rollback(g) => {
                 agent.rollback(g).unwrap();
                 g
