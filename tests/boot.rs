@@ -1427,8 +1427,6 @@ fn the_confirmation_timer_outlives_the_session_that_switched(flavour: Flavour) {
         },
     );
     lab.stage(&b, "nas");
-    // Where Debian's prometheus-node-exporter reads textfiles.
-    lab.on_ok("nas", "mkdir -p /var/lib/prometheus/node-exporter");
     let o = lab.ssh(
         "nas",
         &format!(
@@ -1448,7 +1446,7 @@ fn the_confirmation_timer_outlives_the_session_that_switched(flavour: Flavour) {
         .unwrap_or_else(|| panic!("no cgroup: {switched}"))
         .to_string();
     assert!(scope.starts_with("session-"), "{switched}");
-    let prom = lab.on_ok("nas", "cat /var/lib/prometheus/node-exporter/sitec.prom");
+    let prom = lab.on_ok("nas", "cat /var/lib/sitec/status.prom");
     for line in [
         "sitec_generation 2\n",
         &format!(
@@ -1473,10 +1471,9 @@ fn the_confirmation_timer_outlives_the_session_that_switched(flavour: Flavour) {
         log.contains("generation 2 was not confirmed (no confirmation before the deadline)"),
         "{log}"
     );
-    let prom = lab.on_ok("nas", "cat /var/lib/prometheus/node-exporter/sitec.prom");
+    let prom = lab.on_ok("nas", "cat /var/lib/sitec/status.prom");
     assert!(prom.contains("sitec_generation 1\n"), "{prom}");
     assert!(prom.contains("sitec_awaiting_confirmation 0\n"), "{prom}");
-    assert_eq!(prom, lab.on_ok("nas", "cat /var/lib/sitec/status.prom"));
 }
 
 /// A local user of the host (here `nobody`) can neither hold sitec's lock,
@@ -1501,18 +1498,18 @@ fn local_users_can_neither_hold_sitecs_lock_nor_read_what_it_backed_up(flavour: 
     assert_eq!(
         lab.on_ok(
             "nas",
-            "stat -c %a /var/lib/sitec/backup /var/lib/sitec/lock"
+            "stat -c %a /var/lib/sitec/backup /var/lib/sitec/private /var/lib/sitec/private/lock"
         ),
-        "700\n600\n"
+        "700\n700\n600\n"
     );
-    let (held, said) = nobody("flock -n /var/lib/sitec/lock true");
+    let (held, said) = nobody("flock -n /var/lib/sitec/private/lock true");
     assert!(!held, "nobody could open sitec's lock: {said}");
     assert!(said.contains("Permission denied"), "{said}");
 
-    // As an earlier version left it: open to all, and held by nobody.
+    // As an earlier version left its lock: open to all, and held by nobody.
     lab.on_ok(
         "nas",
-        "chmod 644 /var/lib/sitec/lock && setsid runuser -u nobody -- flock /var/lib/sitec/lock sleep 600 </dev/null >/dev/null 2>&1 & sleep 1",
+        "touch /var/lib/sitec/lock && chmod 644 /var/lib/sitec/lock && setsid runuser -u nobody -- flock /var/lib/sitec/lock sleep 600 </dev/null >/dev/null 2>&1 & sleep 1",
     );
     assert!(
         lab.on_ok("nas", "cat /proc/locks").contains("FLOCK"),
@@ -2062,7 +2059,7 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
     }
     // Pulls' lock is root's alone: no local user holds it to freeze them.
     assert_eq!(
-        lab.on_ok("nas", "stat -c %u:%a /var/lib/sitec/pull/lock"),
+        lab.on_ok("nas", "stat -c %u:%a /var/lib/sitec/private/pull.lock"),
         "0:600\n"
     );
     // What fleets scrape says the host pulled, and that it is well.

@@ -720,7 +720,7 @@ fn secrets_are_versioned_with_their_generation() {
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
-        text(&o).contains("generation 2's secret /etc/wireguard/wg0.key is in /etc/wireguard, which is not root's alone"),
+        text(&o).contains("the rollback to generation 2 would write secret /etc/wireguard/wg0.key, which is in /etc/wireguard, which is not root's alone"),
         "{}",
         text(&o)
     );

@@ -9,9 +9,9 @@
 //! kernel's page cache outlives the process); a power loss leaves the
 //! durable one, where a file whose name reached the disk before its
 //! contents did is empty, and a name whose directory never reached it is
-//! gone. (The kernel may write back more than was synced, in any order; a
-//! protocol that is right with nothing but its syncs on disk is right
-//! with more.)
+//! gone. (The kernel may write back more than was synced, in any order:
+//! that is not modelled yet, so an order between two unsynced writes that
+//! matters, a result on disk before the links it reports, goes unseen.)
 //!
 //! With a budget of k, the first k changing operations run and every one
 //! after fails with [`crashed`]; the agent's code cannot tell that from an

@@ -143,7 +143,11 @@ impl<'a, F: Effects> Agent<'a, F> {
     fn transit(&mut self, a: Gen, b: Gen, g: Gen, text: &str) -> R<()> {
         self.transition(a, b)?;
         self.result(g, text)?;
-        for path in [self.layout.journal(), self.layout.armed()] {
+        for path in [
+            self.layout.journal(),
+            self.layout.armed(),
+            crate::effects::with_suffix(&self.layout.armed(), ".timer"),
+        ] {
             self.fx.remove(&path).map_err(at(&path))?;
         }
         Ok(())
@@ -389,6 +393,12 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
         let j = self.layout.journal();
         self.fx.remove(&j).map_err(at(&j))?;
+        if confirm_within.is_none() {
+            // On disk, with its result, before the switch is reported: a
+            // power loss after it must not undo what the operator was told
+            // is done.
+            self.fx.sync_all().map_err(at(&self.layout.state))?;
+        }
         Ok(to)
     }
 
