@@ -84,6 +84,49 @@ pub trait Effects {
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran>;
 }
 
+/// A tree read one entry at a time, links not followed: what resolving a
+/// path is built on. `Os` and `SimFs` give the two primitives; resolving
+/// (and so `Effects::kind` and `Effects::exists`) is written once, here.
+pub trait Tree {
+    /// What the entry at a resolved host path is; `None` when absent.
+    fn lkind(&self, path: &Path) -> io::Result<Option<Kind>>;
+    /// The target of the link at a resolved host path.
+    fn link(&self, path: &Path) -> io::Result<PathBuf>;
+
+    /// The entry `path` names: its directory resolved, its own name as given.
+    fn entry(&self, path: &Path) -> io::Result<PathBuf> {
+        entry(path, |p| self.lkind(p), |p| self.link(p))
+    }
+
+    /// The host path `path` resolves to, following every link.
+    fn resolved(&self, path: &Path) -> io::Result<PathBuf> {
+        resolve(path, |p| self.lkind(p), |p| self.link(p))?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )
+        })
+    }
+
+    /// What `path` is, not following a final link; `None` when it or its
+    /// directory is absent ([`Effects::kind`]).
+    fn entry_kind(&self, path: &Path) -> io::Result<Option<Kind>> {
+        match self.entry(path) {
+            Ok(at) => self.lkind(&at),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `path` resolves to something ([`Effects::exists`]).
+    fn resolves(&self, path: &Path) -> bool {
+        matches!(
+            resolve(path, |p| self.lkind(p), |p| self.link(p)),
+            Ok(Some(_))
+        )
+    }
+}
+
 /// The operations the agent builds from the primitive ones, each a sequence
 /// of steps of its own.
 pub trait EffectsExt: Effects {

@@ -10,7 +10,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::effects::{self, Cmd, Effects, Kind, Ran};
+use crate::effects::{Cmd, Effects, Kind, Ran, Tree};
 
 pub struct Os {
     root: PathBuf,
@@ -29,6 +29,18 @@ impl Os {
         self.root.join(path.strip_prefix("/").unwrap_or(path))
     }
 
+    /// Where on this machine the host path `path` resolves to.
+    fn target(&self, path: &Path) -> io::Result<PathBuf> {
+        Ok(self.real(&self.resolved(path)?))
+    }
+
+    /// Where the entry `path` is, on this machine.
+    fn at(&self, path: &Path) -> io::Result<PathBuf> {
+        Ok(self.real(&self.entry(path)?))
+    }
+}
+
+impl Tree for Os {
     fn lkind(&self, path: &Path) -> io::Result<Option<Kind>> {
         match fs::symlink_metadata(self.real(path)) {
             Ok(m) if m.file_type().is_symlink() => Ok(Some(Kind::Link)),
@@ -42,32 +54,11 @@ impl Os {
     fn link(&self, path: &Path) -> io::Result<PathBuf> {
         fs::read_link(self.real(path))
     }
-
-    /// The host path `path` resolves to, on this machine.
-    fn resolved(&self, path: &Path) -> io::Result<PathBuf> {
-        match effects::resolve(path, |p| self.lkind(p), |p| self.link(p))? {
-            Some(p) => Ok(self.real(&p)),
-            None => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{}: no such file", path.display()),
-            )),
-        }
-    }
-
-    /// The entry `path` names: its directory resolved, as a host path.
-    fn entry(&self, path: &Path) -> io::Result<PathBuf> {
-        effects::entry(path, |p| self.lkind(p), |p| self.link(p))
-    }
-
-    /// Where the entry `path` is, on this machine.
-    fn at(&self, path: &Path) -> io::Result<PathBuf> {
-        Ok(self.real(&self.entry(path)?))
-    }
 }
 
 impl Effects for Os {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(self.resolved(path)?)
+        fs::read(self.target(path)?)
     }
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
@@ -75,26 +66,19 @@ impl Effects for Os {
     }
 
     fn kind(&self, path: &Path) -> io::Result<Option<Kind>> {
-        match self.entry(path) {
-            Ok(p) => self.lkind(&p),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.entry_kind(path)
     }
 
     fn exists(&self, path: &Path) -> bool {
-        matches!(
-            effects::resolve(path, |p| self.lkind(p), |p| self.link(p)),
-            Ok(Some(_))
-        )
+        self.resolves(path)
     }
 
     fn mode(&self, path: &Path) -> io::Result<u32> {
-        Ok(fs::metadata(self.resolved(path)?)?.permissions().mode() & 0o7777)
+        Ok(fs::metadata(self.target(path)?)?.permissions().mode() & 0o7777)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
-        let mut names: Vec<OsString> = fs::read_dir(self.resolved(dir)?)?
+        let mut names: Vec<OsString> = fs::read_dir(self.target(dir)?)?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<io::Result<_>>()?;
         names.sort();
@@ -118,11 +102,11 @@ impl Effects for Os {
     }
 
     fn sync_file(&mut self, path: &Path) -> io::Result<()> {
-        fs::File::open(self.resolved(path)?)?.sync_all()
+        fs::File::open(self.target(path)?)?.sync_all()
     }
 
     fn sync_dir(&mut self, path: &Path) -> io::Result<()> {
-        fs::File::open(self.resolved(path)?)?.sync_all()
+        fs::File::open(self.target(path)?)?.sync_all()
     }
 
     fn sync_all(&mut self) -> io::Result<()> {
@@ -148,7 +132,7 @@ impl Effects for Os {
     }
 
     fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()> {
-        fs::set_permissions(self.resolved(path)?, fs::Permissions::from_mode(mode))
+        fs::set_permissions(self.target(path)?, fs::Permissions::from_mode(mode))
     }
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {

@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::effects::{self, Cmd, Effects, Kind, Ran};
+use crate::effects::{Cmd, Effects, Kind, Ran, Tree};
 
 type Ino = u64;
 
@@ -201,37 +201,6 @@ impl SimFs {
         Ok(())
     }
 
-    fn lkind(&self, path: &Path) -> io::Result<Option<Kind>> {
-        Ok(self.live.names.get(path).map(|n| match n {
-            Node::Dir(_) => Kind::Dir,
-            Node::File(_) => Kind::File,
-            Node::Link(_) => Kind::Link,
-        }))
-    }
-
-    fn link(&self, path: &Path) -> io::Result<PathBuf> {
-        match self.live.names.get(path) {
-            Some(Node::Link(t)) => Ok(t.clone()),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{}: not a symbolic link", path.display()),
-            )),
-        }
-    }
-
-    fn entry(&self, path: &Path) -> io::Result<PathBuf> {
-        effects::entry(path, |p| self.lkind(p), |p| self.link(p))
-    }
-
-    fn resolved(&self, path: &Path) -> io::Result<PathBuf> {
-        effects::resolve(path, |p| self.lkind(p), |p| self.link(p))?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{}: no such file", path.display()),
-            )
-        })
-    }
-
     fn inode(&self, path: &Path) -> io::Result<Ino> {
         match self.live.names.get(&self.resolved(path)?) {
             Some(Node::File(ino)) => Ok(*ino),
@@ -273,6 +242,26 @@ impl SimFs {
     }
 }
 
+impl Tree for SimFs {
+    fn lkind(&self, path: &Path) -> io::Result<Option<Kind>> {
+        Ok(self.live.names.get(path).map(|n| match n {
+            Node::Dir(_) => Kind::Dir,
+            Node::File(_) => Kind::File,
+            Node::Link(_) => Kind::Link,
+        }))
+    }
+
+    fn link(&self, path: &Path) -> io::Result<PathBuf> {
+        match self.live.names.get(path) {
+            Some(Node::Link(t)) => Ok(t.clone()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a symbolic link", path.display()),
+            )),
+        }
+    }
+}
+
 impl Effects for SimFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let ino = self.inode(path)?;
@@ -284,18 +273,11 @@ impl Effects for SimFs {
     }
 
     fn kind(&self, path: &Path) -> io::Result<Option<Kind>> {
-        match self.entry(path) {
-            Ok(at) => self.lkind(&at),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.entry_kind(path)
     }
 
     fn exists(&self, path: &Path) -> bool {
-        matches!(
-            effects::resolve(path, |p| self.lkind(p), |p| self.link(p)),
-            Ok(Some(_))
-        )
+        self.resolves(path)
     }
 
     fn mode(&self, path: &Path) -> io::Result<u32> {
