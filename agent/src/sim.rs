@@ -520,9 +520,10 @@ mod tests {
         let mut fs = SimFs::new();
         fs.crash_after(1);
         fs.mkdir(p("/a"), 0o755).unwrap();
-        assert!(fs.mkdir(p("/b"), 0o755).is_err());
+        let dead = crashed().to_string();
+        assert_eq!(fs.mkdir(p("/b"), 0o755).unwrap_err().to_string(), dead);
         assert!(fs.crashed());
-        assert!(fs.mkdir(p("/c"), 0o755).is_err());
+        assert_eq!(fs.mkdir(p("/c"), 0o755).unwrap_err().to_string(), dead);
         assert!(!fs.after(Crash::Kill).exists(p("/b")));
     }
 }
