@@ -1481,6 +1481,10 @@ fn confirmed_after_drop(lab: &Lab, o: &std::process::Output) {
     );
 }
 
+/// On nas: the tunnel is gone and a route wg-quick adds is taken, so
+/// bringing it up again (wg-sync) fails.
+const WG_CANNOT_COME_UP: &str = "ip link del wg0 && ip route add 10.0.101.0/24 dev lan1";
+
 /// A key rotation reuses the bundle's store name: when its switch's session
 /// drops and the switch then fails and rolls back to the generation before
 /// (the same bundle, the old key), push does not take the host's being on
@@ -1492,12 +1496,8 @@ fn a_rotation_rolled_back_after_the_session_dropped_is_no_success() {
     let a = lab.compile("a", &BASE);
     lab.push_ok(&a, &["e2e", "nas"]);
     new_key(&lab, "nas");
-    // The tunnel is gone and a route wg-quick adds is taken: the rotation's
-    // wg-sync fails, and the switch rolls back to generation 1.
-    lab.on_ok(
-        "nas",
-        "ip link del wg0 && ip route add 10.0.101.0/24 dev lan1",
-    );
+    // The rotation's wg-sync fails, and the switch rolls back to generation 1.
+    lab.on_ok("nas", WG_CANNOT_COME_UP);
     let drop = lab.tmp.path().join("dropping-ssh");
     std::fs::write(&drop, DROPPING_SSH).unwrap();
     let o = lab
@@ -1643,10 +1643,7 @@ fn failed_actions_are_never_reported_as_success() {
         },
     );
     lab.push_ok(&a, &["e2e", "nas"]);
-    // The tunnel is gone and a route wg-quick adds is taken: bringing it
-    // up again fails.
-    let block = "ip link del wg0 && ip route add 10.0.101.0/24 dev lan1";
-    lab.on_ok("nas", block);
+    lab.on_ok("nas", WG_CANNOT_COME_UP);
     let (code, out) = lab.push(&b, &["e2e", "nas"]);
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("action wg-sync:wg0 failed"), "{out}");
@@ -1654,7 +1651,7 @@ fn failed_actions_are_never_reported_as_success() {
 
     lab.on_ok("nas", "ip route del 10.0.101.0/24 dev lan1");
     lab.push_ok(&b, &["e2e", "nas"]);
-    lab.on_ok("nas", block);
+    lab.on_ok("nas", WG_CANNOT_COME_UP);
     let o = lab
         .ssh("nas", &format!("{} rollback", activate(&a.join("e2e/nas"))))
         .output()
