@@ -31,6 +31,7 @@
           doCheck = false;
           postInstall = ''
             install -Dm755 compiler/host/push $out/bin/sitec-push
+            install -Dm644 compiler/host/activate $out/share/sitec/activate
             installManPage docs/sitec.1
             installShellCompletion --cmd sitec \
               --bash <($out/bin/sitec completions bash) \
@@ -54,7 +55,7 @@
           # nix run .#push -- homelab all
           push = app "sitec-push" ''
             PATH=${pkgs.lib.makeBinPath [ pkgs.rsync pkgs.openssh pkgs.coreutils pkgs.gawk pkgs.gnused ]}:$PATH
-            exec ${sitec}/bin/sitec-push "$@"
+            SITEC_AGENT=${sitec}/share/sitec/activate exec ${sitec}/bin/sitec-push "$@"
           '';
           default = app "sitec" ''exec ${sitec}/bin/sitec "$@"'';
         };

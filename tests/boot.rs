@@ -329,23 +329,26 @@ impl BootLab {
         self.push_ok(out, &["--no-switch", "e2e", host]);
     }
 
-    /// The command that runs the `activate` of a host's bundle of `out`
-    /// from its store path.
-    fn activate(&self, out: &Path, host: &str) -> String {
-        format!("sh /var/lib/sitec/store/{}/activate", store_name(out, host))
+    /// The command that runs the host agent push brought, and the store
+    /// name of `host`'s bundle of `out`.
+    fn agent(&self, out: &Path, host: &str) -> (String, String) {
+        (
+            format!("sh {}", support::host_agent()),
+            store_name(out, host),
+        )
     }
 
-    /// Starts `activate COMMAND` of `out`'s bundle on `host` with the test
-    /// hook that pauses it at `step`; returns once it is paused.
-    fn paused(&self, out: &Path, host: &str, step: &str, command: &str) -> Child {
+    /// Starts the agent's `COMMAND` on `host` with the test hook that
+    /// pauses it at `step`; returns once it is paused.
+    fn paused(&self, host: &str, step: &str, command: &str) -> Child {
         let pause = self.dir.join(host).join("root/root/pause");
         let _ = std::fs::remove_file(&pause);
         let child = self
             .host_command(
                 host,
                 &format!(
-                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE=/root/pause {} {command}",
-                    self.activate(out, host)
+                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE=/root/pause sh {} {command}",
+                    support::host_agent()
                 ),
             )
             .stdout(Stdio::piped())
@@ -882,7 +885,7 @@ fn units_follow_their_generation_and_a_rollback(flavour: Flavour) {
     assert_eq!(main_pid(&lab, "pve1", "web.service"), web, "web restarted");
 
     // Rollback to 3: its service and states come back.
-    let rollback = lab.on("pve1", "sh /var/lib/sitec/current/activate rollback");
+    let rollback = lab.on("pve1", "sh /var/lib/sitec/activate rollback");
     assert!(rollback.status.success(), "{}", text(&rollback));
     assert_eq!(lab.current("pve1"), "generations/3");
     assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "active");
@@ -1149,7 +1152,7 @@ fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back(fl
 
     // Back to generation 0: the host's own sshd and its home key.
     lab.on_ok("nas", "mv /root/home_keys /root/.ssh/authorized_keys");
-    lab.on_ok("nas", "sh /var/lib/sitec/current/activate rollback 0");
+    lab.on_ok("nas", "sh /var/lib/sitec/activate rollback 0");
     let effective = lab.on_ok(
         "nas",
         "test ! -e /etc/ssh/sshd_config.d/00-sitec.conf && sshd -T -C user=root,host=op,addr=10.0.200.1 | grep '^authorizedkeysfile '",
@@ -1201,7 +1204,7 @@ fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots(flavour: Fl
         out.contains(&format!("nas: ok, generation 2; {needs}")),
         "{out}"
     );
-    let back = lab.on_ok("nas", "sh /var/lib/sitec/current/activate rollback 1");
+    let back = lab.on_ok("nas", "sh /var/lib/sitec/activate rollback 1");
     assert!(
         back.contains("rolled back from generation 2 to 1") && !back.contains("reboot needed"),
         "{back}"
@@ -1401,7 +1404,7 @@ fn a_host_that_goes_down_while_its_boot_awaits_confirmation_goes_back_at_the_nex
     for (generation, step) in [(3, "swap"), (4, "actions")] {
         lab.push_ok(&k, &["e2e", "nas"]);
         lab.reboot("nas");
-        let expiry = lab.paused(&k, "nas", step, "boot-expire");
+        let expiry = lab.paused("nas", step, "boot-expire");
         let before = boots(&lab, "nas");
         lab.crash("nas");
         drop(expiry);
@@ -1430,8 +1433,9 @@ fn the_confirmation_timer_outlives_the_session_that_switched(flavour: Flavour) {
     let o = lab.ssh(
         "nas",
         &format!(
-            "{} switch --confirm-timeout 20 && cat /proc/self/cgroup",
-            lab.activate(&b, "nas")
+            "{} switch --confirm-timeout 20 {} && cat /proc/self/cgroup",
+            lab.agent(&b, "nas").0,
+            lab.agent(&b, "nas").1
         ),
     );
     let switched = text(&o);
@@ -1681,8 +1685,8 @@ fn a_host_that_crashes_while_a_generation_awaits_confirmation_boots_the_confirme
         },
     );
     lab.stage(&b, "nas");
-    let act = lab.activate(&b, "nas");
-    let switched = lab.on_ok("nas", &format!("{act} switch --confirm-timeout 600"));
+    let (act, name) = lab.agent(&b, "nas");
+    let switched = lab.on_ok("nas", &format!("{act} switch --confirm-timeout 600 {name}"));
     assert!(switched.contains("confirm within 600 s"), "{switched}");
     assert!(admin_set(&lab, "nas").contains("10.0.99.0/24"));
 
@@ -1733,7 +1737,11 @@ fn a_host_that_crashes_in_the_middle_of_a_switch_boots_the_generation_it_left(fl
     );
     lab.stage(&b, "pve1");
     for (generation, step) in [(2, "links"), (3, "actions")] {
-        let mut switch = lab.paused(&b, "pve1", step, "switch --confirm-timeout 600");
+        let mut switch = lab.paused(
+            "pve1",
+            step,
+            &format!("switch --confirm-timeout 600 {}", store_name(&b, "pve1")),
+        );
         lab.crash("pve1");
         let _ = switch.wait();
         assert_eq!(lab.current("pve1"), "generations/1", "crashed at {step}");
@@ -2224,6 +2232,25 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
         "nas",
         "test -z \"$(ls -A /var/lib/sitec/store | grep incoming)\"",
     );
+    // Signed, and the agent it names changed on the server, for a host
+    // that lacks it: neither kept nor run.
+    lab.stop_serving();
+    lab.publish(&b, RELEASE_KEY, &["nas"]);
+    let agent = support::host_agent();
+    let sha = agent.rsplit('/').next().unwrap().to_string();
+    let served = lab.published().join(format!("agents/{sha}"));
+    let mut bytes = std::fs::read(&served).unwrap();
+    bytes.extend_from_slice(b"\nrm -rf / # changed on the server\n");
+    std::fs::write(&served, bytes).unwrap();
+    lab.on_ok("nas", &format!("rm {agent}"));
+    lab.serve();
+    lab.pulled(
+        "nas",
+        150,
+        &format!("agents/{sha} does not hash to the signed {sha}"),
+    );
+    unchanged(&lab);
+    lab.on_ok("nas", "test -z \"$(ls -A /var/lib/sitec/agents)\"");
     // A release whose service fails: switched, unhealthy, rolled back at
     // the deadline, and not tried again.
     let c = lab.compile("c", &pulling(PULLED_FAILS, "{}"));
@@ -2244,7 +2271,8 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
             .contains('3')
     );
     lab.wait_active("nas", 10, &["smbd.service", "wg-quick@wg0.service"]);
-    // The next good release is applied.
+    // The next good release is applied, with the agent it names fetched
+    // from the server.
     lab.publish(&b, RELEASE_KEY, &["nas"]);
     lab.pulled(
         "nas",
@@ -2252,6 +2280,7 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
         "runs as generation 3, confirmed by its health checks",
     );
     assert_eq!(lab.unit("nas", "is-active", "pulled.service"), "active");
+    lab.on_ok("nas", &format!("cmp {agent} /var/lib/sitec/activate"));
 }
 
 /// A host that goes down while it applies a pulled release (here while its
@@ -2426,7 +2455,10 @@ fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_
         tunnel,
     );
     // A check on the host decrypts to check, and leaves no plaintext.
-    let checked = lab.on("lb", "sh /var/lib/sitec/current/activate check");
+    let checked = lab.on(
+        "lb",
+        "sh /var/lib/sitec/activate check \"$(basename \"$(readlink -f /var/lib/sitec/current)\")\"",
+    );
     assert!(checked.status.success(), "{}", text(&checked));
     assert!(
         text(&checked).contains("decrypted secret /etc/wireguard/wg0.key"),

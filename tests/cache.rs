@@ -154,7 +154,7 @@ fn any_changed_input_invalidates_the_cache() {
     assert!(root.join("out/homelab/pve2/BUNDLE").is_file());
 }
 
-/// The binary is an input (templates and activate are embedded in it): a
+/// The binary is an input (the templates are embedded in it): a
 /// different binary recompiles; the same bytes at another path do not.
 #[test]
 fn a_different_binary_invalidates_the_cache() {

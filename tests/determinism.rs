@@ -106,10 +106,11 @@ fn verify_agrees_with_coreutils_and_bundle_file() {
         let by_sitec = String::from_utf8(v.stdout).unwrap().trim().to_string();
         assert_eq!(by_coreutils, recorded, "{}", bundle.display());
         assert_eq!(by_sitec, recorded, "{}", bundle.display());
-        // The bundle's own activate check recomputes the same listing.
+        // The host agent's check recomputes the same listing.
         let act = Command::new("sh")
-            .arg(bundle.join("activate"))
+            .arg(support::agent_source())
             .arg("check")
+            .arg(bundle)
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&act.stderr);
@@ -121,7 +122,7 @@ fn verify_agrees_with_coreutils_and_bundle_file() {
                 || err.contains("this host's daemons cannot parse the bundle")
                 || err.contains("required secret")
                 || err.contains("the host's ssh host keys do not decrypt"),
-            "activate check: {err}"
+            "check: {err}"
         );
     }
 

@@ -153,6 +153,11 @@ impl Lab {
 
     /// push with `ssh` (a command) as its ssh.
     fn push_via(&self, ssh: &str, out: &Path, args: &[&str]) -> Command {
+        self.push_script(&project_root().join("compiler/host/push"), ssh, out, args)
+    }
+
+    /// push script `script` with `ssh` (a command) as its ssh.
+    fn push_script(&self, script: &Path, ssh: &str, out: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("sh");
         push_in(&mut c, out);
         c.arg(lab_sh())
@@ -168,7 +173,7 @@ impl Lab {
             c.arg(format!("PATH={dir}:{}", std::env::var("PATH").unwrap()));
         }
         c.arg("sh")
-            .arg(project_root().join("compiler/host/push"))
+            .arg(script)
             .arg("--out")
             .arg(out)
             .arg("--secrets")
@@ -208,7 +213,7 @@ impl Lab {
             .collect()
     }
 
-    /// Starts `activate switch ARGS` of `bundle` on `host` over ssh with the
+    /// Starts the agent's `switch ARGS` of `bundle` on `host` over ssh with the
     /// test hook that pauses it at `step`; returns once it is paused, with
     /// the pids of activate and of the sleep it pauses in. Killing the first
     /// is a crash at that step; killing the second lets it carry on.
@@ -219,17 +224,12 @@ impl Lab {
         step: &str,
         args: &str,
     ) -> (Child, [String; 2]) {
-        self.paused_activate(host, bundle, step, &format!("switch {args}"))
+        let name = store_name(bundle);
+        self.paused_activate(host, step, &format!("switch {args} {name}"))
     }
 
-    /// As `paused_switch`, for any `activate` command line.
-    fn paused_activate(
-        &self,
-        host: &str,
-        bundle: &Path,
-        step: &str,
-        command: &str,
-    ) -> (Child, [String; 2]) {
+    /// As `paused_switch`, for any command line of the agent.
+    fn paused_activate(&self, host: &str, step: &str, command: &str) -> (Child, [String; 2]) {
         let pause = self.tmp.path().join(format!("pause-{step}"));
         let _ = std::fs::remove_file(&pause);
         let child = self
@@ -238,7 +238,7 @@ impl Lab {
                 &format!(
                     "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE={} {} {command}",
                     pause.display(),
-                    activate(bundle)
+                    agent()
                 ),
             )
             .stdout(Stdio::piped())
@@ -284,9 +284,9 @@ fn manifest_files(bundle: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The command that runs a bundle's `activate` from its store path.
-fn activate(bundle: &Path) -> String {
-    format!("sh {STORE}/{}/activate", store_name(bundle))
+/// The command that runs the host agent push brought.
+fn agent() -> String {
+    format!("sh {}", support::host_agent())
 }
 
 fn store_name(bundle: &Path) -> String {
@@ -558,7 +558,7 @@ fn a_ruleset_that_cuts_the_operator_off_is_rolled_back_by_the_host() {
         "{log}"
     );
     let status = text(&run_ok(
-        &mut lab.ssh("nas", &format!("{} status 2", activate(&b.join("e2e/nas")))),
+        &mut lab.ssh("nas", &format!("{} status 2", agent())),
     ));
     assert!(
         status.contains("generation 2: unconfirmed-rolled-back"),
@@ -631,8 +631,8 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
 
     // A secret others can read is refused too, and one that is not root's.
     lab.on_ok("nas", "chmod 644 /etc/wireguard/wg0.key");
-    let act = activate(&a.join("e2e/nas"));
-    let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
+    let act = format!("{} check {}", agent(), store_name(&a.join("e2e/nas")));
+    let o = lab.ssh("nas", &act).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
         text(&o).contains("/etc/wireguard/wg0.key is readable by others"),
@@ -643,7 +643,7 @@ fn a_bundle_a_validator_rejects_changes_nothing_on_the_host() {
         "nas",
         "chmod 600 /etc/wireguard/wg0.key && chown 65534 /etc/wireguard/wg0.key",
     );
-    let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
+    let o = lab.ssh("nas", &act).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
         text(&o).contains(
@@ -705,7 +705,7 @@ fn secrets_are_versioned_with_their_generation() {
     let out = lab.push_ok(&a, &["e2e", "nas"]);
     assert!(out.contains("nas: ok, unchanged"), "{out}");
 
-    let act = activate(&a.join("e2e/nas"));
+    let act = agent();
     let o = lab.ssh("nas", &format!("{act} rollback")).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(live(&lab), first, "the rollback kept the newer key");
@@ -782,7 +782,7 @@ fn a_generation_from_an_older_sitec_is_switched_from() {
     );
     assert_ne!(lab.on_ok("nas", "cat /etc/wireguard/wg0.key"), key);
     let o = lab
-        .ssh("nas", &format!("{} rollback", activate(&b.join("e2e/nas"))))
+        .ssh("nas", &format!("{} rollback", agent()))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -820,8 +820,8 @@ fn a_switch_with_a_new_key_killed_at_any_step_keeps_key_and_generation_together(
         run_ok(Command::new("kill").arg("-9").args(&pids));
         let _ = switch.wait();
         // Any activation settles what the kill left.
-        lab.on_ok("nas", &format!("{} status", activate(&b_bundle)));
-        lab.on_ok("nas", &format!("{} confirm || true", activate(&b_bundle)));
+        lab.on_ok("nas", &format!("{} status", agent()));
+        lab.on_ok("nas", &format!("{} confirm || true", agent()));
         assert_eq!(live(&lab), on_a, "killed at {step}");
     }
     let out = lab.push_ok(&b, &["e2e", "nas"]);
@@ -847,16 +847,16 @@ fn store_copies_are_sealed_and_a_push_repairs_them() {
         lab.on_ok(
             "nas",
             &format!(
-                "cd {store} && stat -c '%a %n' . etc etc/wireguard etc/wireguard/wg0.conf etc/nftables.conf etc/network/interfaces manifest.json index activate"
+                "cd {store} && stat -c '%a %n' . etc etc/wireguard etc/wireguard/wg0.conf etc/nftables.conf etc/network/interfaces manifest.json index"
             ),
         )
     };
-    let sealed = "555 .\n555 etc\n555 etc/wireguard\n400 etc/wireguard/wg0.conf\n555 etc/nftables.conf\n444 etc/network/interfaces\n444 manifest.json\n444 index\n555 activate\n";
+    let sealed = "555 .\n555 etc\n555 etc/wireguard\n400 etc/wireguard/wg0.conf\n555 etc/nftables.conf\n444 etc/network/interfaces\n444 manifest.json\n444 index\n";
     assert_eq!(modes(&lab), sealed);
 
     lab.on_ok("nas", &format!("chmod 644 {store}/etc/network/interfaces"));
-    let act = activate(&a.join("e2e/nas"));
-    let o = lab.ssh("nas", &format!("{act} check")).output().unwrap();
+    let check = format!("{} check {}", agent(), store_name(&a.join("e2e/nas")));
+    let o = lab.ssh("nas", &check).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
         text(&o).contains("is not sealed: etc/network/interfaces (mode 644, sealed 0444)"),
@@ -951,7 +951,7 @@ fn an_interrupted_transfer_never_becomes_a_store_path() {
     lab.push_ok(&a, &["e2e", "nas"]);
     let store = lab.on_ok("nas", &format!("ls -A {STORE}"));
     assert_eq!(store.trim(), name, "{store}");
-    let hash = lab.on_ok("nas", &format!("sh {STORE}/{name}/activate hash"));
+    let hash = lab.on_ok("nas", &format!("{} hash {STORE}/{name}", agent()));
     assert_eq!(hash.trim(), name.split('-').next().unwrap());
 }
 
@@ -972,7 +972,11 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
         let b_bundle = b.join("e2e/nas");
         let switched = run_ok(&mut lab.ssh(
             "nas",
-            &format!("{} switch --confirm-timeout 600", activate(&b_bundle)),
+            &format!(
+                "{} switch --confirm-timeout 600 {}",
+                agent(),
+                store_name(&b_bundle)
+            ),
         ));
         assert!(
             text(&switched).contains("confirm within 600 s"),
@@ -982,11 +986,11 @@ fn a_killed_rollback_of_an_unconfirmed_generation_is_finished_not_undone() {
         // The deadline passes; the timer (expire, as the detached timer
         // runs it) fires and dies in the middle of its rollback.
         lab.on_ok("nas", "sed -i 's/ [0-9]*$/ 1/' /var/lib/sitec/armed");
-        let (mut expire, pids) = lab.paused_activate("nas", &b_bundle, step, "expire 2");
+        let (mut expire, pids) = lab.paused_activate("nas", step, "expire 2");
         run_ok(Command::new("kill").arg("-9").args(&pids));
         let _ = expire.wait();
         let confirm = lab
-            .ssh("nas", &format!("{} confirm 2", activate(&b_bundle)))
+            .ssh("nas", &format!("{} confirm 2", agent()))
             .output()
             .unwrap();
         assert_eq!(
@@ -1028,7 +1032,7 @@ fn rolled_back_generations_stay_rolled_back_and_corrupt_state_is_reported() {
     for out in [&a, &b] {
         lab.push_ok(out, &["e2e", "nas"]);
     }
-    let act = "sh /var/lib/sitec/current/activate";
+    let act = "sh /var/lib/sitec/activate";
     let rollback = run_ok(&mut lab.ssh("nas", &format!("{act} rollback")));
     assert!(
         text(&rollback).contains("rolled back from generation 2 to 1"),
@@ -1122,8 +1126,9 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
         let o = run_ok(&mut lab.ssh(
             "pve1",
             &format!(
-                "{0} switch --confirm-timeout 60 && {0} confirm",
-                activate(bundle)
+                "{0} switch --confirm-timeout 60 {1} && {0} confirm",
+                agent(),
+                store_name(bundle)
             ),
         ));
         assert_eq!(
@@ -1165,7 +1170,7 @@ fn a_switch_killed_at_any_step_leaves_one_whole_generation() {
     }
     // Without a number, rollback goes to the generation live before (B),
     // past those the kills left unfinished.
-    let o = run_ok(&mut lab.ssh("pve1", &format!("{} rollback", activate(&a_bundle))));
+    let o = run_ok(&mut lab.ssh("pve1", &format!("{} rollback", agent())));
     assert_eq!(lab.live_files("pve1", &a_bundle), b_files, "{}", text(&o));
 }
 
@@ -1183,7 +1188,7 @@ fn two_activations_at_once_never_interleave() {
 
     let (first, pids) = lab.paused_switch("pve1", &b, "actions", "");
     let mut second: Child = lab
-        .ssh("pve1", &format!("{} switch", activate(&a)))
+        .ssh("pve1", &format!("{} switch {}", agent(), store_name(&a)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1229,7 +1234,7 @@ fn two_activations_at_once_never_interleave() {
         "the activations interleaved:\n{}",
         lines.join("\n")
     );
-    run_ok(&mut lab.ssh("pve1", &format!("{} confirm", activate(&b))));
+    run_ok(&mut lab.ssh("pve1", &format!("{} confirm", agent())));
 }
 
 /// First activation keeps what it replaces; rolling back to generation 0
@@ -1248,7 +1253,7 @@ fn rolling_back_to_generation_0_restores_the_files_that_were_there() {
     let a = lab.compile("a", &BASE);
     lab.push_ok(&a, &["e2e", "nas"]);
     assert_ne!(original(&lab), before);
-    let act = activate(&a.join("e2e/nas"));
+    let act = agent();
     let o = run_ok(&mut lab.ssh("nas", &format!("{act} rollback 0")));
     assert!(
         text(&o).contains("rolled back from generation 1 to 0"),
@@ -1315,7 +1320,7 @@ fn rollbacks_take_back_runtime_state_not_only_files() {
     assert!(out.contains("nas: ok, generation 4 confirmed"), "{out}");
 
     // 0: the host as it was, with no ruleset at all.
-    let act = activate(&a.join("e2e/nas"));
+    let act = agent();
     let o = run_ok(&mut lab.ssh("nas", &format!("{act} rollback 0")));
     let tables = lab.on_ok("nas", "nft list tables");
     assert_eq!(tables, "", "{}", text(&o));
@@ -1395,7 +1400,11 @@ fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
         let o = lab
             .ssh(
                 "nas",
-                &format!("SITEC_TEST_FAIL_AT={step} {} switch", activate(&b_bundle)),
+                &format!(
+                    "SITEC_TEST_FAIL_AT={step} {} switch {}",
+                    agent(),
+                    store_name(&b_bundle)
+                ),
             )
             .output()
             .unwrap();
@@ -1425,7 +1434,7 @@ fn no_step_leaves_a_path_dangling_and_an_abort_is_undone_at_once() {
 /// network change can make it: the client dies, the host carries on.
 const DROPPING_SSH: &str = r#"
 case "$*" in
-*"/activate switch "*)
+*" switch --confirm-timeout "*)
 	out=$(mktemp)
 	ssh "$@" >"$out" 2>&1 &
 	until grep -q '^switching generation' "$out"; do
@@ -1524,7 +1533,7 @@ const PAUSING_SSH: &str = r#"
 for a do
 	shift
 	case $a in
-	*"/activate switch "*) a="SITEC_TEST_PAUSE_AT=actions SITEC_TEST_PAUSE_FILE=$pause $a" ;;
+	*" switch --confirm-timeout "*) a="SITEC_TEST_PAUSE_AT=actions SITEC_TEST_PAUSE_FILE=$pause $a" ;;
 	esac
 	set -- "$@" "$a"
 done
@@ -1653,7 +1662,7 @@ fn failed_actions_are_never_reported_as_success() {
     lab.push_ok(&b, &["e2e", "nas"]);
     lab.on_ok("nas", WG_CANNOT_COME_UP);
     let o = lab
-        .ssh("nas", &format!("{} rollback", activate(&a.join("e2e/nas"))))
+        .ssh("nas", &format!("{} rollback", agent()))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
@@ -1739,7 +1748,7 @@ fn a_changed_store_copy_is_no_rollback_target_until_a_push_repairs_it() {
         "nas",
         &format!("echo '# changed on the host' >>{store}/etc/nftables.conf"),
     );
-    let act = activate(&b.join("e2e/nas"));
+    let act = agent();
     let o = lab.ssh("nas", &format!("{act} rollback")).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
@@ -1757,7 +1766,10 @@ fn a_changed_store_copy_is_no_rollback_target_until_a_push_repairs_it() {
     assert!(out.contains("nas: ok, generation 3 confirmed"), "{out}");
     lab.on_ok(
         "nas",
-        &format!("[ \"$(sh {store}/activate hash)\" = \"$(cat {store}/BUNDLE)\" ]"),
+        &format!(
+            "[ \"$({} hash {store})\" = \"$(cat {store}/BUNDLE)\" ]",
+            agent()
+        ),
     );
     lab.on_ok("nas", "! grep -q 'changed on the host' /etc/nftables.conf");
 }
@@ -1813,4 +1825,139 @@ fn status_tells_in_sync_drifted_and_unreachable() {
         out.contains("[pve1] pve1: the host cannot tell its state (exit 2): activate: /var/lib/sitec/boot-armed is corrupt ('garbage')"),
         "{out}"
     );
+}
+
+/// The last commit whose bundles carried their own copy of the agent
+/// (`activate`), and whose push ran that copy.
+const BEFORE_THE_AGENT_TRAVELLED_APART: &str = "9eb9f9f";
+
+/// A file as that commit has it (from the repository's history).
+fn earlier(path: &str) -> Vec<u8> {
+    let o = Command::new("git")
+        .current_dir(project_root())
+        .args([
+            "show",
+            &format!("{BEFORE_THE_AGENT_TRAVELLED_APART}:{path}"),
+        ])
+        .output()
+        .expect("git runs");
+    assert!(
+        o.status.success(),
+        "git show {BEFORE_THE_AGENT_TRAVELLED_APART}:{path} (the test needs the repository's history): {}",
+        text(&o)
+    );
+    o.stdout
+}
+
+/// `bundle` made as an earlier sitec made it: its own `activate` (that
+/// sitec's) in it, and no agent protocol named.
+fn as_an_earlier_sitec_made_it(bundle: &Path) {
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = bundle.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    };
+    edit("index", "h\tagent_protocol\t1\n", "");
+    edit("manifest.json", "  \"agent_protocol\": 1,\n", "");
+    edit("manifest.json", "\"format\": 3,", "\"format\": 2,");
+    let activate = bundle.join("activate");
+    std::fs::write(&activate, earlier("compiler/host/activate")).unwrap();
+    std::fs::set_permissions(
+        &activate,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    support::reseal(bundle);
+}
+
+/// A host an earlier sitec switched (its bundle carried its own agent, its
+/// boot runs that one) takes a push of this sitec, which brings its agent;
+/// that agent goes back to the earlier generation and forward again. A
+/// bundle that needs a newer agent protocol than the host's agent speaks
+/// is refused before anything changes.
+#[test]
+fn a_host_an_earlier_sitec_switched_takes_this_ones_agent_and_goes_back() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let a_bundle = a.join("e2e/nas");
+    let a_files = manifest_files(&a_bundle);
+    as_an_earlier_sitec_made_it(&a_bundle);
+    let old_push = lab.tmp.path().join("push-earlier");
+    std::fs::write(&old_push, earlier("compiler/host/push")).unwrap();
+    // out/ is not what this sitec compiles: --force.
+    let o = lab
+        .push_script(&old_push, "ssh", &a, &["--force", "e2e", "nas"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(lab.current("nas"), "generations/1");
+    let old = format!("/var/lib/sitec/store/{}", store_name(&a_bundle));
+    lab.on_ok(
+        "nas",
+        &format!("cmp /var/lib/sitec/activate {old}/activate"),
+    );
+
+    // This sitec: its agent comes along and switches.
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: WIDER_ADMIN,
+            ..BASE
+        },
+    );
+    let b_bundle = b.join("e2e/nas");
+    let out = lab.push_ok(&b, &["e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+    let agent = support::host_agent();
+    lab.on_ok("nas", &format!("cmp /var/lib/sitec/activate {agent}"));
+    lab.on_ok(
+        "nas",
+        &format!(
+            "test ! -e /var/lib/sitec/store/{}/activate",
+            store_name(&b_bundle)
+        ),
+    );
+    assert_eq!(lab.live_files("nas", &b_bundle), manifest_files(&b_bundle));
+    // Pushed again, the agent is not sent again.
+    let again = lab.push_ok(&b, &["e2e", "nas"]);
+    assert!(again.contains("nas: ok, unchanged"), "{again}");
+
+    // Back to the earlier sitec's generation, with this agent, and forward.
+    let back = lab.on_ok("nas", "sh /var/lib/sitec/activate rollback 1");
+    assert!(
+        back.contains("rolled back from generation 2 to 1"),
+        "{back}"
+    );
+    assert_eq!(lab.live_files("nas", &a_bundle), a_files);
+    let forward = lab.push_ok(&b, &["e2e", "nas"]);
+    assert!(
+        forward.contains("nas: ok, generation 3 confirmed"),
+        "{forward}"
+    );
+
+    // A bundle that needs a newer agent is refused, and nothing changes.
+    let c = lab.compile("c", &BASE);
+    let c_bundle = c.join("e2e/nas");
+    for (file, from, to) in [
+        ("index", "h\tagent_protocol\t1\n", "h\tagent_protocol\t99\n"),
+        (
+            "manifest.json",
+            "\"agent_protocol\": 1,",
+            "\"agent_protocol\": 99,",
+        ),
+    ] {
+        let path = c_bundle.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+    support::reseal(&c_bundle);
+    let (code, out) = lab.push(&c, &["--force", "e2e", "nas"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("the bundle needs agent protocol 99 and this agent"),
+        "{out}"
+    );
+    assert_eq!(lab.current("nas"), "generations/3");
+    assert_eq!(lab.live_files("nas", &b_bundle), manifest_files(&b_bundle));
 }

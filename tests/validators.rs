@@ -39,7 +39,7 @@ impl System {
     }
 }
 
-/// `activate check --stand-ins` of a bundle on one system.
+/// The host agent's `check --stand-ins` of a bundle on one system.
 fn validate_on(system: System, bundle: &Path) -> std::process::Output {
     let mut c = Command::new("sh");
     match system {
@@ -49,8 +49,9 @@ fn validate_on(system: System, bundle: &Path) -> std::process::Output {
         }
         System::Debian13 => {
             c.env("SITEC_CHROOT_BIND", bundle)
+                .env("SITEC_CHROOT_AGENT", support::agent_source())
                 .arg(project_root().join("tests/e2e/debian13.sh"))
-                .args(["run", "sh", "/mnt/activate", "check", "--stand-ins"]);
+                .args(["run", "sh", "/activate", "check", "--stand-ins", "/mnt"]);
         }
     }
     c.output().unwrap()
@@ -617,31 +618,33 @@ fn written_by_check(system: System, bundle: &Path, args: &str) -> Vec<String> {
             .args(["-m", "--propagation", "private", "sh", "-c"])
             .arg(
                 r#"set -eu
-t=$1 b=$2
-shift 2
+t=$1 a=$2 b=$3
+shift 3
 for d in etc var root usr opt srv home; do
     [ -d "/$d" ] || continue
     mkdir -p "$t/u/$d" "$t/w/$d"
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=$t/u/$d,workdir=$t/w/$d" "/$d"
 done
-sh "$b/activate" check "$@" >/dev/null 2>&1 || true
+sh "$a" check "$@" "$b" >/dev/null 2>&1 || true
 cd "$t/u" && find . -mindepth 2 | sort"#,
             )
             .arg("sh")
             .arg(tmp.path())
+            .arg(support::agent_source())
             .arg(bundle)
             .args(args.split_whitespace())
             .output()
             .unwrap(),
         System::Debian13 => Command::new("sh")
             .env("SITEC_CHROOT_BIND", bundle)
+            .env("SITEC_CHROOT_AGENT", support::agent_source())
             .arg(project_root().join("tests/e2e/debian13.sh"))
             .args(["run", "sh", "-c"])
             .arg(
                 r#"set -eu
 touch /tmp/.started
 sleep 1
-sh /mnt/activate check "$@" >/dev/null 2>&1 || true
+sh /activate check "$@" /mnt >/dev/null 2>&1 || true
 find / -xdev -newer /tmp/.started | grep -Ev '^/(mnt|run|tmp|dev|proc|sys)(/|$)' | sort || true"#,
             )
             .arg("sh")
@@ -671,7 +674,7 @@ fn a_check_off_a_managed_host_writes_nothing_outside_its_scratch_directory() {
             let written = written_by_check(system, &bundle, args);
             assert!(
                 written.is_empty(),
-                "`activate check {args}` of {} on {system:?} wrote: {written:#?}",
+                "`check {args}` of {} on {system:?} wrote: {written:#?}",
                 bundle.display()
             );
         }

@@ -9,7 +9,9 @@
 //! | `journal` | `FROM TO KIND`: the transition in progress (see [`crate::journal`]) |
 //! | `armed` | `GEN PREV DEADLINE`: the generation awaiting confirmation |
 //! | `results/N` | how generation N ended (`switched`, `confirmed`, `rolled-back`, ...) |
-//! | `lock` | held by every activation (root's alone, 0600) |
+//! | `private/lock` | held by every activation (in a directory only root enters) |
+//! | `agents/SHA256` | a host agent push or a pull brought, named by its sha256 |
+//! | `activate` | the agent that ran the last switch: what the boot and pull mode run |
 //!
 //! A managed path `P` (say `etc/nginx/nginx.conf`) is the link `/P ->
 //! /var/lib/sitec/current/P`, so one rename of `current` changes every file.

@@ -1,5 +1,7 @@
-//! Stage 5: a host's rendered files, its manifest and the activate script
-//! become a bundle; the canonical listing of the bundle gives its hash.
+//! Stage 5: a host's rendered files and its manifest become a bundle; the
+//! canonical listing of the bundle gives its hash. A bundle is configuration
+//! only: the host agent that applies it travels apart (`push`), and the
+//! manifest names the agent protocol it needs (`manifest::AGENT_PROTOCOL`).
 //!
 //! Canonical listing (docs/host-protocol.md): for every regular file except `BUNDLE`,
 //! sorted by path bytewise, `<mode> <sha256 hex> <path>\n`, where the mode is
@@ -15,9 +17,6 @@ use crate::render::HostOutput;
 pub(crate) mod manifest;
 
 use manifest::{Deploy, Manifest, ManifestFile, Mode};
-
-/// The activation script, the same in every bundle.
-pub(crate) const ACTIVATE: &str = include_str!("../host/activate");
 
 /// A file of a bundle: mode and bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +103,7 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
                 (f.path.clone(), entry)
             })
             .collect(),
+        agent_protocol: manifest::AGENT_PROTOCOL,
         format: manifest::FORMAT,
         host: host_name.to_string(),
         needs: out.needs.into_iter().collect(),
@@ -135,7 +135,6 @@ pub(crate) fn build(site: &str, host_name: &str, host: &Host, out: HostOutput) -
         file(0o644, manifest.to_json().into_bytes()),
     );
     files.insert("index".into(), file(0o644, manifest.index().into_bytes()));
-    files.insert("activate".into(), file(0o755, ACTIVATE.as_bytes().to_vec()));
     sealed(host_name, files)
 }
 
@@ -166,7 +165,7 @@ fn sealed(host: &str, mut files: BTreeMap<String, BundleFile>) -> Bundle {
 /// The external members' configurations as one more directory of the
 /// site's output (`render::EXTERNAL`): written, compared, cached and
 /// planned like a host's bundle, with a `BUNDLE` hash of its listing but
-/// no manifest, index or activate, since nothing deploys it.
+/// no manifest or index, since nothing deploys it.
 pub(crate) fn external(files: BTreeMap<String, String>) -> Bundle {
     let files = files
         .into_iter()

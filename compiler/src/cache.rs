@@ -4,8 +4,8 @@
 //!
 //! Inputs are everything a compile is a pure function of: every file the
 //! evaluation read (the site, what it imports, the schemas; the list comes
-//! from Nickel), the sitec binary itself (templates and the activate script
-//! are embedded in it), the `--keys` directory and the output directory.
+//! from Nickel), the sitec binary itself (the templates are embedded in
+//! it), the `--keys` directory and the output directory.
 //! The output is `out/<site>` as `write` left it: every file's size,
 //! modification time and mode (a hand edit or a `git checkout` of out/
 //! changes them). Any difference means a compile; it keeps, unrendered, the

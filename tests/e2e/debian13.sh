@@ -11,7 +11,9 @@
 #                            /proc, /dev, /run and /tmp), as root; the layer
 #                            and everything CMD wrote are gone when it ends.
 #                            $SITEC_CHROOT_BIND names a directory of this
-#                            machine to bind read-only at /mnt inside.
+#                            machine to bind read-only at /mnt inside, and
+#                            $SITEC_CHROOT_AGENT a file (sitec's host
+#                            agent) to bind read-only at /activate.
 #
 # Test hosts (boot.sh) and the validators (tests/validators.rs) use it.
 # Needs root, mmdebstrap and the Debian archive.
@@ -77,6 +79,11 @@ run() {
 		if [ -n "${SITEC_CHROOT_BIND:-}" ]; then
 			mount --bind "$SITEC_CHROOT_BIND" "$m/mnt"
 			mount -o remount,bind,ro "$m/mnt"
+		fi
+		if [ -n "${SITEC_CHROOT_AGENT:-}" ]; then
+			: >"$m/activate"
+			mount --bind "$SITEC_CHROOT_AGENT" "$m/activate"
+			mount -o remount,bind,ro "$m/activate"
 		fi
 		exec chroot "$m" "$@"
 	' sh "$root" "$layer" "$@" || rc=$?

@@ -159,13 +159,27 @@ pub fn manifest(bundle: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
 }
 
-/// Rewrites a bundle's BUNDLE after its files were edited (with the hash its
-/// own `activate hash` computes), so that what refuses the bundle is not
-/// the hash but whatever the test is about.
+/// The host agent push brings to hosts.
+pub fn agent_source() -> PathBuf {
+    project_root().join("compiler/host/activate")
+}
+
+/// Where push puts the agent on a host: named by its sha256.
+pub fn host_agent() -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(std::fs::read(agent_source()).unwrap());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("/var/lib/sitec/agents/{hex}")
+}
+
+/// Rewrites a bundle's BUNDLE after its files were edited (with the hash the
+/// agent's `hash` computes), so that what refuses the bundle is not the
+/// hash but whatever the test is about.
 pub fn reseal(bundle: &Path) {
     let o = Command::new("sh")
-        .arg(bundle.join("activate"))
+        .arg(agent_source())
         .arg("hash")
+        .arg(bundle)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

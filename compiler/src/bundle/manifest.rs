@@ -36,14 +36,24 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Ifupdown, Release, Role, UnitState};
 use crate::render::{Action, Need, Secret, Validator};
 
-/// The manifest format this sitec writes; `activate` refuses others.
-pub(crate) const FORMAT: u32 = 2;
+/// The manifest format this sitec writes (3: bundles carry no agent).
+pub(crate) const FORMAT: u32 = 3;
+
+/// The host agent protocol this sitec's bundles need: what the agent must
+/// understand of a bundle and of the state directory to apply it. A host
+/// agent refuses a bundle that names a protocol newer than its own
+/// (docs/host-protocol.md, "The agent"). Raised when either changes
+/// meaning; bundles from before the agent travelled apart name none (0).
+pub(crate) const AGENT_PROTOCOL: u32 = 1;
 
 /// `manifest.json`. Fields are declared in sorted order and maps are
 /// `BTreeMap`s, so the JSON has sorted keys without a post-pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Manifest {
+    /// The agent protocol the bundle needs (`AGENT_PROTOCOL`).
+    #[serde(default)]
+    pub(crate) agent_protocol: u32,
     pub(crate) deploy: Deploy,
     pub(crate) files: BTreeMap<String, ManifestFile>,
     pub(crate) format: u32,
@@ -157,6 +167,7 @@ impl Manifest {
         let _ = writeln!(s, "d\tboot_confirm_timeout\t{}", d.boot_confirm_timeout);
         let _ = writeln!(s, "d\tport\t{}", d.port);
         let _ = writeln!(s, "d\tuser\t{}", d.user);
+        let _ = writeln!(s, "h\tagent_protocol\t{}", self.agent_protocol);
         let _ = writeln!(s, "h\trelease\t{}", self.system.release.as_str());
         let _ = writeln!(s, "h\tifupdown\t{}", self.system.ifupdown.as_str());
         for need in &self.needs {
@@ -241,6 +252,7 @@ mod tests {
                 },
             )]
             .into(),
+            agent_protocol: AGENT_PROTOCOL,
             format: FORMAT,
             host: "h".into(),
             needs: vec![Need {
@@ -291,7 +303,9 @@ mod tests {
         assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\t0\t0\t-\n"));
         assert!(index.contains("d\taddress\t192.0.2.1\n"));
         assert!(index.contains("o\t1\tdaemon-reload\no\t2\tnft-load\n"));
-        assert!(index.contains("h\trelease\tdebian13\nh\tifupdown\tifupdown2\n"));
+        assert!(
+            index.contains("h\tagent_protocol\t1\nh\trelease\tdebian13\nh\tifupdown\tifupdown2\n")
+        );
         assert!(index.contains("n\tnginx\t1.25\tHTTP/3 (listen ... quic)\n"));
     }
 

@@ -1,7 +1,8 @@
 //! /etc/systemd/system/sitec-pull.{service,timer}: pull mode
-//! (`deploy.pull`). The timer runs the live generation's `activate pull`
-//! every `interval` seconds; the URL, the signers and the timeouts reach
-//! the host through the index (`p` records), which is what `activate` reads.
+//! (`deploy.pull`). The timer runs the host agent's `pull` every
+//! `interval` seconds; the URL, the signers and the timeouts reach the host
+//! through the live bundle's index (`p` records), which is what the agent
+//! reads.
 //!
 //! The service file changing only reloads systemd: restarting a oneshot
 //! service would start a pull in the middle of the switch. The timer is
