@@ -1868,7 +1868,7 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
     // (`activate settle`).
     let killed = push(&b, "10");
     hang(&lab, 3);
-    lab.on_ok("pve1", "pkill -9 -f 'activat[e] switch'");
+    lab.on_ok("pve1", "pkill -9 -f 'agent[s]/[0-9a-f]* switch'");
     let out = did_not_take(killed);
     assert!(
         out.contains("pve1: the switch was interrupted; settling it"),
@@ -1890,7 +1890,7 @@ fn a_hanging_action_is_cut_off_and_a_switch_killed_or_rebooted_in_one_is_undone(
     let start = Instant::now();
     let killed = push(&c, "10");
     hang(&lab, 4);
-    lab.on_ok("pve1", "pkill -9 -f 'activat[e] switch'");
+    lab.on_ok("pve1", "pkill -9 -f 'agent[s]/[0-9a-f]* switch'");
     assert_eq!(lab.rolled_back("pve1", 4), "interrupted-rolled-back");
     assert!(
         start.elapsed() < Duration::from_secs(90),
@@ -1999,6 +1999,11 @@ impl BootLab {
 
     /// push --publish of `out`'s bundles of `hosts`, signed by key `key`.
     fn publish(&self, out: &Path, key: &str, hosts: &[&str]) -> String {
+        self.publish_with(None, out, key, hosts)
+    }
+
+    /// As `publish`, with the agent file `agent` instead of this sitec's.
+    fn publish_with(&self, agent: Option<&Path>, out: &Path, key: &str, hosts: &[&str]) -> String {
         self.release_key(key);
         let mut args = vec![
             "--publish".to_string(),
@@ -2009,7 +2014,11 @@ impl BootLab {
         ];
         args.extend(hosts.iter().map(|h| h.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.push_ok(out, &args)
+        let mut c = self.push_command(out, &args);
+        if let Some(agent) = agent {
+            c.env("SITEC_AGENT", agent);
+        }
+        text(&run_ok(&mut c))
     }
 
     /// What the host's last pull came to (/var/lib/sitec/pull/last).
@@ -2232,6 +2241,52 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
         "nas",
         "test -z \"$(ls -A /var/lib/sitec/store | grep incoming)\"",
     );
+    // Signed, with a serial ten days ahead of the host's clock: refused
+    // and not recorded as the floor (publish goes on from the clock).
+    lab.stop_serving();
+    let statement = lab.dir.join("far.release");
+    let far = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 10 * 86400;
+    let text = std::fs::read_to_string(&release).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("-----"))
+        .collect();
+    let mut signed = lines
+        .iter()
+        .map(|l| {
+            if l.starts_with("serial ") {
+                format!("serial {far}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect::<String>();
+    std::fs::write(&statement, &signed).unwrap();
+    let _ = std::fs::remove_file(statement.with_extension("release.sig"));
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-Y", "sign", "-q", "-n", "sitec-release", "-f"])
+            .arg(lab.dir.join(RELEASE_KEY))
+            .arg(&statement),
+    );
+    signed.push_str(&std::fs::read_to_string(statement.with_extension("release.sig")).unwrap());
+    std::fs::write(&release, signed).unwrap();
+    lab.serve();
+    lab.pulled(
+        "nas",
+        150,
+        &format!("its serial {far} is more than a day ahead of this host's clock"),
+    );
+    unchanged(&lab);
+    assert!(
+        !lab.on_ok("nas", "cat /var/lib/sitec/pull/serial 2>/dev/null || true")
+            .contains(&far.to_string())
+    );
+    std::fs::remove_file(&release).unwrap();
     // Signed, and the agent it names changed on the server, for a host
     // that lacks it: neither kept nor run.
     lab.stop_serving();
@@ -2252,9 +2307,14 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
     unchanged(&lab);
     lab.on_ok("nas", "test -z \"$(ls -A /var/lib/sitec/agents)\"");
     // A release whose service fails: switched, unhealthy, rolled back at
-    // the deadline, and not tried again.
+    // the deadline, and not tried again; the agent it came with goes with
+    // it.
     let c = lab.compile("c", &pulling(PULLED_FAILS, "{}"));
-    lab.publish(&c, RELEASE_KEY, &["nas"]);
+    let newer = lab.dir.join("activate-newer");
+    let mut bytes = std::fs::read(support::agent_source()).unwrap();
+    bytes.extend_from_slice(b"# a newer agent\n");
+    std::fs::write(&newer, bytes).unwrap();
+    lab.publish_with(Some(&newer), &c, RELEASE_KEY, &["nas"]);
     let rejected = lab.pulled(
         "nas",
         200,
@@ -2263,6 +2323,12 @@ fn a_host_in_pull_mode_refuses_what_is_not_signed_or_changed_and_rolls_back_a_re
     assert!(rejected.contains("pulled.service is failed"), "{rejected}");
     assert_eq!(lab.current("nas"), "generations/1");
     assert_eq!(lab.result("nas", 2), "unconfirmed-rolled-back");
+    assert_eq!(
+        lab.on_ok("nas", "sha256sum /var/lib/sitec/activate | cut -d' ' -f1")
+            .trim(),
+        sha,
+        "the rejected release's agent stayed the host's"
+    );
     lab.pulled("nas", 60, "was rejected before: waiting for a new release");
     std::thread::sleep(Duration::from_secs(12));
     assert_eq!(lab.current("nas"), "generations/1");

@@ -1919,9 +1919,44 @@ fn a_host_an_earlier_sitec_switched_takes_this_ones_agent_and_goes_back() {
         ),
     );
     assert_eq!(lab.live_files("nas", &b_bundle), manifest_files(&b_bundle));
+    // Pull mode, whichever generation is live, runs this agent.
+    lab.on_ok(
+        "nas",
+        "grep -qx 'ExecStart=/bin/sh /var/lib/sitec/activate pull' /etc/systemd/system/sitec-pull.service.d/sitec-agent.conf",
+    );
     // Pushed again, the agent is not sent again.
     let again = lab.push_ok(&b, &["e2e", "nas"]);
     assert!(again.contains("nas: ok, unchanged"), "{again}");
+
+    // A newer agent alone (out/ unchanged, sitec upgraded) becomes the
+    // host's, and nothing else changes.
+    let newer = lab.tmp.path().join("activate-newer");
+    let mut bytes = std::fs::read(support::agent_source()).unwrap();
+    bytes.extend_from_slice(b"# a newer agent\n");
+    let newer_sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    std::fs::write(&newer, bytes).unwrap();
+    let o = lab
+        .push_command(&b, &["e2e", "nas"])
+        .env("SITEC_AGENT", &newer)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && text(&o).contains("nas: ok, unchanged"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        lab.on_ok("nas", "sha256sum /var/lib/sitec/activate | cut -d' ' -f1")
+            .trim(),
+        newer_sha
+    );
+    assert_eq!(lab.current("nas"), "generations/2");
 
     // Back to the earlier sitec's generation, with this agent, and forward.
     let back = lab.on_ok("nas", "sh /var/lib/sitec/activate rollback 1");
