@@ -463,7 +463,7 @@ fn the_module_graph_points_one_way() {
 #[test]
 fn rustfmt_sees_every_file() {
     let mut files = Vec::new();
-    for dir in ["compiler", "agent", "tests", "examples"] {
+    for dir in ["compiler", "agent", "format", "tests", "examples"] {
         for entry in walkdir::WalkDir::new(project_root().join(dir)) {
             let entry = entry.unwrap();
             if entry.path().extension().is_some_and(|e| e == "rs") {

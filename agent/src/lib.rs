@@ -24,6 +24,8 @@
 //! boot confirmation of kernel files, pull mode, validators.
 
 pub mod armed;
+pub mod bundle;
+pub mod cli;
 pub mod effects;
 pub mod host;
 pub mod index;

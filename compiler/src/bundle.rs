@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use crate::hash::sha256_hex;
 use crate::model::Host;
 use crate::render::HostOutput;
+pub(crate) use sitec_format::{kept_mode, listing};
 
 pub(crate) mod manifest;
 
@@ -43,27 +44,6 @@ pub struct Bundle {
     /// Every file including `BUNDLE`, by path relative to the bundle.
     pub files: BTreeMap<String, BundleFile>,
     pub hash: String,
-}
-
-/// The canonical listing of files (which must not include `BUNDLE`), each
-/// with the mode git keeps of it (`kept_mode`).
-pub(crate) fn listing<'a>(files: impl IntoIterator<Item = (&'a str, u32, &'a [u8])>) -> String {
-    let mut lines: Vec<(&str, String)> = files
-        .into_iter()
-        .map(|(path, mode, content)| {
-            let line = format!("{:04o} {} {path}\n", kept_mode(mode), sha256_hex(content));
-            (path, line)
-        })
-        .collect();
-    lines.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    lines.into_iter().map(|(_, l)| l).collect()
-}
-
-/// The mode git keeps of a file, which is what out/ holds and the listing
-/// hashes: 0755 when any executable bit is set, 0644 otherwise. The mode a
-/// file is installed with is the manifest's.
-pub(crate) fn kept_mode(mode: u32) -> u32 {
-    if mode & 0o111 != 0 { 0o755 } else { 0o644 }
 }
 
 /// Assembles a host's bundle.
@@ -178,26 +158,4 @@ pub(crate) fn external(files: BTreeMap<String, String>) -> Bundle {
         })
         .collect();
     sealed(crate::render::EXTERNAL, files)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listing_is_sorted_bytewise_with_four_digit_modes() {
-        let l = listing([
-            ("b", 0o600, &b"x"[..]),
-            ("B", 0o755, &b""[..]),
-            ("a/c", 0o644, &b"y"[..]),
-        ]);
-        let paths: Vec<&str> = l.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
-        assert_eq!(paths, ["B", "a/c", "b"]);
-        assert!(l.starts_with(
-            "0755 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 B\n"
-        ));
-        assert!(l.ends_with(" b\n"));
-        // Git keeps only the executable bit: 0600 hashes as 0644.
-        assert!(l.lines().nth(2).unwrap().starts_with("0644 "));
-    }
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use sitec_format::{Ifupdown, Release, Role, UnitState};
+
 use crate::load::{Loaded, PrivateKey};
 use crate::tree::{Node, Sources};
 
@@ -136,17 +138,6 @@ pub(crate) struct Pull {
     pub(crate) interval: u32,
     pub(crate) confirm_timeout: u32,
     pub(crate) signers: BTreeMap<String, String>,
-}
-
-/// What a host is for (`roles`): recorded in its bundle's manifest.
-#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Role {
-    Hypervisor,
-    Fileserver,
-    ZcashNode,
-    LoadBalancer,
-    Workload,
 }
 
 /// The lowest SMB dialect Samba accepts (`server min protocol`).
@@ -296,62 +287,6 @@ pub(crate) enum Method {
     Dhcp,
 }
 
-/// The Debian release a host runs (`release`): what its daemons parse.
-#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Release {
-    /// Debian 12 "bookworm" (Proxmox VE 8).
-    #[default]
-    Debian12,
-    /// Debian 13 "trixie" (Proxmox VE 9).
-    Debian13,
-}
-
-impl Release {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Release::Debian12 => "debian12",
-            Release::Debian13 => "debian13",
-        }
-    }
-
-    /// How people name it.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Release::Debian12 => "Debian 12 (bookworm)",
-            Release::Debian13 => "Debian 13 (trixie)",
-        }
-    }
-
-    /// The nginx version the release ships, as `MAJOR.MINOR`.
-    pub(crate) fn nginx(self) -> &'static str {
-        match self {
-            Release::Debian12 => "1.22",
-            Release::Debian13 => "1.26",
-        }
-    }
-}
-
-/// Which ifupdown applies a host's `/etc/network/interfaces` (`ifupdown`).
-#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Ifupdown {
-    /// Debian's default, package ifupdown: `ifup`/`ifdown`.
-    #[default]
-    Classic,
-    /// ifupdown2, as Proxmox VE runs it: `ifreload -a`.
-    Ifupdown2,
-}
-
-impl Ifupdown {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Ifupdown::Classic => "classic",
-            Ifupdown::Ifupdown2 => "ifupdown2",
-        }
-    }
-}
-
 /// How an interface gets its IPv6 address (`method6`).
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -496,24 +431,6 @@ pub(crate) struct Firewall {
     pub(crate) output: Chain,
     pub(crate) dnat: Vec<Dnat>,
     pub(crate) masquerade: Vec<Masquerade>,
-}
-
-#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum UnitState {
-    Enabled,
-    Disabled,
-    Masked,
-}
-
-impl UnitState {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            UnitState::Enabled => "enabled",
-            UnitState::Disabled => "disabled",
-            UnitState::Masked => "masked",
-        }
-    }
 }
 
 /// Kernel modules and command line (`kernel`).

@@ -1,0 +1,58 @@
+//! The agent hashes every bundle the compiler wrote to `out/` as the
+//! compiler did (its `BUNDLE`), and as `activate` does on hosts today.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sitec_agent::os::Os;
+
+fn bundles() -> Vec<PathBuf> {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../out");
+    let mut found = Vec::new();
+    for site in std::fs::read_dir(&out).unwrap() {
+        let site = site.unwrap().path();
+        if !site.is_dir() {
+            continue;
+        }
+        for host in std::fs::read_dir(&site).unwrap() {
+            let host = host.unwrap().path();
+            if host.join("manifest.json").is_file() {
+                found.push(std::path::absolute(host).unwrap());
+            }
+        }
+    }
+    found.sort();
+    assert!(found.len() >= 5, "bundles in out/: {found:?}");
+    found
+}
+
+#[test]
+fn every_bundle_in_out_hashes_to_its_bundle_file() {
+    let fx = Os::new(Path::new("/"));
+    for dir in bundles() {
+        let want = std::fs::read_to_string(dir.join("BUNDLE")).unwrap();
+        let got = sitec_agent::bundle::hash(&fx, &dir).unwrap();
+        assert_eq!(got, want.trim(), "{}", dir.display());
+        let m = sitec_agent::bundle::manifest(&fx, &dir).unwrap();
+        assert_eq!(m.agent_protocol, sitec_format::AGENT_PROTOCOL);
+        assert_eq!(dir.file_name().unwrap().to_str(), Some(m.host.as_str()));
+    }
+}
+
+#[test]
+fn the_agent_and_activate_hash_alike() {
+    let activate = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compiler/host/activate");
+    let fx = Os::new(Path::new("/"));
+    for dir in bundles() {
+        let o = Command::new("sh")
+            .arg(&activate)
+            .arg("hash")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let theirs = String::from_utf8(o.stdout).unwrap();
+        let ours = sitec_agent::bundle::hash(&fx, &dir).unwrap();
+        assert_eq!(theirs.trim(), ours, "{}", dir.display());
+    }
+}

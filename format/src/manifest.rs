@@ -1,0 +1,337 @@
+//! The bundle's contract with the host: `manifest.json` for people and
+//! tools, and `index`, the same facts as tab-separated lines for the shell
+//! scripts (`push` on the operator's machine, and `activate` on the host while it is
+//! sh), which
+//! read it with `awk -F '\t'` instead of parsing JSON.
+//!
+//! Index records, one per line, fields separated by a tab:
+//!
+//! ```text
+//! d KEY VALUE                                   deploy target: address, port, user;
+//!                                               boot_confirm_timeout (seconds)
+//! h KEY VALUE                                   what the host runs: release (debian12,
+//!                                               debian13), ifupdown (classic, ifupdown2)
+//! n PROGRAM VERSION WHY                         a program the host needs at least at
+//!                                               VERSION (MAJOR.MINOR), and what for
+//! p KEY VALUE                                   pull mode: site, url, interval,
+//!                                               confirm_timeout (seconds)
+//! p signer NAME KEY                             a key whose releases the host accepts
+//!                                               (type and base64, no comment)
+//! f PATH SHA256 MODE NETWORK CHECK ACTIONS      a managed file (CHECK "-" when none,
+//!                                               ACTIONS space-separated)
+//! u UNIT STATE                                  a unit state: enabled, disabled, masked
+//! s PATH READ-BY UID GID AGE                    a required secret, the file reading it, its owner,
+//!                                               the bundle file holding it encrypted ("-" when none)
+//! o RANK KIND                                   activation order of an action kind
+//! r KIND                                        an action kind whose effect waits for
+//!                                               the next boot
+//! b KIND                                        an action kind whose files the boot
+//!                                               reads (their boot is confirmed)
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::{Action, Need, Secret, Validator};
+use crate::system::{Ifupdown, Release, Role, UnitState};
+
+/// The manifest format this sitec writes (3: bundles carry no agent).
+pub const FORMAT: u32 = 3;
+
+/// The host agent protocol this sitec's bundles need: what the agent must
+/// understand of a bundle and of the state directory to apply it. A host
+/// agent refuses a bundle that names a protocol newer than its own
+/// (docs/host-protocol.md, "The agent"). Raised when either changes
+/// meaning; bundles from before the agent travelled apart name none (0).
+pub const AGENT_PROTOCOL: u32 = 1;
+
+/// `manifest.json`. Fields are declared in sorted order and maps are
+/// `BTreeMap`s, so the JSON has sorted keys without a post-pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The agent protocol the bundle needs (`AGENT_PROTOCOL`).
+    #[serde(default)]
+    pub agent_protocol: u32,
+    pub deploy: Deploy,
+    pub files: BTreeMap<String, ManifestFile>,
+    pub format: u32,
+    pub host: String,
+    /// Programs the host must have at least at a version.
+    #[serde(default)]
+    pub needs: Vec<Need>,
+    pub roles: Vec<Role>,
+    pub secrets: Vec<Secret>,
+    pub site: String,
+    /// What the host runs, as the site says; `activate check` refuses the
+    /// bundle on a host that runs something else.
+    #[serde(default)]
+    pub system: System,
+    pub units: BTreeMap<String, UnitState>,
+}
+
+/// The host's Debian release and ifupdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct System {
+    pub ifupdown: Ifupdown,
+    pub release: Release,
+}
+
+/// Where `push` reaches the host, and how long a boot on changed kernel
+/// files awaits the operator's confirmation (docs/host-protocol.md,
+/// "Boots on new kernel files").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deploy {
+    pub address: String,
+    pub boot_confirm_timeout: u32,
+    pub port: u16,
+    /// Pull mode; absent from the manifest when the host has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<Pull>,
+    pub user: String,
+}
+
+/// Where and how the host pulls its releases (docs/host-protocol.md,
+/// "Pull mode").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pull {
+    pub confirm_timeout: u32,
+    pub interval: u32,
+    /// Name → ssh public key (type and base64; a comment is dropped).
+    pub signers: BTreeMap<String, String>,
+    pub url: String,
+}
+
+/// A managed file: what activation does with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    pub actions: Vec<Action>,
+    /// Which daemon's parser validates the file on the host
+    /// (`activate check`); `check` in the bundle format.
+    #[serde(rename = "check")]
+    pub validator: Option<Validator>,
+    /// The mode it is installed with on the host (its store copy has this
+    /// mode less the write bits). out/ and the bundle hash know only what
+    /// git keeps: whether it is executable.
+    pub mode: Mode,
+    /// A change can cut the operator off: confirm-or-rollback is armed.
+    pub network: bool,
+    pub sha256: String,
+}
+
+/// A file mode, written as four octal digits ("0600").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Mode(pub u32);
+
+impl From<Mode> for String {
+    fn from(m: Mode) -> String {
+        format!("{:04o}", m.0)
+    }
+}
+
+impl TryFrom<String> for Mode {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Mode, String> {
+        match u32::from_str_radix(&s, 8) {
+            // No setuid, setgid or sticky bit: a store file is never one.
+            Ok(m) if s.len() == 4 && m <= 0o777 => Ok(Mode(m)),
+            _ => Err(format!("'{s}' is not a file mode (0000 to 0777)")),
+        }
+    }
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self)
+            .expect("a manifest of strings, numbers and maps serializes");
+        text.push('\n');
+        text
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    /// The line index (see the module comment), generated from the manifest.
+    pub fn index(&self) -> String {
+        let mut s = String::new();
+        let d = &self.deploy;
+        let _ = writeln!(s, "d\taddress\t{}", d.address);
+        let _ = writeln!(s, "d\tboot_confirm_timeout\t{}", d.boot_confirm_timeout);
+        let _ = writeln!(s, "d\tport\t{}", d.port);
+        let _ = writeln!(s, "d\tuser\t{}", d.user);
+        let _ = writeln!(s, "h\tagent_protocol\t{}", self.agent_protocol);
+        let _ = writeln!(s, "h\trelease\t{}", self.system.release.as_str());
+        let _ = writeln!(s, "h\tifupdown\t{}", self.system.ifupdown.as_str());
+        for need in &self.needs {
+            let _ = writeln!(
+                s,
+                "n\t{}\t{}\t{}",
+                need.program.as_str(),
+                need.version,
+                need.why
+            );
+        }
+        if let Some(p) = &d.pull {
+            // A release names its site: the host takes none of another's.
+            let _ = writeln!(s, "p\tsite\t{}", self.site);
+            let _ = writeln!(s, "p\turl\t{}", p.url);
+            let _ = writeln!(s, "p\tinterval\t{}", p.interval);
+            let _ = writeln!(s, "p\tconfirm_timeout\t{}", p.confirm_timeout);
+            for (name, key) in &p.signers {
+                let _ = writeln!(s, "p\tsigner\t{name}\t{key}");
+            }
+        }
+        for (path, f) in &self.files {
+            let actions: Vec<String> = f.actions.iter().map(Action::to_string).collect();
+            let _ = writeln!(
+                s,
+                "f\t{path}\t{}\t{}\t{}\t{}\t{}",
+                f.sha256,
+                String::from(f.mode),
+                f.network,
+                f.validator.map_or("-", Validator::as_str),
+                actions.join(" ")
+            );
+        }
+        for (unit, state) in &self.units {
+            let _ = writeln!(s, "u\t{unit}\t{}", state.as_str());
+        }
+        for secret in &self.secrets {
+            let _ = writeln!(
+                s,
+                "s\t{}\t{}\t{}\t{}\t{}",
+                secret.path,
+                secret.read_by,
+                secret.uid,
+                secret.gid,
+                secret.age.as_deref().unwrap_or("-")
+            );
+        }
+        for (kind, rank) in Action::ORDER {
+            let _ = writeln!(s, "o\t{rank}\t{kind}");
+        }
+        for kind in Action::REBOOT {
+            let _ = writeln!(s, "r\t{kind}");
+        }
+        for kind in Action::BOOT {
+            let _ = writeln!(s, "b\t{kind}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            deploy: Deploy {
+                address: "192.0.2.1".into(),
+                boot_confirm_timeout: 600,
+                port: 22,
+                pull: None,
+                user: "root".into(),
+            },
+            files: [(
+                "etc/wireguard/wg0.conf".to_string(),
+                ManifestFile {
+                    actions: vec![Action::WgSync("wg0".into())],
+                    validator: Some(Validator::Wg),
+                    mode: Mode(0o600),
+                    network: true,
+                    sha256: "ab".into(),
+                },
+            )]
+            .into(),
+            agent_protocol: AGENT_PROTOCOL,
+            format: FORMAT,
+            host: "h".into(),
+            needs: vec![Need {
+                program: crate::action::Program::Nginx,
+                version: "1.25".into(),
+                why: "HTTP/3 (listen ... quic)".into(),
+            }],
+            roles: vec![],
+            secrets: vec![Secret {
+                age: None,
+                path: "/etc/wireguard/wg0.key".into(),
+                read_by: "etc/wireguard/wg0.conf".into(),
+                used_by: "wireguard wg0 private key".into(),
+                uid: 0,
+                gid: 0,
+            }],
+            site: "s".into(),
+            system: System {
+                ifupdown: Ifupdown::Ifupdown2,
+                release: Release::Debian13,
+            },
+            units: [("nginx.service".to_string(), UnitState::Masked)].into(),
+        }
+    }
+
+    #[test]
+    fn the_manifest_reads_back_as_written_with_sorted_keys() {
+        let m = manifest();
+        let json = m.to_json();
+        assert_eq!(Manifest::from_json(json.as_bytes()).unwrap(), m);
+        let keys: Vec<&str> = json
+            .lines()
+            .filter(|l| l.starts_with("  \""))
+            .map(|l| l.trim().split('"').nth(1).unwrap())
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+        assert!(json.contains("\"mode\": \"0600\""), "{json}");
+        assert!(json.contains("\"wg-sync:wg0\""), "{json}");
+    }
+
+    #[test]
+    fn the_index_has_one_record_per_fact_and_the_action_order() {
+        let index = manifest().index();
+        assert!(index.contains("f\tetc/wireguard/wg0.conf\tab\t0600\ttrue\twg\twg-sync:wg0\n"));
+        assert!(index.contains("u\tnginx.service\tmasked\n"));
+        assert!(index.contains("s\t/etc/wireguard/wg0.key\tetc/wireguard/wg0.conf\t0\t0\t-\n"));
+        assert!(index.contains("d\taddress\t192.0.2.1\n"));
+        assert!(index.contains("o\t1\tdaemon-reload\no\t2\tnft-load\n"));
+        assert!(
+            index.contains("h\tagent_protocol\t1\nh\trelease\tdebian13\nh\tifupdown\tifupdown2\n")
+        );
+        assert!(index.contains("n\tnginx\t1.25\tHTTP/3 (listen ... quic)\n"));
+    }
+
+    #[test]
+    fn actions_parse_back_and_unknown_ones_are_refused() {
+        for a in [
+            Action::DaemonReload,
+            Action::WgSync("wg0".into()),
+            Action::Restart("a.service".into()),
+        ] {
+            assert_eq!(Action::try_from(a.to_string()), Ok(a));
+        }
+        assert_eq!(
+            Action::try_from("restart:".to_string()),
+            Err("unknown action 'restart:'".to_string())
+        );
+        assert_eq!(
+            Action::try_from("format-disk".to_string()),
+            Err("unknown action 'format-disk'".to_string())
+        );
+        for bad in ["600", "4755"] {
+            assert_eq!(
+                Mode::try_from(bad.to_string()),
+                Err(format!("'{bad}' is not a file mode (0000 to 0777)"))
+            );
+        }
+    }
+}
