@@ -26,7 +26,9 @@
 pub mod armed;
 pub mod bundle;
 pub mod cli;
+pub mod decide;
 pub mod effects;
+pub mod generation;
 pub mod host;
 pub mod index;
 pub mod journal;

@@ -18,5 +18,8 @@ pub mod system;
 
 pub use action::{Action, Need, Program, Secret, Validator};
 pub use listing::{kept_mode, listing, sha256_hex};
-pub use manifest::{AGENT_PROTOCOL, Deploy, FORMAT, Manifest, ManifestFile, Mode, Pull, System};
+pub use manifest::{
+    AGENT_PROTOCOL, Deploy, FORMAT, Index, IndexFile, IndexSecret, Manifest, ManifestFile, Mode,
+    Pull, System,
+};
 pub use system::{Ifupdown, Release, Role, UnitState};

@@ -229,6 +229,154 @@ impl Manifest {
     }
 }
 
+/// A bundle's `index` read back: what the host agent needs of a bundle,
+/// typed as the manifest it was generated from. Records of a kind it does
+/// not know are left alone (a newer sitec may add some; the agent protocol
+/// says when it must understand them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Index {
+    /// `d` records: the deploy target.
+    pub deploy: BTreeMap<String, String>,
+    /// `h` records: the agent protocol, release and ifupdown.
+    pub host: BTreeMap<String, String>,
+    /// `f` records: the managed files, by path (`etc/...`).
+    pub files: BTreeMap<String, IndexFile>,
+    /// `u` records: each unit's state.
+    pub units: BTreeMap<String, UnitState>,
+    /// `s` records: the secrets the bundle requires.
+    pub secrets: Vec<IndexSecret>,
+}
+
+/// A managed file as the index has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFile {
+    pub sha256: String,
+    pub mode: Mode,
+    pub network: bool,
+    pub validator: Option<Validator>,
+    pub actions: Vec<Action>,
+}
+
+/// A required secret as the index has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSecret {
+    pub path: String,
+    pub read_by: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub age: Option<String>,
+}
+
+/// An index line that is not what [`Manifest::index`] writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexError {
+    pub line: usize,
+    pub why: String,
+}
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.why)
+    }
+}
+
+impl Index {
+    /// The facts of `manifest` that its index carries.
+    pub fn of(manifest: &Manifest) -> Index {
+        Index::parse(&manifest.index()).expect("an index sitec writes reads back")
+    }
+
+    /// The agent protocol the bundle needs (0: it names none).
+    pub fn agent_protocol(&self) -> Result<u32, String> {
+        match self.host.get("agent_protocol") {
+            None => Ok(0),
+            Some(v) if !v.is_empty() && v.len() <= 8 && v.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(v.parse().expect("at most 8 digits"))
+            }
+            Some(v) => Err(format!("'{v}' is no protocol number")),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Index, IndexError> {
+        let mut index = Index::default();
+        for (i, line) in text.lines().enumerate() {
+            let err = |why: String| IndexError { line: i + 1, why };
+            let fields: Vec<&str> = line.split('\t').collect();
+            let want = |n: usize| {
+                if fields.len() < n {
+                    Err(err(format!("a {} record has {n} fields", fields[0])))
+                } else {
+                    Ok(())
+                }
+            };
+            match fields[0] {
+                "d" => {
+                    want(3)?;
+                    index.deploy.insert(fields[1].into(), fields[2].into());
+                }
+                "h" => {
+                    want(3)?;
+                    index.host.insert(fields[1].into(), fields[2].into());
+                }
+                "f" => {
+                    want(7)?;
+                    let mode = Mode::try_from(fields[3].to_string()).map_err(err)?;
+                    let network = match fields[4] {
+                        "true" => true,
+                        "false" => false,
+                        other => {
+                            return Err(err(format!("network is true or false, not '{other}'")));
+                        }
+                    };
+                    let validator = match fields[5] {
+                        "-" => None,
+                        v => Some(
+                            serde_json::from_value(serde_json::Value::String(v.into()))
+                                .map_err(|_| err(format!("no validator '{v}'")))?,
+                        ),
+                    };
+                    let actions = fields[6]
+                        .split(' ')
+                        .filter(|a| !a.is_empty())
+                        .map(|a| Action::try_from(a.to_string()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(err)?;
+                    let file = IndexFile {
+                        sha256: fields[2].into(),
+                        mode,
+                        network,
+                        validator,
+                        actions,
+                    };
+                    index.files.insert(fields[1].into(), file);
+                }
+                "u" => {
+                    want(3)?;
+                    let state = serde_json::from_value(serde_json::Value::String(fields[2].into()))
+                        .map_err(|_| err(format!("no unit state '{}'", fields[2])))?;
+                    index.units.insert(fields[1].into(), state);
+                }
+                "s" => {
+                    want(6)?;
+                    let id = |v: &str| {
+                        v.parse::<u32>()
+                            .map_err(|_| err(format!("'{v}' is no user or group id")))
+                    };
+                    index.secrets.push(IndexSecret {
+                        path: fields[1].into(),
+                        read_by: fields[2].into(),
+                        uid: id(fields[3])?,
+                        gid: id(fields[4])?,
+                        age: (fields[5] != "-").then(|| fields[5].to_string()),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(index)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +456,34 @@ mod tests {
             index.contains("h\tagent_protocol\t1\nh\trelease\tdebian13\nh\tifupdown\tifupdown2\n")
         );
         assert!(index.contains("n\tnginx\t1.25\tHTTP/3 (listen ... quic)\n"));
+    }
+
+    #[test]
+    fn the_index_reads_back_as_the_manifest_says() {
+        let m = manifest();
+        let index = Index::parse(&m.index()).unwrap();
+        assert_eq!(index.agent_protocol(), Ok(AGENT_PROTOCOL));
+        let f = &index.files["etc/wireguard/wg0.conf"];
+        assert_eq!(f.actions, [Action::WgSync("wg0".into())]);
+        assert_eq!(
+            (f.mode, f.network, f.validator),
+            (Mode(0o600), true, Some(Validator::Wg))
+        );
+        assert_eq!(index.units["nginx.service"], UnitState::Masked);
+        assert_eq!(index.secrets[0].read_by, "etc/wireguard/wg0.conf");
+        assert_eq!(index.secrets[0].age, None);
+        assert_eq!(index.host["release"], "debian13");
+        assert_eq!(index.deploy["port"], "22");
+        let e = Index::parse("d\tport\t22\nf\tetc/a\tab\t0644\tmaybe\t-\t\n").unwrap_err();
+        assert_eq!(
+            e,
+            IndexError {
+                line: 2,
+                why: "network is true or false, not 'maybe'".into()
+            }
+        );
+        assert!(Index::parse("f\tetc/a\tab\t0644\tfalse\t-\tformat-disk\n").is_err());
+        assert!(Index::parse("z\tsomething new\n").unwrap().files.is_empty());
     }
 
     #[test]
