@@ -18,11 +18,18 @@ pub enum Kind {
     Link,
 }
 
-/// An external command: a program and its arguments.
+/// An external command: a program and its arguments, where its output
+/// goes, and how long it may run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cmd {
     pub program: String,
     pub args: Vec<String>,
+    /// Appended to this file instead of captured: a daemon a command
+    /// starts keeps its output open, which a capture would wait on.
+    pub log: Option<PathBuf>,
+    /// Cut off after this many seconds (then killed 5 s later), so a
+    /// hanging command fails like any other.
+    pub timeout: Option<u64>,
 }
 
 impl Cmd {
@@ -30,7 +37,25 @@ impl Cmd {
         Cmd {
             program: program.to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
+            log: None,
+            timeout: None,
         }
+    }
+
+    /// The command with its output appended to `log`, cut off after
+    /// `timeout` seconds: how actions run.
+    pub fn logged(mut self, log: &Path, timeout: u64) -> Cmd {
+        self.log = Some(log.to_path_buf());
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The command as a line: its program and arguments joined by spaces.
+    pub fn line(&self) -> String {
+        std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

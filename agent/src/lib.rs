@@ -23,6 +23,7 @@
 //! Not here yet, and still `activate`'s: actions and unit states, secrets,
 //! boot confirmation of kernel files, pull mode, validators.
 
+pub mod actions;
 pub mod armed;
 pub mod bundle;
 pub mod cli;

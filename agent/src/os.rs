@@ -136,7 +136,30 @@ impl Effects for Os {
     }
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
-        let o = Command::new(&cmd.program).args(&cmd.args).output()?;
+        let mut c = match cmd.timeout {
+            Some(secs) => {
+                let mut c = Command::new("timeout");
+                c.args(["-k", "5", &secs.to_string(), &cmd.program]);
+                c
+            }
+            None => Command::new(&cmd.program),
+        };
+        c.args(&cmd.args).stdin(std::process::Stdio::null());
+        if let Some(log) = &cmd.log {
+            let log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(self.real(log))?;
+            c.stdout(log.try_clone()?).stderr(log);
+            let status = c.status()?;
+            return Ok(Ran {
+                success: status.success(),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            });
+        }
+        let o = c.output()?;
         Ok(Ran {
             success: o.status.success(),
             stdout: o.stdout,

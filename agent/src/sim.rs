@@ -79,6 +79,8 @@ pub struct SimFs {
     ops: Vec<Op>,
     /// Commands and whether each succeeds (default: yes).
     failing: Vec<String>,
+    /// What a command prints and whether it succeeds, by its line.
+    answers: std::collections::BTreeMap<String, Ran>,
     /// The wall clock.
     clock: u64,
 }
@@ -104,6 +106,7 @@ impl SimFs {
             crashed: false,
             ops: Vec::new(),
             failing: Vec::new(),
+            answers: std::collections::BTreeMap::new(),
             clock: 1_800_000_000,
         }
     }
@@ -134,6 +137,16 @@ impl SimFs {
         self.failing.push(line.to_string());
     }
 
+    /// What the command `line` prints, and whether it succeeds.
+    pub fn answer(&mut self, line: &str, stdout: &str, success: bool) {
+        let ran = Ran {
+            success,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        };
+        self.answers.insert(line.to_string(), ran);
+    }
+
     /// The machine as the next process finds it after the crash: the live
     /// image after a kill, the durable one after a power loss. No budget,
     /// no operations recorded.
@@ -150,6 +163,7 @@ impl SimFs {
             crashed: false,
             ops: Vec::new(),
             failing: self.failing.clone(),
+            answers: self.answers.clone(),
             clock: self.clock,
         }
     }
@@ -435,11 +449,11 @@ impl Effects for SimFs {
     }
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
-        let line = std::iter::once(cmd.program.as_str())
-            .chain(cmd.args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let line = cmd.line();
         self.step(|| format!("run {line}"))?;
+        if let Some(ran) = self.answers.get(&line) {
+            return Ok(ran.clone());
+        }
         Ok(Ran {
             success: !self.failing.contains(&line),
             stdout: Vec::new(),

@@ -134,3 +134,28 @@ fn the_simulation_and_a_real_file_system_end_alike() {
 unsafe extern "C" {
     fn umask(mask: u32) -> u32;
 }
+
+/// An action's command writes to the log under the root, not to a pipe a
+/// daemon it starts would hold open, and one that hangs is cut off.
+#[test]
+fn logged_commands_append_to_the_log_and_a_hanging_one_is_cut_off() {
+    use sitec_agent::effects::Cmd;
+    let root = std::env::temp_dir().join(format!("sitec-agent-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("var/lib/sitec")).unwrap();
+    let mut fx = Os::new(&root);
+    let log = Path::new("/var/lib/sitec/log");
+    let said = fx
+        .run(&Cmd::new("sh", &["-c", "echo out; echo err >&2"]).logged(log, 30))
+        .unwrap();
+    assert!(said.success);
+    let failed = fx.run(&Cmd::new("false", &[]).logged(log, 30)).unwrap();
+    assert!(!failed.success);
+    let start = std::time::Instant::now();
+    let hung = fx.run(&Cmd::new("sleep", &["30"]).logged(log, 1)).unwrap();
+    assert!(!hung.success);
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let text = std::fs::read_to_string(root.join("var/lib/sitec/log")).unwrap();
+    assert_eq!(text, "out\nerr\n");
+    std::fs::remove_dir_all(&root).unwrap();
+}
