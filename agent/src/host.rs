@@ -20,6 +20,9 @@ pub enum Error {
     Index { path: PathBuf, source: IndexError },
     /// `current` or a generation link is not what the agent makes.
     State { path: PathBuf, why: String },
+    /// An action failed (or a unit could not be set) going to or from
+    /// `generation`: the host is back on `back`, whole.
+    Failed { generation: Gen, back: Gen },
 }
 
 impl fmt::Display for Error {
@@ -29,6 +32,10 @@ impl fmt::Display for Error {
             Error::Journal(c) => write!(f, "{c}: nothing was changed"),
             Error::Index { path, source } => write!(f, "{}: {source}", path.display()),
             Error::State { path, why } => write!(f, "{}: {why}", path.display()),
+            Error::Failed { generation, back } => write!(
+                f,
+                "an action of generation {generation} failed: the host is on generation {back}"
+            ),
         }
     }
 }

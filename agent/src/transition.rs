@@ -22,7 +22,12 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::actions::{Actions, Done, Note};
 use crate::armed::Armed;
+use crate::decide;
+use crate::generation::{Backup, Generation};
+use sitec_format::Action;
+
 use crate::effects::{Cmd, Effects, EffectsExt as _, Kind};
 use crate::host::{Error, HostState, at, files_of};
 use crate::index::{Files, Gen};
@@ -35,11 +40,20 @@ type R<T> = Result<T, Error>;
 pub struct Agent<'a, F: Effects> {
     pub fx: &'a mut F,
     pub layout: Layout,
+    /// Seconds each action's command may run.
+    pub action_timeout: u64,
+    /// What the actions said, for the command line to print.
+    pub notes: Vec<Note>,
 }
 
 impl<'a, F: Effects> Agent<'a, F> {
     pub fn new(fx: &'a mut F, layout: Layout) -> Self {
-        Agent { fx, layout }
+        Agent {
+            fx,
+            layout,
+            action_timeout: 120,
+            notes: Vec::new(),
+        }
     }
 
     pub fn state(&self) -> R<HostState> {
@@ -95,12 +109,72 @@ impl<'a, F: Effects> Agent<'a, F> {
         Ok(())
     }
 
+    /// A generation's index, typed: generation 0's as the backup recorded
+    /// it (empty before the first switch), a bundle's.
+    fn generation(&self, g: Gen) -> R<Generation> {
+        if g.0 == 0 {
+            return Ok(Generation::Backup(self.backup()?));
+        }
+        let path = self.layout.generation(g).join("index");
+        let text = self.fx.read(&path).map_err(at(&path))?;
+        sitec_format::Index::parse(&String::from_utf8_lossy(&text))
+            .map(Generation::Bundle)
+            .map_err(|e| Error::State {
+                path,
+                why: e.to_string(),
+            })
+    }
+
+    fn backup(&self) -> R<Backup> {
+        let path = self.layout.backup_index();
+        match self.fx.read(&path) {
+            Ok(text) => Backup::parse(&String::from_utf8_lossy(&text)).map_err(|e| Error::State {
+                path,
+                why: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Backup::default()),
+            Err(e) => Err(at(&path)(e)),
+        }
+    }
+
+    /// Whether the distribution ships a unit (it stays when sitec's file of
+    /// it leaves).
+    fn shipped(&self, unit: &str) -> bool {
+        ["/lib/systemd/system", "/usr/lib/systemd/system"]
+            .iter()
+            .any(|d| self.fx.exists(&Path::new(d).join(unit)))
+    }
+
     /// Makes generation `to` live, from `from` or from anywhere between
-    /// the two (after a crash): every step is idempotent.
-    pub fn transition(&mut self, from: Gen, to: Gen) -> R<()> {
+    /// the two (after a crash): every step is idempotent. Units whose file
+    /// leaves are retired first; after the files, the actions the changes
+    /// ask for run in their order, then the unit states are applied. At
+    /// boot (`boot`), only what waits for a boot runs (and daemon-reload):
+    /// the boot starts everything else from the generation's files.
+    /// Whether an action failed or a unit could not be set: the files are
+    /// `to`'s all the same.
+    pub fn transition(&mut self, from: Gen, to: Gen, boot: bool) -> R<bool> {
         let from_files = self.files(from)?;
         let to_files = self.files(to)?;
         let backup = self.files(Gen(0))?;
+        let (from_gen, to_gen) = (self.generation(from)?, self.generation(to)?);
+        let base_gen = Generation::Backup(self.backup()?);
+        let Generation::Backup(base) = &base_gen else {
+            unreachable!("built as one")
+        };
+        let retired = decide::retired_units(&base_gen, &from_gen, &to_gen, |u| self.shipped(u));
+        let mut acts = Actions {
+            fx: &mut *self.fx,
+            layout: &self.layout,
+            from: (from, &from_gen),
+            to: &to_gen,
+            base,
+            timeout: self.action_timeout,
+            notes: Vec::new(),
+        };
+        acts.retire(&retired, boot)?;
+        let notes = std::mem::take(&mut acts.notes);
+        self.notes.extend(notes);
         self.materialize(to, &to_files, &backup, true)?;
         let gone: Vec<PathBuf> = from_files
             .paths()
@@ -114,7 +188,57 @@ impl<'a, F: Effects> Agent<'a, F> {
         self.fx
             .swap_link(&PathBuf::from(format!("generations/{to}")), &current)
             .map_err(at(&current))?;
-        self.materialize(to, &to_files, &backup, false)
+        self.materialize(to, &to_files, &backup, false)?;
+        let changes = decide::all_changes([decide::file_changes(&from_gen, &to_gen)]);
+        let mut acts = Actions {
+            fx: &mut *self.fx,
+            layout: &self.layout,
+            from: (from, &from_gen),
+            to: &to_gen,
+            base,
+            timeout: self.action_timeout,
+            notes: Vec::new(),
+        };
+        let mut failed = false;
+        for action in decide::ordered_actions(&changes) {
+            // A retired unit was stopped with its file: nothing to restart.
+            if let Action::Restart(u) | Action::Reload(u) = &action
+                && retired.contains(u)
+            {
+                continue;
+            }
+            if boot && action != Action::DaemonReload && !action.needs_reboot() {
+                acts.notes.push(Note::Log(format!(
+                    "at boot: {action} is left to the boot, which starts from generation {to}'s files"
+                )));
+                continue;
+            }
+            acts.notes.push(Note::Log(format!(
+                "action {action} (generation {from} -> {to})"
+            )));
+            match acts.run_action(&action)? {
+                Done::Ok => {}
+                Done::Failed => {
+                    acts.notes
+                        .push(Note::Warn(format!("action {action} failed")));
+                    failed = true;
+                }
+                Done::NotHere => {
+                    acts.notes.push(Note::Warn(format!(
+                        "action {action} is not run by this agent yet"
+                    )));
+                    failed = true;
+                }
+            }
+        }
+        let units = decide::unit_changes(&base.units, &from_gen, &to_gen);
+        let stuck = acts.unit_states(&units, &retired, boot)?;
+        let notes = std::mem::take(&mut acts.notes);
+        self.notes.extend(notes);
+        // `systemctl disable` also removes a link named like the unit in
+        // /etc/systemd/system, which is how sitec installs unit files.
+        self.materialize(to, &to_files, &backup, false)?;
+        Ok(failed || !stuck.is_empty())
     }
 
     /// Writes the journal durably: everything before it (the store copy,
@@ -140,8 +264,8 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// A transition that ends a switch or a rollback: generation `g`'s
     /// result, then the journal and any deadline go.
-    fn transit(&mut self, a: Gen, b: Gen, g: Gen, text: &str) -> R<()> {
-        self.transition(a, b)?;
+    fn transit(&mut self, a: Gen, b: Gen, g: Gen, text: &str, boot: bool) -> R<bool> {
+        let failed = self.transition(a, b, boot)?;
         self.result(g, text)?;
         for path in [
             self.layout.journal(),
@@ -150,7 +274,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         ] {
             self.fx.remove(&path).map_err(at(&path))?;
         }
-        Ok(())
+        Ok(failed)
     }
 
     /// Generation 0: for every path the bundle manages that no earlier
@@ -218,24 +342,32 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// activation runs this first, and so does the boot (`boot`).
     pub fn recover(&mut self, boot: bool) -> R<()> {
         if let Some(j) = self.state()?.journal {
-            match j.kind {
+            let failed = match j.kind {
                 journal::Kind::Switch => {
-                    self.transit(j.to, j.from, j.to, "interrupted-rolled-back")?
+                    self.transit(j.to, j.from, j.to, "interrupted-rolled-back", boot)?
                 }
-                journal::Kind::Rollback => self.transit(j.from, j.to, j.from, "rolled-back")?,
+                journal::Kind::Rollback => {
+                    self.transit(j.from, j.to, j.from, "rolled-back", boot)?
+                }
                 journal::Kind::Unconfirmed => {
-                    self.transit(j.from, j.to, j.from, "unconfirmed-rolled-back")?
+                    self.transit(j.from, j.to, j.from, "unconfirmed-rolled-back", boot)?
                 }
                 journal::Kind::BootUnconfirmed => {
-                    self.transit(j.from, j.to, j.from, "boot-unconfirmed-rolled-back")?
+                    self.transit(j.from, j.to, j.from, "boot-unconfirmed-rolled-back", boot)?
                 }
+            };
+            if failed {
+                self.notes.push(Note::Warn(format!(
+                    "settling {} -> {}: an action failed (see the log)",
+                    j.from, j.to
+                )));
             }
         }
         let Some(armed) = self.armed()? else {
             return Ok(());
         };
         if boot || self.fx.now() >= armed.deadline {
-            self.unconfirmed_rollback(armed)?;
+            self.unconfirmed_rollback(armed, boot)?;
         }
         Ok(())
     }
@@ -258,7 +390,7 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// Back from a generation nobody confirmed, journaled: finished, never
     /// undone, after a crash.
-    fn unconfirmed_rollback(&mut self, armed: Armed) -> R<()> {
+    fn unconfirmed_rollback(&mut self, armed: Armed, boot: bool) -> R<()> {
         self.journal(Journal {
             from: armed.generation,
             to: armed.previous,
@@ -269,7 +401,9 @@ impl<'a, F: Effects> Agent<'a, F> {
             armed.previous,
             armed.generation,
             "unconfirmed-rolled-back",
-        )
+            boot,
+        )?;
+        Ok(())
     }
 
     /// `armed` for generation `g` (back to `previous`), `timeout` seconds
@@ -336,7 +470,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         self.prepare()?;
         self.recover(false)?;
         match self.armed()? {
-            Some(armed) if armed.generation == g => self.unconfirmed_rollback(armed),
+            Some(armed) if armed.generation == g => self.unconfirmed_rollback(armed, false),
             _ => Ok(()),
         }
     }
@@ -383,7 +517,14 @@ impl<'a, F: Effects> Agent<'a, F> {
         if let Some(timeout) = confirm_within {
             self.arm(to, from, timeout)?;
         }
-        self.transition(from, to)?;
+        if self.transition(from, to, false)? {
+            // The staged secrets stay for another try.
+            self.transit(to, from, to, "failed-rolled-back", false)?;
+            return Err(Error::Failed {
+                generation: to,
+                back: from,
+            });
+        }
         match confirm_within {
             Some(timeout) => {
                 self.arm(to, from, timeout)?;
@@ -420,6 +561,12 @@ impl<'a, F: Effects> Agent<'a, F> {
             to,
             kind: journal::Kind::Rollback,
         })?;
-        self.transit(from, to, from, "rolled-back")
+        if self.transit(from, to, from, "rolled-back", false)? {
+            return Err(Error::Failed {
+                generation: from,
+                back: to,
+            });
+        }
+        Ok(())
     }
 }

@@ -36,7 +36,22 @@ const B3: Bundle = Bundle {
     name: "b3-host",
     files: &[("etc/a", "a of 3\n"), ("etc/new/d", "d of 3\n")],
 };
-const BUNDLES: [&Bundle; 3] = [&B1, &B2, &B3];
+/// Its etc/a's action (restarting a unit the host cannot start) fails.
+const B4: Bundle = Bundle {
+    name: "b4-host",
+    files: &[("etc/a", "a of 4\n"), ("etc/c", "c of 4\n")],
+};
+const BUNDLES: [&Bundle; 4] = [&B1, &B2, &B3, &B4];
+
+/// What a changed file asks for: commands, so crash points, of their own.
+fn actions_of(bundle: &Bundle, path: &str) -> &'static str {
+    match (bundle.name, path) {
+        ("b4-host", "etc/a") => "restart:broken.service",
+        (_, "etc/a") => "restart:a.service",
+        (_, "etc/c") => "daemon-reload reload:c.service",
+        _ => "",
+    }
+}
 
 /// What the host had before sitec: etc/a (0600, in a directory of its
 /// own), nothing at the other paths.
@@ -57,6 +72,13 @@ fn host() -> SimFs {
     let layout = Layout::default();
     fs.mkdir_all(&layout.store(), 0o755).unwrap();
     fs.mkdir(Path::new("/etc"), 0o755).unwrap();
+    fs.mkdir_all(Path::new("/run/systemd/system"), 0o755)
+        .unwrap();
+    for unit in ["a.service", "c.service", "broken.service"] {
+        let line = format!("systemctl list-unit-files --no-legend {unit}");
+        fs.answer(&line, &format!("{unit} enabled enabled\n"), true);
+    }
+    fs.fail_command("systemctl restart broken.service");
     for (p, bytes) in ORIGINAL {
         fs.write(&Path::new("/").join(p), bytes.as_bytes(), 0o600)
             .unwrap();
@@ -69,7 +91,11 @@ fn host() -> SimFs {
             let path = dir.join(p);
             fs.mkdir_all(path.parent().unwrap(), 0o755).unwrap();
             fs.write(&path, bytes.as_bytes(), 0o444).unwrap();
-            index.push_str(&format!("f\t{p}\tsha-of-{p}\t0644\tfalse\t-\t\n"));
+            index.push_str(&format!(
+                "f\t{p}\t{}\t0644\tfalse\t-\t{}\n",
+                sitec_format::sha256_hex(bytes.as_bytes()),
+                actions_of(b, p)
+            ));
         }
         fs.write(&dir.join("index"), index.as_bytes(), 0o444)
             .unwrap();
@@ -84,6 +110,7 @@ fn bundle_of(g: Gen) -> Option<&'static Bundle> {
         1 | 3 | 6 => Some(&B1),
         2 | 5 => Some(&B2),
         4 => Some(&B3),
+        7 => Some(&B4),
         _ => None,
     }
 }
@@ -94,6 +121,8 @@ enum Scene {
     Switch(&'static Bundle, Gen, Gen),
     /// A network change: the generation awaits confirmation.
     SwitchAwaiting(&'static Bundle, Gen, Gen),
+    /// An action of the new generation fails: the switch rolls back.
+    SwitchFailing(&'static Bundle, Gen, Gen),
     Rollback(Gen, Gen),
     /// The operator confirms generation .0 (which would go back to .1).
     Confirm(Gen, Gen),
@@ -117,6 +146,9 @@ impl Scene {
             Scene::SwitchAwaiting(b, from, to) => {
                 format!("switch {from} -> {to} awaiting confirmation ({})", b.name)
             }
+            Scene::SwitchFailing(b, from, to) => {
+                format!("switch {from} -> {to} whose action fails ({})", b.name)
+            }
             Scene::Rollback(from, to) => format!("rollback {from} -> {to}"),
             Scene::Confirm(g, _) => format!("confirm {g}"),
             Scene::Expire(g, to) => format!("the timer's rollback {g} -> {to}"),
@@ -132,6 +164,13 @@ impl Scene {
             Scene::SwitchAwaiting(b, _, to) => {
                 assert_eq!(agent.switch(b.name, Some(CONFIRM_WITHIN))?, to);
             }
+            Scene::SwitchFailing(b, from, to) => match agent.switch(b.name, None) {
+                Err(sitec_agent::host::Error::Failed { generation, back }) => {
+                    assert_eq!((generation, back), (to, from));
+                }
+                Err(e) => return Err(e),
+                Ok(g) => panic!("generation {g}'s failing action went unnoticed"),
+            },
             Scene::Rollback(_, to) => agent.rollback(to)?,
             Scene::Confirm(g, _) => assert!(agent.confirm(Some(g))?),
             Scene::Expire(g, _) => agent.expire(g)?,
@@ -147,19 +186,23 @@ impl Scene {
             | Scene::Rollback(from, to)
             | Scene::Expire(from, to) => (from, to),
             Scene::Confirm(g, _) => (g, g),
+            // It ends where it began.
+            Scene::SwitchFailing(_, from, _) => (from, from),
         }
     }
 
     /// The generation whose result the scene writes.
     fn decided(self) -> Gen {
         match self {
-            Scene::Switch(_, _, to) | Scene::SwitchAwaiting(_, _, to) => to,
+            Scene::Switch(_, _, to)
+            | Scene::SwitchAwaiting(_, _, to)
+            | Scene::SwitchFailing(_, _, to) => to,
             Scene::Rollback(from, _) | Scene::Confirm(from, _) | Scene::Expire(from, _) => from,
         }
     }
 }
 
-const SCENES: [Scene; 9] = [
+const SCENES: [Scene; 10] = [
     Scene::Switch(&B1, Gen(0), Gen(1)),
     Scene::Switch(&B2, Gen(1), Gen(2)),
     Scene::Rollback(Gen(2), Gen(1)),
@@ -169,6 +212,7 @@ const SCENES: [Scene; 9] = [
     Scene::Confirm(Gen(5), Gen(4)),
     Scene::SwitchAwaiting(&B1, Gen(5), Gen(6)),
     Scene::Expire(Gen(6), Gen(5)),
+    Scene::SwitchFailing(&B4, Gen(5), Gen(7)),
 ];
 
 /// The host shows generation `g` whole (0: as sitec found it).
@@ -379,6 +423,7 @@ fn every_transition_survives_a_crash_after_every_step() {
                 // once it is on disk.
                 let boot = boot_after(crash);
                 let want = match scene {
+                    Scene::SwitchFailing(..) => from,
                     Scene::Switch(..) | Scene::SwitchAwaiting(..) if journal_left => from,
                     Scene::Rollback(..) | Scene::Expire(..) => to,
                     Scene::SwitchAwaiting(..) if boot => from,
@@ -403,7 +448,7 @@ fn every_transition_survives_a_crash_after_every_step() {
                 // for a generation awaiting confirmation, which no boot keeps.
                 let reported = k == ops.len();
                 let want = match scene {
-                    Scene::SwitchAwaiting(..) if boot => want,
+                    Scene::SwitchAwaiting(..) | Scene::SwitchFailing(..) if boot => want,
                     _ if reported => to,
                     _ => want,
                 };
@@ -426,6 +471,11 @@ fn every_transition_survives_a_crash_after_every_step() {
                         None,
                         Some("interrupted-rolled-back"),
                         Some("unconfirmed-rolled-back"),
+                    ],
+                    (Scene::SwitchFailing(..), _) => &[
+                        None,
+                        Some("interrupted-rolled-back"),
+                        Some("failed-rolled-back"),
                     ],
                     (Scene::Rollback(..), _) => &[Some("rolled-back")],
                     (Scene::Confirm(..), true) => {
