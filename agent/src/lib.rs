@@ -20,8 +20,12 @@
 //! the monotonic clock, started through the same interface); `confirm`
 //! keeps the generation, `expire` (the timer) and the boot roll it back.
 //!
-//! Not here yet, and still `activate`'s: actions and unit states, secrets,
-//! boot confirmation of kernel files, pull mode, validators.
+//! The actions and unit states run inside the transitions ([`actions`],
+//! decided apart in [`decide`]); a bundle is read through `sitec-format`
+//! ([`bundle`]), which the compiler shares.
+//!
+//! Not here yet, and still `activate`'s: the wg-sync and ifreload actions,
+//! secrets, boot confirmation of kernel files, pull mode, validators.
 
 pub mod actions;
 pub mod armed;
