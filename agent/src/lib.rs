@@ -24,8 +24,7 @@
 //! decided apart in [`decide`]); a bundle is read through `sitec-format`
 //! ([`bundle`]), which the compiler shares.
 //!
-//! Not here yet, and still `activate`'s: the wg-sync and ifreload actions,
-//! secrets, boot confirmation of kernel files, pull mode, validators.
+//! Not here yet, and still `activate`'s: secrets, boot confirmation of kernel files, pull mode, validators.
 
 pub mod actions;
 pub mod armed;

@@ -81,6 +81,9 @@ pub struct SimFs {
     failing: Vec<String>,
     /// What a command prints and whether it succeeds, by its line.
     answers: std::collections::BTreeMap<String, Ran>,
+    /// Entries a command removes when it runs (as `ifdown` deletes a
+    /// bridge and its ports with it), by its line.
+    removes: std::collections::BTreeMap<String, Vec<PathBuf>>,
     /// The wall clock.
     clock: u64,
 }
@@ -107,6 +110,7 @@ impl SimFs {
             ops: Vec::new(),
             failing: Vec::new(),
             answers: std::collections::BTreeMap::new(),
+            removes: std::collections::BTreeMap::new(),
             clock: 1_800_000_000,
         }
     }
@@ -147,6 +151,15 @@ impl SimFs {
         self.answers.insert(line.to_string(), ran);
     }
 
+    /// Makes the command `line` remove the file or link `path` (from what
+    /// processes see) when it runs.
+    pub fn command_removes(&mut self, line: &str, path: &Path) {
+        self.removes
+            .entry(line.to_string())
+            .or_default()
+            .push(path.to_path_buf());
+    }
+
     /// The machine as the next process finds it after the crash: the live
     /// image after a kill, the durable one after a power loss. No budget,
     /// no operations recorded.
@@ -164,6 +177,7 @@ impl SimFs {
             ops: Vec::new(),
             failing: self.failing.clone(),
             answers: self.answers.clone(),
+            removes: self.removes.clone(),
             clock: self.clock,
         }
     }
@@ -316,7 +330,7 @@ impl Effects for SimFs {
     }
 
     fn write(&mut self, path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-        self.step(|| format!("write {}", path.display()))?;
+        self.step(|| format!("write {} {mode:04o}", path.display()))?;
         let at = self.entry(path)?;
         self.dir_of(&at)?;
         let ino = match self.live.names.get(&at) {
@@ -451,6 +465,11 @@ impl Effects for SimFs {
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
         let line = cmd.line();
         self.step(|| format!("run {line}"))?;
+        for path in self.removes.get(&line).cloned().unwrap_or_default() {
+            if let Ok(at) = self.entry(&path) {
+                self.live.names.remove(&at);
+            }
+        }
         if let Some(ran) = self.answers.get(&line) {
             return Ok(ran.clone());
         }

@@ -223,12 +223,6 @@ impl<'a, F: Effects> Agent<'a, F> {
                         .push(Note::Warn(format!("action {action} failed")));
                     failed = true;
                 }
-                Done::NotHere => {
-                    acts.notes.push(Note::Warn(format!(
-                        "action {action} is not run by this agent yet"
-                    )));
-                    failed = true;
-                }
             }
         }
         let units = decide::unit_changes(&base.units, &from_gen, &to_gen);

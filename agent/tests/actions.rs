@@ -288,12 +288,160 @@ fn unit_states_are_what_runs_and_at_boot_nothing_waits() {
     );
 }
 
-#[test]
-fn the_actions_still_activates_are_said_to_be() {
+const WG0: &str = "[Interface]\nAddress = 10.9.0.1/24\nListenPort = 51820\n\
+    PostUp = wg set %i private-key /etc/wireguard/wg0.key\n\n[Peer]\nPublicKey = x\n\
+    AllowedIPs = 10.9.0.2/32, 192.168.2.0/24\n";
+
+fn wg_host(left: &str, live: &str) -> SimFs {
     let mut fx = host(true);
+    write(&mut fx, "/etc/wireguard/wg0.conf", live);
+    write(&mut fx, "/etc/wireguard/wg0.key", "the-private-key\n");
+    write(
+        &mut fx,
+        "/var/lib/sitec/generations/1/etc/wireguard/wg0.conf",
+        left,
+    );
+    fx
+}
+
+#[test]
+fn wg_sync_keeps_the_tunnel_up_and_moves_its_routes() {
+    let new = WG0.replace("192.168.2.0/24", "192.168.3.0/24, 0.0.0.0/0");
+    let mut fx = wg_host(WG0, &new);
+    fx.answer("ip link show dev wg0", "4: wg0: <POINTOPOINT,UP>\n", true);
+    fx.answer(
+        "wg-quick strip /etc/wireguard/wg0.conf",
+        "[Interface]\nListenPort = 51820\n\n[Peer]\nPublicKey = x\n",
+        true,
+    );
     let s = scene("", "");
-    for a in ["wg-sync:wg0", "ifreload"] {
-        let (done, cmds, _) = run(&mut fx, &s, Gen(1), a);
-        assert_eq!((done, cmds.len()), (Done::NotHere, 0));
-    }
+    let start = fx.ops().len();
+    let (done, cmds, notes) = run(&mut fx, &s, Gen(1), "wg-sync:wg0");
+    assert_eq!(done, Done::Ok);
+    assert_eq!(
+        cmds,
+        [
+            "ip link show dev wg0",
+            "wg-quick strip /etc/wireguard/wg0.conf",
+            "wg syncconf wg0 /var/lib/sitec/private/wg0.sync",
+            "ip route del 192.168.2.0/24 dev wg0",
+            "ip route replace 10.9.0.2/32 dev wg0",
+            "ip route replace 192.168.3.0/24 dev wg0",
+        ]
+    );
+    assert_eq!(
+        warnings(&notes),
+        ["wg0: default route through the tunnel is left to wg-quick"]
+    );
+    // The key reached syncconf's file, root's alone, and left with it.
+    let wrote = fx.ops()[start..]
+        .iter()
+        .find(|op| op.0.starts_with("write /var/lib/sitec/private/wg0.sync"))
+        .expect("the sync file is written");
+    assert!(wrote.0.ends_with(" 0600"), "{}", wrote.0);
+    assert!(!fx.exists(Path::new("/var/lib/sitec/private/wg0.sync")));
+    assert_eq!(fx.mode(Path::new("/var/lib/sitec/private")).unwrap(), 0o700);
+}
+
+#[test]
+fn wg_sync_restarts_what_syncconf_cannot_apply_and_stops_a_tunnel_that_left() {
+    let readdressed = WG0.replace("10.9.0.1/24", "10.9.0.5/24");
+    let mut fx = wg_host(WG0, &readdressed);
+    fx.answer("ip link show dev wg0", "4: wg0\n", true);
+    let s = scene("", "");
+    let (done, cmds, _) = run(&mut fx, &s, Gen(1), "wg-sync:wg0");
+    assert_eq!(done, Done::Ok);
+    assert_eq!(
+        cmds,
+        ["ip link show dev wg0", "systemctl restart wg-quick@wg0"]
+    );
+    // Down: brought up, whatever changed.
+    let mut fx = wg_host(WG0, WG0);
+    fx.answer("ip link show dev wg0", "", false);
+    let (_, cmds, _) = run(&mut fx, &s, Gen(1), "wg-sync:wg0");
+    assert_eq!(cmds.last().unwrap(), "systemctl restart wg-quick@wg0");
+    // Gone with its file.
+    let mut fx = host(true);
+    let (done, cmds, _) = run(&mut fx, &s, Gen(1), "wg-sync:wg1");
+    assert_eq!(done, Done::Ok);
+    assert_eq!(cmds, ["systemctl disable --now wg-quick@wg1"]);
+}
+
+const IFACES: &str = "auto lo\niface lo inet loopback\n\nauto eno1\niface eno1 inet manual\n\n\
+    auto vmbr0\niface vmbr0 inet static\n\taddress 192.0.2.2/24\n\tbridge-ports eno1\n";
+
+#[test]
+fn classic_ifupdown_takes_down_what_changed_as_it_came_up_and_reattaches_ports() {
+    let mut fx = host(true);
+    let new = IFACES.replace("192.0.2.2/24", "192.0.2.3/24");
+    write(&mut fx, "/etc/network/interfaces", &new);
+    write(
+        &mut fx,
+        "/var/lib/sitec/generations/1/etc/network/interfaces",
+        IFACES,
+    );
+    // A VM's tap on the bridge, which its stanza does not name.
+    write(&mut fx, "/sys/class/net/vmbr0/brif/eno1", "");
+    write(&mut fx, "/sys/class/net/vmbr0/brif/tap100i0", "");
+    write(&mut fx, "/sys/class/net/tap100i0/ifindex", "9\n");
+    let old = "/var/lib/sitec/private/interfaces.old";
+    fx.answer(&format!("ifquery -i {old} vmbr0"), "", true);
+    fx.answer("ifquery -i /etc/network/interfaces vmbr0", "", true);
+    fx.answer("ifquery --state vmbr0", "vmbr0=vmbr0\n", true);
+    // ifdown deletes the bridge: ifup makes it anew with eno1 alone.
+    fx.command_removes(
+        &format!("ifdown --force -i {old} vmbr0"),
+        Path::new("/sys/class/net/vmbr0/brif/tap100i0"),
+    );
+    let s = scene("", "");
+    let start = fx.ops().len();
+    let (done, cmds, _) = run(&mut fx, &s, Gen(1), "ifreload");
+    assert_eq!(done, Done::Ok);
+    assert_eq!(
+        cmds,
+        [
+            format!("ifquery -i {old} vmbr0"),
+            format!("ifdown --force -i {old} vmbr0"),
+            "ifup -a".to_string(),
+            "ifquery -i /etc/network/interfaces vmbr0".to_string(),
+            "ifquery --state vmbr0".to_string(),
+            "ifquery --state vmbr0".to_string(),
+            "ip link set dev tap100i0 master vmbr0".to_string(),
+        ]
+    );
+    // What it applied is recorded before anything went down.
+    let ops: Vec<&str> = fx.ops()[start..].iter().map(|o| o.0.as_str()).collect();
+    let recorded = ops
+        .iter()
+        .position(|o| o.starts_with("rename /var/lib/sitec/interfaces.applied.sitec-new"))
+        .unwrap();
+    let ifdown = ops.iter().position(|o| o.contains("ifdown")).unwrap();
+    assert!(recorded < ifdown, "{ops:#?}");
+    assert_eq!(
+        fx.read(Path::new("/var/lib/sitec/interfaces.applied"))
+            .unwrap(),
+        new.as_bytes()
+    );
+    // Next time it is what the interfaces came up from.
+    let newer = new.replace("192.0.2.3/24", "192.0.2.4/24");
+    write(&mut fx, "/etc/network/interfaces", &newer);
+    fx.answer(&format!("ifquery -i {old} vmbr0"), "", false);
+    let (_, cmds, _) = run(&mut fx, &s, Gen(1), "ifreload");
+    assert_eq!(cmds[1], "ifup -a");
+}
+
+#[test]
+fn ifupdown2_reloads_and_a_difference_is_only_said() {
+    let mut fx = host(true);
+    write(&mut fx, "/etc/network/interfaces", IFACES);
+    write(&mut fx, "/usr/sbin/ifreload", "");
+    fx.fail_command("ifquery -a --check");
+    let s = scene("", "");
+    let (done, cmds, notes) = run(&mut fx, &s, Gen(1), "ifreload");
+    assert_eq!(done, Done::Ok);
+    assert_eq!(cmds, ["ifreload -a", "ifquery -a --check"]);
+    assert_eq!(warnings(&notes).len(), 1);
+    fx.fail_command("ifreload -a");
+    let (done, _, _) = run(&mut fx, &s, Gen(1), "ifreload");
+    assert_eq!(done, Done::Failed);
 }

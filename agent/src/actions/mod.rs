@@ -7,10 +7,15 @@
 //! switch roll back) or is skipped with a warning where the host cannot
 //! run it (no systemd, a unit the host lacks, no initramfs builder).
 //! What it says stays data ([`Note`]) until the command line prints it.
+//! `wg-sync` and `ifreload` have modules of their own ([`wireguard`],
+//! [`interfaces`]).
 
 use std::path::{Path, PathBuf};
 
 use sitec_format::{Action, UnitState};
+
+pub mod interfaces;
+pub mod wireguard;
 
 use crate::effects::{Cmd, Effects, Kind};
 use crate::generation::{Backup, Generation};
@@ -36,8 +41,6 @@ pub enum Done {
     Ok,
     /// It failed: the transition's generation is not whole.
     Failed,
-    /// This agent does not run it yet (`activate` still does).
-    NotHere,
 }
 
 /// What the actions of one transition know.
@@ -250,7 +253,8 @@ impl<F: Effects> Actions<'_, F> {
             }
             Action::Restart(unit) => self.unit("restart", unit),
             Action::Reload(unit) => self.unit("reload-or-restart", unit),
-            Action::WgSync(_) | Action::Ifreload => Ok(Done::NotHere),
+            Action::WgSync(ifc) => self.wg_sync(ifc),
+            Action::Ifreload => self.interfaces(),
         }
     }
 
