@@ -79,6 +79,8 @@ pub trait Effects {
     fn exists(&self, path: &Path) -> bool;
     /// A file's permission bits, following links.
     fn mode(&self, path: &Path) -> io::Result<u32>;
+    /// Who owns a file or directory (uid, gid), following links.
+    fn owner(&self, path: &Path) -> io::Result<(u32, u32)>;
     /// The names in a directory, sorted.
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>>;
     /// The wall clock, in seconds since the epoch (deadlines are written in
@@ -105,6 +107,10 @@ pub trait Effects {
     fn mkdir(&mut self, path: &Path, mode: u32) -> io::Result<()>;
     /// chmod(2), following links.
     fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()>;
+    /// lchown(2): a file's (or a link's own) owner.
+    fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
+    /// rmdir(2) of an empty directory.
+    fn rmdir(&mut self, path: &Path) -> io::Result<()>;
     /// Runs a command to its end.
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran>;
 }
@@ -180,6 +186,21 @@ pub trait EffectsExt: Effects {
                 io::ErrorKind::IsADirectory,
                 format!("{} is a directory", path.display()),
             )),
+            Some(_) => self.unlink(path),
+        }
+    }
+
+    /// `rm -rf`: a file, a link, or a directory with everything in it (a
+    /// link is removed, never followed).
+    fn remove_all(&mut self, path: &Path) -> io::Result<()> {
+        match self.kind(path)? {
+            None => Ok(()),
+            Some(Kind::Dir) => {
+                for name in self.list(path)? {
+                    self.remove_all(&path.join(name))?;
+                }
+                self.rmdir(path)
+            }
             Some(_) => self.unlink(path),
         }
     }

@@ -9,6 +9,10 @@
 //! | `journal` | `FROM TO KIND`: the transition in progress (see [`crate::journal`]) |
 //! | `armed` | `GEN PREV DEADLINE`: the generation awaiting confirmation |
 //! | `results/N` | how generation N ended (`switched`, `confirmed`, `rolled-back`, ...) |
+//! | `secrets/N/PATH` | secret `/PATH` as generation N runs with it (root's alone) |
+//! | `secrets/.incoming-NAME/PATH` | secret `/PATH` as push staged it, or decrypted from bundle NAME |
+//! | `interfaces.applied` | the interfaces(5) file classic ifupdown last brought interfaces up from |
+//! | `private/` | root's alone: the locks, and files that hold a key for a moment |
 //! | `private/lock` | held by every activation (in a directory only root enters) |
 //! | `agents/SHA256` | a host agent push or a pull brought, named by its sha256 |
 //! | `activate` | the agent that ran the last switch: what the boot and pull mode run |
@@ -70,6 +74,21 @@ impl Layout {
     }
     pub fn result(&self, g: Gen) -> PathBuf {
         self.results().join(g.0.to_string())
+    }
+    pub fn secrets(&self) -> PathBuf {
+        self.state.join("secrets")
+    }
+    /// Generation `g`'s copy of its secrets.
+    pub fn kept_secrets(&self, g: Gen) -> PathBuf {
+        self.secrets().join(g.0.to_string())
+    }
+    /// The secrets push staged (or the check decrypted) for store copy `name`.
+    pub fn staged_secrets(&self, name: &str) -> PathBuf {
+        self.secrets().join(format!(".incoming-{name}"))
+    }
+    /// Root's alone.
+    pub fn private(&self) -> PathBuf {
+        self.state.join("private")
     }
     /// Where managed path `p` is on the host (`/etc/...`).
     pub fn host_path(p: &Path) -> PathBuf {

@@ -24,7 +24,10 @@
 //! decided apart in [`decide`]); a bundle is read through `sitec-format`
 //! ([`bundle`]), which the compiler shares.
 //!
-//! Not here yet, and still `activate`'s: secrets, boot confirmation of kernel files, pull mode, validators.
+//! Secrets are kept and installed by the transitions ([`secrets`]).
+//!
+//! Not here yet, and still `activate`'s: receiving and decrypting, boot
+//! confirmation of kernel files, pull mode, validators.
 
 pub mod actions;
 pub mod armed;
@@ -38,5 +41,6 @@ pub mod index;
 pub mod journal;
 pub mod layout;
 pub mod os;
+pub mod secrets;
 pub mod sim;
 pub mod transition;

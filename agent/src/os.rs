@@ -77,6 +77,12 @@ impl Effects for Os {
         Ok(fs::metadata(self.target(path)?)?.permissions().mode() & 0o7777)
     }
 
+    fn owner(&self, path: &Path) -> io::Result<(u32, u32)> {
+        use std::os::unix::fs::MetadataExt as _;
+        let m = fs::metadata(self.target(path)?)?;
+        Ok((m.uid(), m.gid()))
+    }
+
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         let mut names: Vec<OsString> = fs::read_dir(self.target(dir)?)?
             .map(|e| e.map(|e| e.file_name()))
@@ -133,6 +139,14 @@ impl Effects for Os {
 
     fn chmod(&mut self, path: &Path, mode: u32) -> io::Result<()> {
         fs::set_permissions(self.target(path)?, fs::Permissions::from_mode(mode))
+    }
+
+    fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        std::os::unix::fs::lchown(self.at(path)?, Some(uid), Some(gid))
+    }
+
+    fn rmdir(&mut self, path: &Path) -> io::Result<()> {
+        fs::remove_dir(self.at(path)?)
     }
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {

@@ -37,12 +37,16 @@ enum Node {
 struct Data {
     bytes: Vec<u8>,
     mode: u32,
+    /// uid, gid
+    owner: (u32, u32),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Image {
     names: BTreeMap<PathBuf, Node>,
     inodes: BTreeMap<Ino, Data>,
+    /// The owner of each directory not root's (uid, gid).
+    dir_owners: BTreeMap<PathBuf, (u32, u32)>,
 }
 
 impl Image {
@@ -52,6 +56,7 @@ impl Image {
         Image {
             names,
             inodes: BTreeMap::new(),
+            dir_owners: BTreeMap::new(),
         }
     }
 }
@@ -201,6 +206,7 @@ impl SimFs {
                 image.inodes.entry(*ino).or_insert(Data {
                     bytes: Vec::new(),
                     mode: 0o644,
+                    owner: (0, 0),
                 });
             }
         }
@@ -317,6 +323,15 @@ impl Effects for SimFs {
         }
     }
 
+    fn owner(&self, path: &Path) -> io::Result<(u32, u32)> {
+        let at = self.resolved(path)?;
+        match &self.live.names[&at] {
+            Node::Dir(_) => Ok(self.live.dir_owners.get(&at).copied().unwrap_or((0, 0))),
+            Node::File(ino) => Ok(self.live.inodes[ino].owner),
+            Node::Link(_) => unreachable!("resolved"),
+        }
+    }
+
     fn list(&self, dir: &Path) -> io::Result<Vec<OsString>> {
         let at = self.resolved(dir)?;
         Ok(SimFs::children(&self.live, &at)
@@ -351,6 +366,7 @@ impl Effects for SimFs {
                     Data {
                         bytes: Vec::new(),
                         mode,
+                        owner: (0, 0),
                     },
                 );
                 ino
@@ -400,11 +416,38 @@ impl Effects for SimFs {
                 format!("{}: no such file", from.display()),
             )
         })?;
-        if matches!(node, Node::Dir(_)) || matches!(self.live.names.get(&dst), Some(Node::Dir(_))) {
+        if matches!(self.live.names.get(&dst), Some(Node::Dir(_))) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "the agent renames files and links only",
+                "the agent renames nothing onto a directory",
             ));
+        }
+        if let Node::Dir(_) = node {
+            // A directory moves with everything in it. (Only a sync(2)
+            // takes a renamed directory's contents to disk under its new
+            // name here: an fsync of its parent alone moves the name.)
+            if self.live.names.contains_key(&dst) || dst.starts_with(&src) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a directory is renamed to a free name outside itself",
+                ));
+            }
+            let moved: Vec<PathBuf> = self
+                .live
+                .names
+                .keys()
+                .filter(|n| n.starts_with(&src))
+                .cloned()
+                .collect();
+            for old in moved {
+                let new = dst.join(old.strip_prefix(&src).expect("under src"));
+                let node = self.live.names.remove(&old).expect("listed");
+                self.live.names.insert(new.clone(), node);
+                if let Some(o) = self.live.dir_owners.remove(&old) {
+                    self.live.dir_owners.insert(new, o);
+                }
+            }
+            return Ok(());
         }
         self.live.names.remove(&src);
         self.live.names.insert(dst, node);
@@ -460,6 +503,47 @@ impl Effects for SimFs {
             _ => unreachable!("resolved"),
         }
         Ok(())
+    }
+
+    fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.step(|| format!("chown {} {uid}:{gid}", path.display()))?;
+        let at = self.entry(path)?;
+        match self.live.names.get(&at).cloned() {
+            Some(Node::File(ino)) => {
+                self.live.inodes.get_mut(&ino).expect("inode").owner = (uid, gid);
+                Ok(())
+            }
+            Some(Node::Dir(_)) => {
+                self.live.dir_owners.insert(at, (uid, gid));
+                Ok(())
+            }
+            // A link's own owner is no concern of the simulation.
+            Some(Node::Link(_)) => Ok(()),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )),
+        }
+    }
+
+    fn rmdir(&mut self, path: &Path) -> io::Result<()> {
+        self.step(|| format!("rmdir {}", path.display()))?;
+        let at = self.entry(path)?;
+        match self.live.names.get(&at) {
+            Some(Node::Dir(_)) if SimFs::children(&self.live, &at).is_empty() => {
+                self.live.names.remove(&at);
+                self.live.dir_owners.remove(&at);
+                Ok(())
+            }
+            Some(Node::Dir(_)) => Err(io::Error::new(
+                io::ErrorKind::DirectoryNotEmpty,
+                format!("{}: not empty", path.display()),
+            )),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{}: no directory", path.display()),
+            )),
+        }
     }
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {

@@ -111,7 +111,7 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// A generation's index, typed: generation 0's as the backup recorded
     /// it (empty before the first switch), a bundle's.
-    fn generation(&self, g: Gen) -> R<Generation> {
+    pub(crate) fn generation_of(&self, g: Gen) -> R<Generation> {
         if g.0 == 0 {
             return Ok(Generation::Backup(self.backup()?));
         }
@@ -157,7 +157,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         let from_files = self.files(from)?;
         let to_files = self.files(to)?;
         let backup = self.files(Gen(0))?;
-        let (from_gen, to_gen) = (self.generation(from)?, self.generation(to)?);
+        let (from_gen, to_gen) = (self.generation_of(from)?, self.generation_of(to)?);
         let base_gen = Generation::Backup(self.backup()?);
         let Generation::Backup(base) = &base_gen else {
             unreachable!("built as one")
@@ -189,7 +189,24 @@ impl<'a, F: Effects> Agent<'a, F> {
             .swap_link(&PathBuf::from(format!("generations/{to}")), &current)
             .map_err(at(&current))?;
         self.materialize(to, &to_files, &backup, false)?;
-        let changes = decide::all_changes([decide::file_changes(&from_gen, &to_gen)]);
+        let owners = |p: &str| {
+            [&to_gen, &from_gen]
+                .into_iter()
+                .find_map(|g| match g {
+                    Generation::Bundle(i) => i
+                        .secrets
+                        .iter()
+                        .find(|s| s.path == p)
+                        .map(|s| (s.uid, s.gid)),
+                    Generation::Backup(_) => None,
+                })
+                .unwrap_or((0, 0))
+        };
+        let unsafe_secrets = self.install_secrets(from, to, &owners)?;
+        let changes = decide::all_changes([
+            decide::file_changes(&from_gen, &to_gen),
+            decide::secret_changes(&from_gen, &to_gen, |p| self.secret_differs(from, to, p)),
+        ]);
         let mut acts = Actions {
             fx: &mut *self.fx,
             layout: &self.layout,
@@ -232,7 +249,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         // `systemctl disable` also removes a link named like the unit in
         // /etc/systemd/system, which is how sitec installs unit files.
         self.materialize(to, &to_files, &backup, false)?;
-        Ok(failed || !stuck.is_empty())
+        Ok(failed || !stuck.is_empty() || !unsafe_secrets.is_empty())
     }
 
     /// Writes the journal durably: everything before it (the store copy,
@@ -275,7 +292,8 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// generation did, what sitec finds there (a copy, root's alone, or
     /// "nothing"). Copies before the index names them: a crash in between
     /// only repeats the copy.
-    fn backup_paths(&mut self, bundle: &Files) -> R<()> {
+    fn backup_paths(&mut self, bundle: &Files, generation: &Generation, store: &Path) -> R<()> {
+        let secrets: Vec<&str> = generation.secrets().into_iter().map(|(p, _)| p).collect();
         let b = self.layout.backup();
         let files = b.join("files");
         self.fx.mkdir_all(&files, 0o700).map_err(at(&files))?;
@@ -321,6 +339,90 @@ impl<'a, F: Effects> Agent<'a, F> {
                 format!("f\t{}\t-\t-\n", p.display())
             };
             text.push_str(&record);
+        }
+        // And every secret a generation keeps, as the host had it (`x PATH
+        // SHA256`, or "-" for none): a file with its owner and mode, a link
+        // as the link it was.
+        let found = crate::generation::Backup::parse(&text).map_err(|e| Error::State {
+            path: index.clone(),
+            why: e.to_string(),
+        })?;
+        for p in secrets.iter().map(Path::new) {
+            let key = p.to_string_lossy();
+            if found.secrets.contains_key(&*key) || text.contains(&format!("x\t{key}\t")) {
+                continue;
+            }
+            if !self.fx.exists(p) {
+                text.push_str(&format!("x\t{key}\t-\n"));
+                continue;
+            }
+            let saved = self
+                .layout
+                .backup()
+                .join("files")
+                .join(p.strip_prefix("/").unwrap_or(p));
+            if let Some(dir) = saved.parent() {
+                self.fx.mkdir_all(dir, 0o700).map_err(at(dir))?;
+            }
+            let bytes = self.fx.read(p).map_err(at(p))?;
+            self.fx.remove(&saved).map_err(at(&saved))?;
+            if self.fx.kind(p).map_err(at(p))? == Some(Kind::Link) {
+                let target = self.fx.read_link(p).map_err(at(p))?;
+                self.fx.symlink(&target, &saved).map_err(at(&saved))?;
+            } else {
+                let (uid, gid) = self.fx.owner(p).map_err(at(p))?;
+                let mode = self.fx.mode(p).map_err(at(p))?;
+                self.fx.write(&saved, &bytes, 0o600).map_err(at(&saved))?;
+                self.fx.chown(&saved, uid, gid).map_err(at(&saved))?;
+                self.fx.chmod(&saved, mode).map_err(at(&saved))?;
+            }
+            text.push_str(&format!("x\t{key}\t{:x}\n", Sha256::digest(&bytes)));
+        }
+        // The value of every sysctl key a generation sets, as the host had
+        // it (tabs, as in ip_local_port_range, become spaces).
+        let sysctl = store.join("etc/sysctl.d/90-sitec.conf");
+        let conf = self
+            .fx
+            .read(&sysctl)
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        for key in crate::actions::sysctl_keys(&conf.unwrap_or_default()) {
+            if found.sysctl.contains_key(&key) || text.contains(&format!("k\t{key}\t")) {
+                continue;
+            }
+            let ran = self
+                .fx
+                .run(&Cmd::new("sysctl", &["-n", &key]))
+                .map_err(at(Path::new("sysctl")))?;
+            let value = String::from_utf8_lossy(&ran.stdout)
+                .trim_end()
+                .replace('\t', " ");
+            if ran.success && !value.is_empty() {
+                text.push_str(&format!("k\t{key}\t{value}\n"));
+            }
+        }
+        // And the state of every unit a generation sets, as the host had it.
+        let systemd = self
+            .fx
+            .kind(Path::new("/run/systemd/system"))
+            .ok()
+            .flatten()
+            == Some(Kind::Dir);
+        for unit in generation.units().keys() {
+            if !systemd || found.units.contains_key(*unit) || text.contains(&format!("u\t{unit}\t"))
+            {
+                continue;
+            }
+            let ran = self
+                .fx
+                .run(&Cmd::new("systemctl", &["is-enabled", unit]))
+                .map_err(at(Path::new("systemctl")))?;
+            let state = String::from_utf8_lossy(&ran.stdout).trim().to_string();
+            let state = if state.is_empty() {
+                "not-found".to_string()
+            } else {
+                state
+            };
+            text.push_str(&format!("u\t{unit}\t{state}\n"));
         }
         let new = crate::effects::with_suffix(&index, ".sitec-new");
         self.fx
@@ -498,7 +600,22 @@ impl<'a, F: Effects> Agent<'a, F> {
             path: index.clone(),
             source,
         })?;
-        self.backup_paths(&bundle)?;
+        let bundle_gen = Generation::Bundle(
+            sitec_format::Index::parse(&String::from_utf8_lossy(
+                &self.fx.read(&index).map_err(at(&index))?,
+            ))
+            .map_err(|e| Error::State {
+                path: index.clone(),
+                why: e.to_string(),
+            })?,
+        );
+        let store = self.layout.store_copy(name);
+        self.backup_paths(&bundle, &bundle_gen, &store)?;
+        if from.0 != 0 {
+            let left = self.generation_of(from)?;
+            self.keep_secrets(from, &left, crate::secrets::Source::Live)?;
+        }
+        self.keep_secrets(to, &bundle_gen, crate::secrets::Source::Staged(name))?;
         let link = self.layout.generation(to);
         self.fx
             .swap_link(&PathBuf::from(format!("../store/{name}")), &link)
@@ -534,6 +651,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             // is done.
             self.fx.sync_all().map_err(at(&self.layout.state))?;
         }
+        self.drop_staged(name)?;
         Ok(to)
     }
 

@@ -43,6 +43,16 @@ const B4: Bundle = Bundle {
 };
 const BUNDLES: [&Bundle; 4] = [&B1, &B2, &B3, &B4];
 
+/// The secret the bundles that require one require, read by etc/a (its
+/// change restarts a.service).
+const SECRET: &str = "/etc/s/key";
+const OWN_KEY: &str = "the host's own key\n";
+
+/// What push staged of the secret for a bundle, if it requires it.
+fn staged_key(bundle: &Bundle) -> Option<String> {
+    (bundle.name != "b3-host").then(|| format!("key of {}\n", bundle.name))
+}
+
 /// What a changed file asks for: commands, so crash points, of their own.
 fn actions_of(bundle: &Bundle, path: &str) -> &'static str {
     match (bundle.name, path) {
@@ -79,6 +89,9 @@ fn host() -> SimFs {
         fs.answer(&line, &format!("{unit} enabled enabled\n"), true);
     }
     fs.fail_command("systemctl restart broken.service");
+    fs.mkdir_all(Path::new("/etc/s"), 0o700).unwrap();
+    fs.write(Path::new(SECRET), OWN_KEY.as_bytes(), 0o600)
+        .unwrap();
     for (p, bytes) in ORIGINAL {
         fs.write(&Path::new("/").join(p), bytes.as_bytes(), 0o600)
             .unwrap();
@@ -96,6 +109,12 @@ fn host() -> SimFs {
                 sitec_format::sha256_hex(bytes.as_bytes()),
                 actions_of(b, p)
             ));
+        }
+        if let Some(key) = staged_key(b) {
+            index.push_str(&format!("s\t{SECRET}\tetc/a\t0\t0\t-\n"));
+            let staged = layout.staged_secrets(b.name).join("etc/s/key");
+            fs.mkdir_all(staged.parent().unwrap(), 0o700).unwrap();
+            fs.write(&staged, key.as_bytes(), 0o600).unwrap();
         }
         fs.write(&dir.join("index"), index.as_bytes(), 0o444)
             .unwrap();
@@ -257,6 +276,23 @@ fn assert_whole(fs: &SimFs, g: Gen, what: &str) {
             have.as_deref(),
             want.copied(),
             "{what}: /{key} shows the wrong bytes for generation {g}"
+        );
+    }
+    // The secret is the one the generation keeps, or the host's own where
+    // it keeps none; root's alone.
+    let kept = layout.kept_secrets(g).join("etc/s/key");
+    let want = fs
+        .read(&kept)
+        .map(|b| String::from_utf8(b).unwrap())
+        .unwrap_or_else(|_| OWN_KEY.to_string());
+    let have = String::from_utf8(fs.read(Path::new(SECRET)).unwrap()).unwrap();
+    assert_eq!(have, want, "{what}: the secret is not generation {g}'s");
+    assert_eq!(fs.mode(Path::new(SECRET)).unwrap(), 0o600, "{what}");
+    assert_eq!(fs.owner(Path::new(SECRET)).unwrap(), (0, 0), "{what}");
+    if let Some(b) = bundle_of(g).filter(|b| staged_key(b).is_some()) {
+        assert!(
+            fs.exists(&kept),
+            "{what}: generation {g} ({b:?}) keeps no secret"
         );
     }
 }

@@ -141,7 +141,7 @@ impl<F: Effects> Actions<'_, F> {
         .find_map(|p| self.text(p))
         .unwrap_or_default();
         // The file interfaces were brought up from, where ifdown reads it.
-        let private = self.layout.state.join("private");
+        let private = self.layout.private();
         self.fx.mkdir_all(&private, 0o700).map_err(at(&private))?;
         let old_file: PathBuf = private.join("interfaces.old");
         self.fx

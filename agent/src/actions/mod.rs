@@ -423,7 +423,7 @@ fn sitec_tables(text: &str, file: bool) -> std::collections::BTreeSet<(String, S
 }
 
 /// The keys a sysctl file of sitec's sets (`key = value` lines).
-fn sysctl_keys(text: &str) -> std::collections::BTreeSet<String> {
+pub fn sysctl_keys(text: &str) -> std::collections::BTreeSet<String> {
     text.lines()
         .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
         .filter(|k| {

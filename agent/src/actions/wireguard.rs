@@ -80,7 +80,7 @@ impl<F: Effects> Actions<'_, F> {
             }
         };
         // The file holds the private key: root's alone, and gone after.
-        let scratch = self.layout.state.join("private");
+        let scratch = self.layout.private();
         self.fx.mkdir_all(&scratch, 0o700).map_err(at(&scratch))?;
         let sync: PathBuf = scratch.join(format!("{ifc}.sync"));
         let mut text = b"[Interface]\nPrivateKey = ".to_vec();
