@@ -71,3 +71,55 @@ pub fn manifest(fx: &impl Effects, dir: &Path) -> Result<Manifest, Error> {
     let bytes = fx.read(&path).map_err(at(&path))?;
     Manifest::from_json(&bytes).map_err(|why| Error::State { path, why })
 }
+
+/// The mode a store copy's entry has once sealed: a managed file its
+/// install mode less the write bits, the bundle's own files 0444 (an
+/// `activate` that older bundles carried 0555), every directory 0555.
+pub fn sealed_mode(path: &str, dir: bool, index: &sitec_format::Index) -> u32 {
+    if dir || path == "activate" {
+        return 0o555;
+    }
+    match index.files.get(path) {
+        Some(f) => f.mode.0 & !0o222,
+        None => 0o444,
+    }
+}
+
+/// Whether the store copy in `dir` still hashes to its `BUNDLE` and is
+/// sealed: files are hard-linked across generations and linked from
+/// `/etc`, so an edit in place (root ignores the missing write bits)
+/// changes the rollback target too.
+pub fn intact(fx: &impl Effects, dir: &Path) -> bool {
+    let Ok(want) = fx.read(&dir.join("BUNDLE")) else {
+        return false;
+    };
+    if hash(fx, dir).ok().as_deref() != Some(String::from_utf8_lossy(&want).trim()) {
+        return false;
+    }
+    let Ok(text) = fx.read(&dir.join("index")) else {
+        // A copy an older sitec pushed, never sealed.
+        return true;
+    };
+    let Ok(index) = sitec_format::Index::parse(&String::from_utf8_lossy(&text)) else {
+        return false;
+    };
+    fx.mode(dir).ok() == Some(0o555) && sealed(fx, dir, "", &index)
+}
+
+fn sealed(fx: &impl Effects, dir: &Path, prefix: &str, index: &sitec_format::Index) -> bool {
+    let Ok(names) = fx.list(dir) else {
+        return false;
+    };
+    names.iter().all(|name| {
+        let path = dir.join(name);
+        let rel = format!("{prefix}{}", name.to_string_lossy());
+        match fx.kind(&path) {
+            Ok(Some(Kind::Dir)) => {
+                fx.mode(&path).ok() == Some(sealed_mode(&rel, true, index))
+                    && sealed(fx, &path, &format!("{rel}/"), index)
+            }
+            Ok(Some(Kind::File)) => fx.mode(&path).ok() == Some(sealed_mode(&rel, false, index)),
+            _ => true,
+        }
+    })
+}

@@ -23,6 +23,29 @@ pub enum Error {
     /// An action failed (or a unit could not be set) going to or from
     /// `generation`: the host is back on `back`, whole.
     Failed { generation: Gen, back: Gen },
+    /// Refused before anything changed.
+    Refused(String),
+    /// Not confirmed in time, and rolled back.
+    Unconfirmed(String),
+    /// A generation or a boot awaits confirmation, or another activation
+    /// runs.
+    Busy(String),
+}
+
+impl Error {
+    /// The documented exit code of the error.
+    pub fn exit(&self) -> sitec_format::exit::Exit {
+        use sitec_format::exit::Exit;
+        match self {
+            Error::Io { .. } | Error::Journal(_) | Error::Index { .. } | Error::State { .. } => {
+                Exit::Error
+            }
+            Error::Failed { .. } => Exit::RolledBack,
+            Error::Refused(_) => Exit::Refused,
+            Error::Unconfirmed(_) => Exit::Unconfirmed,
+            Error::Busy(_) => Exit::Busy,
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -32,6 +55,7 @@ impl fmt::Display for Error {
             Error::Journal(c) => write!(f, "{c}: nothing was changed"),
             Error::Index { path, source } => write!(f, "{}: {source}", path.display()),
             Error::State { path, why } => write!(f, "{}: {why}", path.display()),
+            Error::Refused(why) | Error::Unconfirmed(why) | Error::Busy(why) => f.write_str(why),
             Error::Failed { generation, back } => write!(
                 f,
                 "an action of generation {generation} failed: the host is on generation {back}"

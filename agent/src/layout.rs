@@ -11,6 +11,11 @@
 //! | `results/N` | how generation N ended (`switched`, `confirmed`, `rolled-back`, ...) |
 //! | `secrets/N/PATH` | secret `/PATH` as generation N runs with it (root's alone) |
 //! | `secrets/.incoming-NAME/PATH` | secret `/PATH` as push staged it, or decrypted from bundle NAME |
+//! | `booted` | `GEN BOOT-ID`: the generation live when this boot began |
+//! | `boot-good` | `HASH GEN` lines: kernel files known to boot (a confirmed boot came up on them) |
+//! | `boot-files` | the generations whose kernel files the next boot may come up on |
+//! | `boot-armed` | `GEN TIMEOUT DEADLINE BOOT-ID MIXED`: a boot awaiting confirmation (deadline in seconds of uptime) |
+//! | `boot-rolled-back` | `GEN TO BOOT-ID`: a boot nobody confirmed went back to TO and reboots |
 //! | `interfaces.applied` | the interfaces(5) file classic ifupdown last brought interfaces up from |
 //! | `private/` | root's alone: the locks, and files that hold a key for a moment |
 //! | `private/lock` | held by every activation (in a directory only root enters) |
@@ -85,6 +90,21 @@ impl Layout {
     /// The secrets push staged (or the check decrypted) for store copy `name`.
     pub fn staged_secrets(&self, name: &str) -> PathBuf {
         self.secrets().join(format!(".incoming-{name}"))
+    }
+    pub fn booted(&self) -> PathBuf {
+        self.state.join("booted")
+    }
+    pub fn boot_good(&self) -> PathBuf {
+        self.state.join("boot-good")
+    }
+    pub fn boot_files(&self) -> PathBuf {
+        self.state.join("boot-files")
+    }
+    pub fn boot_armed(&self) -> PathBuf {
+        self.state.join("boot-armed")
+    }
+    pub fn boot_rolled_back(&self) -> PathBuf {
+        self.state.join("boot-rolled-back")
     }
     /// Root's alone.
     pub fn private(&self) -> PathBuf {

@@ -31,6 +31,7 @@
 
 pub mod actions;
 pub mod armed;
+pub mod boot;
 pub mod bundle;
 pub mod cli;
 pub mod decide;

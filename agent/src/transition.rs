@@ -44,6 +44,9 @@ pub struct Agent<'a, F: Effects> {
     pub action_timeout: u64,
     /// What the actions said, for the command line to print.
     pub notes: Vec<Note>,
+    /// The boot's confirmation timer runs: recovery leaves a boot past
+    /// its deadline to it.
+    pub expiring: bool,
 }
 
 impl<'a, F: Effects> Agent<'a, F> {
@@ -53,6 +56,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             layout,
             action_timeout: 120,
             notes: Vec::new(),
+            expiring: false,
         }
     }
 
@@ -162,6 +166,19 @@ impl<'a, F: Effects> Agent<'a, F> {
         let Generation::Backup(base) = &base_gen else {
             unreachable!("built as one")
         };
+        // Whether the files the boot reads change: the next boot may come up
+        // on either generation's until the initramfs and the bootloader
+        // were refreshed for the new one (`boot-files`).
+        let kernel_change = self.kernel_hash_of(from) != self.kernel_hash_of(to);
+        if kernel_change {
+            let mut gens = self.boot_files()?;
+            for g in [from, to] {
+                if !gens.contains(&g) {
+                    gens.push(g);
+                }
+            }
+            self.set_boot_files(&gens)?;
+        }
         let retired = decide::retired_units(&base_gen, &from_gen, &to_gen, |u| self.shipped(u));
         let mut acts = Actions {
             fx: &mut *self.fx,
@@ -217,6 +234,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             notes: Vec::new(),
         };
         let mut failed = false;
+        let mut boot_failed = false;
         for action in decide::ordered_actions(&changes) {
             // A retired unit was stopped with its file: nothing to restart.
             if let Action::Restart(u) | Action::Reload(u) = &action
@@ -239,9 +257,28 @@ impl<'a, F: Effects> Agent<'a, F> {
                     acts.notes
                         .push(Note::Warn(format!("action {action} failed")));
                     failed = true;
+                    boot_failed |= action.needs_reboot();
                 }
             }
         }
+        let notes = std::mem::take(&mut acts.notes);
+        self.notes.extend(notes);
+        // Refreshed whole for the new generation, or it has the kernel
+        // files of every generation the boot may come up on: the record
+        // narrows to it.
+        if !boot_failed && (kernel_change || self.boot_files_are(to)?) && self.boot_files()? != [to]
+        {
+            self.set_boot_files(&[to])?;
+        }
+        let mut acts = Actions {
+            fx: &mut *self.fx,
+            layout: &self.layout,
+            from: (from, &from_gen),
+            to: &to_gen,
+            base,
+            timeout: self.action_timeout,
+            notes: Vec::new(),
+        };
         let units = decide::unit_changes(&base.units, &from_gen, &to_gen);
         let stuck = acts.unit_states(&units, &retired, boot)?;
         let notes = std::mem::take(&mut acts.notes);
@@ -255,7 +292,7 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// Writes the journal durably: everything before it (the store copy,
     /// generation 0's backups) is on disk first, and a power loss leaves
     /// the old journal or the new one, never a part.
-    fn journal(&mut self, j: Journal) -> R<()> {
+    pub(crate) fn journal(&mut self, j: Journal) -> R<()> {
         let path = self.layout.journal();
         self.fx.sync_all().map_err(at(&path))?;
         self.fx
@@ -265,7 +302,7 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// Records how generation `g` ended; everything the transition wrote
     /// reaches the disk before the result does.
-    fn result(&mut self, g: Gen, text: &str) -> R<()> {
+    pub(crate) fn result(&mut self, g: Gen, text: &str) -> R<()> {
         let path = self.layout.result(g);
         self.fx.sync_all().map_err(at(&path))?;
         self.fx
@@ -275,7 +312,7 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// A transition that ends a switch or a rollback: generation `g`'s
     /// result, then the journal and any deadline go.
-    fn transit(&mut self, a: Gen, b: Gen, g: Gen, text: &str, boot: bool) -> R<bool> {
+    pub(crate) fn transit(&mut self, a: Gen, b: Gen, g: Gen, text: &str, boot: bool) -> R<bool> {
         let failed = self.transition(a, b, boot)?;
         self.result(g, text)?;
         for path in [
@@ -458,6 +495,9 @@ impl<'a, F: Effects> Agent<'a, F> {
                     j.from, j.to
                 )));
             }
+        }
+        if !boot && !self.expiring {
+            self.expire_boot()?;
         }
         let Some(armed) = self.armed()? else {
             return Ok(());
