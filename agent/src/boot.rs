@@ -312,6 +312,11 @@ impl<F: Effects> Agent<'_, F> {
         self.fx.remove(&gone).map_err(at(&gone))?;
         let state = self.layout.state.clone();
         self.fx.sync_dir(&state).map_err(at(&state))?;
+        self.start_boot_timer(timeout)
+    }
+
+    fn start_boot_timer(&mut self, timeout: u64) -> R<()> {
+        let state = self.layout.state.clone();
         let timer = Cmd::new(
             "systemd-run",
             &[
@@ -353,6 +358,14 @@ impl<F: Effects> Agent<'_, F> {
             }
         }
         let path = self.layout.boot_armed();
+        if let Some(armed) = self.boot_armed()?
+            && armed.boot_id == self.boot_id()
+        {
+            // Armed for this very boot already (the judge was cut off
+            // before it was recorded): its timer, once more.
+            let left = armed.deadline.saturating_sub(self.uptime());
+            return self.start_boot_timer(left);
+        }
         let Some(unknown) = unknown else {
             if self.fx.kind(&path).map_err(at(&path))?.is_some() {
                 self.notes.push(Note::Log("boot: the kernel files are known to boot: the confirmation the boot before awaited is dropped".to_string()));
@@ -528,12 +541,12 @@ impl<F: Effects> Agent<'_, F> {
             .text(&self.layout.boot_rolled_back())
             .map(|t| t.split_whitespace().map(str::to_string).collect::<Vec<_>>())
             .unwrap_or_default();
-        if let [g, to, id] = back.as_slice() {
-            if *id == self.boot_id() {
-                return Err(Error::Unconfirmed(format!(
-                    "the boot on generation {g} was not confirmed in time: the host went back to generation {to} and reboots"
-                )));
-            }
+        if let [g, to, id] = back.as_slice()
+            && *id == self.boot_id()
+        {
+            return Err(Error::Unconfirmed(format!(
+                "the boot on generation {g} was not confirmed in time: the host went back to generation {to} and reboots"
+            )));
         }
         let Some(armed) = self.boot_armed()? else {
             if let [g, to, ..] = back.as_slice() {
@@ -593,8 +606,50 @@ impl<F: Effects> Agent<'_, F> {
         Ok(format!("the boot on generation {g} ({own}) is confirmed"))
     }
 
-    /// `boot` (sitec-boot.service): records the generation this boot came
-    /// up on, judges its kernel files, then settles what a crash left.
+    /// Whether this boot came up after the last one the agent judged:
+    /// `booted` names another boot (or none at all, before the first).
+    pub fn unjudged(&self) -> bool {
+        let id = self.boot_id();
+        let booted = self.text(&self.layout.booted()).unwrap_or_default();
+        !id.is_empty() && booted.split_whitespace().nth(1) != Some(id.as_str())
+    }
+
+    /// Judges the kernel files this boot came up on, then records it in
+    /// `booted` (after the judgement: a judge cut off is run again by the
+    /// next activation, see `recover`).
+    pub(crate) fn judge_this_boot(&mut self) -> R<()> {
+        let booted = self.layout.booted();
+        let before: Vec<String> = self
+            .text(&booted)
+            .map(|t| t.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let good = self.layout.boot_good();
+        if self.fx.kind(&good).map_err(at(&good))?.is_none() {
+            // Kernel files known to boot, first kept by this agent: those
+            // of the boot before, which came up and was reached.
+            let mut text = String::new();
+            if let Some(g) = before.first().and_then(|g| g.parse().ok()).map(Gen)
+                && self.state()?.generations.contains_key(&g)
+                && let Some(h) = self.kernel_hash_of(g)
+            {
+                text = format!("{h} {g}\n");
+            }
+            self.write_state(&good, &text)?;
+        }
+        let live = self.state()?.current.unwrap_or(Gen(0));
+        if let Err(e) = self.judge_boot() {
+            if let Error::Io { .. } = e {
+                return Err(e);
+            }
+            self.notes.push(Note::Warn(format!("the kernel files this boot came up on could not be judged ({e}): the boot awaits confirmation")));
+            self.arm_boot(live, 600, true)?;
+        }
+        let id = self.boot_id();
+        self.write_state(&booted, &format!("{live} {id}\n"))
+    }
+
+    /// `boot` (sitec-boot.service): judges the kernel files this boot came
+    /// up on, then settles what a crash or the shutdown left.
     pub fn boot(&mut self) -> R<()> {
         if self
             .fx
@@ -604,32 +659,8 @@ impl<F: Effects> Agent<'_, F> {
         {
             return Ok(());
         }
-        let booted = self.layout.booted();
-        let before: Vec<String> = self
-            .text(&booted)
-            .map(|t| t.split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default();
-        let id = self.boot_id();
-        if before.get(1) != Some(&id) {
-            let good = self.layout.boot_good();
-            if self.fx.kind(&good).map_err(at(&good))?.is_none() {
-                // Kernel files known to boot, first kept by this agent:
-                // those of the boot before, which came up and was reached.
-                let mut text = String::new();
-                if let Some(g) = before.first().and_then(|g| g.parse().ok()).map(Gen)
-                    && self.state()?.generations.contains_key(&g)
-                    && let Some(h) = self.kernel_hash_of(g)
-                {
-                    text = format!("{h} {g}\n");
-                }
-                self.write_state(&good, &text)?;
-            }
-            let live = self.state()?.current.unwrap_or(Gen(0));
-            self.write_state(&booted, &format!("{live} {id}\n"))?;
-            if let Err(e) = self.judge_boot() {
-                self.notes.push(Note::Warn(format!("the kernel files this boot came up on could not be judged ({e}): the boot awaits confirmation")));
-                self.arm_boot(live, 600, true)?;
-            }
+        if self.unjudged() {
+            self.judge_this_boot()?;
         }
         self.recover(true)
     }

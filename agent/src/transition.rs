@@ -474,6 +474,21 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// deadline (a host never boots into an unconfirmed generation). Every
     /// activation runs this first, and so does the boot (`boot`).
     pub fn recover(&mut self, boot: bool) -> R<()> {
+        // A boot sitec-boot did not judge (it was stopped before it
+        // recorded the boot): judged now, and what awaits confirmation is
+        // rolled back as at boot, since the host restarted.
+        let mut restarted = boot;
+        if !boot
+            && self
+                .fx
+                .kind(&self.layout.booted())
+                .map_err(at(&self.layout.booted()))?
+                .is_some()
+            && self.unjudged()
+        {
+            self.judge_this_boot()?;
+            restarted = true;
+        }
         if let Some(j) = self.state()?.journal {
             let failed = match j.kind {
                 journal::Kind::Switch => {
@@ -502,7 +517,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         let Some(armed) = self.armed()? else {
             return Ok(());
         };
-        if boot || self.fx.now() >= armed.deadline {
+        if restarted || self.fx.now() >= armed.deadline {
             self.unconfirmed_rollback(armed, boot)?;
         }
         Ok(())
@@ -632,6 +647,16 @@ impl<'a, F: Effects> Agent<'a, F> {
         let state = self.state()?;
         let from = state.current.unwrap_or(Gen(0));
         let to = state.next();
+        // The boot the host runs came up on what is live now: recorded
+        // before the first switch, so that the next boot is judged even if
+        // sitec-boot is stopped before it records that one.
+        let booted = self.layout.booted();
+        if self.fx.kind(&booted).map_err(at(&booted))?.is_none() {
+            let id = self.boot_id();
+            self.fx
+                .write_durably(&booted, format!("{from} {id}\n").as_bytes(), 0o644)
+                .map_err(at(&booted))?;
+        }
         let index = self.layout.store_copy(name).join("index");
         let bundle = Files::parse(&String::from_utf8_lossy(
             &self.fx.read(&index).map_err(at(&index))?,
