@@ -26,8 +26,11 @@
 //!
 //! Secrets are kept and installed by the transitions ([`secrets`]).
 //!
-//! Not here yet, and still `activate`'s: receiving and decrypting, boot
-//! confirmation of kernel files, pull mode, validators.
+//! Boots on new kernel files are judged, confirmed or gone back from in
+//! [`boot`].
+//!
+//! Not here yet, and still `activate`'s: receiving and decrypting, pull
+//! mode, validators, the lock, the command line beyond `hash`.
 
 pub mod actions;
 pub mod armed;
