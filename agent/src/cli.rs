@@ -5,31 +5,123 @@
 
 use std::path::PathBuf;
 
+use crate::index::Gen;
+use crate::lock::Wait;
+
 /// A command of the agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// `hash DIR`: the hash of the bundle in DIR, as `BUNDLE` holds it.
     Hash { dir: PathBuf },
+    /// `confirm [N]`: keeps the generation awaiting confirmation.
+    Confirm { generation: Option<Gen> },
+    /// `rollback [N]`: back to N, or to the generation kept before.
+    Rollback { to: Option<Gen> },
+    /// `expire N`: the confirmation timer of generation N.
+    Expire { generation: Gen },
+    /// `settle`: what every activation does first, and nothing else.
+    Settle,
+    /// `status [N]`.
+    Status { generation: Option<Gen> },
+    /// `list`: the generations.
+    List,
+    /// `boot`: sitec-boot.service.
+    Boot,
+    /// `boot-expire`: the boot's confirmation timer.
+    BootExpire,
+    /// `confirm-boot [NAME]`.
+    ConfirmBoot { name: Option<String> },
 }
 
 /// A command line the agent does not take, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Usage(pub String);
 
-pub const USAGE: &str = "usage: sitec-agent hash DIR";
+pub const USAGE: &str = "usage: sitec-agent confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
+
+fn generation(arg: &str, what: &str) -> Result<Gen, Usage> {
+    if !arg.is_empty() && arg.len() <= 18 && arg.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(Gen(arg.parse().expect("at most 18 digits")))
+    } else {
+        Err(Usage(format!(
+            "{what} takes a generation number, not '{arg}'"
+        )))
+    }
+}
 
 impl Command {
     pub fn parse(args: &[String]) -> Result<Command, Usage> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        match args.as_slice() {
-            ["hash", dir] if !dir.starts_with('-') => Ok(Command::Hash {
+        Ok(match args.as_slice() {
+            ["hash", dir] if !dir.starts_with('-') => Command::Hash {
                 dir: PathBuf::from(dir),
-            }),
-            ["hash", ..] => Err(Usage("hash takes one bundle directory".to_string())),
-            [other, ..] => Err(Usage(format!("no command '{other}'"))),
-            [] => Err(Usage("a command is needed".to_string())),
+            },
+            ["hash", ..] => return Err(Usage("hash takes one bundle directory".to_string())),
+            ["confirm"] => Command::Confirm { generation: None },
+            ["confirm", n] => Command::Confirm {
+                generation: Some(generation(n, "confirm")?),
+            },
+            ["rollback"] => Command::Rollback { to: None },
+            ["rollback", n] => Command::Rollback {
+                to: Some(generation(n, "rollback")?),
+            },
+            ["expire", n, ..] => Command::Expire {
+                generation: generation(n, "expire")?,
+            },
+            ["settle"] => Command::Settle,
+            ["status"] => Command::Status { generation: None },
+            ["status", n] => Command::Status {
+                generation: Some(generation(n, "status")?),
+            },
+            ["list"] => Command::List,
+            ["boot"] => Command::Boot,
+            ["boot-expire"] => Command::BootExpire,
+            ["confirm-boot"] => Command::ConfirmBoot { name: None },
+            ["confirm-boot", name] if store_name(name) => Command::ConfirmBoot {
+                name: Some(name.to_string()),
+            },
+            ["confirm-boot", name] => {
+                return Err(Usage(format!(
+                    "confirm-boot takes a bundle's store name (HASH-HOST), not '{name}'"
+                )));
+            }
+            [other, ..] => {
+                return Err(Usage(format!(
+                    "no command '{other}' (or not these arguments)"
+                )));
+            }
+            [] => return Err(Usage("a command is needed".to_string())),
+        })
+    }
+
+    /// Whether the command takes the activation lock, and how long it
+    /// waits for it.
+    pub fn lock(&self) -> Option<Wait> {
+        use std::time::Duration;
+        match self {
+            Command::Hash { .. } | Command::Status { .. } | Command::List => None,
+            // The timers wait for as long as the activation they guard.
+            Command::Expire { .. } | Command::BootExpire => Some(Wait::Forever),
+            _ => Some(Wait::Up(Duration::from_secs(120))),
         }
     }
+
+    /// Whether the command may change the host's state (its status for
+    /// fleets is written after it).
+    pub fn changes(&self) -> bool {
+        !matches!(
+            self,
+            Command::Hash { .. } | Command::Status { .. } | Command::List
+        )
+    }
+}
+
+/// A bundle's store name: a plain name, nothing a path could hide in.
+fn store_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['-', '.'])
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -50,9 +142,27 @@ mod tests {
         );
         assert!(parse(&["hash"]).is_err());
         assert!(parse(&["hash", "a", "b"]).is_err());
+    }
+
+    #[test]
+    fn generations_are_numbers_and_names_plain() {
+        assert_eq!(
+            parse(&["rollback", "3"]),
+            Ok(Command::Rollback { to: Some(Gen(3)) })
+        );
+        assert_eq!(
+            parse(&["rollback", "-1"]),
+            Err(Usage("rollback takes a generation number, not '-1'".into()))
+        );
+        assert!(parse(&["confirm-boot", "../x"]).is_err());
+        assert!(parse(&["confirm-boot", "ab12-host"]).is_ok());
         assert_eq!(
             parse(&["frobnicate"]),
-            Err(Usage("no command 'frobnicate'".into()))
+            Err(Usage(
+                "no command 'frobnicate' (or not these arguments)".into()
+            ))
         );
+        assert!(parse(&["status"]).unwrap().lock().is_none());
+        assert!(parse(&["settle"]).unwrap().lock().is_some());
     }
 }

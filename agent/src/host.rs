@@ -23,6 +23,8 @@ pub enum Error {
     /// An action failed (or a unit could not be set) going to or from
     /// `generation`: the host is back on `back`, whole.
     Failed { generation: Gen, back: Gen },
+    /// The command cannot be run as asked (exit 2, as a usage error).
+    Usage(String),
     /// Refused before anything changed.
     Refused(String),
     /// Not confirmed in time, and rolled back.
@@ -37,9 +39,11 @@ impl Error {
     pub fn exit(&self) -> sitec_format::exit::Exit {
         use sitec_format::exit::Exit;
         match self {
-            Error::Io { .. } | Error::Journal(_) | Error::Index { .. } | Error::State { .. } => {
-                Exit::Error
-            }
+            Error::Io { .. }
+            | Error::Journal(_)
+            | Error::Index { .. }
+            | Error::State { .. }
+            | Error::Usage(_) => Exit::Error,
             Error::Failed { .. } => Exit::RolledBack,
             Error::Refused(_) => Exit::Refused,
             Error::Unconfirmed(_) => Exit::Unconfirmed,
@@ -55,7 +59,10 @@ impl fmt::Display for Error {
             Error::Journal(c) => write!(f, "{c}: nothing was changed"),
             Error::Index { path, source } => write!(f, "{}: {source}", path.display()),
             Error::State { path, why } => write!(f, "{}: {why}", path.display()),
-            Error::Refused(why) | Error::Unconfirmed(why) | Error::Busy(why) => f.write_str(why),
+            Error::Usage(why)
+            | Error::Refused(why)
+            | Error::Unconfirmed(why)
+            | Error::Busy(why) => f.write_str(why),
             Error::Failed { generation, back } => write!(
                 f,
                 "an action of generation {generation} failed: the host is on generation {back}"

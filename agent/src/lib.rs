@@ -29,8 +29,12 @@
 //! Boots on new kernel files are judged, confirmed or gone back from in
 //! [`boot`].
 //!
+//! The command line ([`cli`], run by [`run`]) takes the lock ([`lock`])
+//! and writes the host's status ([`status`]).
+//!
 //! Not here yet, and still `activate`'s: receiving and decrypting, pull
-//! mode, validators, the lock, the command line beyond `hash`.
+//! mode, validators and `check` (so `switch` on the command line), `plan`
+//! and `drift`.
 
 pub mod actions;
 pub mod armed;
@@ -44,7 +48,10 @@ pub mod host;
 pub mod index;
 pub mod journal;
 pub mod layout;
+pub mod lock;
 pub mod os;
+pub mod run;
 pub mod secrets;
 pub mod sim;
+pub mod status;
 pub mod transition;

@@ -1,45 +1,109 @@
 //! `sitec-agent`: the only place the agent prints or exits.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
 use sitec_agent::cli::{Command, USAGE};
+use sitec_agent::layout::Layout;
+use sitec_agent::lock::Lock;
 use sitec_agent::os::Os;
+use sitec_agent::run::{Line, execute};
 use sitec_format::exit::Exit;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let exit = match Command::parse(&args) {
+    let mut command = match Command::parse(&args) {
+        Ok(c) => c,
         Err(usage) => {
             eprintln!("sitec-agent: {}\n{USAGE}", usage.0);
-            Exit::Error
+            return ExitCode::from(Exit::Error.code());
         }
-        Ok(command) => run(command),
     };
-    ExitCode::from(exit.code())
-}
-
-fn run(command: Command) -> Exit {
-    let fx = Os::new(Path::new("/"));
-    match command {
-        Command::Hash { dir } => {
-            let dir = match std::path::absolute(&dir) {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("sitec-agent: {}: {e}", dir.display());
-                    return Exit::Error;
-                }
-            };
-            match sitec_agent::bundle::hash(&fx, &dir) {
-                Ok(h) => {
-                    println!("{h}");
-                    Exit::Ok
-                }
-                Err(e) => {
-                    eprintln!("sitec-agent: {e}");
-                    Exit::Error
-                }
+    if let Command::Hash { dir } = &mut command {
+        match std::path::absolute(&*dir) {
+            Ok(d) => *dir = d,
+            Err(e) => {
+                eprintln!("sitec-agent: {}: {e}", dir.display());
+                return ExitCode::from(Exit::Error.code());
             }
         }
+    }
+    let layout = Layout::default();
+    let busy = Lock::held(&layout);
+    let _lock = match command.lock() {
+        None => None,
+        Some(wait) => match Lock::acquire(&layout, wait) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("sitec-agent: {e}");
+                return ExitCode::from(e.exit().code());
+            }
+        },
+    };
+    let mut fx = Os::new(Path::new("/"));
+    let outcome = execute(&mut fx, &layout, &command, busy);
+    log(&layout, &outcome.log);
+    for line in &outcome.lines {
+        // A closed stdout (the operator's session gone) changes nothing.
+        let _ = match line {
+            Line::Say(s) => writeln!(std::io::stdout(), "{s}"),
+            Line::Warn(w) => writeln!(std::io::stderr(), "sitec-agent: {w}"),
+        };
+    }
+    ExitCode::from(outcome.exit.code())
+}
+
+/// Appends to the state directory's log, each line stamped with the time
+/// (UTC) and this process.
+fn log(layout: &Layout, lines: &[String]) {
+    if lines.is_empty() || !layout.state.is_dir() {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let stamp = utc(now);
+    let pid = std::process::id();
+    let text: String = lines
+        .iter()
+        .map(|l| format!("{stamp} [{pid}] {l}\n"))
+        .collect();
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(layout.state.join("log"))
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of seconds since the epoch.
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_of_known_instants() {
+        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::utc(1_796_644_799), "2026-12-07T11:59:59Z");
     }
 }

@@ -63,7 +63,7 @@ pub fn unsafe_dir(fx: &impl Effects, dir: &Path) -> Option<String> {
 }
 
 /// The files under `dir`, as paths below it (`/etc/...`), sorted.
-fn files_under(fx: &impl Effects, dir: &Path) -> R<BTreeSet<PathBuf>> {
+pub fn files_under(fx: &impl Effects, dir: &Path) -> R<BTreeSet<PathBuf>> {
     let mut out = BTreeSet::new();
     if fx.kind(dir).map_err(at(dir))? != Some(Kind::Dir) {
         return Ok(out);
