@@ -40,6 +40,7 @@ pub mod actions;
 pub mod armed;
 pub mod boot;
 pub mod bundle;
+pub mod check;
 pub mod cli;
 pub mod decide;
 pub mod effects;

@@ -245,6 +245,13 @@ pub struct Index {
     pub units: BTreeMap<String, UnitState>,
     /// `s` records: the secrets the bundle requires.
     pub secrets: Vec<IndexSecret>,
+    /// `n` records: programs the host needs at least at a version.
+    pub needs: Vec<Need>,
+    /// `p` records but the signers: pull mode's site, url, interval,
+    /// confirm_timeout.
+    pub pull: BTreeMap<String, String>,
+    /// `p signer` records: name -> key.
+    pub signers: BTreeMap<String, String>,
 }
 
 /// A managed file as the index has it.
@@ -349,6 +356,25 @@ impl Index {
                         actions,
                     };
                     index.files.insert(fields[1].into(), file);
+                }
+                "n" => {
+                    want(4)?;
+                    let program =
+                        serde_json::from_value(serde_json::Value::String(fields[1].into()))
+                            .map_err(|_| err(format!("no program '{}'", fields[1])))?;
+                    index.needs.push(Need {
+                        program,
+                        version: fields[2].into(),
+                        why: fields[3].into(),
+                    });
+                }
+                "p" if fields.get(1) == Some(&"signer") => {
+                    want(4)?;
+                    index.signers.insert(fields[2].into(), fields[3].into());
+                }
+                "p" => {
+                    want(3)?;
+                    index.pull.insert(fields[1].into(), fields[2].into());
                 }
                 "u" => {
                     want(3)?;
@@ -474,6 +500,8 @@ mod tests {
         assert_eq!(index.secrets[0].age, None);
         assert_eq!(index.host["release"], "debian13");
         assert_eq!(index.deploy["port"], "22");
+        assert_eq!(index.needs[0].version, "1.25");
+        assert!(index.pull.is_empty() && index.signers.is_empty());
         let e = Index::parse("d\tport\t22\nf\tetc/a\tab\t0644\tmaybe\t-\t\n").unwrap_err();
         assert_eq!(
             e,

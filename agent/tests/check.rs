@@ -1,0 +1,161 @@
+//! What a bundle must be, and the host, before anything of it applies:
+//! every bundle in `out/` passes; each kind of bundle or host that must
+//! not is refused with what to do, and nothing is changed.
+
+use std::path::{Path, PathBuf};
+
+use sitec_agent::check;
+use sitec_agent::effects::{Effects, EffectsExt as _};
+use sitec_agent::host::Error;
+use sitec_agent::sim::SimFs;
+use sitec_format::Index;
+
+const STATE: &str = "/var/lib/sitec";
+
+/// A bundle of `out/` copied into a simulated host at /b.
+fn load(out: &Path) -> SimFs {
+    let mut fs = SimFs::new();
+    for entry in walk(out) {
+        let rel = entry.strip_prefix(out).unwrap();
+        let at = Path::new("/b").join(rel);
+        fs.mkdir_all(at.parent().unwrap(), 0o755).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&entry).unwrap().permissions(),
+        ) & 0o777;
+        fs.write(&at, &std::fs::read(&entry).unwrap(), mode)
+            .unwrap();
+    }
+    fs
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn bundles() -> Vec<PathBuf> {
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../out");
+    let mut found: Vec<PathBuf> = walk(&out)
+        .into_iter()
+        .filter(|p| p.ends_with("manifest.json"))
+        .map(|p| p.parent().unwrap().to_path_buf())
+        .collect();
+    found.sort();
+    found
+}
+
+fn index(fs: &SimFs) -> Index {
+    Index::parse(&String::from_utf8(fs.read(Path::new("/b/index")).unwrap()).unwrap()).unwrap()
+}
+
+/// Writes `BUNDLE` anew for what /b holds.
+fn reseal(fs: &mut SimFs) {
+    let h = sitec_agent::bundle::hash(&*fs, Path::new("/b")).unwrap();
+    fs.write(Path::new("/b/BUNDLE"), format!("{h}\n").as_bytes(), 0o644)
+        .unwrap();
+}
+
+fn refusal(r: Result<(), Error>) -> String {
+    match r {
+        Err(Error::Refused(why)) => why,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn every_bundle_in_out_has_its_shape_and_protocol() {
+    let all = bundles();
+    assert!(all.len() >= 5);
+    for dir in all {
+        let fs = load(&dir);
+        let i = index(&fs);
+        check::shape(&fs, Path::new("/b"), &i, Path::new(STATE), false)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        check::protocol(&i).unwrap();
+    }
+}
+
+#[test]
+fn a_bundle_that_is_not_what_it_says_is_refused() {
+    let dir = bundles().into_iter().next().unwrap();
+    let shape = |fs: &SimFs| check::shape(fs, Path::new("/b"), &index(fs), Path::new(STATE), false);
+    // A link rides along unhashed.
+    let mut fs = load(&dir);
+    fs.symlink(Path::new("/etc/shadow"), Path::new("/b/shadow"))
+        .unwrap();
+    assert_eq!(
+        refusal(shape(&fs)),
+        "shadow is not a regular file or a directory: a bundle holds only those"
+    );
+    // A file changed after the compile.
+    let mut fs = load(&dir);
+    fs.write(Path::new("/b/manifest.json"), b"{}", 0o644)
+        .unwrap();
+    assert!(refusal(shape(&fs)).starts_with("bundle hash mismatch: BUNDLE says "));
+    // An index that reaches into sitec's own state, hashed as it is.
+    let mut fs = load(&dir);
+    let text = String::from_utf8(fs.read(Path::new("/b/index")).unwrap()).unwrap();
+    fs.write(
+        Path::new("/b/index"),
+        (text + "f\tvar/lib/sitec/activate\tab\t0755\tfalse\t-\t\n").as_bytes(),
+        0o644,
+    )
+    .unwrap();
+    reseal(&mut fs);
+    assert_eq!(
+        refusal(shape(&fs)),
+        "the manifest names 'var/lib/sitec/activate', which sitec may not manage (or the bundle lacks it)"
+    );
+    // A unit of sitec's own.
+    let mut fs = load(&dir);
+    let text = String::from_utf8(fs.read(Path::new("/b/index")).unwrap()).unwrap();
+    fs.write(
+        Path::new("/b/index"),
+        (text + "u\tsitec-boot.service\tmasked\n").as_bytes(),
+        0o644,
+    )
+    .unwrap();
+    reseal(&mut fs);
+    assert!(refusal(shape(&fs)).starts_with("the manifest names 'sitec-boot.service': "));
+    // A protocol from the future.
+    let mut i = index(&load(&dir));
+    i.host.insert("agent_protocol".into(), "99".into());
+    assert!(
+        refusal(check::protocol(&i))
+            .starts_with("the bundle needs agent protocol 99 and this agent speaks 1")
+    );
+}
+
+#[test]
+fn a_host_that_runs_another_system_or_lacks_a_tool_refuses_the_bundle() {
+    let mut fs = SimFs::new();
+    fs.mkdir_all(Path::new("/etc"), 0o755).unwrap();
+    fs.write(
+        Path::new("/etc/os-release"),
+        b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+        0o644,
+    )
+    .unwrap();
+    assert_eq!(check::host_release(&fs), "debian12");
+    let i =
+        Index::parse("h\trelease\tdebian13\nf\tetc/nftables.conf\tab\t0644\ttrue\tnft\tnft-load\n")
+            .unwrap();
+    let why = refusal(check::system(&mut fs, &i));
+    assert!(why.contains("the bundle is written for Debian 13 (trixie) (the release of this host in the site); this host runs Debian 12 (bookworm): set its release in the site (release = 'debian12), or run the bundle where it belongs"), "{why}");
+    let why = refusal(check::host_needs(&fs, Path::new("/b"), &i, true, |_| true));
+    assert_eq!(
+        why,
+        "this host cannot apply the bundle: install what is listed\n  etc/nftables.conf needs nft: install nftables"
+    );
+    fs.mkdir_all(Path::new("/usr/sbin"), 0o755).unwrap();
+    fs.write(Path::new("/usr/sbin/nft"), b"", 0o755).unwrap();
+    check::host_needs(&fs, Path::new("/b"), &i, true, |_| true).unwrap();
+}
