@@ -31,13 +31,15 @@ pub enum Command {
     BootExpire,
     /// `confirm-boot [NAME]`.
     ConfirmBoot { name: Option<String> },
+    /// `receive NAME`: `store/.incoming-NAME` becomes the store copy.
+    Receive { name: String },
 }
 
 /// A command line the agent does not take, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Usage(pub String);
 
-pub const USAGE: &str = "usage: sitec-agent confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
+pub const USAGE: &str = "usage: sitec-agent receive NAME | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
 
 fn generation(arg: &str, what: &str) -> Result<Gen, Usage> {
     if !arg.is_empty() && arg.len() <= 18 && arg.bytes().all(|b| b.is_ascii_digit()) {
@@ -80,6 +82,15 @@ impl Command {
             ["confirm-boot", name] if store_name(name) => Command::ConfirmBoot {
                 name: Some(name.to_string()),
             },
+            ["receive", name] if store_name(name) => Command::Receive {
+                name: name.to_string(),
+            },
+            ["receive", ..] => {
+                return Err(Usage(
+                    "usage: receive NAME (of store/.incoming-NAME, where push puts a bundle)"
+                        .to_string(),
+                ));
+            }
             ["confirm-boot", name] => {
                 return Err(Usage(format!(
                     "confirm-boot takes a bundle's store name (HASH-HOST), not '{name}'"

@@ -51,6 +51,7 @@ pub mod journal;
 pub mod layout;
 pub mod lock;
 pub mod os;
+pub mod receive;
 pub mod run;
 pub mod secrets;
 pub mod sim;

@@ -122,6 +122,10 @@ fn run<F: Effects>(
             Ok(Vec::new())
         }
         Command::ConfirmBoot { name } => Ok(vec![agent.confirm_boot(name.as_deref())?]),
+        Command::Receive { name } => {
+            agent.recover(false)?;
+            Ok(vec![agent.receive(name)?])
+        }
     }
 }
 

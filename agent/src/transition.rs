@@ -141,6 +141,60 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
     }
 
+    /// The store name of generation `g`'s copy.
+    fn store_name(&self, g: Gen) -> R<Option<String>> {
+        Ok(self
+            .state()?
+            .generations
+            .get(&g)
+            .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned())))
+    }
+
+    /// The files of generation `g`'s store copy that a push repaired while
+    /// it was live (`receive`): the daemons still run what was edited.
+    fn repaired_of(&self, g: Gen) -> R<std::collections::BTreeSet<String>> {
+        let Some(name) = self.store_name(g)? else {
+            return Ok(Default::default());
+        };
+        let text = self
+            .fx
+            .read(&self.layout.state.join("repaired"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(n, _)| *n == name)
+            .map(|(_, p)| p.to_string())
+            .collect())
+    }
+
+    /// After a switch from generation `g` (done, or failed and undone):
+    /// the repairs of its store copy have been acted on.
+    fn acted_on_repairs(&mut self, g: Gen) -> R<()> {
+        let path = self.layout.state.join("repaired");
+        let Ok(bytes) = self.fx.read(&path) else {
+            return Ok(());
+        };
+        let Some(name) = self.store_name(g)? else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let kept: String = text
+            .lines()
+            .filter(|l| l.split('\t').next() != Some(name.as_str()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if kept == text {
+            return Ok(());
+        }
+        let new = crate::effects::with_suffix(&path, ".sitec-new");
+        self.fx
+            .write(&new, kept.as_bytes(), 0o644)
+            .map_err(at(&new))?;
+        self.fx.rename(&new, &path).map_err(at(&path))
+    }
+
     /// Whether the distribution ships a unit (it stays when sitec's file of
     /// it leaves).
     fn shipped(&self, unit: &str) -> bool {
@@ -220,9 +274,11 @@ impl<'a, F: Effects> Agent<'a, F> {
                 .unwrap_or((0, 0))
         };
         let unsafe_secrets = self.install_secrets(from, to, &owners)?;
+        let repaired = self.repaired_of(from)?;
         let changes = decide::all_changes([
             decide::file_changes(&from_gen, &to_gen),
             decide::secret_changes(&from_gen, &to_gen, |p| self.secret_differs(from, to, p)),
+            decide::repaired_changes(&from_gen, &to_gen, &repaired),
         ]);
         let mut acts = Actions {
             fx: &mut *self.fx,
@@ -696,6 +752,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         if self.transition(from, to, false)? {
             // The staged secrets stay for another try.
             self.transit(to, from, to, "failed-rolled-back", false)?;
+            self.acted_on_repairs(from)?;
             return Err(Error::Failed {
                 generation: to,
                 back: from,
@@ -716,6 +773,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             // is done.
             self.fx.sync_all().map_err(at(&self.layout.state))?;
         }
+        self.acted_on_repairs(from)?;
         self.drop_staged(name)?;
         Ok(to)
     }
