@@ -275,3 +275,152 @@ impl<F: Effects> Agent<'_, F> {
         self.fx.remove_all(&gone).map_err(at(&gone))
     }
 }
+
+impl<F: Effects> Agent<'_, F> {
+    /// Secrets the bundle in `dir` carries encrypted with age (to the
+    /// host's ssh host key), decrypted into what push staged for store
+    /// copy `name`, where check and switch take them as they take what
+    /// push staged; a copy push staged of the same path is replaced (the
+    /// reviewed ciphertext is what the generation runs with). The paths
+    /// decrypted, which a failed check or switch removes again.
+    pub fn decrypt_secrets(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        index: &sitec_format::Index,
+    ) -> R<Vec<PathBuf>> {
+        let sealed: Vec<(&str, &str)> = index
+            .secrets
+            .iter()
+            .filter_map(|s| s.age.as_deref().map(|f| (s.path.as_str(), f)))
+            .collect();
+        if sealed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key"]
+            .into_iter()
+            .filter(|k| self.fx.exists(Path::new(k)))
+            .collect();
+        if keys.is_empty() {
+            return Err(Error::Refused("the bundle carries secrets encrypted to this host's ssh host key, and the host has none (/etc/ssh/ssh_host_ed25519_key)".to_string()));
+        }
+        if crate::check::which(&*self.fx, "age").is_none() {
+            return Err(Error::Refused(
+                "the bundle carries secrets encrypted with age, which is not installed (apt install age)"
+                    .to_string(),
+            ));
+        }
+        let staged = self.layout.staged_secrets(name);
+        let mut done = Vec::new();
+        for (p, f) in sealed {
+            let to = under(&staged, Path::new(p));
+            if let Some(d) = to.parent() {
+                self.fx.mkdir_all(d, 0o700).map_err(at(d))?;
+            }
+            let new = with_suffix(&to, ".sitec-new");
+            self.fx.remove(&new).map_err(at(&new))?;
+            done.push(to.clone());
+            let mut args = vec!["-d".to_string()];
+            for k in &keys {
+                args.push("-i".to_string());
+                args.push(k.to_string());
+            }
+            args.extend([
+                "-o".to_string(),
+                new.to_string_lossy().into_owned(),
+                dir.join(f).to_string_lossy().into_owned(),
+            ]);
+            let cmd = crate::effects::Cmd {
+                program: "age".to_string(),
+                args,
+                log: None,
+                timeout: Some(60),
+            };
+            let ran = self.fx.run(&cmd).map_err(at(Path::new("age")))?;
+            if !ran.success {
+                self.fx.remove(&new).map_err(at(&new))?;
+                let why = String::from_utf8_lossy(&ran.stderr);
+                let first = why.lines().next().unwrap_or("").to_string();
+                self.drop_decrypted(&done)?;
+                return Err(Error::Refused(format!(
+                    "secret {p}: the host's ssh host keys do not decrypt {f} ({first}); encrypt it to the key of /etc/ssh/ssh_host_ed25519_key.pub, which the site's ssh_host_keys must name"
+                )));
+            }
+            self.fx.chmod(&new, 0o600).map_err(at(&new))?;
+            self.fx.rename(&new, &to).map_err(at(&to))?;
+            self.notes.push(Note::Log(format!("decrypted secret {p}")));
+        }
+        Ok(done)
+    }
+
+    /// What a failed check or switch decrypted leaves the host with it.
+    pub fn drop_decrypted(&mut self, decrypted: &[PathBuf]) -> R<()> {
+        for p in decrypted {
+            self.fx.remove(p).map_err(at(p))?;
+            let new = with_suffix(p, ".sitec-new");
+            self.fx.remove(&new).map_err(at(&new))?;
+        }
+        Ok(())
+    }
+
+    /// The secrets of the bundle, staged for store copy `name` or on the
+    /// host: present, private, owned by the user that reads them, in a
+    /// directory that is root's alone. Only secrets the bundle requires
+    /// may be staged: anything else would be a file written as root where
+    /// no reviewed bundle asked for one.
+    pub fn check_secrets(&self, name: &str, index: &sitec_format::Index) -> R<()> {
+        let staged = self.layout.staged_secrets(name);
+        let required: BTreeSet<&str> = index.secrets.iter().map(|s| s.path.as_str()).collect();
+        for p in files_under(&*self.fx, &staged)? {
+            if !required.contains(&*p.to_string_lossy()) {
+                return Err(Error::Refused(format!(
+                    "push staged {}, which is no secret this bundle requires",
+                    p.display()
+                )));
+            }
+        }
+        for s in &index.secrets {
+            let p = Path::new(&s.path);
+            let copy = under(&staged, p);
+            let (src, want) = if self.fx.kind(&copy).map_err(at(&copy))? == Some(Kind::File) {
+                (copy, 0)
+            } else {
+                (p.to_path_buf(), s.uid)
+            };
+            match self.fx.kind(&src).map_err(at(&src))? {
+                None => {
+                    return Err(Error::Refused(format!(
+                        "required secret {} is missing (push --secrets DIR uploads it)",
+                        s.path
+                    )));
+                }
+                Some(Kind::Link) => {
+                    return Err(Error::Refused(format!(
+                        "secret {} is a symbolic link: sitec installs secrets as files of their own",
+                        src.display()
+                    )));
+                }
+                _ => {}
+            }
+            if let Some(why) = unsafe_dir(&*self.fx, p.parent().unwrap_or(Path::new("/"))) {
+                return Err(Error::Refused(format!("secret {} is in {why}", s.path)));
+            }
+            let mode = self.fx.mode(&src).map_err(at(&src))?;
+            if mode & 0o077 != 0 {
+                return Err(Error::Refused(format!(
+                    "secret {} is readable by others (mode {mode:o}); chmod 600 it",
+                    s.path
+                )));
+            }
+            let (uid, _) = self.fx.owner(&src).map_err(at(&src))?;
+            if uid != want {
+                return Err(Error::Refused(format!(
+                    "secret {} is owned by uid {uid}, not uid {want}, which reads it (chown {want} {})",
+                    src.display(),
+                    src.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -89,6 +89,8 @@ pub struct SimFs {
     /// Entries a command removes when it runs (as `ifdown` deletes a
     /// bridge and its ports with it), by its line.
     removes: std::collections::BTreeMap<String, Vec<PathBuf>>,
+    /// Files a command writes when it runs (as `age -o` does), by its line.
+    writes: std::collections::BTreeMap<String, Vec<(PathBuf, Vec<u8>)>>,
     /// The wall clock.
     clock: u64,
 }
@@ -116,6 +118,7 @@ impl SimFs {
             failing: Vec::new(),
             answers: std::collections::BTreeMap::new(),
             removes: std::collections::BTreeMap::new(),
+            writes: std::collections::BTreeMap::new(),
             clock: 1_800_000_000,
         }
     }
@@ -165,6 +168,15 @@ impl SimFs {
             .push(path.to_path_buf());
     }
 
+    /// Makes the command `line` write `bytes` to the file `path` (0600,
+    /// as processes see it) when it runs and succeeds.
+    pub fn command_writes(&mut self, line: &str, path: &Path, bytes: &[u8]) {
+        self.writes
+            .entry(line.to_string())
+            .or_default()
+            .push((path.to_path_buf(), bytes.to_vec()));
+    }
+
     /// The machine as the next process finds it after the crash: the live
     /// image after a kill, the durable one after a power loss. No budget,
     /// no operations recorded.
@@ -183,6 +195,7 @@ impl SimFs {
             failing: self.failing.clone(),
             answers: self.answers.clone(),
             removes: self.removes.clone(),
+            writes: self.writes.clone(),
             clock: self.clock,
         }
     }
@@ -554,14 +567,29 @@ impl Effects for SimFs {
                 self.live.names.remove(&at);
             }
         }
-        if let Some(ran) = self.answers.get(&line) {
-            return Ok(ran.clone());
-        }
-        Ok(Ran {
+        let ran = self.answers.get(&line).cloned().unwrap_or(Ran {
             success: !self.failing.contains(&line),
             stdout: Vec::new(),
             stderr: Vec::new(),
-        })
+        });
+        if ran.success {
+            for (path, bytes) in self.writes.get(&line).cloned().unwrap_or_default() {
+                let at = self.entry(&path)?;
+                self.dir_of(&at)?;
+                let ino = self.next_ino;
+                self.next_ino += 1;
+                self.live.names.insert(at, Node::File(ino));
+                self.live.inodes.insert(
+                    ino,
+                    Data {
+                        bytes,
+                        mode: 0o600,
+                        owner: (0, 0),
+                    },
+                );
+            }
+        }
+        Ok(ran)
     }
 }
 

@@ -82,3 +82,112 @@ fn a_secret_in_a_directory_others_may_write_fails_the_switch() {
         );
     }
 }
+
+fn bundle_with_sealed_secret(fx: &mut SimFs) -> sitec_format::Index {
+    let dir = Path::new("/b");
+    fx.mkdir_all(&dir.join("secrets/etc/s"), 0o755).unwrap();
+    fx.write(
+        &dir.join("secrets/etc/s/key.age"),
+        b"age-encrypted\n",
+        0o644,
+    )
+    .unwrap();
+    sitec_format::Index::parse("s\t/etc/s/key\tetc/a\t0\t0\tsecrets/etc/s/key.age\n").unwrap()
+}
+
+const AGE: &str = "age -d -i /etc/ssh/ssh_host_ed25519_key -o /var/lib/sitec/secrets/.incoming-b1-host/etc/s/key.sitec-new /b/secrets/etc/s/key.age";
+
+#[test]
+fn a_secret_the_bundle_carries_is_decrypted_with_the_host_key_and_dropped_on_failure() {
+    let mut fx = host(0o700, 0);
+    let index = bundle_with_sealed_secret(&mut fx);
+    // Without a host key, or without age: refused, saying what to do.
+    let mut agent = Agent::new(&mut fx, Layout::default());
+    let e = agent
+        .decrypt_secrets(Path::new("/b"), "b1-host", &index)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("and the host has none (/etc/ssh/ssh_host_ed25519_key)"),
+        "{e}"
+    );
+    fx.mkdir_all(Path::new("/etc/ssh"), 0o755).unwrap();
+    fx.write(Path::new("/etc/ssh/ssh_host_ed25519_key"), b"k", 0o600)
+        .unwrap();
+    let e = Agent::new(&mut fx, Layout::default())
+        .decrypt_secrets(Path::new("/b"), "b1-host", &index)
+        .unwrap_err();
+    assert!(e.to_string().contains("(apt install age)"), "{e}");
+    fx.mkdir_all(Path::new("/usr/bin"), 0o755).unwrap();
+    fx.write(Path::new("/usr/bin/age"), b"", 0o755).unwrap();
+    let staged = Layout::default()
+        .staged_secrets("b1-host")
+        .join("etc/s/key");
+    fx.command_writes(
+        AGE,
+        Path::new("/var/lib/sitec/secrets/.incoming-b1-host/etc/s/key.sitec-new"),
+        b"decrypted\n",
+    );
+    let done = Agent::new(&mut fx, Layout::default())
+        .decrypt_secrets(Path::new("/b"), "b1-host", &index)
+        .unwrap();
+    assert_eq!(done, std::slice::from_ref(&staged));
+    assert_eq!(fx.read(&staged).unwrap(), b"decrypted\n");
+    assert_eq!(fx.mode(&staged).unwrap(), 0o600);
+    // A key that does not decrypt it: refused, nothing left decrypted.
+    fx.answer(AGE, "", false);
+    let e = Agent::new(&mut fx, Layout::default())
+        .decrypt_secrets(Path::new("/b"), "b1-host", &index)
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "secret /etc/s/key: the host's ssh host keys do not decrypt secrets/etc/s/key.age"
+        ),
+        "{e}"
+    );
+    assert!(!fx.exists(&staged));
+}
+
+#[test]
+fn secrets_are_checked_before_anything_changes() {
+    let check = |fx: &mut SimFs, index: &str| {
+        let index = sitec_format::Index::parse(index).unwrap();
+        Agent::new(fx, Layout::default())
+            .check_secrets("b1-host", &index)
+            .map_err(|e| e.to_string())
+    };
+    let required = "s\t/etc/s/key\tetc/a\t0\t0\t-\n";
+    let mut fx = host(0o700, 0);
+    check(&mut fx, required).unwrap();
+    // Staged but not required.
+    assert_eq!(
+        check(&mut fx, "s\t/etc/s/other\tetc/a\t0\t0\t-\n").unwrap_err(),
+        "push staged /etc/s/key, which is no secret this bundle requires"
+    );
+    // The host's own file, without what push staged.
+    Agent::new(&mut fx, Layout::default())
+        .drop_staged("b1-host")
+        .unwrap();
+    check(&mut fx, required).unwrap();
+    fx.chmod(Path::new("/etc/s/key"), 0o644).unwrap();
+    assert_eq!(
+        check(&mut fx, required).unwrap_err(),
+        "secret /etc/s/key is readable by others (mode 644); chmod 600 it"
+    );
+    fx.chmod(Path::new("/etc/s/key"), 0o600).unwrap();
+    assert_eq!(
+        check(&mut fx, "s\t/etc/s/key\tetc/a\t107\t113\t-\n").unwrap_err(),
+        "secret /etc/s/key is owned by uid 0, not uid 107, which reads it (chown 107 /etc/s/key)"
+    );
+    fx.unlink(Path::new("/etc/s/key")).unwrap();
+    assert_eq!(
+        check(&mut fx, required).unwrap_err(),
+        "required secret /etc/s/key is missing (push --secrets DIR uploads it)"
+    );
+    let mut fx = host(0o775, 0);
+    assert!(
+        check(&mut fx, required)
+            .unwrap_err()
+            .starts_with("secret /etc/s/key is in /etc/s, which is not root's alone")
+    );
+}
