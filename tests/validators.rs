@@ -39,21 +39,77 @@ impl System {
     }
 }
 
-/// The host agent's `check --stand-ins` of a bundle on one system.
+/// The host agent's `check --stand-ins` of a bundle on one system, by
+/// `activate`; the Rust agent (`sitec-agent`) checks it too and must say
+/// the same: the same exit, the same validated files, the same reason.
 fn validate_on(system: System, bundle: &Path) -> std::process::Output {
-    let mut c = Command::new("sh");
-    match system {
+    let sh = check_with(system, bundle, Agent::Sh);
+    let rust = check_with(system, bundle, Agent::Rust);
+    let last = |o: &std::process::Output, prefix: &str| {
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (sh.status.code(), String::from_utf8_lossy(&sh.stdout)),
+        (rust.status.code(), String::from_utf8_lossy(&rust.stdout)),
+        "{} on {system:?}: activate and sitec-agent disagree:\n{}\n---\n{}",
+        bundle.display(),
+        String::from_utf8_lossy(&sh.stderr),
+        String::from_utf8_lossy(&rust.stderr)
+    );
+    let why = last(&sh, "activate: ");
+    assert!(
+        String::from_utf8_lossy(&rust.stderr).contains(&why),
+        "{} on {system:?}: sitec-agent does not say `{why}`:\n{}",
+        bundle.display(),
+        String::from_utf8_lossy(&rust.stderr)
+    );
+    sh
+}
+
+#[derive(Clone, Copy)]
+enum Agent {
+    Sh,
+    Rust,
+}
+
+fn check_with(system: System, bundle: &Path, agent: Agent) -> std::process::Output {
+    let (file, run): (std::path::PathBuf, &[&str]) = match agent {
+        Agent::Sh => (support::agent_source(), &["sh", "/activate"]),
+        Agent::Rust => (support::rust_agent(), &["/activate"]),
+    };
+    let c = &mut match system {
         System::Debian12 => {
-            c.arg(project_root().join("tests/validate-bundle.sh"))
-                .arg(bundle);
+            let mut c = match agent {
+                // The wrapper CI and operators run off a host.
+                Agent::Sh => {
+                    let mut c = Command::new("sh");
+                    c.arg(project_root().join("tests/validate-bundle.sh"));
+                    c
+                }
+                Agent::Rust => {
+                    let mut c = Command::new(&file);
+                    c.args(["check", "--stand-ins"]);
+                    c
+                }
+            };
+            c.arg(bundle);
+            c
         }
         System::Debian13 => {
+            let mut c = Command::new("sh");
             c.env("SITEC_CHROOT_BIND", bundle)
-                .env("SITEC_CHROOT_AGENT", support::agent_source())
+                .env("SITEC_CHROOT_AGENT", &file)
                 .arg(project_root().join("tests/e2e/debian13.sh"))
-                .args(["run", "sh", "/activate", "check", "--stand-ins", "/mnt"]);
+                .arg("run")
+                .args(run)
+                .args(["check", "--stand-ins", "/mnt"]);
+            c
         }
-    }
+    };
     c.output().unwrap()
 }
 

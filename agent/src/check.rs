@@ -297,10 +297,10 @@ pub fn system(fx: &mut impl Effects, index: &Index) -> R<()> {
     if differs.is_empty() {
         return Ok(());
     }
-    Err(refused(format!(
-        "this host's daemons cannot parse the bundle: it is written for another system; nothing changed\n  {}",
-        differs.join("\n  ")
-    )))
+    Err(Error::RefusedListing {
+        listed: differs.iter().map(|d| format!("  {d}")).collect(),
+        why: "this host's daemons cannot parse the bundle: it is written for another system (see above); nothing changed".to_string(),
+    })
 }
 
 /// What applying the bundle needs of the host: the tools of its actions,
@@ -406,11 +406,10 @@ pub fn host_needs(
     if lacks.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = lacks.into_iter().collect();
-    Err(refused(format!(
-        "this host cannot apply the bundle: install what is listed\n  {}",
-        list.join("\n  ")
-    )))
+    Err(Error::RefusedListing {
+        listed: lacks.into_iter().map(|l| format!("  {l}")).collect(),
+        why: "this host cannot apply the bundle: install what is listed above".to_string(),
+    })
 }
 
 #[cfg(test)]

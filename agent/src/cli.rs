@@ -33,13 +33,24 @@ pub enum Command {
     ConfirmBoot { name: Option<String> },
     /// `receive NAME`: `store/.incoming-NAME` becomes the store copy.
     Receive { name: String },
+    /// `check [--stand-ins] NAME|DIR`.
+    Check { bundle: Bundle, stand_ins: bool },
+}
+
+/// The bundle a command runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bundle {
+    /// A store copy, by its name (HASH-HOST).
+    Store(String),
+    /// A directory (a path with a slash), off the host.
+    Dir(PathBuf),
 }
 
 /// A command line the agent does not take, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Usage(pub String);
 
-pub const USAGE: &str = "usage: sitec-agent receive NAME | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
+pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | receive NAME | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
 
 fn generation(arg: &str, what: &str) -> Result<Gen, Usage> {
     if !arg.is_empty() && arg.len() <= 18 && arg.bytes().all(|b| b.is_ascii_digit()) {
@@ -82,6 +93,25 @@ impl Command {
             ["confirm-boot", name] if store_name(name) => Command::ConfirmBoot {
                 name: Some(name.to_string()),
             },
+            ["check", rest @ ..] => {
+                let (stand_ins, rest) = match rest {
+                    ["--stand-ins", rest @ ..] => (true, rest),
+                    rest => (false, rest),
+                };
+                let [b] = rest else {
+                    return Err(Usage("usage: check [--stand-ins] NAME|DIR".to_string()));
+                };
+                let bundle = if b.contains('/') {
+                    Bundle::Dir(PathBuf::from(b))
+                } else if store_name(b) {
+                    Bundle::Store(b.to_string())
+                } else {
+                    return Err(Usage(format!(
+                        "check needs a bundle's store name (HASH-HOST), not '{b}'"
+                    )));
+                };
+                Command::Check { bundle, stand_ins }
+            }
             ["receive", name] if store_name(name) => Command::Receive {
                 name: name.to_string(),
             },
@@ -111,6 +141,8 @@ impl Command {
         use std::time::Duration;
         match self {
             Command::Hash { .. } | Command::Status { .. } | Command::List => None,
+            // A check changes nothing of the host's state.
+            Command::Check { .. } => None,
             // The timers wait for as long as the activation they guard.
             Command::Expire { .. } | Command::BootExpire => Some(Wait::Forever),
             _ => Some(Wait::Up(Duration::from_secs(120))),
@@ -122,7 +154,7 @@ impl Command {
     pub fn changes(&self) -> bool {
         !matches!(
             self,
-            Command::Hash { .. } | Command::Status { .. } | Command::List
+            Command::Hash { .. } | Command::Status { .. } | Command::List | Command::Check { .. }
         )
     }
 }

@@ -27,6 +27,9 @@ pub enum Error {
     Usage(String),
     /// Refused before anything changed.
     Refused(String),
+    /// Refused before anything changed, for what `listed` says (each line
+    /// shown before `why`, as the tool or the check said it).
+    RefusedListing { listed: Vec<String>, why: String },
     /// Not confirmed in time, and rolled back.
     Unconfirmed(String),
     /// A generation or a boot awaits confirmation, or another activation
@@ -45,7 +48,7 @@ impl Error {
             | Error::State { .. }
             | Error::Usage(_) => Exit::Error,
             Error::Failed { .. } => Exit::RolledBack,
-            Error::Refused(_) => Exit::Refused,
+            Error::Refused(_) | Error::RefusedListing { .. } => Exit::Refused,
             Error::Unconfirmed(_) => Exit::Unconfirmed,
             Error::Busy(_) => Exit::Busy,
         }
@@ -62,7 +65,8 @@ impl fmt::Display for Error {
             Error::Usage(why)
             | Error::Refused(why)
             | Error::Unconfirmed(why)
-            | Error::Busy(why) => f.write_str(why),
+            | Error::Busy(why)
+            | Error::RefusedListing { why, .. } => f.write_str(why),
             Error::Failed { generation, back } => write!(
                 f,
                 "an action of generation {generation} failed: the host is on generation {back}"

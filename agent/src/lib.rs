@@ -32,9 +32,11 @@
 //! The command line ([`cli`], run by [`run`]) takes the lock ([`lock`])
 //! and writes the host's status ([`status`]).
 //!
-//! Not here yet, and still `activate`'s: receiving and decrypting, pull
-//! mode, validators and `check` (so `switch` on the command line), `plan`
-//! and `drift`.
+//! A bundle is received ([`receive`]) and checked ([`check`], [`validate`]:
+//! the daemons' own parsers) as `activate` does.
+//!
+//! Not here yet, and still `activate`'s: `switch` on the command line (the
+//! guard it installs), pull mode, `plan` and `drift`.
 
 pub mod actions;
 pub mod armed;
@@ -57,3 +59,4 @@ pub mod secrets;
 pub mod sim;
 pub mod status;
 pub mod transition;
+pub mod validate;

@@ -8,7 +8,7 @@ use sitec_agent::cli::{Command, USAGE};
 use sitec_agent::layout::Layout;
 use sitec_agent::lock::Lock;
 use sitec_agent::os::Os;
-use sitec_agent::run::{Line, execute};
+use sitec_agent::run::{Env, Line, execute};
 use sitec_format::exit::Exit;
 
 fn main() -> ExitCode {
@@ -20,7 +20,15 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Error.code());
         }
     };
-    if let Command::Hash { dir } = &mut command {
+    let dir = match &mut command {
+        Command::Hash { dir } => Some(dir),
+        Command::Check {
+            bundle: sitec_agent::cli::Bundle::Dir(dir),
+            ..
+        } => Some(dir),
+        _ => None,
+    };
+    if let Some(dir) = dir {
         match std::path::absolute(&*dir) {
             Ok(d) => *dir = d,
             Err(e) => {
@@ -30,7 +38,15 @@ fn main() -> ExitCode {
         }
     }
     let layout = Layout::default();
-    let busy = Lock::held(&layout);
+    let env = Env {
+        ssh_connection: std::env::var("SSH_CONNECTION").ok(),
+        pid: std::process::id(),
+        tmp: std::env::var_os("TMPDIR")
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| "/tmp".into()),
+        busy: Lock::held(&layout),
+    };
     let _lock = match command.lock() {
         None => None,
         Some(wait) => match Lock::acquire(&layout, wait) {
@@ -42,13 +58,14 @@ fn main() -> ExitCode {
         },
     };
     let mut fx = Os::new(Path::new("/"));
-    let outcome = execute(&mut fx, &layout, &command, busy);
+    let outcome = execute(&mut fx, &layout, &command, &env);
     log(&layout, &outcome.log);
     for line in &outcome.lines {
         // A closed stdout (the operator's session gone) changes nothing.
         let _ = match line {
             Line::Say(s) => writeln!(std::io::stdout(), "{s}"),
             Line::Warn(w) => writeln!(std::io::stderr(), "sitec-agent: {w}"),
+            Line::Listed(l) => writeln!(std::io::stderr(), "{l}"),
         };
     }
     ExitCode::from(outcome.exit.code())

@@ -2,7 +2,7 @@
 //! came of it as data: lines for the operator, notes for the log, the
 //! exit. The lock is `main`'s (a process's), taken before.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sitec_format::exit::Exit;
 
@@ -21,6 +21,8 @@ pub enum Line {
     Say(String),
     /// A warning or the error, on stderr.
     Warn(String),
+    /// What a tool or a check listed, on stderr as it is.
+    Listed(String),
 }
 
 /// How a command ended.
@@ -32,10 +34,23 @@ pub struct Outcome {
     pub exit: Exit,
 }
 
+/// What a command knows of the process it runs in.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    /// `SSH_CONNECTION`: where the operator's session came from and
+    /// arrived (what sshd's check is asked about).
+    pub ssh_connection: Option<String>,
+    pub pid: u32,
+    /// Where a check keeps its scratch files (`$TMPDIR`, else /tmp).
+    pub tmp: PathBuf,
+    /// Whether an activation holds the lock now.
+    pub busy: bool,
+}
+
 /// Runs `command` (its lock already held, when it takes one).
-pub fn execute<F: Effects>(fx: &mut F, layout: &Layout, command: &Command, busy: bool) -> Outcome {
+pub fn execute<F: Effects>(fx: &mut F, layout: &Layout, command: &Command, env: &Env) -> Outcome {
     let mut agent = Agent::new(fx, layout.clone());
-    let result = run(&mut agent, layout, command, busy);
+    let result = run(&mut agent, layout, command, env);
     let mut lines = Vec::new();
     let mut log = Vec::new();
     for note in std::mem::take(&mut agent.notes) {
@@ -45,6 +60,7 @@ pub fn execute<F: Effects>(fx: &mut F, layout: &Layout, command: &Command, busy:
                 lines.push(Line::Warn(format!("warning: {w}")));
             }
             Note::Log(l) => log.push(l),
+            Note::Say(l) => lines.push(Line::Say(l)),
         }
     }
     let exit = match result {
@@ -53,6 +69,9 @@ pub fn execute<F: Effects>(fx: &mut F, layout: &Layout, command: &Command, busy:
             Exit::Ok
         }
         Err(e) => {
+            if let Error::RefusedListing { listed, .. } = &e {
+                lines.extend(listed.iter().cloned().map(Line::Listed));
+            }
             log.push(format!("error: {e}"));
             lines.push(Line::Warn(e.to_string()));
             e.exit()
@@ -70,12 +89,12 @@ fn run<F: Effects>(
     agent: &mut Agent<'_, F>,
     layout: &Layout,
     command: &Command,
-    busy: bool,
+    env: &Env,
 ) -> Result<Vec<String>, Error> {
     match command {
         Command::Hash { dir } => Ok(vec![crate::bundle::hash(&*agent.fx, dir)?]),
         Command::Status { generation } => {
-            crate::status::status(&*agent.fx, layout, busy, *generation)
+            crate::status::status(&*agent.fx, layout, env.busy, *generation)
         }
         Command::List => crate::status::list(&*agent.fx, layout),
         Command::Settle => {
@@ -122,6 +141,7 @@ fn run<F: Effects>(
             Ok(Vec::new())
         }
         Command::ConfirmBoot { name } => Ok(vec![agent.confirm_boot(name.as_deref())?]),
+        Command::Check { bundle, stand_ins } => check(agent, bundle, *stand_ins, env),
         Command::Receive { name } => {
             agent.recover(false)?;
             Ok(vec![agent.receive(name)?])
@@ -192,4 +212,143 @@ fn operator_rollback<F: Effects>(
         .push(Note::Log(format!("rollback from {from} to {to} requested")));
     agent.rollback(to)?;
     Ok(vec![format!("rolled back from generation {from} to {to}")])
+}
+
+/// `check [--stand-ins] NAME|DIR`: the bundle (a store copy, or a
+/// directory off the host) and what the host must be, then each artifact
+/// through its daemon's parser. Off a managed host (`--stand-ins`), the
+/// machine that checks keeps nothing: no secrets, no state, nothing
+/// written outside the check's scratch directory.
+fn check<F: Effects>(
+    agent: &mut Agent<'_, F>,
+    bundle: &crate::cli::Bundle,
+    stand_ins: bool,
+    env: &Env,
+) -> Result<Vec<String>, Error> {
+    use crate::effects::EffectsExt as _;
+    let (dir, name, sealed) = match bundle {
+        crate::cli::Bundle::Dir(d) => (d.clone(), None, false),
+        crate::cli::Bundle::Store(n) => {
+            let d = agent.layout.store_copy(n);
+            if !agent.fx.exists(&d) {
+                return Err(Error::Usage(format!(
+                    "no bundle {n} in {} (push copies it there)",
+                    agent.layout.store().display()
+                )));
+            }
+            (d, Some(n.clone()), true)
+        }
+    };
+    let index_path = dir.join("index");
+    let index = sitec_format::Index::parse(&String::from_utf8_lossy(
+        &agent
+            .fx
+            .read(&index_path)
+            .map_err(|_| Error::Refused(format!("{} has no index", dir.display())))?,
+    ))
+    .map_err(|e| Error::Refused(format!("{}: {e}", index_path.display())))?;
+    crate::check::shape(&*agent.fx, &dir, &index, &agent.layout.state, sealed)?;
+    crate::check::protocol(&index)?;
+    crate::check::system(agent.fx, &index)?;
+    let mut decrypted = Vec::new();
+    if !stand_ins {
+        let name = name.clone().unwrap_or_default();
+        decrypted = agent.decrypt_secrets(&dir, &name, &index)?;
+        // The units the actions restart or the states enable, asked once.
+        let mut units: std::collections::BTreeMap<String, bool> = index
+            .files
+            .values()
+            .flat_map(|f| f.actions.iter())
+            .filter_map(|a| match a {
+                sitec_format::Action::Restart(u) | sitec_format::Action::Reload(u) => {
+                    Some((u.clone(), false))
+                }
+                _ => None,
+            })
+            .chain(index.units.keys().map(|u| (u.clone(), false)))
+            .collect();
+        let systemd = agent.fx.exists(Path::new("/run/systemd/system"));
+        if systemd {
+            for (u, exists) in units.iter_mut() {
+                *exists = unit_exists(&mut *agent.fx, u);
+            }
+        }
+        let checked = agent.check_secrets(&name, &index).and_then(|()| {
+            crate::check::host_needs(&*agent.fx, &dir, &index, systemd, |u| {
+                units.get(u).copied().unwrap_or(false)
+            })
+        });
+        if let Err(e) = checked {
+            agent.drop_decrypted(&decrypted)?;
+            return Err(e);
+        }
+    }
+    let scratch = env.tmp.join(format!("sitec-check.{}", env.pid));
+    agent
+        .fx
+        .remove_all(&scratch)
+        .map_err(crate::host::at(&scratch))?;
+    agent
+        .fx
+        .mkdir_all(&scratch, 0o700)
+        .map_err(crate::host::at(&scratch))?;
+    let cx = crate::validate::Context {
+        stand_ins,
+        scratch: scratch.clone(),
+        index: &index,
+        staged: agent.layout.staged_secrets(name.as_deref().unwrap_or("")),
+        ssh_connection: env.ssh_connection.clone(),
+        pid: env.pid,
+    };
+    let mut verdict = Ok(());
+    for (path, f) in &index.files {
+        let Some(v) = f.validator else {
+            continue;
+        };
+        let tool = crate::validate::tool(v);
+        if crate::check::which(&*agent.fx, tool).is_none() {
+            verdict = Err(Error::Refused(format!(
+                "{path}: cannot validate, {tool} is not installed"
+            )));
+            break;
+        }
+        match crate::validate::validate(agent.fx, &cx, v, &dir.join(path), path)? {
+            Ok(()) => agent
+                .notes
+                .push(Note::Say(format!("validated {path} {}", v.as_str()))),
+            Err(said) => {
+                verdict = Err(Error::RefusedListing {
+                    listed: said.lines().map(str::to_string).collect(),
+                    why: format!("{path}: rejected by {}", v.as_str()),
+                });
+                break;
+            }
+        }
+    }
+    agent
+        .fx
+        .remove_all(&scratch)
+        .map_err(crate::host::at(&scratch))?;
+    // A check leaves no plaintext behind (the switch decrypts again).
+    agent.drop_decrypted(&decrypted)?;
+    verdict?;
+    let hash = crate::bundle::hash(&*agent.fx, &dir)?;
+    Ok(vec![format!("bundle {hash} passes its checks")])
+}
+
+/// Whether the host has a unit (a template instance through its
+/// template).
+fn unit_exists<F: Effects>(fx: &mut F, unit: &str) -> bool {
+    let name = match unit.split_once('@') {
+        Some((prefix, rest)) => match rest.rsplit_once('.') {
+            Some((_, kind)) => format!("{prefix}@.{kind}"),
+            None => unit.to_string(),
+        },
+        None => unit.to_string(),
+    };
+    fx.run(&crate::effects::Cmd::new(
+        "systemctl",
+        &["list-unit-files", "--no-legend", &name],
+    ))
+    .is_ok_and(|r| r.success && !r.stdout.iter().all(u8::is_ascii_whitespace))
 }

@@ -78,7 +78,7 @@ fn warnings(notes: &[Note]) -> Vec<&str> {
         .iter()
         .filter_map(|n| match n {
             Note::Warn(w) => Some(w.as_str()),
-            Note::Log(_) => None,
+            Note::Log(_) | Note::Say(_) => None,
         })
         .collect()
 }

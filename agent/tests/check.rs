@@ -148,13 +148,27 @@ fn a_host_that_runs_another_system_or_lacks_a_tool_refuses_the_bundle() {
     let i =
         Index::parse("h\trelease\tdebian13\nf\tetc/nftables.conf\tab\t0644\ttrue\tnft\tnft-load\n")
             .unwrap();
-    let why = refusal(check::system(&mut fs, &i));
+    let why = match check::system(&mut fs, &i) {
+        Err(Error::RefusedListing { listed, why }) => {
+            assert_eq!(
+                why,
+                "this host's daemons cannot parse the bundle: it is written for another system (see above); nothing changed"
+            );
+            listed.join("\n")
+        }
+        other => panic!("{other:?}"),
+    };
     assert!(why.contains("the bundle is written for Debian 13 (trixie) (the release of this host in the site); this host runs Debian 12 (bookworm): set its release in the site (release = 'debian12), or run the bundle where it belongs"), "{why}");
-    let why = refusal(check::host_needs(&fs, Path::new("/b"), &i, true, |_| true));
-    assert_eq!(
-        why,
-        "this host cannot apply the bundle: install what is listed\n  etc/nftables.conf needs nft: install nftables"
-    );
+    match check::host_needs(&fs, Path::new("/b"), &i, true, |_| true) {
+        Err(Error::RefusedListing { listed, why }) => {
+            assert_eq!(listed, ["  etc/nftables.conf needs nft: install nftables"]);
+            assert_eq!(
+                why,
+                "this host cannot apply the bundle: install what is listed above"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     fs.mkdir_all(Path::new("/usr/sbin"), 0o755).unwrap();
     fs.write(Path::new("/usr/sbin/nft"), b"", 0o755).unwrap();
     check::host_needs(&fs, Path::new("/b"), &i, true, |_| true).unwrap();

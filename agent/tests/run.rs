@@ -47,13 +47,14 @@ fn host() -> SimFs {
 fn said(fs: &mut SimFs, args: &[&str]) -> (Vec<String>, Exit) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let command = Command::parse(&args).unwrap();
-    let out = execute(fs, &Layout::default(), &command, false);
+    let out = execute(fs, &Layout::default(), &command, &Default::default());
     let lines = out
         .lines
         .iter()
         .map(|l| match l {
             Line::Say(s) => s.clone(),
             Line::Warn(w) => format!("! {w}"),
+            Line::Listed(l) => format!("| {l}"),
         })
         .collect();
     (lines, out.exit)

@@ -164,6 +164,33 @@ pub fn agent_source() -> PathBuf {
     project_root().join("compiler/host/activate")
 }
 
+/// The Rust host agent (`agent/`, the binary `sitec-agent`), built once
+/// for the tests that hold it to `activate`'s behaviour.
+pub fn rust_agent() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let o = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "sitec-agent",
+                "--bin",
+                "sitec-agent",
+            ])
+            .current_dir(project_root())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            o.status.success(),
+            "cargo build -p sitec-agent: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    });
+    project_root().join("target/release/sitec-agent")
+}
+
 /// Where push puts the agent on a host: named by its sha256.
 pub fn host_agent() -> String {
     use sha2::Digest;

@@ -32,6 +32,8 @@ pub enum Note {
     Warn(String),
     /// For the log.
     Log(String),
+    /// For the operator, on stdout, in order (what a check validated).
+    Say(String),
 }
 
 /// How an action ended.
