@@ -17,8 +17,11 @@ pub enum Command {
     Confirm { generation: Option<Gen> },
     /// `rollback [N]`: back to N, or to the generation kept before.
     Rollback { to: Option<Gen> },
-    /// `expire N`: the confirmation timer of generation N.
-    Expire { generation: Gen },
+    /// `expire N [TOKEN]`: the confirmation timer of generation N.
+    Expire {
+        generation: Gen,
+        token: Option<String>,
+    },
     /// `settle`: what every activation does first, and nothing else.
     Settle,
     /// `status [N]`.
@@ -78,8 +81,13 @@ impl Command {
             ["rollback", n] => Command::Rollback {
                 to: Some(generation(n, "rollback")?),
             },
-            ["expire", n, ..] => Command::Expire {
+            ["expire", n] => Command::Expire {
                 generation: generation(n, "expire")?,
+                token: None,
+            },
+            ["expire", n, token] if store_name(token) => Command::Expire {
+                generation: generation(n, "expire")?,
+                token: Some(token.to_string()),
             },
             ["settle"] => Command::Settle,
             ["status"] => Command::Status { generation: None },

@@ -124,8 +124,8 @@ fn run<F: Effects>(
             )])
         }
         Command::Rollback { to } => operator_rollback(agent, *to),
-        Command::Expire { generation } => {
-            agent.expire(*generation)?;
+        Command::Expire { generation, token } => {
+            agent.expire_by(*generation, token.as_deref())?;
             Ok(Vec::new())
         }
         Command::Boot => {

@@ -635,20 +635,56 @@ impl<'a, F: Effects> Agent<'a, F> {
             .map_err(at(&new))?;
         self.fx.sync_file(&new).map_err(at(&new))?;
         self.fx.rename(&new, &path).map_err(at(&path))?;
+        // A timer of PID 1's on the monotonic clock, not a process of the
+        // operator's session (which a session stop or the OOM killer takes
+        // down) nor a sleep on the wall clock (which the new generation's
+        // time synchronization may step back). It fires again a minute
+        // after each run while the generation awaits. Each carries a token,
+        // kept in armed.timer once it runs: a timer started again leaves
+        // the one before with nothing to do. KillMode=process: a rollback's
+        // ifup starts DHCP clients in the timer's service.
+        let token = format!("{g}-{}", armed.deadline);
+        let agent = self.layout.state.join("activate");
+        let agent = agent.to_string_lossy();
         let timer = Cmd::new(
             "systemd-run",
             &[
                 "--no-block",
                 "--quiet",
-                &format!("--unit=sitec-confirm-{g}-{}", armed.deadline),
+                &format!("--unit=sitec-confirm-{token}"),
                 &format!("--on-active={timeout}"),
                 "--on-unit-inactive=60",
-                "sitec-agent",
+                "--timer-property=AccuracySec=1s",
+                &format!(
+                    "--property=RequiresMountsFor={}",
+                    self.layout.state.display()
+                ),
+                "--property=KillMode=process",
+                &format!("--description=sitec: generation {g}'s confirmation deadline"),
+                &agent,
                 "expire",
                 &g.to_string(),
+                &token,
             ],
         );
-        self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
+        let ran = self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
+        if !ran.success {
+            self.notes.push(Note::Warn(
+                "systemd-run could not start the confirmation's timer: a process waits instead"
+                    .to_string(),
+            ));
+            let wait = format!("sleep {timeout}; exec '{agent}' expire {g} {token}");
+            self.fx
+                .run(&Cmd::new("setsid", &["-f", "sh", "-c", &wait]))
+                .map_err(at(Path::new("setsid")))?;
+        }
+        let path = crate::effects::with_suffix(&self.layout.armed(), ".timer");
+        let new = crate::effects::with_suffix(&path, ".sitec-new");
+        self.fx
+            .write(&new, format!("{token}\n").as_bytes(), 0o644)
+            .map_err(at(&new))?;
+        self.fx.sync_file(&new).map_err(at(&new))?;
+        self.fx.rename(&new, &path).map_err(at(&path))?;
         Ok(())
     }
 
@@ -674,7 +710,25 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// says; unless the generation was confirmed meanwhile, it is rolled
     /// back.
     pub fn expire(&mut self, g: Gen) -> R<()> {
+        self.expire_by(g, None)
+    }
+
+    /// The timer with `token` (armed.timer names the one in charge; no
+    /// token: run by hand, any is): another timer's deadline now leaves
+    /// it nothing to do but settle a transition left in the middle.
+    pub fn expire_by(&mut self, g: Gen, token: Option<&str>) -> R<()> {
         self.prepare()?;
+        if let Some(token) = token {
+            let path = crate::effects::with_suffix(&self.layout.armed(), ".timer");
+            let current = self
+                .fx
+                .read(&path)
+                .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                .unwrap_or_default();
+            if current != token {
+                return self.recover(false);
+            }
+        }
         self.recover(false)?;
         match self.armed()? {
             Some(armed) if armed.generation == g => self.unconfirmed_rollback(armed, false),
