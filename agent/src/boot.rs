@@ -606,6 +606,36 @@ impl<F: Effects> Agent<'_, F> {
         Ok(format!("the boot on generation {g} ({own}) is confirmed"))
     }
 
+    /// The managed paths whose effect waits for a boot and whose content
+    /// in the live generation differs from the one the host booted on.
+    pub fn reboot_pending(&self) -> Vec<String> {
+        let Ok(Some(live)) = self.state().map(|s| s.current) else {
+            return Vec::new();
+        };
+        let booted = self
+            .text(&self.layout.booted())
+            .and_then(|t| t.split_whitespace().next().and_then(|g| g.parse().ok()))
+            .map_or(Gen(0), Gen);
+        let (Ok(base), Ok(a), Ok(b)) = (
+            self.generation_of(Gen(0)),
+            self.generation_of(booted),
+            self.generation_of(live),
+        ) else {
+            return Vec::new();
+        };
+        let (a, b) = (
+            kernel_files(&a, &base, Kinds::Reboot),
+            kernel_files(&b, &base, Kinds::Reboot),
+        );
+        let paths: BTreeSet<String> = a
+            .iter()
+            .filter(|l| !b.contains(l))
+            .chain(b.iter().filter(|l| !a.contains(l)))
+            .filter_map(|l| l.split(' ').next().map(str::to_string))
+            .collect();
+        paths.into_iter().collect()
+    }
+
     /// Whether this boot came up after the last one the agent judged:
     /// `booted` names another boot (or none at all, before the first).
     pub fn unjudged(&self) -> bool {

@@ -38,6 +38,14 @@ pub enum Command {
     Receive { name: String },
     /// `check [--stand-ins] NAME|DIR`.
     Check { bundle: Bundle, stand_ins: bool },
+    /// `switch [--confirm-timeout S] [--action-timeout S]
+    /// [--await-confirmation] NAME`.
+    Switch {
+        name: String,
+        confirm_timeout: u64,
+        action_timeout: Option<u64>,
+        await_confirmation: bool,
+    },
 }
 
 /// The bundle a command runs on.
@@ -53,7 +61,7 @@ pub enum Bundle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Usage(pub String);
 
-pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | receive NAME | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
+pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] NAME | receive NAME | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
 
 fn generation(arg: &str, what: &str) -> Result<Gen, Usage> {
     if !arg.is_empty() && arg.len() <= 18 && arg.bytes().all(|b| b.is_ascii_digit()) {
@@ -120,6 +128,7 @@ impl Command {
                 };
                 Command::Check { bundle, stand_ins }
             }
+            ["switch", rest @ ..] => switch(rest)?,
             ["receive", name] if store_name(name) => Command::Receive {
                 name: name.to_string(),
             },
@@ -165,6 +174,58 @@ impl Command {
             Command::Hash { .. } | Command::Status { .. } | Command::List | Command::Check { .. }
         )
     }
+}
+
+fn switch(args: &[&str]) -> Result<Command, Usage> {
+    let usage = || {
+        Usage(
+            "usage: switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] NAME"
+                .to_string(),
+        )
+    };
+    let (mut name, mut confirm_timeout, mut action_timeout, mut await_confirmation) =
+        (None, 60, None, false);
+    let mut rest = args;
+    while let [first, tail @ ..] = rest {
+        match *first {
+            "--await-confirmation" => {
+                await_confirmation = true;
+                rest = tail;
+            }
+            "--confirm-timeout" | "--action-timeout" => {
+                let secs = tail
+                    .first()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .filter(|s| *s >= 1)
+                    .ok_or_else(|| Usage(format!("{first} needs a number of seconds >= 1")))?;
+                if *first == "--confirm-timeout" {
+                    confirm_timeout = secs;
+                } else {
+                    action_timeout = Some(secs);
+                }
+                rest = &tail[1..];
+            }
+            o if o.starts_with('-') => return Err(Usage(format!("switch: unknown option {o}"))),
+            n => {
+                if name.is_some() {
+                    return Err(Usage("switch takes one bundle".to_string()));
+                }
+                if !store_name(n) || n.starts_with(".incoming-") {
+                    return Err(Usage(format!(
+                        "switch needs a bundle's store name (HASH-HOST), not '{n}'"
+                    )));
+                }
+                name = Some(n.to_string());
+                rest = tail;
+            }
+        }
+    }
+    Ok(Command::Switch {
+        name: name.ok_or_else(usage)?,
+        confirm_timeout,
+        action_timeout,
+        await_confirmation,
+    })
 }
 
 /// A bundle's store name: a plain name, nothing a path could hide in.

@@ -25,6 +25,9 @@ pub enum Error {
     Failed { generation: Gen, back: Gen },
     /// The command cannot be run as asked (exit 2, as a usage error).
     Usage(String),
+    /// The host is where it was asked to go, but actions failed on the
+    /// way (an operator's rollback).
+    ActionsFailed(String),
     /// Refused before anything changed.
     Refused(String),
     /// Refused before anything changed, for what `listed` says (each line
@@ -47,7 +50,7 @@ impl Error {
             | Error::Index { .. }
             | Error::State { .. }
             | Error::Usage(_) => Exit::Error,
-            Error::Failed { .. } => Exit::RolledBack,
+            Error::Failed { .. } | Error::ActionsFailed(_) => Exit::RolledBack,
             Error::Refused(_) | Error::RefusedListing { .. } => Exit::Refused,
             Error::Unconfirmed(_) => Exit::Unconfirmed,
             Error::Busy(_) => Exit::Busy,
@@ -69,8 +72,9 @@ impl fmt::Display for Error {
             | Error::RefusedListing { why, .. } => f.write_str(why),
             Error::Failed { generation, back } => write!(
                 f,
-                "an action of generation {generation} failed: the host is on generation {back}"
+                "generation {generation} failed and was rolled back to {back}"
             ),
+            Error::ActionsFailed(why) => f.write_str(why),
         }
     }
 }

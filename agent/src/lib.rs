@@ -35,8 +35,9 @@
 //! A bundle is received ([`receive`]) and checked ([`check`], [`validate`]:
 //! the daemons' own parsers) as `activate` does.
 //!
-//! Not here yet, and still `activate`'s: `switch` on the command line (the
-//! guard it installs), pull mode, `plan` and `drift`.
+//! `switch` makes the agent the host's ([`guard`]).
+//!
+//! Not here yet, and still `activate`'s: pull mode, `plan` and `drift`.
 
 pub mod actions;
 pub mod armed;
@@ -47,6 +48,7 @@ pub mod cli;
 pub mod decide;
 pub mod effects;
 pub mod generation;
+pub mod guard;
 pub mod host;
 pub mod index;
 pub mod journal;

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             .filter(|p| p.is_absolute())
             .unwrap_or_else(|| "/tmp".into()),
         busy: Lock::held(&layout),
+        exe: std::env::current_exe().ok(),
     };
     let _lock = match command.lock() {
         None => None,

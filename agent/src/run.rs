@@ -45,6 +45,8 @@ pub struct Env {
     pub tmp: PathBuf,
     /// Whether an activation holds the lock now.
     pub busy: bool,
+    /// This agent's executable: a switch makes it the host's.
+    pub exe: Option<PathBuf>,
 }
 
 /// Runs `command` (its lock already held, when it takes one).
@@ -142,6 +144,7 @@ fn run<F: Effects>(
         }
         Command::ConfirmBoot { name } => Ok(vec![agent.confirm_boot(name.as_deref())?]),
         Command::Check { bundle, stand_ins } => check(agent, bundle, *stand_ins, env),
+        Command::Switch { .. } => switch(agent, command, env),
         Command::Receive { name } => {
             agent.recover(false)?;
             Ok(vec![agent.receive(name)?])
@@ -225,6 +228,22 @@ fn check<F: Effects>(
     stand_ins: bool,
     env: &Env,
 ) -> Result<Vec<String>, Error> {
+    let (dir, _, decrypted) = checked(agent, bundle, stand_ins, env)?;
+    // A check leaves no plaintext behind (the switch decrypts again).
+    agent.drop_decrypted(&decrypted)?;
+    let hash = crate::bundle::hash(&*agent.fx, &dir)?;
+    Ok(vec![format!("bundle {hash} passes its checks")])
+}
+
+/// Runs every check of `check`; the bundle's directory, its store name,
+/// and the secrets decrypted for it (left for a switch; dropped on a
+/// refusal).
+fn checked<F: Effects>(
+    agent: &mut Agent<'_, F>,
+    bundle: &crate::cli::Bundle,
+    stand_ins: bool,
+    env: &Env,
+) -> Result<(PathBuf, Option<String>, Vec<PathBuf>), Error> {
     use crate::effects::EffectsExt as _;
     let (dir, name, sealed) = match bundle {
         crate::cli::Bundle::Dir(d) => (d.clone(), None, false),
@@ -329,11 +348,117 @@ fn check<F: Effects>(
         .fx
         .remove_all(&scratch)
         .map_err(crate::host::at(&scratch))?;
-    // A check leaves no plaintext behind (the switch decrypts again).
-    agent.drop_decrypted(&decrypted)?;
-    verdict?;
-    let hash = crate::bundle::hash(&*agent.fx, &dir)?;
-    Ok(vec![format!("bundle {hash} passes its checks")])
+    if let Err(e) = verdict {
+        agent.drop_decrypted(&decrypted)?;
+        return Err(e);
+    }
+    Ok((dir, name, decrypted))
+}
+
+/// `switch`: checks the store copy NAME and the host, then makes it the
+/// next generation, awaiting confirmation when a change can cut the
+/// operator off (or always, for pull mode); this agent becomes the
+/// host's.
+fn switch<F: Effects>(
+    agent: &mut Agent<'_, F>,
+    command: &Command,
+    env: &Env,
+) -> Result<Vec<String>, Error> {
+    let Command::Switch {
+        name,
+        confirm_timeout,
+        action_timeout,
+        await_confirmation,
+    } = command
+    else {
+        unreachable!("a switch")
+    };
+    if let Some(t) = action_timeout {
+        agent.action_timeout = *t;
+    }
+    agent.guard = env.exe.clone();
+    agent
+        .notes
+        .push(Note::Log(format!("switch to {name} begins")));
+    agent.recover(false)?;
+    if let Some(a) = crate::armed::Armed::parse(
+        &agent
+            .fx
+            .read(&agent.layout.armed())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default(),
+    ) {
+        return Err(Error::Busy(format!(
+            "generation {} awaits confirmation: confirm or roll back first",
+            a.generation
+        )));
+    }
+    if let Some(b) = agent.boot_armed()? {
+        return Err(Error::Busy(format!(
+            "the boot on generation {} awaits confirmation: it came up on kernel files no confirmed boot had. Confirm it (push --confirm-boot), or it goes back to generation {} and reboots",
+            b.generation,
+            agent.boot_target()?
+        )));
+    }
+    let gone = agent.layout.boot_rolled_back();
+    crate::effects::EffectsExt::remove(agent.fx, &gone).map_err(crate::host::at(&gone))?;
+    let bundle = crate::cli::Bundle::Store(name.clone());
+    let (_, _, decrypted) = checked(agent, &bundle, false, env)?;
+    let state = agent.state()?;
+    let from = state.current.unwrap_or(Gen(0));
+    let same = from.0 != 0
+        && state
+            .generations
+            .get(&from)
+            .is_some_and(|t| t.file_name().is_some_and(|n| n == name.as_str()));
+    if same && !agent.new_secrets(from, name)? && !agent.repaired(name)? {
+        // The agent may be new though (a push of the same bundle by a
+        // newer sitec): it becomes the host's.
+        if let Some(exe) = env.exe.clone() {
+            agent.install_guard(&exe)?;
+        }
+        agent.drop_staged(name)?;
+        return Ok(vec![format!(
+            "already on generation {from} ({name}): nothing to do"
+        )]);
+    }
+    let confirm = if *await_confirmation {
+        crate::transition::Confirm::Await(*confirm_timeout)
+    } else {
+        crate::transition::Confirm::IfNetwork(*confirm_timeout)
+    };
+    let to = state.next();
+    let mut said = vec![format!("switching generation {from} -> {to} ({name})")];
+    let (to, awaiting) = match agent.switch_with(name, confirm) {
+        Ok(r) => r,
+        Err(e) => {
+            agent.drop_decrypted(&decrypted)?;
+            if let Error::Failed { back, .. } = &e {
+                said.push(format!(
+                    "an action failed: rolling back to generation {back}"
+                ));
+                agent.notes.extend(said.into_iter().map(Note::Say));
+            }
+            return Err(e);
+        }
+    };
+    said.push(match (awaiting, *await_confirmation) {
+        (false, _) => format!("switched to generation {to}"),
+        (true, true) => format!(
+            "switched to generation {to}; confirm within {confirm_timeout} s or it rolls back"
+        ),
+        (true, false) => format!(
+            "switched to generation {to}; network configuration changed: confirm within {confirm_timeout} s or it rolls back"
+        ),
+    });
+    let pending = agent.reboot_pending();
+    if !pending.is_empty() {
+        said.push(format!(
+            "reboot needed: {} take effect at the next boot",
+            pending.join(" ")
+        ));
+    }
+    Ok(said)
 }
 
 /// Whether the host has a unit (a template instance through its

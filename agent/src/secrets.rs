@@ -424,3 +424,31 @@ impl<F: Effects> Agent<'_, F> {
         Ok(())
     }
 }
+
+impl<F: Effects> Agent<'_, F> {
+    /// Whether push staged (or the check decrypted) for store copy `name`
+    /// secrets that generation `g` does not keep as they are.
+    pub fn new_secrets(&self, g: Gen, name: &str) -> R<bool> {
+        let staged = self.layout.staged_secrets(name);
+        let kept = self.layout.kept_secrets(g);
+        for p in files_under(&*self.fx, &staged)? {
+            let a = self.fx.read(&under(&staged, &p)).ok();
+            let b = self.fx.read(&under(&kept, &p)).ok();
+            if a != b {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether a push repaired store copy `name` while it was live: a
+    /// switch to it again acts on the repaired files.
+    pub fn repaired(&self, name: &str) -> R<bool> {
+        let text = self
+            .fx
+            .read(&self.layout.state.join("repaired"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        Ok(text.lines().any(|l| l.split('\t').next() == Some(name)))
+    }
+}

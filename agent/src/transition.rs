@@ -47,6 +47,21 @@ pub struct Agent<'a, F: Effects> {
     /// The boot's confirmation timer runs: recovery leaves a boot past
     /// its deadline to it.
     pub expiring: bool,
+    /// The agent executable a switch makes the host's (with the boot
+    /// guard); none: the host's agent and guard are left as they are.
+    pub guard: Option<PathBuf>,
+}
+
+/// Whether a switch awaits confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confirm {
+    /// It does not.
+    Never,
+    /// For this many seconds, whatever changes (pull mode: the host's
+    /// health checks confirm it).
+    Await(u64),
+    /// For this many seconds when a change can cut the operator off.
+    IfNetwork(u64),
 }
 
 impl<'a, F: Effects> Agent<'a, F> {
@@ -57,6 +72,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             action_timeout: 120,
             notes: Vec::new(),
             expiring: false,
+            guard: None,
         }
     }
 
@@ -752,6 +768,16 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// for that many seconds (armed before the first change, and again,
     /// counted anew, after the last). Returns its number.
     pub fn switch(&mut self, name: &str, confirm_within: Option<u64>) -> R<Gen> {
+        let confirm = match confirm_within {
+            Some(t) => Confirm::Await(t),
+            None => Confirm::Never,
+        };
+        self.switch_with(name, confirm).map(|(g, _)| g)
+    }
+
+    /// As [`Agent::switch`], arming the confirmation as `confirm` says;
+    /// returns the new generation and whether it awaits confirmation.
+    pub fn switch_with(&mut self, name: &str, confirm: Confirm) -> R<(Gen, bool)> {
         self.prepare()?;
         self.recover(false)?;
         let state = self.state()?;
@@ -795,6 +821,27 @@ impl<'a, F: Effects> Agent<'a, F> {
         self.fx
             .swap_link(&PathBuf::from(format!("../store/{name}")), &link)
             .map_err(at(&link))?;
+        if let Some(exe) = self.guard.clone() {
+            self.install_guard(&exe)?;
+        }
+        // Whether the network changes is known before any live change, so
+        // the deadline is armed before the first action.
+        let confirm_within = match confirm {
+            Confirm::Never => None,
+            Confirm::Await(t) => Some(t),
+            Confirm::IfNetwork(t) => {
+                let from_gen = self.generation_of(from)?;
+                let repaired = self.repaired_of(from)?;
+                let changes = decide::all_changes([
+                    decide::file_changes(&from_gen, &bundle_gen),
+                    decide::secret_changes(&from_gen, &bundle_gen, |p| {
+                        self.secret_differs(from, to, p)
+                    }),
+                    decide::repaired_changes(&from_gen, &bundle_gen, &repaired),
+                ]);
+                changes.iter().any(|c| c.network).then_some(t)
+            }
+        };
         self.journal(Journal {
             from,
             to,
@@ -829,7 +876,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
         self.acted_on_repairs(from)?;
         self.drop_staged(name)?;
-        Ok(to)
+        Ok((to, confirm_within.is_some()))
     }
 
     /// The operator's rollback to generation `to` (0: the host as sitec
@@ -851,10 +898,10 @@ impl<'a, F: Effects> Agent<'a, F> {
             kind: journal::Kind::Rollback,
         })?;
         if self.transit(from, to, from, "rolled-back", false)? {
-            return Err(Error::Failed {
-                generation: from,
-                back: to,
-            });
+            return Err(Error::ActionsFailed(format!(
+                "rolled back from generation {from} to {to}, but some of its actions failed: see {}/log",
+                self.layout.state.display()
+            )));
         }
         Ok(())
     }

@@ -1,0 +1,188 @@
+//! `switch` on the command line: checked, switched, awaiting confirmation
+//! when the network changes, refused while something awaits, rolled back
+//! when an action fails, and the agent that ran it made the host's.
+
+use std::path::Path;
+
+use sitec_agent::cli::Command;
+use sitec_agent::effects::{Effects, EffectsExt as _};
+use sitec_agent::layout::Layout;
+use sitec_agent::run::{Env, Line, execute};
+use sitec_agent::sim::SimFs;
+use sitec_format::exit::Exit;
+
+const EXE: &str = "/usr/lib/sitec/agent";
+
+/// A store copy `NAME` (its hash and host) of one file, `etc/a`, and its
+/// name.
+fn store(fs: &mut SimFs, a: &str, network: bool, action: &str) -> String {
+    let index = format!(
+        "d\tuser\troot\nh\tagent_protocol\t1\nh\trelease\tdebian12\nf\tetc/a\t{}\t0644\t{network}\tshell\t{action}\n",
+        sitec_format::sha256_hex(a.as_bytes())
+    );
+    let hash = sitec_format::listing::bundle_hash([
+        ("etc/a", 0o444, a.as_bytes()),
+        ("index", 0o444, index.as_bytes()),
+    ]);
+    let name = format!("{hash}-host");
+    let dir = Layout::default().store_copy(&name);
+    fs.mkdir_all(&dir.join("etc"), 0o755).unwrap();
+    fs.write(&dir.join("etc/a"), a.as_bytes(), 0o444).unwrap();
+    fs.write(&dir.join("index"), index.as_bytes(), 0o444)
+        .unwrap();
+    fs.write(&dir.join("BUNDLE"), format!("{hash}\n").as_bytes(), 0o444)
+        .unwrap();
+    fs.chmod(&dir.join("etc"), 0o555).unwrap();
+    fs.chmod(&dir, 0o555).unwrap();
+    name
+}
+
+fn host() -> SimFs {
+    let mut fs = SimFs::new();
+    fs.mkdir_all(Path::new("/etc"), 0o755).unwrap();
+    fs.write(
+        Path::new("/etc/os-release"),
+        b"ID=debian\nVERSION_ID=\"12\"\n",
+        0o644,
+    )
+    .unwrap();
+    fs.mkdir_all(Path::new("/bin"), 0o755).unwrap();
+    fs.write(Path::new("/bin/sh"), b"", 0o755).unwrap();
+    fs.mkdir_all(Path::new("/usr/lib/sitec"), 0o755).unwrap();
+    fs.write(Path::new(EXE), b"the agent\n", 0o755).unwrap();
+    fs.mkdir_all(Path::new("/run/systemd/system"), 0o755)
+        .unwrap();
+    for u in ["a.service", "broken.service"] {
+        fs.answer(
+            &format!("systemctl list-unit-files --no-legend {u}"),
+            &format!("{u} enabled enabled\n"),
+            true,
+        );
+    }
+    fs.fail_command("systemctl restart broken.service");
+    fs
+}
+
+fn switch(fs: &mut SimFs, name: &str) -> (Vec<String>, Exit) {
+    let command = Command::parse(&["switch".to_string(), name.to_string()]).unwrap();
+    let env = Env {
+        exe: Some(EXE.into()),
+        pid: 7,
+        tmp: "/tmp".into(),
+        ..Default::default()
+    };
+    fs.mkdir_all(Path::new("/tmp"), 0o1777).unwrap();
+    let out = execute(fs, &Layout::default(), &command, &env);
+    let lines = out
+        .lines
+        .iter()
+        .map(|l| match l {
+            Line::Say(s) => s.clone(),
+            Line::Warn(w) | Line::Listed(w) => format!("! {w}"),
+        })
+        .collect();
+    (lines, out.exit)
+}
+
+#[test]
+fn a_switch_checks_switches_and_makes_its_agent_the_hosts() {
+    let mut fs = host();
+    let one = store(&mut fs, "a of 1\n", false, "restart:a.service");
+    assert_eq!(
+        switch(&mut fs, &one),
+        (
+            vec![
+                "validated etc/a shell".to_string(),
+                format!("switching generation 0 -> 1 ({one})"),
+                "switched to generation 1".to_string(),
+            ],
+            Exit::Ok
+        )
+    );
+    assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 1\n");
+    assert_eq!(
+        fs.read(Path::new("/var/lib/sitec/activate")).unwrap(),
+        b"the agent\n"
+    );
+    let guard = String::from_utf8(
+        fs.read(Path::new("/etc/systemd/system/sitec-boot.service"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        guard.contains("\nExecStart=/var/lib/sitec/activate boot\n"),
+        "{guard}"
+    );
+    assert_eq!(
+        fs.read_link(Path::new(
+            "/etc/systemd/system/sysinit.target.wants/sitec-boot.service"
+        ))
+        .unwrap(),
+        Path::new("/etc/systemd/system/sitec-boot.service")
+    );
+    assert!(
+        fs.ops()
+            .iter()
+            .any(|o| o.0 == "run systemctl restart a.service")
+    );
+    // The same again: nothing to do.
+    let (said, exit) = switch(&mut fs, &one);
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(
+        said.last().unwrap(),
+        &format!("already on generation 1 ({one}): nothing to do")
+    );
+
+    // A network change awaits confirmation; nothing else switches meanwhile.
+    let two = store(&mut fs, "a of 2\n", true, "restart:a.service");
+    let (said, exit) = switch(&mut fs, &two);
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(
+        said.last().unwrap(),
+        "switched to generation 2; network configuration changed: confirm within 60 s or it rolls back"
+    );
+    let three = store(&mut fs, "a of 3\n", false, "restart:broken.service");
+    assert_eq!(
+        switch(&mut fs, &three),
+        (
+            vec!["! generation 2 awaits confirmation: confirm or roll back first".to_string()],
+            Exit::Busy
+        )
+    );
+    let confirm = Command::parse(&["confirm".to_string()]).unwrap();
+    assert_eq!(
+        execute(&mut fs, &Layout::default(), &confirm, &Env::default()).exit,
+        Exit::Ok
+    );
+
+    // An action fails: back to 2, exit 4.
+    let (said, exit) = switch(&mut fs, &three);
+    assert_eq!(exit, Exit::RolledBack);
+    assert_eq!(
+        said[said.len() - 2..],
+        [
+            "an action failed: rolling back to generation 2".to_string(),
+            "! generation 3 failed and was rolled back to 2".to_string()
+        ]
+    );
+    assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 2\n");
+}
+
+#[test]
+fn a_bundle_the_validator_rejects_changes_nothing() {
+    let mut fs = host();
+    let one = store(&mut fs, "a of 1\n", false, "");
+    fs.answer(
+        &format!(
+            "sh -n {}/etc/a",
+            Layout::default().store_copy(&one).display()
+        ),
+        "",
+        false,
+    );
+    let (said, exit) = switch(&mut fs, &one);
+    assert_eq!(exit, Exit::Refused);
+    assert_eq!(said.last().unwrap(), "! etc/a: rejected by shell");
+    assert!(!fs.exists(Path::new("/etc/a")));
+    assert!(!fs.exists(&Layout::default().current()));
+}
