@@ -606,6 +606,19 @@ impl<F: Effects> Agent<'_, F> {
         Ok(format!("the boot on generation {g} ({own}) is confirmed"))
     }
 
+    /// What awaits the boot's confirmation, for status and drift.
+    pub fn say_boot(&self) -> R<Option<String>> {
+        let Some(b) = self.boot_armed()? else {
+            return Ok(None);
+        };
+        let left = b.deadline.saturating_sub(self.uptime());
+        Ok(Some(format!(
+            "boot awaits confirmation: generation {} came up on kernel files no confirmed boot had; confirm-boot within {left} s, else back to generation {} and a reboot",
+            b.generation,
+            self.boot_target()?
+        )))
+    }
+
     /// The managed paths whose effect waits for a boot and whose content
     /// in the live generation differs from the one the host booted on.
     pub fn reboot_pending(&self) -> Vec<String> {

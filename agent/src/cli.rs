@@ -36,6 +36,11 @@ pub enum Command {
     ConfirmBoot { name: Option<String> },
     /// `receive NAME`: `store/.incoming-NAME` becomes the store copy.
     Receive { name: String },
+    /// `plan [--stdin] NAME`: what a switch would do; with `--stdin`, the
+    /// bundle's index comes on stdin (`index`, read by `main`).
+    Plan { name: String, index: Option<String> },
+    /// `drift`: whether the host still is its live generation.
+    Drift,
     /// `check [--stand-ins] NAME|DIR`.
     Check { bundle: Bundle, stand_ins: bool },
     /// `switch [--confirm-timeout S] [--action-timeout S]
@@ -61,7 +66,7 @@ pub enum Bundle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Usage(pub String);
 
-pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] NAME | receive NAME | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
+pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] NAME | receive NAME | plan [--stdin] NAME | drift | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
 
 fn generation(arg: &str, what: &str) -> Result<Gen, Usage> {
     if !arg.is_empty() && arg.len() <= 18 && arg.bytes().all(|b| b.is_ascii_digit()) {
@@ -129,6 +134,16 @@ impl Command {
                 Command::Check { bundle, stand_ins }
             }
             ["switch", rest @ ..] => switch(rest)?,
+            ["plan", name] if store_name(name) => Command::Plan {
+                name: name.to_string(),
+                index: None,
+            },
+            ["plan", "--stdin", name] if store_name(name) => Command::Plan {
+                name: name.to_string(),
+                index: Some(String::new()),
+            },
+            ["plan", ..] => return Err(Usage("usage: plan [--stdin] NAME".to_string())),
+            ["drift"] => Command::Drift,
             ["receive", name] if store_name(name) => Command::Receive {
                 name: name.to_string(),
             },
@@ -158,8 +173,8 @@ impl Command {
         use std::time::Duration;
         match self {
             Command::Hash { .. } | Command::Status { .. } | Command::List => None,
-            // A check changes nothing of the host's state.
-            Command::Check { .. } => None,
+            // A check changes nothing of the host's state, nor do these.
+            Command::Check { .. } | Command::Plan { .. } | Command::Drift => None,
             // The timers wait for as long as the activation they guard.
             Command::Expire { .. } | Command::BootExpire => Some(Wait::Forever),
             _ => Some(Wait::Up(Duration::from_secs(120))),
@@ -171,7 +186,12 @@ impl Command {
     pub fn changes(&self) -> bool {
         !matches!(
             self,
-            Command::Hash { .. } | Command::Status { .. } | Command::List | Command::Check { .. }
+            Command::Hash { .. }
+                | Command::Status { .. }
+                | Command::List
+                | Command::Check { .. }
+                | Command::Plan { .. }
+                | Command::Drift
         )
     }
 }

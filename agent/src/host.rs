@@ -30,6 +30,9 @@ pub enum Error {
     ActionsFailed(String),
     /// Refused before anything changed.
     Refused(String),
+    /// The host is not what its live generation says (`drift`): what
+    /// differs, for stdout.
+    Drifted(Vec<String>),
     /// Refused before anything changed, for what `listed` says (each line
     /// shown before `why`, as the tool or the check said it).
     RefusedListing { listed: Vec<String>, why: String },
@@ -52,6 +55,7 @@ impl Error {
             | Error::Usage(_) => Exit::Error,
             Error::Failed { .. } | Error::ActionsFailed(_) => Exit::RolledBack,
             Error::Refused(_) | Error::RefusedListing { .. } => Exit::Refused,
+            Error::Drifted(_) => Exit::Drifted,
             Error::Unconfirmed(_) => Exit::Unconfirmed,
             Error::Busy(_) => Exit::Busy,
         }
@@ -75,6 +79,7 @@ impl fmt::Display for Error {
                 "generation {generation} failed and was rolled back to {back}"
             ),
             Error::ActionsFailed(why) => f.write_str(why),
+            Error::Drifted(lines) => f.write_str(&lines.join("\n")),
         }
     }
 }

@@ -37,6 +37,16 @@ fn main() -> ExitCode {
             }
         }
     }
+    if let Command::Plan {
+        index: Some(text), ..
+    } = &mut command
+    {
+        use std::io::Read as _;
+        if let Err(e) = std::io::stdin().read_to_string(text) {
+            eprintln!("sitec-agent: the index on stdin: {e}");
+            return ExitCode::from(Exit::Error.code());
+        }
+    }
     let layout = Layout::default();
     let env = Env {
         ssh_connection: std::env::var("SSH_CONNECTION").ok(),

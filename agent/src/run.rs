@@ -70,6 +70,10 @@ pub fn execute<F: Effects>(fx: &mut F, layout: &Layout, command: &Command, env: 
             lines.extend(said.into_iter().map(Line::Say));
             Exit::Ok
         }
+        Err(Error::Drifted(said)) => {
+            lines.extend(said.into_iter().map(Line::Say));
+            Exit::Drifted
+        }
         Err(e) => {
             if let Error::RefusedListing { listed, .. } = &e {
                 lines.extend(listed.iter().cloned().map(Line::Listed));
@@ -96,7 +100,15 @@ fn run<F: Effects>(
     match command {
         Command::Hash { dir } => Ok(vec![crate::bundle::hash(&*agent.fx, dir)?]),
         Command::Status { generation } => {
-            crate::status::status(&*agent.fx, layout, env.busy, *generation)
+            let mut boot: Vec<String> = agent.say_boot()?.into_iter().collect();
+            let pending = agent.reboot_pending();
+            if !pending.is_empty() {
+                boot.push(format!(
+                    "reboot needed: {} take effect at the next boot",
+                    pending.join(" ")
+                ));
+            }
+            crate::status::status(&*agent.fx, layout, env.busy, *generation, boot)
         }
         Command::List => crate::status::list(&*agent.fx, layout),
         Command::Settle => {
@@ -145,6 +157,8 @@ fn run<F: Effects>(
         Command::ConfirmBoot { name } => Ok(vec![agent.confirm_boot(name.as_deref())?]),
         Command::Check { bundle, stand_ins } => check(agent, bundle, *stand_ins, env),
         Command::Switch { .. } => switch(agent, command, env),
+        Command::Plan { name, index } => plan(agent, name, index.as_deref()),
+        Command::Drift => drift(agent),
         Command::Receive { name } => {
             agent.recover(false)?;
             Ok(vec![agent.receive(name)?])
@@ -476,4 +490,122 @@ fn unit_exists<F: Effects>(fx: &mut F, unit: &str) -> bool {
         &["list-unit-files", "--no-legend", &name],
     ))
     .is_ok_and(|r| r.success && !r.stdout.iter().all(u8::is_ascii_whitespace))
+}
+
+/// `plan [--stdin] NAME`: what a switch to store copy NAME (or, with its
+/// index on stdin, to a bundle not on the host yet: push's dry run) would
+/// change, the actions it would run, and whether it must be confirmed.
+fn plan<F: Effects>(
+    agent: &mut Agent<'_, F>,
+    name: &str,
+    index: Option<&str>,
+) -> Result<Vec<String>, Error> {
+    use crate::generation::Generation;
+    let target = agent.layout.store_copy(name);
+    let text = match index {
+        Some(t) => t.to_string(),
+        None => {
+            let path = target.join("index");
+            String::from_utf8_lossy(&agent.fx.read(&path).map_err(|_| {
+                Error::Usage(format!(
+                    "no bundle {name} in {} (push copies it there)",
+                    agent.layout.store().display()
+                ))
+            })?)
+            .into_owned()
+        }
+    };
+    let to = Generation::Bundle(
+        sitec_format::Index::parse(&text).map_err(|e| Error::Refused(format!("{name}: {e}")))?,
+    );
+    let state = agent.state()?;
+    let from = match state.current {
+        None => Generation::Bundle(sitec_format::Index::default()),
+        Some(c) => {
+            if c.0 != 0
+                && state
+                    .generations
+                    .get(&c)
+                    .is_some_and(|t| t.file_name().is_some_and(|n| n == name))
+            {
+                return Ok(vec![format!(
+                    "already on generation {c}: nothing would change"
+                )]);
+            }
+            agent.generation_of(c)?
+        }
+    };
+    let changes = crate::decide::all_changes([crate::decide::file_changes(&from, &to)]);
+    let mut said: Vec<String> = changes
+        .iter()
+        .map(|c| format!("  changed {}", c.path))
+        .collect();
+    said.extend(
+        crate::decide::ordered_actions(&changes)
+            .iter()
+            .map(|a| format!("  action {a}")),
+    );
+    if changes.iter().any(|c| c.network) {
+        said.push(
+            "  network configuration changes: the switch must be confirmed or it rolls back"
+                .to_string(),
+        );
+    }
+    Ok(said)
+}
+
+/// `drift`: whether the host still is its live generation: the store copy
+/// still hashes to its BUNDLE (the managed files are links into it, so an
+/// edit of /etc/X edits it), and every managed path is still sitec's
+/// link. First line `generation N NAME`; then one line per problem.
+fn drift<F: Effects>(agent: &mut Agent<'_, F>) -> Result<Vec<String>, Error> {
+    let state = agent.state()?;
+    let Some(c) = state.current else {
+        return Ok(vec!["generation none ".to_string()]);
+    };
+    let name = state
+        .generations
+        .get(&c)
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let mut said = vec![format!("generation {c} {name}")];
+    if c.0 == 0 {
+        return Ok(said);
+    }
+    let pending = agent.reboot_pending();
+    if !pending.is_empty() {
+        said.push(format!(
+            "reboot needed: {} take effect at the next boot",
+            pending.join(" ")
+        ));
+    }
+    if let Some(line) = agent.say_boot()? {
+        said.push(line);
+    }
+    let dir = agent.layout.generation(c);
+    let mut problems = Vec::new();
+    let want = agent
+        .fx
+        .read(&dir.join("BUNDLE"))
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    if crate::bundle::hash(&*agent.fx, &dir)? != want {
+        problems.push(format!(
+            "modified: files of generation {c} were edited on the host"
+        ));
+    }
+    if let crate::generation::Generation::Bundle(index) = agent.generation_of(c)? {
+        for p in index.files.keys() {
+            let host = Path::new("/").join(p);
+            let link = agent.layout.through_current(Path::new(p));
+            if agent.fx.read_link(&host).ok().as_deref() != Some(link.as_path()) {
+                problems.push(format!("replaced: /{p} is no longer sitec's link"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(said);
+    }
+    said.extend(problems);
+    Err(Error::Drifted(said))
 }

@@ -30,8 +30,15 @@ fn store_name(state: &HostState, g: Gen) -> String {
         .unwrap_or_default()
 }
 
-/// `status [N]`, line by line.
-pub fn status(fx: &impl Effects, layout: &Layout, busy: bool, g: Option<Gen>) -> R<Vec<String>> {
+/// `status [N]`, line by line; `boot` what awaits a boot's confirmation
+/// and what waits for a reboot, as the agent says them.
+pub fn status(
+    fx: &impl Effects,
+    layout: &Layout,
+    busy: bool,
+    g: Option<Gen>,
+    boot: Vec<String>,
+) -> R<Vec<String>> {
     let state = HostState::read(fx, layout)?;
     let mut out = Vec::new();
     if busy {
@@ -58,9 +65,7 @@ pub fn status(fx: &impl Effects, layout: &Layout, busy: bool, g: Option<Gen>) ->
             "interrupted transition: {j} (the next activation settles it)"
         ));
     }
-    if let Some(a) = text(fx, &layout.boot_armed()) {
-        out.push(format!("boot awaits confirmation: {a}"));
-    }
+    out.extend(boot);
     if let Some(g) = g {
         out.push(format!(
             "generation {g}: {}",

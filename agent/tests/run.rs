@@ -121,3 +121,39 @@ fn a_rollback_to_a_copy_changed_on_the_host_is_refused() {
     assert!(lines[0].starts_with("! generation 1's copy in /var/lib/sitec/generations/1 was changed on the host since it was pushed"), "{lines:?}");
     assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 2\n");
 }
+
+#[test]
+fn plan_says_what_a_switch_would_do_and_drift_what_changed_on_the_host() {
+    let mut fs = host();
+    let (said, exit) = said(&mut fs, &["plan", "h1-host"]);
+    assert_eq!(
+        (said, exit),
+        (vec!["  changed etc/a".to_string()], Exit::Ok)
+    );
+    let (said, _) = said(&mut fs, &["plan", "h2-host"]);
+    assert_eq!(said, ["already on generation 2: nothing would change"]);
+    assert_eq!(
+        said(&mut fs, &["drift"]),
+        (vec!["generation 2 h2-host".to_string()], Exit::Ok)
+    );
+    // Edited through the link: the store copy is.
+    fs.write(Path::new("/etc/a"), b"edited\n", 0o644).unwrap();
+    assert_eq!(
+        said(&mut fs, &["drift"]),
+        (
+            vec![
+                "generation 2 h2-host".to_string(),
+                "modified: files of generation 2 were edited on the host".to_string()
+            ],
+            Exit::Drifted
+        )
+    );
+    fs.unlink(Path::new("/etc/a")).unwrap();
+    fs.write(Path::new("/etc/a"), b"mine\n", 0o644).unwrap();
+    let (said, exit) = said(&mut fs, &["drift"]);
+    assert_eq!(exit, Exit::Drifted);
+    assert_eq!(
+        said.last().unwrap(),
+        "replaced: /etc/a is no longer sitec's link"
+    );
+}
