@@ -286,7 +286,7 @@ fn manifest_files(bundle: &Path) -> BTreeMap<String, String> {
 
 /// The command that runs the host agent push brought.
 fn agent() -> String {
-    format!("sh {}", support::host_agent())
+    support::agent_command(&support::host_agent())
 }
 
 fn store_name(bundle: &Path) -> String {

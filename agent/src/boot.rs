@@ -285,9 +285,13 @@ impl<F: Effects> Agent<'_, F> {
         let path = self.layout.boot_armed();
         match self.text(&path) {
             None => Ok(None),
-            Some(t) => BootArmed::parse(&t).map(Some).ok_or_else(|| Error::State {
-                path,
-                why: format!("is corrupt ('{}')", t.trim_end()),
+            Some(t) => BootArmed::parse(&t).map(Some).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{} is corrupt ('{}'): see {}/log",
+                    path.display(),
+                    t.trim_end(),
+                    self.layout.state.display()
+                ))
             }),
         }
     }
@@ -335,12 +339,27 @@ impl<F: Effects> Agent<'_, F> {
                 "boot-expire",
             ],
         );
-        let ran = self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
-        if !ran.success {
-            // Every activation checks the deadline too (`recover`).
+        let systemd = self.fx.exists(Path::new("/run/systemd/system"));
+        let started = systemd && {
+            let timer = timer.logged(&state.join("log"), 60);
+            let ran = self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
+            ran.success
+        };
+        if !started {
+            // Every activation checks the deadline too (`recover`); a
+            // detached process waits for it meanwhile, its output nowhere.
             self.notes.push(Note::Warn(
-                "systemd-run could not start the confirmation's timer: the next activation past the deadline goes back".to_string(),
+                "systemd-run could not start the confirmation's timer: a process waits instead"
+                    .to_string(),
             ));
+            let wait = format!(
+                "sleep {}; exec '{}' boot-expire",
+                timeout.max(1),
+                state.join("activate").display()
+            );
+            let detached =
+                Cmd::new("setsid", &["-f", "sh", "-c", &wait]).logged(Path::new("/dev/null"), 60);
+            self.fx.run(&detached).map_err(at(Path::new("setsid")))?;
         }
         Ok(())
     }

@@ -103,23 +103,43 @@ pub fn intact(fx: &impl Effects, dir: &Path) -> bool {
     let Ok(index) = sitec_format::Index::parse(&String::from_utf8_lossy(&text)) else {
         return false;
     };
-    fx.mode(dir).ok() == Some(0o555) && sealed(fx, dir, "", &index)
+    unsealed(fx, dir, &index).is_none()
 }
 
-fn sealed(fx: &impl Effects, dir: &Path, prefix: &str, index: &sitec_format::Index) -> bool {
+/// The first entry of the store copy in `dir` whose mode is not its
+/// sealed one, as `PATH (mode M, sealed S)`.
+pub fn unsealed(fx: &impl Effects, dir: &Path, index: &sitec_format::Index) -> Option<String> {
+    let top = fx.mode(dir).unwrap_or(0);
+    if top != 0o555 {
+        return Some(format!(". (mode {top:o}, sealed 0555)"));
+    }
+    first_unsealed(fx, dir, "", index)
+}
+
+fn first_unsealed(
+    fx: &impl Effects,
+    dir: &Path,
+    prefix: &str,
+    index: &sitec_format::Index,
+) -> Option<String> {
     let Ok(names) = fx.list(dir) else {
-        return false;
+        return Some(format!("{prefix}. (unreadable)"));
     };
-    names.iter().all(|name| {
-        let path = dir.join(name);
+    for name in names {
+        let path = dir.join(&name);
         let rel = format!("{prefix}{}", name.to_string_lossy());
-        match fx.kind(&path) {
-            Ok(Some(Kind::Dir)) => {
-                fx.mode(&path).ok() == Some(sealed_mode(&rel, true, index))
-                    && sealed(fx, &path, &format!("{rel}/"), index)
-            }
-            Ok(Some(Kind::File)) => fx.mode(&path).ok() == Some(sealed_mode(&rel, false, index)),
-            _ => true,
+        let (dir_entry, want) = match fx.kind(&path) {
+            Ok(Some(Kind::Dir)) => (true, sealed_mode(&rel, true, index)),
+            Ok(Some(Kind::File)) => (false, sealed_mode(&rel, false, index)),
+            _ => continue,
+        };
+        let have = fx.mode(&path).unwrap_or(0);
+        if have != want {
+            return Some(format!("{rel} (mode {have:o}, sealed {want:04o})"));
         }
-    })
+        if dir_entry && let Some(odd) = first_unsealed(fx, &path, &format!("{rel}/"), index) {
+            return Some(odd);
+        }
+    }
+    None
 }

@@ -122,9 +122,9 @@ pub fn shape(fx: &impl Effects, dir: &Path, index: &Index, state: &Path, sealed:
             )));
         }
     }
-    if sealed && !crate::bundle::intact(fx, dir) {
+    if sealed && let Some(odd) = crate::bundle::unsealed(fx, dir, index) {
         return Err(refused(format!(
-            "the store copy {} is not sealed; push the bundle again to repair it",
+            "the store copy {} is not sealed: {odd}; push the bundle again to repair it",
             dir.file_name().unwrap_or_default().to_string_lossy()
         )));
     }

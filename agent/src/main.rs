@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let mut command = match Command::parse(&args) {
         Ok(c) => c,
         Err(usage) => {
-            eprintln!("sitec-agent: {}\n{USAGE}", usage.0);
+            eprintln!("activate: {}\n{USAGE}", usage.0);
             return ExitCode::from(Exit::Error.code());
         }
     };
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         match std::path::absolute(&*dir) {
             Ok(d) => *dir = d,
             Err(e) => {
-                eprintln!("sitec-agent: {}: {e}", dir.display());
+                eprintln!("activate: {}: {e}", dir.display());
                 return ExitCode::from(Exit::Error.code());
             }
         }
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     {
         use std::io::Read as _;
         if let Err(e) = std::io::stdin().read_to_string(text) {
-            eprintln!("sitec-agent: the index on stdin: {e}");
+            eprintln!("activate: the index on stdin: {e}");
             return ExitCode::from(Exit::Error.code());
         }
     }
@@ -57,28 +57,36 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| "/tmp".into()),
         busy: Lock::held(&layout),
         exe: std::env::current_exe().ok(),
+        hooks: sitec_agent::transition::Hooks {
+            pause_at: std::env::var("SITEC_TEST_PAUSE_AT").ok(),
+            pause_file: std::env::var_os("SITEC_TEST_PAUSE_FILE").map(Into::into),
+            fail_at: std::env::var("SITEC_TEST_FAIL_AT").ok(),
+        },
     };
     let _lock = match command.lock() {
         None => None,
         Some(wait) => match Lock::acquire(&layout, wait) {
             Ok(l) => Some(l),
             Err(e) => {
-                eprintln!("sitec-agent: {e}");
+                eprintln!("activate: {e}");
                 return ExitCode::from(e.exit().code());
             }
         },
     };
     let mut fx = Os::new(Path::new("/"));
-    let outcome = execute(&mut fx, &layout, &command, &env);
-    log(&layout, &outcome.log);
-    for line in &outcome.lines {
-        // A closed stdout (the operator's session gone) changes nothing.
+    // Each line as it is said; a closed stdout (the operator's session
+    // gone) changes nothing.
+    let mut print = |line: &Line| {
         let _ = match line {
-            Line::Say(s) => writeln!(std::io::stdout(), "{s}"),
-            Line::Warn(w) => writeln!(std::io::stderr(), "sitec-agent: {w}"),
+            Line::Say(s) => {
+                writeln!(std::io::stdout(), "{s}").and_then(|()| std::io::stdout().flush())
+            }
+            Line::Warn(w) => writeln!(std::io::stderr(), "activate: {w}"),
             Line::Listed(l) => writeln!(std::io::stderr(), "{l}"),
         };
-    }
+    };
+    let outcome = execute(&mut fx, &layout, &command, &env, &mut print);
+    log(&layout, &outcome.log);
     ExitCode::from(outcome.exit.code())
 }
 

@@ -47,48 +47,94 @@ pub struct Env {
     pub busy: bool,
     /// This agent's executable: a switch makes it the host's.
     pub exe: Option<PathBuf>,
+    /// Test-only hooks (SITEC_TEST_PAUSE_AT, SITEC_TEST_PAUSE_FILE,
+    /// SITEC_TEST_FAIL_AT).
+    pub hooks: crate::transition::Hooks,
 }
 
-/// Runs `command` (its lock already held, when it takes one).
-pub fn execute<F: Effects>(fx: &mut F, layout: &Layout, command: &Command, env: &Env) -> Outcome {
-    let mut agent = Agent::new(fx, layout.clone());
-    let result = run(&mut agent, layout, command, env);
-    let mut lines = Vec::new();
-    let mut log = Vec::new();
-    for note in std::mem::take(&mut agent.notes) {
-        match note {
-            Note::Warn(w) => {
-                log.push(format!("warning: {w}"));
-                lines.push(Line::Warn(format!("warning: {w}")));
+/// What a command says, as it says it: each line goes to `stream` at
+/// once (a switch says where it goes before its transition, which may
+/// cut the session off) and is kept for the outcome.
+pub struct Said<'s> {
+    pub lines: Vec<Line>,
+    pub log: Vec<String>,
+    stream: &'s mut dyn FnMut(&Line),
+}
+
+impl Said<'_> {
+    fn line(&mut self, l: Line) {
+        (self.stream)(&l);
+        self.lines.push(l);
+    }
+
+    /// The agent's notes so far, in order.
+    fn notes(&mut self, notes: Vec<Note>) {
+        for note in notes {
+            match note {
+                Note::Warn(w) => {
+                    self.log.push(format!("warning: {w}"));
+                    self.line(Line::Warn(format!("warning: {w}")));
+                }
+                Note::Log(l) => self.log.push(l),
+                Note::Say(l) => self.line(Line::Say(l)),
             }
-            Note::Log(l) => log.push(l),
-            Note::Say(l) => lines.push(Line::Say(l)),
         }
     }
+}
+
+/// Runs `command` (its lock already held, when it takes one); each line
+/// it says goes to `stream` as it is said.
+pub fn execute<F: Effects>(
+    fx: &mut F,
+    layout: &Layout,
+    command: &Command,
+    env: &Env,
+    stream: &mut dyn FnMut(&Line),
+) -> Outcome {
+    let mut agent = Agent::new(fx, layout.clone());
+    agent.hooks = env.hooks.clone();
+    let mut said = Said {
+        lines: Vec::new(),
+        log: Vec::new(),
+        stream,
+    };
+    let result = run(&mut agent, layout, command, env, &mut said);
+    said.notes(std::mem::take(&mut agent.notes));
     let exit = match result {
-        Ok(said) => {
-            lines.extend(said.into_iter().map(Line::Say));
+        Ok(lines) => {
+            for l in lines {
+                said.line(Line::Say(l));
+            }
             Exit::Ok
         }
-        Err(Error::Drifted(said)) => {
-            lines.extend(said.into_iter().map(Line::Say));
+        Err(Error::Drifted(lines)) => {
+            for l in lines {
+                said.line(Line::Say(l));
+            }
             Exit::Drifted
         }
         Err(e) => {
             if let Error::RefusedListing { listed, .. } = &e {
-                lines.extend(listed.iter().cloned().map(Line::Listed));
+                for l in listed {
+                    said.line(Line::Listed(l.clone()));
+                }
             }
-            log.push(format!("error: {e}"));
-            lines.push(Line::Warn(e.to_string()));
+            said.log.push(format!("error: {e}"));
+            said.line(Line::Warn(e.to_string()));
             e.exit()
         }
     };
     if command.changes()
         && let Err(e) = crate::status::write_prometheus(agent.fx, layout)
     {
-        log.push(format!("warning: status.prom not written: {e}"));
+        said.log
+            .push(format!("warning: status.prom not written: {e}"));
     }
-    Outcome { lines, log, exit }
+    Outcome {
+        lines: said.lines,
+        log: said.log,
+        exit,
+    }
 }
 
 fn run<F: Effects>(
@@ -96,6 +142,7 @@ fn run<F: Effects>(
     layout: &Layout,
     command: &Command,
     env: &Env,
+    said: &mut Said,
 ) -> Result<Vec<String>, Error> {
     match command {
         Command::Hash { dir } => Ok(vec![crate::bundle::hash(&*agent.fx, dir)?]),
@@ -156,7 +203,7 @@ fn run<F: Effects>(
         }
         Command::ConfirmBoot { name } => Ok(vec![agent.confirm_boot(name.as_deref())?]),
         Command::Check { bundle, stand_ins } => check(agent, bundle, *stand_ins, env),
-        Command::Switch { .. } => switch(agent, command, env),
+        Command::Switch { .. } => switch(agent, command, env, said),
         Command::Plan { name, index } => plan(agent, name, index.as_deref()),
         Command::Drift => drift(agent),
         Command::Receive { name } => {
@@ -377,6 +424,7 @@ fn switch<F: Effects>(
     agent: &mut Agent<'_, F>,
     command: &Command,
     env: &Env,
+    out: &mut Said,
 ) -> Result<Vec<String>, Error> {
     let Command::Switch {
         name,
@@ -442,18 +490,23 @@ fn switch<F: Effects>(
         crate::transition::Confirm::IfNetwork(*confirm_timeout)
     };
     let to = state.next();
-    let mut said = vec![format!("switching generation {from} -> {to} ({name})")];
+    // Said before the transition, which may cut the session off.
+    out.notes(std::mem::take(&mut agent.notes));
+    out.line(Line::Say(format!(
+        "switching generation {from} -> {to} ({name})"
+    )));
+    let mut said = Vec::new();
     let (to, awaiting) = match agent.switch_with(name, confirm) {
         Ok(r) => r,
         Err(e) => {
             agent.drop_decrypted(&decrypted)?;
             if let Error::Failed { back, .. } = &e {
-                said.push(format!(
+                agent.notes.push(Note::Say(format!(
                     "an action failed: rolling back to generation {back}"
-                ));
-                agent.notes.extend(said.into_iter().map(Note::Say));
+                )));
+                return Err(e);
             }
-            return Err(e);
+            return settle_after(agent, e);
         }
     };
     said.push(match (awaiting, *await_confirmation) {
@@ -608,4 +661,25 @@ fn drift<F: Effects>(agent: &mut Agent<'_, F>) -> Result<Vec<String>, Error> {
     }
     said.extend(problems);
     Err(Error::Drifted(said))
+}
+
+/// A transition stopped by an error of its own (a write that failed, a
+/// full disk) is settled at once, as the next activation would: a switch
+/// undone, a rollback finished; if that fails too, the journal is left for
+/// the next activation or the boot.
+fn settle_after<F: Effects>(agent: &mut Agent<'_, F>, e: Error) -> Result<Vec<String>, Error> {
+    if !matches!(e, Error::Io { .. } | Error::State { .. } | Error::Usage(_)) {
+        return Err(e);
+    }
+    if !agent.fx.exists(&agent.layout.journal()) {
+        return Err(e);
+    }
+    agent.notes.push(Note::Warn(format!(
+        "the transition stopped at an error ({e}): settling it now"
+    )));
+    agent.recover(false)?;
+    let live = agent.state()?.current.unwrap_or(Gen(0));
+    Err(Error::ActionsFailed(format!(
+        "settled: generation {live} is live"
+    )))
 }

@@ -50,6 +50,19 @@ pub struct Agent<'a, F: Effects> {
     /// The agent executable a switch makes the host's (with the boot
     /// guard); none: the host's agent and guard are left as they are.
     pub guard: Option<PathBuf>,
+    /// Test-only hooks (unset on hosts).
+    pub hooks: Hooks,
+}
+
+/// Test-only hooks, as `activate` has them: `pause_at` STEP stops there
+/// until the test kills this process (a crash at STEP) or the sleep it
+/// waits on (carry on), its pids written to `pause_file`; `fail_at` STEP
+/// fails there once, as a write that fails would.
+#[derive(Clone, Debug, Default)]
+pub struct Hooks {
+    pub pause_at: Option<String>,
+    pub pause_file: Option<PathBuf>,
+    pub fail_at: Option<String>,
 }
 
 /// Whether a switch awaits confirmation.
@@ -73,6 +86,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             notes: Vec::new(),
             expiring: false,
             guard: None,
+            hooks: Hooks::default(),
         }
     }
 
@@ -125,6 +139,26 @@ impl<'a, F: Effects> Agent<'a, F> {
                 self.fx.mkdir_all(dir, 0o755).map_err(at(dir))?;
             }
             self.fx.swap_link(&through, &host).map_err(at(&host))?;
+        }
+        Ok(())
+    }
+
+    /// A step of a transition, logged; where the test hooks stop or fail.
+    fn step(&mut self, name: &str) -> R<()> {
+        self.notes.push(Note::Log(format!("step {name}")));
+        if self.hooks.fail_at.as_deref() == Some(name) {
+            self.hooks.fail_at = None;
+            return Err(Error::Usage(format!(
+                "a failure at {name} (SITEC_TEST_FAIL_AT)"
+            )));
+        }
+        if self.hooks.pause_at.as_deref() == Some(name)
+            && let Some(file) = &self.hooks.pause_file
+            && let Ok(mut sleep) = std::process::Command::new("sleep").arg("3600").spawn()
+        {
+            let pids = format!("{} {}\n", std::process::id(), sleep.id());
+            let _ = std::fs::write(file, pids);
+            let _ = sleep.wait();
         }
         Ok(())
     }
@@ -250,6 +284,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             self.set_boot_files(&gens)?;
         }
         let retired = decide::retired_units(&base_gen, &from_gen, &to_gen, |u| self.shipped(u));
+        self.step("retire")?;
         let mut acts = Actions {
             fx: &mut *self.fx,
             layout: &self.layout,
@@ -262,20 +297,25 @@ impl<'a, F: Effects> Agent<'a, F> {
         acts.retire(&retired, boot)?;
         let notes = std::mem::take(&mut acts.notes);
         self.notes.extend(notes);
+        self.step("links")?;
         self.materialize(to, &to_files, &backup, true)?;
         let gone: Vec<PathBuf> = from_files
             .paths()
             .filter(|p| !to_files.contains(p))
             .cloned()
             .collect();
+        self.step("prune")?;
         for p in &gone {
             self.restore_path(p, &backup)?;
         }
+        self.step("swap")?;
         let current = self.layout.current();
         self.fx
             .swap_link(&PathBuf::from(format!("generations/{to}")), &current)
             .map_err(at(&current))?;
+        self.step("relink")?;
         self.materialize(to, &to_files, &backup, false)?;
+        self.step("secrets")?;
         let owners = |p: &str| {
             [&to_gen, &from_gen]
                 .into_iter()
@@ -296,6 +336,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             decide::secret_changes(&from_gen, &to_gen, |p| self.secret_differs(from, to, p)),
             decide::repaired_changes(&from_gen, &to_gen, &repaired),
         ]);
+        self.step("actions")?;
         let mut acts = Actions {
             fx: &mut *self.fx,
             layout: &self.layout,
@@ -342,6 +383,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         {
             self.set_boot_files(&[to])?;
         }
+        self.step("units")?;
         let mut acts = Actions {
             fx: &mut *self.fx,
             layout: &self.layout,
@@ -601,9 +643,14 @@ impl<'a, F: Effects> Agent<'a, F> {
         match self.fx.read(&path) {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
-                Armed::parse(&text).map(Some).ok_or_else(|| Error::State {
-                    path,
-                    why: format!("is corrupt ('{}')", text.trim_end()),
+                Armed::parse(&text).map(Some).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{} is corrupt ('{}'): see {}/log and {}/generations",
+                        path.display(),
+                        text.trim_end(),
+                        self.layout.state.display(),
+                        self.layout.state.display()
+                    ))
                 })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -614,6 +661,15 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// Back from a generation nobody confirmed, journaled: finished, never
     /// undone, after a crash.
     fn unconfirmed_rollback(&mut self, armed: Armed, boot: bool) -> R<()> {
+        let why = if boot {
+            "the host restarted before it was confirmed"
+        } else {
+            "no confirmation before the deadline"
+        };
+        self.notes.push(Note::Log(format!(
+            "generation {} was not confirmed ({why}): rolling back to {}",
+            armed.generation, armed.previous
+        )));
         self.journal(Journal {
             from: armed.generation,
             to: armed.previous,
@@ -683,16 +739,30 @@ impl<'a, F: Effects> Agent<'a, F> {
                 &token,
             ],
         );
-        let ran = self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
-        if !ran.success {
-            self.notes.push(Note::Warn(
-                "systemd-run could not start the confirmation's timer: a process waits instead"
-                    .to_string(),
-            ));
+        let systemd = self
+            .fx
+            .kind(Path::new("/run/systemd/system"))
+            .ok()
+            .flatten()
+            == Some(Kind::Dir);
+        let started = systemd && {
+            let timer = timer.logged(&self.layout.state.join("log"), 60);
+            let ran = self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
+            if !ran.success {
+                self.notes.push(Note::Warn(
+                    "systemd-run could not start the confirmation's timer: a process waits instead"
+                        .to_string(),
+                ));
+            }
+            ran.success
+        };
+        if !started {
+            // Without systemd (a container): a detached process, whose
+            // output goes nowhere (a capture would wait for it).
             let wait = format!("sleep {timeout}; exec '{agent}' expire {g} {token}");
-            self.fx
-                .run(&Cmd::new("setsid", &["-f", "sh", "-c", &wait]))
-                .map_err(at(Path::new("setsid")))?;
+            let detached =
+                Cmd::new("setsid", &["-f", "sh", "-c", &wait]).logged(Path::new("/dev/null"), 60);
+            self.fx.run(&detached).map_err(at(Path::new("setsid")))?;
         }
         let path = crate::effects::with_suffix(&self.layout.armed(), ".timer");
         let new = crate::effects::with_suffix(&path, ".sitec-new");
@@ -811,6 +881,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             })?,
         );
         let store = self.layout.store_copy(name);
+        self.step("backup")?;
         self.backup_paths(&bundle, &bundle_gen, &store)?;
         if from.0 != 0 {
             let left = self.generation_of(from)?;
@@ -842,6 +913,7 @@ impl<'a, F: Effects> Agent<'a, F> {
                 changes.iter().any(|c| c.network).then_some(t)
             }
         };
+        self.step("journal")?;
         self.journal(Journal {
             from,
             to,
@@ -859,6 +931,7 @@ impl<'a, F: Effects> Agent<'a, F> {
                 back: from,
             });
         }
+        self.step("confirm")?;
         match confirm_within {
             Some(timeout) => {
                 self.arm(to, from, timeout)?;

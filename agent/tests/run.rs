@@ -47,7 +47,13 @@ fn host() -> SimFs {
 fn said(fs: &mut SimFs, args: &[&str]) -> (Vec<String>, Exit) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let command = Command::parse(&args).unwrap();
-    let out = execute(fs, &Layout::default(), &command, &Default::default());
+    let out = execute(
+        fs,
+        &Layout::default(),
+        &command,
+        &Default::default(),
+        &mut |_| {},
+    );
     let lines = out
         .lines
         .iter()

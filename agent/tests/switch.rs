@@ -72,7 +72,7 @@ fn switch(fs: &mut SimFs, name: &str) -> (Vec<String>, Exit) {
         ..Default::default()
     };
     fs.mkdir_all(Path::new("/tmp"), 0o1777).unwrap();
-    let out = execute(fs, &Layout::default(), &command, &env);
+    let out = execute(fs, &Layout::default(), &command, &env, &mut |_| {});
     let lines = out
         .lines
         .iter()
@@ -151,7 +151,14 @@ fn a_switch_checks_switches_and_makes_its_agent_the_hosts() {
     );
     let confirm = Command::parse(&["confirm".to_string()]).unwrap();
     assert_eq!(
-        execute(&mut fs, &Layout::default(), &confirm, &Env::default()).exit,
+        execute(
+            &mut fs,
+            &Layout::default(),
+            &confirm,
+            &Env::default(),
+            &mut |_| {}
+        )
+        .exit,
         Exit::Ok
     );
 
