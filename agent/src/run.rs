@@ -99,6 +99,10 @@ pub fn execute<F: Effects>(
         stream,
     };
     let result = run(&mut agent, layout, command, env, &mut said);
+    let result = match result {
+        Err(e) if agent.transitioning => settle_after(&mut agent, e),
+        r => r,
+    };
     said.notes(std::mem::take(&mut agent.notes));
     let exit = match result {
         Ok(lines) => {
@@ -506,7 +510,7 @@ fn switch<F: Effects>(
                 )));
                 return Err(e);
             }
-            return settle_after(agent, e);
+            return Err(e);
         }
     };
     said.push(match (awaiting, *await_confirmation) {
@@ -671,12 +675,15 @@ fn settle_after<F: Effects>(agent: &mut Agent<'_, F>, e: Error) -> Result<Vec<St
     if !matches!(e, Error::Io { .. } | Error::State { .. } | Error::Usage(_)) {
         return Err(e);
     }
+    agent.transitioning = false;
     if !agent.fx.exists(&agent.layout.journal()) {
         return Err(e);
     }
     agent.notes.push(Note::Warn(format!(
         "the transition stopped at an error ({e}): settling it now"
     )));
+    // If that fails too, the journal stays for the next activation or the
+    // boot.
     agent.recover(false)?;
     let live = agent.state()?.current.unwrap_or(Gen(0));
     Err(Error::ActionsFailed(format!(

@@ -52,6 +52,8 @@ pub struct Agent<'a, F: Effects> {
     pub guard: Option<PathBuf>,
     /// Test-only hooks (unset on hosts).
     pub hooks: Hooks,
+    /// A transition runs (an error now leaves it in the middle).
+    pub transitioning: bool,
 }
 
 /// Test-only hooks, as `activate` has them: `pause_at` STEP stops there
@@ -87,6 +89,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             expiring: false,
             guard: None,
             hooks: Hooks::default(),
+            transitioning: false,
         }
     }
 
@@ -262,6 +265,7 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// Whether an action failed or a unit could not be set: the files are
     /// `to`'s all the same.
     pub fn transition(&mut self, from: Gen, to: Gen, boot: bool) -> R<bool> {
+        self.transitioning = true;
         let from_files = self.files(from)?;
         let to_files = self.files(to)?;
         let backup = self.files(Gen(0))?;
@@ -400,6 +404,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         // `systemctl disable` also removes a link named like the unit in
         // /etc/systemd/system, which is how sitec installs unit files.
         self.materialize(to, &to_files, &backup, false)?;
+        self.transitioning = false;
         Ok(failed || !stuck.is_empty() || !unsafe_secrets.is_empty())
     }
 
@@ -417,6 +422,8 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// Records how generation `g` ended; everything the transition wrote
     /// reaches the disk before the result does.
     pub(crate) fn result(&mut self, g: Gen, text: &str) -> R<()> {
+        self.notes
+            .push(Note::Log(format!("generation {g}: {text}")));
         let path = self.layout.result(g);
         self.fx.sync_all().map_err(at(&path))?;
         self.fx

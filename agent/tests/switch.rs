@@ -193,3 +193,34 @@ fn a_bundle_the_validator_rejects_changes_nothing() {
     assert!(!fs.exists(Path::new("/etc/a")));
     assert!(!fs.exists(&Layout::default().current()));
 }
+
+#[test]
+fn a_switch_stopped_by_an_error_of_its_own_is_settled_at_once() {
+    for step in ["retire", "links", "swap", "actions", "units"] {
+        let mut fs = host();
+        let one = store(&mut fs, "a of 1\n", false, "restart:a.service");
+        switch(&mut fs, &one);
+        let two = store(&mut fs, "a of 2\n", false, "restart:a.service");
+        let command = Command::parse(&["switch".to_string(), two.clone()]).unwrap();
+        let env = Env {
+            exe: Some(EXE.into()),
+            tmp: "/tmp".into(),
+            hooks: sitec_agent::transition::Hooks {
+                fail_at: Some(step.to_string()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let out = execute(&mut fs, &Layout::default(), &command, &env, &mut |_| {});
+        assert_eq!(out.exit, Exit::RolledBack, "{step}: {:?}", out.lines);
+        assert!(
+            out.lines
+                .iter()
+                .any(|l| matches!(l, Line::Warn(w) if w == "settled: generation 1 is live")),
+            "{step}: {:?}",
+            out.lines
+        );
+        assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 1\n", "{step}");
+        assert!(!fs.exists(&Layout::default().journal()), "{step}");
+    }
+}
