@@ -212,7 +212,11 @@ fn run<F: Effects>(
         Command::Drift => drift(agent),
         Command::Receive { name } => {
             agent.recover(false)?;
-            Ok(vec![agent.receive(name)?])
+            // Into the log: push reads rsync's count from what the transfer
+            // prints, so receive prints nothing on stdout.
+            let said = agent.receive(name)?;
+            agent.notes.push(Note::Log(said));
+            Ok(Vec::new())
         }
     }
 }
