@@ -365,6 +365,7 @@ impl<'a, F: Effects> Agent<'a, F> {
                 )));
                 continue;
             }
+            acts.notes.push(Note::Say(format!("  action {action}")));
             acts.notes.push(Note::Log(format!(
                 "action {action} (generation {from} -> {to})"
             )));

@@ -94,6 +94,7 @@ fn a_switch_checks_switches_and_makes_its_agent_the_hosts() {
             vec![
                 "validated etc/a shell".to_string(),
                 format!("switching generation 0 -> 1 ({one})"),
+                "  action restart:a.service".to_string(),
                 "switched to generation 1".to_string(),
             ],
             Exit::Ok
