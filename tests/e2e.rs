@@ -1533,7 +1533,7 @@ const PAUSING_SSH: &str = r#"
 for a do
 	shift
 	case $a in
-	*" switch --confirm-timeout "*) a="SITEC_TEST_PAUSE_AT=actions SITEC_TEST_PAUSE_FILE=$pause $a" ;;
+	*" switch --confirm-timeout "*) a="export SITEC_TEST_PAUSE_AT=actions SITEC_TEST_PAUSE_FILE=$pause; $a" ;;
 	esac
 	set -- "$@" "$a"
 done
