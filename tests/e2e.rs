@@ -1032,7 +1032,7 @@ fn rolled_back_generations_stay_rolled_back_and_corrupt_state_is_reported() {
     for out in [&a, &b] {
         lab.push_ok(out, &["e2e", "nas"]);
     }
-    let act = "sh /var/lib/sitec/activate";
+    let act = support::agent_command("/var/lib/sitec/activate");
     let rollback = run_ok(&mut lab.ssh("nas", &format!("{act} rollback")));
     assert!(
         text(&rollback).contains("rolled back from generation 2 to 1"),
@@ -1922,7 +1922,10 @@ fn a_host_an_earlier_sitec_switched_takes_this_ones_agent_and_goes_back() {
     // Pull mode, whichever generation is live, runs this agent.
     lab.on_ok(
         "nas",
-        "grep -qx 'ExecStart=/bin/sh /var/lib/sitec/activate pull' /etc/systemd/system/sitec-pull.service.d/sitec-agent.conf",
+        &format!(
+            "grep -qx 'ExecStart={} pull' /etc/systemd/system/sitec-pull.service.d/sitec-agent.conf",
+            support::agent_command("/var/lib/sitec/activate").replace("sh /", "/bin/sh /")
+        ),
     );
     // Pushed again, the agent is not sent again.
     let again = lab.push_ok(&b, &["e2e", "nas"]);
@@ -1959,7 +1962,13 @@ fn a_host_an_earlier_sitec_switched_takes_this_ones_agent_and_goes_back() {
     assert_eq!(lab.current("nas"), "generations/2");
 
     // Back to the earlier sitec's generation, with this agent, and forward.
-    let back = lab.on_ok("nas", "sh /var/lib/sitec/activate rollback 1");
+    let back = lab.on_ok(
+        "nas",
+        &format!(
+            "{} rollback 1",
+            support::agent_command("/var/lib/sitec/activate")
+        ),
+    );
     assert!(
         back.contains("rolled back from generation 2 to 1"),
         "{back}"

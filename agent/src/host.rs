@@ -148,7 +148,16 @@ impl HostState {
         }
         let journal = match fx.read(&layout.journal()) {
             Ok(bytes) => {
-                Some(Journal::parse(&String::from_utf8_lossy(&bytes)).map_err(Error::Journal)?)
+                let text = String::from_utf8_lossy(&bytes);
+                Some(Journal::parse(&text).map_err(|_| {
+                    Error::Usage(format!(
+                        "{} is corrupt ('{}'): nothing was changed; see {}/log and {}/generations",
+                        layout.journal().display(),
+                        text.trim_end(),
+                        layout.state.display(),
+                        layout.state.display()
+                    ))
+                })?)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(at(&layout.journal())(e)),
