@@ -142,10 +142,7 @@ fn boot_confirm_timeout(g: &Generation) -> u64 {
 
 impl<F: Effects> Agent<'_, F> {
     fn text(&self, path: &Path) -> Option<String> {
-        self.fx
-            .read(path)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+        self.fx.text(path)
     }
 
     /// This boot's id.
@@ -339,7 +336,7 @@ impl<F: Effects> Agent<'_, F> {
                 "boot-expire",
             ],
         );
-        let systemd = self.fx.exists(Path::new("/run/systemd/system"));
+        let systemd = self.fx.systemd_running();
         let started = systemd && {
             let timer = timer.logged(&state.join("log"), 60);
             let ran = self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
@@ -436,15 +433,14 @@ impl<F: Effects> Agent<'_, F> {
             Generation::Backup(b) => b,
             Generation::Bundle(_) => unreachable!("generation 0 is the backup"),
         };
-        let mut acts = Actions {
-            fx: &mut *self.fx,
-            layout: &self.layout,
-            from: (g, &left),
-            to: &to_gen,
-            base: &base,
-            timeout: self.action_timeout,
-            notes: Vec::new(),
-        };
+        let mut acts = Actions::new(
+            &mut *self.fx,
+            &self.layout,
+            (g, &left),
+            &to_gen,
+            &base,
+            self.action_timeout,
+        );
         let mut ok = true;
         for kind in Action::REBOOT.iter().filter(|k| used.contains(*k)) {
             let action = Action::try_from(kind.to_string()).expect("a kind without argument");
@@ -613,7 +609,7 @@ impl<F: Effects> Agent<'_, F> {
         self.fx.remove(&path).map_err(at(&path))?;
         let dir = self.layout.state.clone();
         self.fx.sync_dir(&dir).map_err(at(&dir))?;
-        if self.fx.exists(Path::new("/run/systemd/system")) {
+        if self.fx.systemd_running() {
             let _ = self
                 .fx
                 .run(&Cmd::new(
@@ -623,6 +619,18 @@ impl<F: Effects> Agent<'_, F> {
                 .map_err(at(Path::new("systemctl")))?;
         }
         Ok(format!("the boot on generation {g} ({own}) is confirmed"))
+    }
+
+    /// Which changes wait for a reboot, if any do, for switch, status and
+    /// drift.
+    pub fn say_reboot(&self) -> Option<String> {
+        let pending = self.reboot_pending();
+        (!pending.is_empty()).then(|| {
+            format!(
+                "reboot needed: {} take effect at the next boot",
+                pending.join(" ")
+            )
+        })
     }
 
     /// What awaits the boot's confirmation, for status and drift.

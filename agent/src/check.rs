@@ -20,7 +20,7 @@ use std::path::Path;
 
 use sitec_format::{AGENT_PROTOCOL, Action, Index};
 
-use crate::effects::{Cmd, Effects, Kind};
+use crate::effects::{Cmd, Effects, EffectsExt as _, Kind};
 use crate::host::Error;
 
 type R<T> = Result<T, Error>;
@@ -212,21 +212,6 @@ fn ifupdown_name(i: &str) -> &str {
     }
 }
 
-/// Where a program lives, if the host has it.
-pub fn which(fx: &impl Effects, program: &str) -> Option<String> {
-    [
-        "/usr/local/sbin",
-        "/usr/local/bin",
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-    ]
-    .iter()
-    .map(|d| format!("{d}/{program}"))
-    .find(|p| fx.exists(Path::new(p)))
-}
-
 /// Whether MAJOR.MINOR `a` is older than `b`.
 fn older(a: &str, b: &str) -> bool {
     let parts = |v: &str| -> (u64, u64) {
@@ -252,7 +237,7 @@ pub fn system(fx: &mut impl Effects, index: &Index) -> R<()> {
             release_advice(&have)
         ));
     }
-    let have = if which(&*fx, "ifreload").is_some() {
+    let have = if fx.which("ifreload").is_some() {
         "ifupdown2"
     } else {
         "classic"
@@ -270,7 +255,7 @@ pub fn system(fx: &mut impl Effects, index: &Index) -> R<()> {
     }
     for need in &index.needs {
         let program = need.program.as_str();
-        if which(&*fx, program).is_none() {
+        if fx.which(program).is_none() {
             continue; // missing altogether: what the host needs says so
         }
         let ran = fx
@@ -315,7 +300,7 @@ pub fn host_needs(
     let mut lacks = std::collections::BTreeSet::new();
     // (tool, what needs it, the package to install)
     let mut tools: Vec<(&str, String, &str)> = Vec::new();
-    let have = |t: &str| which(fx, t).is_some();
+    let have = |t: &str| fx.which(t).is_some();
     let mut units: Vec<(String, String)> = Vec::new();
     for (path, f) in &index.files {
         for a in &f.actions {

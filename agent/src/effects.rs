@@ -161,6 +161,37 @@ pub trait Tree {
 /// The operations the agent builds from the primitive ones, each a sequence
 /// of steps of its own.
 pub trait EffectsExt: Effects {
+    /// A file's text (lossy UTF-8), following links; `None` when it
+    /// cannot be read.
+    fn text(&self, path: &Path) -> Option<String> {
+        self.read(path)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Where `program` lives, in the directories activate's PATH names.
+    fn which(&self, program: &str) -> Option<PathBuf> {
+        [
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+        ]
+        .iter()
+        .map(|d| Path::new(d).join(program))
+        .find(|p| self.exists(p))
+    }
+
+    /// Whether systemd runs the host (and not a container without it).
+    fn systemd_running(&self) -> bool {
+        matches!(
+            self.kind(Path::new("/run/systemd/system")),
+            Ok(Some(Kind::Dir))
+        )
+    }
+
     /// `mkdir -p`: every missing directory of `path`, each with `mode`.
     fn mkdir_all(&mut self, path: &Path, mode: u32) -> io::Result<()> {
         let mut missing = Vec::new();

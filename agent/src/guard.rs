@@ -111,7 +111,7 @@ impl<F: Effects> Agent<'_, F> {
                 reload = true;
             }
         }
-        if reload && self.fx.exists(Path::new("/run/systemd/system")) {
+        if reload && self.fx.systemd_running() {
             let ran = self
                 .fx
                 .run(&Cmd::new("systemctl", &["daemon-reload"]))

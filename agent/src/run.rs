@@ -152,13 +152,7 @@ fn run<F: Effects>(
         Command::Hash { dir } => Ok(vec![crate::bundle::hash(&*agent.fx, dir)?]),
         Command::Status { generation } => {
             let mut boot: Vec<String> = agent.say_boot()?.into_iter().collect();
-            let pending = agent.reboot_pending();
-            if !pending.is_empty() {
-                boot.push(format!(
-                    "reboot needed: {} take effect at the next boot",
-                    pending.join(" ")
-                ));
-            }
+            boot.extend(agent.say_reboot());
             crate::status::status(&*agent.fx, layout, env.busy, *generation, boot)
         }
         Command::List => crate::status::list(&*agent.fx, layout),
@@ -355,7 +349,7 @@ fn checked<F: Effects>(
             })
             .chain(index.units.keys().map(|u| (u.clone(), false)))
             .collect();
-        let systemd = agent.fx.exists(Path::new("/run/systemd/system"));
+        let systemd = agent.fx.systemd_running();
         if systemd {
             for (u, exists) in units.iter_mut() {
                 *exists = unit_exists(&mut *agent.fx, u);
@@ -394,7 +388,7 @@ fn checked<F: Effects>(
             continue;
         };
         let tool = crate::validate::tool(v);
-        if crate::check::which(&*agent.fx, tool).is_none() {
+        if agent.fx.which(tool).is_none() {
             verdict = Err(Error::Refused(format!(
                 "{path}: cannot validate, {tool} is not installed"
             )));
@@ -526,26 +520,14 @@ fn switch<F: Effects>(
             "switched to generation {to}; network configuration changed: confirm within {confirm_timeout} s or it rolls back"
         ),
     });
-    let pending = agent.reboot_pending();
-    if !pending.is_empty() {
-        said.push(format!(
-            "reboot needed: {} take effect at the next boot",
-            pending.join(" ")
-        ));
-    }
+    said.extend(agent.say_reboot());
     Ok(said)
 }
 
 /// Whether the host has a unit (a template instance through its
 /// template).
 fn unit_exists<F: Effects>(fx: &mut F, unit: &str) -> bool {
-    let name = match unit.split_once('@') {
-        Some((prefix, rest)) => match rest.rsplit_once('.') {
-            Some((_, kind)) => format!("{prefix}@.{kind}"),
-            None => unit.to_string(),
-        },
-        None => unit.to_string(),
-    };
+    let name = crate::actions::unit_file(unit);
     fx.run(&crate::effects::Cmd::new(
         "systemctl",
         &["list-unit-files", "--no-legend", &name],
@@ -633,13 +615,7 @@ fn drift<F: Effects>(agent: &mut Agent<'_, F>) -> Result<Vec<String>, Error> {
     if c.0 == 0 {
         return Ok(said);
     }
-    let pending = agent.reboot_pending();
-    if !pending.is_empty() {
-        said.push(format!(
-            "reboot needed: {} take effect at the next boot",
-            pending.join(" ")
-        ));
-    }
+    said.extend(agent.say_reboot());
     if let Some(line) = agent.say_boot()? {
         said.push(line);
     }

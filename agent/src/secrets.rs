@@ -304,7 +304,7 @@ impl<F: Effects> Agent<'_, F> {
         if keys.is_empty() {
             return Err(Error::Refused("the bundle carries secrets encrypted to this host's ssh host key, and the host has none (/etc/ssh/ssh_host_ed25519_key)".to_string()));
         }
-        if crate::check::which(&*self.fx, "age").is_none() {
+        if self.fx.which("age").is_none() {
             return Err(Error::Refused(
                 "the bundle carries secrets encrypted with age, which is not installed (apt install age)"
                     .to_string(),

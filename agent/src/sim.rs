@@ -258,6 +258,20 @@ impl SimFs {
         }
     }
 
+    /// A new file (root's) at the resolved entry `at`, as processes see it.
+    fn new_file(&mut self, at: PathBuf, bytes: Vec<u8>, mode: u32) -> Ino {
+        let ino = self.next_ino;
+        self.next_ino += 1;
+        self.live.names.insert(at, Node::File(ino));
+        let data = Data {
+            bytes,
+            mode,
+            owner: (0, 0),
+        };
+        self.live.inodes.insert(ino, data);
+        ino
+    }
+
     /// The entry must not exist, and its directory must.
     fn fresh(&self, at: &Path) -> io::Result<()> {
         if self.live.names.contains_key(at) {
@@ -370,20 +384,7 @@ impl Effects for SimFs {
                     format!("{}: a directory", path.display()),
                 ));
             }
-            None => {
-                let ino = self.next_ino;
-                self.next_ino += 1;
-                self.live.names.insert(at, Node::File(ino));
-                self.live.inodes.insert(
-                    ino,
-                    Data {
-                        bytes: Vec::new(),
-                        mode,
-                        owner: (0, 0),
-                    },
-                );
-                ino
-            }
+            None => self.new_file(at, Vec::new(), mode),
         };
         self.live.inodes.get_mut(&ino).expect("inode").bytes = bytes.to_vec();
         Ok(())
@@ -576,17 +577,7 @@ impl Effects for SimFs {
             for (path, bytes) in self.writes.get(&line).cloned().unwrap_or_default() {
                 let at = self.entry(&path)?;
                 self.dir_of(&at)?;
-                let ino = self.next_ino;
-                self.next_ino += 1;
-                self.live.names.insert(at, Node::File(ino));
-                self.live.inodes.insert(
-                    ino,
-                    Data {
-                        bytes,
-                        mode: 0o600,
-                        owner: (0, 0),
-                    },
-                );
+                self.new_file(at, bytes, 0o600);
             }
         }
         Ok(ran)

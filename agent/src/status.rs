@@ -16,9 +16,7 @@ use crate::layout::Layout;
 type R<T> = Result<T, Error>;
 
 fn text(fx: &impl Effects, path: &Path) -> Option<String> {
-    fx.read(path)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).trim_end().to_string())
+    fx.text(path).map(|t| t.trim_end().to_string())
 }
 
 /// The store copy a generation links to, by its name.

@@ -289,15 +289,14 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
         let retired = decide::retired_units(&base_gen, &from_gen, &to_gen, |u| self.shipped(u));
         self.step("retire")?;
-        let mut acts = Actions {
-            fx: &mut *self.fx,
-            layout: &self.layout,
-            from: (from, &from_gen),
-            to: &to_gen,
+        let mut acts = Actions::new(
+            &mut *self.fx,
+            &self.layout,
+            (from, &from_gen),
+            &to_gen,
             base,
-            timeout: self.action_timeout,
-            notes: Vec::new(),
-        };
+            self.action_timeout,
+        );
         acts.retire(&retired, boot)?;
         let notes = std::mem::take(&mut acts.notes);
         self.notes.extend(notes);
@@ -341,15 +340,14 @@ impl<'a, F: Effects> Agent<'a, F> {
             decide::repaired_changes(&from_gen, &to_gen, &repaired),
         ]);
         self.step("actions")?;
-        let mut acts = Actions {
-            fx: &mut *self.fx,
-            layout: &self.layout,
-            from: (from, &from_gen),
-            to: &to_gen,
+        let mut acts = Actions::new(
+            &mut *self.fx,
+            &self.layout,
+            (from, &from_gen),
+            &to_gen,
             base,
-            timeout: self.action_timeout,
-            notes: Vec::new(),
-        };
+            self.action_timeout,
+        );
         let mut failed = false;
         let mut boot_failed = false;
         for action in decide::ordered_actions(&changes) {
@@ -389,15 +387,14 @@ impl<'a, F: Effects> Agent<'a, F> {
             self.set_boot_files(&[to])?;
         }
         self.step("units")?;
-        let mut acts = Actions {
-            fx: &mut *self.fx,
-            layout: &self.layout,
-            from: (from, &from_gen),
-            to: &to_gen,
+        let mut acts = Actions::new(
+            &mut *self.fx,
+            &self.layout,
+            (from, &from_gen),
+            &to_gen,
             base,
-            timeout: self.action_timeout,
-            notes: Vec::new(),
-        };
+            self.action_timeout,
+        );
         let units = decide::unit_changes(&base.units, &from_gen, &to_gen);
         let stuck = acts.unit_states(&units, &retired, boot)?;
         let notes = std::mem::take(&mut acts.notes);
@@ -560,12 +557,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             }
         }
         // And the state of every unit a generation sets, as the host had it.
-        let systemd = self
-            .fx
-            .kind(Path::new("/run/systemd/system"))
-            .ok()
-            .flatten()
-            == Some(Kind::Dir);
+        let systemd = self.fx.systemd_running();
         for unit in generation.units().keys() {
             if !systemd || found.units.contains_key(*unit) || text.contains(&format!("u\t{unit}\t"))
             {
@@ -747,12 +739,7 @@ impl<'a, F: Effects> Agent<'a, F> {
                 &token,
             ],
         );
-        let systemd = self
-            .fx
-            .kind(Path::new("/run/systemd/system"))
-            .ok()
-            .flatten()
-            == Some(Kind::Dir);
+        let systemd = self.fx.systemd_running();
         let started = systemd && {
             let timer = timer.logged(&self.layout.state.join("log"), 60);
             let ran = self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;

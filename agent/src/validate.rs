@@ -36,9 +36,7 @@ pub struct Context<'a> {
 pub type Verdict = Result<(), String>;
 
 fn text(fx: &impl Effects, p: &Path) -> String {
-    fx.read(p)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
+    fx.text(p).unwrap_or_default()
 }
 
 fn said(ran: &Ran) -> String {
@@ -146,7 +144,7 @@ pub fn validate(
             Ok(if ran.success { Ok(()) } else { Err(said(&ran)) })
         }
         Validator::Toml => {
-            if crate::check::which(&*fx, "python3").is_none() {
+            if fx.which("python3").is_none() {
                 return Ok(Ok(()));
             }
             let ran = run(
@@ -256,7 +254,7 @@ fn ifupdown(fx: &mut impl Effects, _cx: &Context, f: &str) -> R<Verdict> {
     if fx.read(Path::new(f)).is_err() {
         return Ok(Err(format!("{f} cannot be read")));
     }
-    if crate::check::which(&*fx, "ifreload").is_some() {
+    if fx.which("ifreload").is_some() {
         let script = "set -eu\nmount -t tmpfs none /run\nmkdir /run/network\nmount -t tmpfs none /var/tmp\nexec ifup -s -a -i \"$1\"";
         let ran = run(fx, "unshare", &["-m", "sh", "-c", script, "sh", f])?;
         let err = String::from_utf8_lossy(&ran.stderr).into_owned();

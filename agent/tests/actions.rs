@@ -57,15 +57,7 @@ fn scene(to_units: &str, base: &str) -> Scene {
 
 fn run(fx: &mut SimFs, s: &Scene, from: Gen, action: &str) -> (Done, Vec<String>, Vec<Note>) {
     let start = fx.ops().len();
-    let mut a = Actions {
-        fx,
-        layout: &s.layout,
-        from: (from, &s.from),
-        to: &s.to,
-        base: &s.base,
-        timeout: 120,
-        notes: Vec::new(),
-    };
+    let mut a = Actions::new(fx, &s.layout, (from, &s.from), &s.to, &s.base, 120);
     let done = a
         .run_action(&Action::try_from(action.to_string()).unwrap())
         .unwrap();
@@ -240,15 +232,7 @@ fn unit_states_are_what_runs_and_at_boot_nothing_waits() {
     ];
     for boot in [false, true] {
         let start = fx.ops().len();
-        let mut a = Actions {
-            fx: &mut fx,
-            layout: &s.layout,
-            from: (Gen(1), &s.from),
-            to: &s.to,
-            base: &s.base,
-            timeout: 120,
-            notes: Vec::new(),
-        };
+        let mut a = Actions::new(&mut fx, &s.layout, (Gen(1), &s.from), &s.to, &s.base, 120);
         let failed = a.unit_states(&changes, &[], boot).unwrap();
         assert!(failed.is_empty());
         let nb = if boot { " --no-block" } else { "" };
@@ -273,15 +257,7 @@ fn unit_states_are_what_runs_and_at_boot_nothing_waits() {
         );
     }
     fx.fail_command("systemctl enable zaino.service");
-    let mut a = Actions {
-        fx: &mut fx,
-        layout: &s.layout,
-        from: (Gen(1), &s.from),
-        to: &s.to,
-        base: &s.base,
-        timeout: 120,
-        notes: Vec::new(),
-    };
+    let mut a = Actions::new(&mut fx, &s.layout, (Gen(1), &s.from), &s.to, &s.base, 120);
     assert_eq!(
         a.unit_states(&changes[3..], &[], false).unwrap(),
         ["zaino.service"]

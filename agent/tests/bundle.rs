@@ -1,30 +1,13 @@
 //! The agent hashes every bundle the compiler wrote to `out/` as the
 //! compiler did (its `BUNDLE`), and as `activate` does on hosts today.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 
 use sitec_agent::os::Os;
-
-fn bundles() -> Vec<PathBuf> {
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../out");
-    let mut found = Vec::new();
-    for site in std::fs::read_dir(&out).unwrap() {
-        let site = site.unwrap().path();
-        if !site.is_dir() {
-            continue;
-        }
-        for host in std::fs::read_dir(&site).unwrap() {
-            let host = host.unwrap().path();
-            if host.join("manifest.json").is_file() {
-                found.push(std::path::absolute(host).unwrap());
-            }
-        }
-    }
-    found.sort();
-    assert!(found.len() >= 5, "bundles in out/: {found:?}");
-    found
-}
+use support::bundles;
 
 #[test]
 fn every_bundle_in_out_hashes_to_its_bundle_file() {

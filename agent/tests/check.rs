@@ -2,7 +2,11 @@
 //! every bundle in `out/` passes; each kind of bundle or host that must
 //! not is refused with what to do, and nothing is changed.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
+
+use support::bundles;
 
 use sitec_agent::check;
 use sitec_agent::effects::{Effects, EffectsExt as _};
@@ -15,41 +19,8 @@ const STATE: &str = "/var/lib/sitec";
 /// A bundle of `out/` copied into a simulated host at /b.
 fn load(out: &Path) -> SimFs {
     let mut fs = SimFs::new();
-    for entry in walk(out) {
-        let rel = entry.strip_prefix(out).unwrap();
-        let at = Path::new("/b").join(rel);
-        fs.mkdir_all(at.parent().unwrap(), 0o755).unwrap();
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(&entry).unwrap().permissions(),
-        ) & 0o777;
-        fs.write(&at, &std::fs::read(&entry).unwrap(), mode)
-            .unwrap();
-    }
+    support::copy_in(&mut fs, out, Path::new("/b"));
     fs
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn bundles() -> Vec<PathBuf> {
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../out");
-    let mut found: Vec<PathBuf> = walk(&out)
-        .into_iter()
-        .filter(|p| p.ends_with("manifest.json"))
-        .map(|p| p.parent().unwrap().to_path_buf())
-        .collect();
-    found.sort();
-    found
 }
 
 fn index(fs: &SimFs) -> Index {

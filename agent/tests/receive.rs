@@ -2,7 +2,9 @@
 //! hash; one changed on the host is repaired file by file, and what was
 //! repaired under the live generation's daemons is recorded.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 
 use sitec_agent::effects::{Effects, EffectsExt as _};
 use sitec_agent::host::Error;
@@ -10,34 +12,13 @@ use sitec_agent::layout::Layout;
 use sitec_agent::sim::SimFs;
 use sitec_agent::transition::Agent;
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// out/homelab/nas, put where push puts it; its store name.
 fn pushed(fs: &mut SimFs) -> String {
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../out/homelab/nas");
+    let out = support::out().join("homelab/nas");
     let hash = std::fs::read_to_string(out.join("BUNDLE")).unwrap();
     let name = format!("{}-nas", hash.trim());
     let to = Layout::default().store().join(format!(".incoming-{name}"));
-    for entry in walk(&out) {
-        let at = to.join(entry.strip_prefix(&out).unwrap());
-        fs.mkdir_all(at.parent().unwrap(), 0o755).unwrap();
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(&entry).unwrap().permissions(),
-        ) & 0o777;
-        fs.write(&at, &std::fs::read(&entry).unwrap(), mode)
-            .unwrap();
-    }
+    support::copy_in(fs, &out, &to);
     name
 }
 

@@ -17,7 +17,7 @@ use sitec_format::{Action, UnitState};
 pub mod interfaces;
 pub mod wireguard;
 
-use crate::effects::{Cmd, Effects, Kind};
+use crate::effects::{Cmd, Effects, EffectsExt as _};
 use crate::generation::{Backup, Generation};
 use crate::host::{Error, at};
 use crate::index::Gen;
@@ -60,19 +60,29 @@ pub struct Actions<'a, F: Effects> {
     pub notes: Vec<Note>,
 }
 
-/// Where `activate` and Debian put programs.
-const PATH: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
-
 const SYSCTL: &str = "etc/sysctl.d/90-sitec.conf";
 
-impl<F: Effects> Actions<'_, F> {
+impl<'a, F: Effects> Actions<'a, F> {
+    /// The actions of a transition from `from` to `to`.
+    pub fn new(
+        fx: &'a mut F,
+        layout: &'a Layout,
+        from: (Gen, &'a Generation),
+        to: &'a Generation,
+        base: &'a Backup,
+        timeout: u64,
+    ) -> Self {
+        Actions {
+            fx,
+            layout,
+            from,
+            to,
+            base,
+            timeout,
+            notes: Vec::new(),
+        }
+    }
+
     fn warn(&mut self, text: String) {
         self.notes.push(Note::Warn(text));
     }
@@ -103,29 +113,21 @@ impl<F: Effects> Actions<'_, F> {
     }
 
     pub fn systemd_running(&self) -> bool {
-        matches!(
-            self.fx.kind(Path::new("/run/systemd/system")),
-            Ok(Some(Kind::Dir))
-        )
+        self.fx.systemd_running()
     }
 
     fn have(&self, program: &str) -> bool {
-        PATH.iter()
-            .any(|d| self.fx.exists(&Path::new(d).join(program)))
+        self.fx.which(program).is_some()
     }
 
     /// Whether the host has a unit (a template instance through its
     /// template).
     pub fn unit_exists(&mut self, unit: &str) -> R<bool> {
-        let name = match unit.split_once('@') {
-            Some((prefix, rest)) => match rest.rsplit_once('.') {
-                Some((_, kind)) => format!("{prefix}@.{kind}"),
-                None => unit.to_string(),
-            },
-            None => unit.to_string(),
-        };
         Ok(self
-            .ask("systemctl", &["list-unit-files", "--no-legend", &name])?
+            .ask(
+                "systemctl",
+                &["list-unit-files", "--no-legend", &unit_file(unit)],
+            )?
             .is_some_and(|out| !out.trim().is_empty()))
     }
 
@@ -140,10 +142,7 @@ impl<F: Effects> Actions<'_, F> {
     }
 
     fn text(&self, path: &Path) -> Option<String> {
-        self.fx
-            .read(path)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+        self.fx.text(path)
     }
 
     fn done(ok: bool) -> Done {
@@ -396,6 +395,18 @@ impl<F: Effects> Actions<'_, F> {
             self.warn("no initramfs builder (initramfs-tools, dracut) on this host: the options apply when the modules load".to_string());
             Ok(Done::Ok)
         }
+    }
+}
+
+/// The unit file that defines `unit`: a template instance's template
+/// (`wg-quick@wg0.service` is `wg-quick@.service`).
+pub fn unit_file(unit: &str) -> String {
+    match unit.split_once('@') {
+        Some((prefix, rest)) => match rest.rsplit_once('.') {
+            Some((_, kind)) => format!("{prefix}@.{kind}"),
+            None => unit.to_string(),
+        },
+        None => unit.to_string(),
     }
 }
 
