@@ -47,6 +47,9 @@ impl Backup {
             };
             let dash = |s: &str| (s != "-").then(|| s.to_string());
             match fields.as_slice() {
+                ["f", path, ..] if !sitec_format::manifest::managed_path(path) => {
+                    return Err(err("a managed path is relative, without . or .."));
+                }
                 ["f", path, "-", ..] => {
                     b.files.insert(path.to_string(), None);
                 }
@@ -188,5 +191,11 @@ mod tests {
         assert_eq!(b.units["nginx.service"], "static");
         assert_eq!(b.sysctl["net.ipv4.ip_forward"], "0");
         assert_eq!(Backup::parse("u\tx\n").unwrap_err().line, 1);
+        assert_eq!(
+            Backup::parse("f\tetc/../../root/x\tab\t644\n")
+                .unwrap_err()
+                .why,
+            "a managed path is relative, without . or .."
+        );
     }
 }

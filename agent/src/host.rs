@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::effects::{Effects, Kind};
-use crate::index::{Files, Gen, IndexError};
+use crate::index::Gen;
 use crate::journal::{Corrupt, Journal};
 use crate::layout::Layout;
 
@@ -16,8 +16,6 @@ pub enum Error {
     Io { path: PathBuf, source: io::Error },
     /// The journal is not one the agent wrote: nothing is changed.
     Journal(Corrupt),
-    /// A generation's index cannot be read as one.
-    Index { path: PathBuf, source: IndexError },
     /// `current` or a generation link is not what the agent makes.
     State { path: PathBuf, why: String },
     /// An action failed (or a unit could not be set) going to or from
@@ -48,11 +46,9 @@ impl Error {
     pub fn exit(&self) -> sitec_format::exit::Exit {
         use sitec_format::exit::Exit;
         match self {
-            Error::Io { .. }
-            | Error::Journal(_)
-            | Error::Index { .. }
-            | Error::State { .. }
-            | Error::Usage(_) => Exit::Error,
+            Error::Io { .. } | Error::Journal(_) | Error::State { .. } | Error::Usage(_) => {
+                Exit::Error
+            }
             Error::Failed { .. } | Error::ActionsFailed(_) => Exit::RolledBack,
             Error::Refused(_) | Error::RefusedListing { .. } => Exit::Refused,
             Error::Drifted(_) => Exit::Drifted,
@@ -67,7 +63,6 @@ impl fmt::Display for Error {
         match self {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Journal(c) => write!(f, "{c}: nothing was changed"),
-            Error::Index { path, source } => write!(f, "{}: {source}", path.display()),
             Error::State { path, why } => write!(f, "{}: {why}", path.display()),
             Error::Usage(why)
             | Error::Refused(why)
@@ -185,22 +180,6 @@ impl HostState {
     pub fn next(&self) -> Gen {
         Gen(self.generations.keys().next_back().map_or(0, |g| g.0) + 1)
     }
-}
-
-/// A generation's managed files: generation 0's from the backup's index
-/// (none before the first switch), the others' from their bundle's.
-pub fn files_of(fx: &impl Effects, layout: &Layout, g: Gen) -> Result<Files, Error> {
-    let path = if g.0 == 0 {
-        layout.backup_index()
-    } else {
-        layout.generation(g).join("index")
-    };
-    let bytes = match fx.read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && g.0 == 0 => return Ok(Files::default()),
-        Err(e) => return Err(at(&path)(e)),
-    };
-    Files::parse(&String::from_utf8_lossy(&bytes)).map_err(|source| Error::Index { path, source })
 }
 
 fn number(s: &str) -> Option<Gen> {

@@ -37,7 +37,7 @@
 //!
 //! `switch` makes the agent the host's ([`guard`]).
 //!
-//! Not here yet, and still `activate`'s: pull mode, `plan` and `drift`.
+//! Not here yet, and still `activate`'s: pull mode.
 
 pub mod actions;
 pub mod armed;

@@ -29,8 +29,8 @@ use crate::generation::{Backup, Generation};
 use sitec_format::Action;
 
 use crate::effects::{Cmd, Effects, EffectsExt as _, Kind};
-use crate::host::{Error, HostState, at, files_of};
-use crate::index::{Files, Gen};
+use crate::host::{Error, HostState, at};
+use crate::index::Gen;
 use crate::journal::{self, Journal};
 use crate::layout::Layout;
 
@@ -97,10 +97,6 @@ impl<'a, F: Effects> Agent<'a, F> {
         HostState::read(&*self.fx, &self.layout)
     }
 
-    fn files(&self, g: Gen) -> R<Files> {
-        files_of(&*self.fx, &self.layout, g)
-    }
-
     /// Whether `path` is a symbolic link to `target`.
     fn links_to(&self, path: &Path, target: &Path) -> bool {
         matches!(self.fx.kind(path), Ok(Some(Kind::Link)))
@@ -109,11 +105,11 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// Puts managed path `p` back as generation 0 has it: what sitec found,
     /// or nothing.
-    fn restore_path(&mut self, p: &Path, backup: &Files) -> R<()> {
+    fn restore_path(&mut self, p: &Path, backup: &Backup) -> R<()> {
         let host = Layout::host_path(p);
-        match backup.0.get(p).and_then(|r| r.sha256.as_ref()) {
-            None => self.fx.remove(&host).map_err(at(&host)),
-            Some(_) => {
+        match backup.files.get(&*p.to_string_lossy()) {
+            None | Some(None) => self.fx.remove(&host).map_err(at(&host)),
+            Some(Some(_)) => {
                 let saved = self.layout.backup_file(p);
                 self.fx.copy_into_place(&saved, &host).map_err(at(&host))
             }
@@ -122,8 +118,15 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// Makes generation `to`'s files the ones at their paths. With
     /// `resolving`, only the links that resolve already.
-    fn materialize(&mut self, to: Gen, files: &Files, backup: &Files, resolving: bool) -> R<()> {
-        for p in files.paths() {
+    fn materialize(
+        &mut self,
+        to: Gen,
+        files: &Generation,
+        backup: &Backup,
+        resolving: bool,
+    ) -> R<()> {
+        let paths: Vec<PathBuf> = files.files().map(|(p, _)| PathBuf::from(p)).collect();
+        for p in &paths {
             if to.0 == 0 {
                 if resolving {
                     self.restore_path(p, backup)?;
@@ -266,9 +269,6 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// `to`'s all the same.
     pub fn transition(&mut self, from: Gen, to: Gen, boot: bool) -> R<bool> {
         self.transitioning = true;
-        let from_files = self.files(from)?;
-        let to_files = self.files(to)?;
-        let backup = self.files(Gen(0))?;
         let (from_gen, to_gen) = (self.generation_of(from)?, self.generation_of(to)?);
         let base_gen = Generation::Backup(self.backup()?);
         let Generation::Backup(base) = &base_gen else {
@@ -301,15 +301,15 @@ impl<'a, F: Effects> Agent<'a, F> {
         let notes = std::mem::take(&mut acts.notes);
         self.notes.extend(notes);
         self.step("links")?;
-        self.materialize(to, &to_files, &backup, true)?;
-        let gone: Vec<PathBuf> = from_files
-            .paths()
-            .filter(|p| !to_files.contains(p))
-            .cloned()
+        self.materialize(to, &to_gen, base, true)?;
+        let gone: Vec<PathBuf> = from_gen
+            .files()
+            .filter(|(p, _)| to_gen.file(p).is_none())
+            .map(|(p, _)| PathBuf::from(p))
             .collect();
         self.step("prune")?;
         for p in &gone {
-            self.restore_path(p, &backup)?;
+            self.restore_path(p, base)?;
         }
         self.step("swap")?;
         let current = self.layout.current();
@@ -317,7 +317,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             .swap_link(&PathBuf::from(format!("generations/{to}")), &current)
             .map_err(at(&current))?;
         self.step("relink")?;
-        self.materialize(to, &to_files, &backup, false)?;
+        self.materialize(to, &to_gen, base, false)?;
         self.step("secrets")?;
         let owners = |p: &str| {
             [&to_gen, &from_gen]
@@ -401,7 +401,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         self.notes.extend(notes);
         // `systemctl disable` also removes a link named like the unit in
         // /etc/systemd/system, which is how sitec installs unit files.
-        self.materialize(to, &to_files, &backup, false)?;
+        self.materialize(to, &to_gen, base, false)?;
         self.transitioning = false;
         Ok(failed || !stuck.is_empty() || !unsafe_secrets.is_empty())
     }
@@ -448,7 +448,7 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// generation did, what sitec finds there (a copy, root's alone, or
     /// "nothing"). Copies before the index names them: a crash in between
     /// only repeats the copy.
-    fn backup_paths(&mut self, bundle: &Files, generation: &Generation, store: &Path) -> R<()> {
+    fn backup_paths(&mut self, generation: &Generation, store: &Path) -> R<()> {
         let secrets: Vec<&str> = generation.secrets().into_iter().map(|(p, _)| p).collect();
         let b = self.layout.backup();
         let files = b.join("files");
@@ -466,12 +466,13 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
         let mut text =
             String::from_utf8_lossy(&self.fx.read(&index).map_err(at(&index))?).to_string();
-        let recorded = Files::parse(&text).map_err(|source| Error::Index {
+        let recorded = Backup::parse(&text).map_err(|e| Error::State {
             path: index.clone(),
-            source,
+            why: e.to_string(),
         })?;
-        for p in bundle.paths() {
-            if recorded.contains(p) {
+        let paths: Vec<PathBuf> = generation.files().map(|(p, _)| PathBuf::from(p)).collect();
+        for p in &paths {
+            if recorded.files.contains_key(&*p.to_string_lossy()) {
                 continue;
             }
             let host = Layout::host_path(p);
@@ -499,10 +500,9 @@ impl<'a, F: Effects> Agent<'a, F> {
         // And every secret a generation keeps, as the host had it (`x PATH
         // SHA256`, or "-" for none): a file with its owner and mode, a link
         // as the link it was.
-        let found = crate::generation::Backup::parse(&text).map_err(|e| Error::State {
-            path: index.clone(),
-            why: e.to_string(),
-        })?;
+        // What the index recorded before this switch (its own records
+        // are guarded against repeats by the text itself).
+        let found = &recorded;
         for p in secrets.iter().map(Path::new) {
             let key = p.to_string_lossy();
             if found.secrets.contains_key(&*key) || text.contains(&format!("x\t{key}\t")) {
@@ -859,13 +859,6 @@ impl<'a, F: Effects> Agent<'a, F> {
                 .map_err(at(&booted))?;
         }
         let index = self.layout.store_copy(name).join("index");
-        let bundle = Files::parse(&String::from_utf8_lossy(
-            &self.fx.read(&index).map_err(at(&index))?,
-        ))
-        .map_err(|source| Error::Index {
-            path: index.clone(),
-            source,
-        })?;
         let bundle_gen = Generation::Bundle(
             sitec_format::Index::parse(&String::from_utf8_lossy(
                 &self.fx.read(&index).map_err(at(&index))?,
@@ -877,7 +870,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         );
         let store = self.layout.store_copy(name);
         self.step("backup")?;
-        self.backup_paths(&bundle, &bundle_gen, &store)?;
+        self.backup_paths(&bundle_gen, &store)?;
         if from.0 != 0 {
             let left = self.generation_of(from)?;
             self.keep_secrets(from, &left, crate::secrets::Source::Live)?;

@@ -229,6 +229,15 @@ impl Manifest {
     }
 }
 
+/// Whether `p` is a managed path as an index writes it: relative, of
+/// plain components (no `.`, `..` or empty one), so that it cannot lead
+/// out of `/` or of a store copy.
+pub fn managed_path(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// A bundle's `index` read back: what the host agent needs of a bundle,
 /// typed as the manifest it was generated from. Records of a kind it does
 /// not know are left alone (a newer sitec may add some; the agent protocol
@@ -327,6 +336,11 @@ impl Index {
                 }
                 "f" => {
                     want(7)?;
+                    if !managed_path(fields[1]) {
+                        return Err(err(
+                            "a managed path is relative, without . or ..".to_string()
+                        ));
+                    }
                     let mode = Mode::try_from(fields[3].to_string()).map_err(err)?;
                     let network = match fields[4] {
                         "true" => true,
@@ -512,6 +526,13 @@ mod tests {
         );
         assert!(Index::parse("f\tetc/a\tab\t0644\tfalse\t-\tformat-disk\n").is_err());
         assert!(Index::parse("z\tsomething new\n").unwrap().files.is_empty());
+        for bad in ["etc/../../x", "/etc/x", "etc//x", "./etc/x"] {
+            let e = Index::parse(&format!("f\t{bad}\tab\t0644\tfalse\t-\t\n")).unwrap_err();
+            assert_eq!(
+                e.why, "a managed path is relative, without . or ..",
+                "{bad}"
+            );
+        }
     }
 
     #[test]
