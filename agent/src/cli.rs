@@ -272,8 +272,12 @@ mod tests {
                 dir: PathBuf::from("out/s/h")
             })
         );
-        assert!(parse(&["hash"]).is_err());
-        assert!(parse(&["hash", "a", "b"]).is_err());
+        for bad in [&["hash"][..], &["hash", "a", "b"]] {
+            assert_eq!(
+                parse(bad),
+                Err(Usage("hash takes one bundle directory".into()))
+            );
+        }
     }
 
     #[test]
@@ -286,7 +290,12 @@ mod tests {
             parse(&["rollback", "-1"]),
             Err(Usage("rollback takes a generation number, not '-1'".into()))
         );
-        assert!(parse(&["confirm-boot", "../x"]).is_err());
+        assert_eq!(
+            parse(&["confirm-boot", "../x"]),
+            Err(Usage(
+                "confirm-boot takes a bundle's store name (HASH-HOST), not '../x'".into()
+            ))
+        );
         assert!(parse(&["confirm-boot", "ab12-host"]).is_ok());
         assert_eq!(
             parse(&["frobnicate"]),

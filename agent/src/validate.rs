@@ -825,6 +825,9 @@ mod tests {
             sshd_applies("PermitRootLogin prohibit-password\n", EFFECTIVE),
             Ok(())
         );
-        assert!(sshd_applies("PasswordAuthentication yes\n", EFFECTIVE).is_err());
+        assert_eq!(
+            sshd_applies("PasswordAuthentication yes\n", EFFECTIVE),
+            Err("sshd would use PasswordAuthentication no, not the drop-in's yes: the host's own configuration sets it first".to_string())
+        );
     }
 }

@@ -524,7 +524,12 @@ mod tests {
                 why: "network is true or false, not 'maybe'".into()
             }
         );
-        assert!(Index::parse("f\tetc/a\tab\t0644\tfalse\t-\tformat-disk\n").is_err());
+        assert_eq!(
+            Index::parse("f\tetc/a\tab\t0644\tfalse\t-\tformat-disk\n")
+                .unwrap_err()
+                .why,
+            "unknown action 'format-disk'"
+        );
         assert!(Index::parse("z\tsomething new\n").unwrap().files.is_empty());
         for bad in ["etc/../../x", "/etc/x", "etc//x", "./etc/x"] {
             let e = Index::parse(&format!("f\t{bad}\tab\t0644\tfalse\t-\t\n")).unwrap_err();
