@@ -177,12 +177,25 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
         let path = self.layout.generation(g).join("index");
         let text = self.fx.read(&path).map_err(at(&path))?;
-        sitec_format::Index::parse(&String::from_utf8_lossy(&text))
-            .map(Generation::Bundle)
-            .map_err(|e| Error::State {
-                path,
+        let index = sitec_format::Index::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
+            Error::State {
+                path: path.clone(),
                 why: e.to_string(),
-            })
+            }
+        })?;
+        // A transition never follows a path out of / (check refuses such a
+        // bundle first, in the operator's words).
+        if let Some(bad) = index
+            .files
+            .keys()
+            .find(|p| !sitec_format::manifest::managed_path(p))
+        {
+            return Err(Error::State {
+                path,
+                why: format!("'{bad}': a managed path is relative, without . or .."),
+            });
+        }
+        Ok(Generation::Bundle(index))
     }
 
     fn backup(&self) -> R<Backup> {

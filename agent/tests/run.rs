@@ -164,3 +164,25 @@ fn plan_says_what_a_switch_would_do_and_drift_what_changed_on_the_host() {
         "replaced: /etc/a is no longer sitec's link"
     );
 }
+
+#[test]
+fn a_transition_never_follows_a_managed_path_out_of_the_root() {
+    let mut fs = host();
+    let dir = Layout::default().store_copy("h3-host");
+    fs.mkdir_all(&dir, 0o755).unwrap();
+    fs.write(
+        &dir.join("index"),
+        b"f\tetc/../../root/x\tab\t0644\tfalse\t-\t\n",
+        0o444,
+    )
+    .unwrap();
+    let e = Agent::new(&mut fs, Layout::default())
+        .switch("h3-host", None)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/var/lib/sitec/generations/3/index: 'etc/../../root/x': a managed path is relative, without . or .."
+    );
+    assert!(!fs.exists(Path::new("/root/x")));
+    assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 2\n");
+}
