@@ -85,6 +85,44 @@ pub fn sealed_mode(path: &str, dir: bool, index: &sitec_format::Index) -> u32 {
     }
 }
 
+/// Why a bundle's index could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexFault {
+    /// It has neither an `index` nor an older sitec's `manifest.json`.
+    Missing,
+    /// The file at `path` is not an index (or a manifest) sitec writes.
+    Bad { path: PathBuf, why: String },
+}
+
+impl IndexFault {
+    /// The fault in the operator's words, for `dir`.
+    pub fn describe(&self, dir: &Path) -> String {
+        match self {
+            IndexFault::Missing => format!("{} has neither an index nor a manifest", dir.display()),
+            IndexFault::Bad { path, why } => format!("{}: {why}", path.display()),
+        }
+    }
+}
+
+/// The index of the bundle in `dir`: its `index`, or for a store copy an
+/// older sitec pushed before bundles carried one, what its `manifest.json`
+/// (format 1) says.
+pub fn index_of(fx: &impl Effects, dir: &Path) -> Result<sitec_format::Index, IndexFault> {
+    let path = dir.join("index");
+    if let Ok(text) = fx.read(&path) {
+        return sitec_format::Index::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
+            IndexFault::Bad {
+                path,
+                why: e.to_string(),
+            }
+        });
+    }
+    let path = dir.join("manifest.json");
+    let text = fx.read(&path).map_err(|_| IndexFault::Missing)?;
+    sitec_format::Index::legacy(&String::from_utf8_lossy(&text))
+        .map_err(|why| IndexFault::Bad { path, why })
+}
+
 /// Whether the store copy in `dir` still hashes to its `BUNDLE` and is
 /// sealed: files are hard-linked across generations and linked from
 /// `/etc`, so an edit in place (root ignores the missing write bits)
@@ -93,13 +131,21 @@ pub fn intact(fx: &impl Effects, dir: &Path) -> bool {
     let Ok(want) = fx.read(&dir.join("BUNDLE")) else {
         return false;
     };
+    let Ok(text) = fx.read(&dir.join("index")) else {
+        // A copy an older sitec pushed, never sealed and hashed with the
+        // modes its files have.
+        return files(fx, dir).is_ok_and(|files| {
+            let listing = sitec_format::listing::listing_as_is(
+                files
+                    .iter()
+                    .map(|f| (f.path.as_str(), f.mode, f.bytes.as_slice())),
+            );
+            sitec_format::sha256_hex(listing.as_bytes()) == String::from_utf8_lossy(&want).trim()
+        });
+    };
     if hash(fx, dir).ok().as_deref() != Some(String::from_utf8_lossy(&want).trim()) {
         return false;
     }
-    let Ok(text) = fx.read(&dir.join("index")) else {
-        // A copy an older sitec pushed, never sealed.
-        return true;
-    };
     let Ok(index) = sitec_format::Index::parse(&String::from_utf8_lossy(&text)) else {
         return false;
     };

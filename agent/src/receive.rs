@@ -45,12 +45,7 @@ pub fn seal(fx: &mut impl Effects, dir: &Path, index: &sitec_format::Index) -> R
 }
 
 fn index_of(fx: &impl Effects, dir: &Path) -> R<sitec_format::Index> {
-    let path = dir.join("index");
-    let text = fx
-        .read(&path)
-        .map_err(|_| Error::Refused(format!("{} has no index", dir.display())))?;
-    sitec_format::Index::parse(&String::from_utf8_lossy(&text))
-        .map_err(|e| Error::Refused(format!("{}: {e}", path.display())))
+    crate::bundle::index_of(fx, dir).map_err(|f| Error::Refused(f.describe(dir)))
 }
 
 impl<F: Effects> Agent<'_, F> {

@@ -47,6 +47,8 @@ pub struct Env {
     pub busy: bool,
     /// This agent's executable: a switch makes it the host's.
     pub exe: Option<PathBuf>,
+    /// Another pull holds the pull lock.
+    pub another_pull: bool,
     /// Test-only hooks (SITEC_TEST_PAUSE_AT, SITEC_TEST_PAUSE_FILE,
     /// SITEC_TEST_FAIL_AT).
     pub hooks: crate::transition::Hooks,
@@ -204,6 +206,18 @@ fn run<F: Effects>(
         Command::Switch { .. } => switch(agent, command, env, said),
         Command::Plan { name, index } => plan(agent, name, index.as_deref()),
         Command::Drift => drift(agent),
+        Command::Pull | Command::PullApply => {
+            let exe = env
+                .exe
+                .clone()
+                .unwrap_or_else(|| layout.state.join("activate"));
+            if *command == Command::Pull {
+                agent.pull(&exe, env.another_pull)?;
+            } else {
+                agent.pull_apply(&exe)?;
+            }
+            Ok(Vec::new())
+        }
         Command::Receive { name } => {
             agent.recover(false)?;
             // Into the log: push reads rsync's count from what the transfer
@@ -321,14 +335,8 @@ fn checked<F: Effects>(
             (d, Some(n.clone()), true)
         }
     };
-    let index_path = dir.join("index");
-    let index = sitec_format::Index::parse(&String::from_utf8_lossy(
-        &agent
-            .fx
-            .read(&index_path)
-            .map_err(|_| Error::Refused(format!("{} has no index", dir.display())))?,
-    ))
-    .map_err(|e| Error::Refused(format!("{}: {e}", index_path.display())))?;
+    let index =
+        crate::bundle::index_of(&*agent.fx, &dir).map_err(|f| Error::Refused(f.describe(&dir)))?;
     crate::check::shape(&*agent.fx, &dir, &index, &agent.layout.state, sealed)?;
     crate::check::protocol(&index)?;
     crate::check::system(agent.fx, &index)?;
@@ -545,22 +553,21 @@ fn plan<F: Effects>(
 ) -> Result<Vec<String>, Error> {
     use crate::generation::Generation;
     let target = agent.layout.store_copy(name);
-    let text = match index {
-        Some(t) => t.to_string(),
-        None => {
-            let path = target.join("index");
-            String::from_utf8_lossy(&agent.fx.read(&path).map_err(|_| {
-                Error::Usage(format!(
+    let to = Generation::Bundle(match index {
+        Some(text) => {
+            sitec_format::Index::parse(text).map_err(|e| Error::Refused(format!("{name}: {e}")))?
+        }
+        None => match crate::bundle::index_of(&*agent.fx, &target) {
+            Ok(index) => index,
+            Err(crate::bundle::IndexFault::Missing) => {
+                return Err(Error::Usage(format!(
                     "no bundle {name} in {} (push copies it there)",
                     agent.layout.store().display()
-                ))
-            })?)
-            .into_owned()
-        }
-    };
-    let to = Generation::Bundle(
-        sitec_format::Index::parse(&text).map_err(|e| Error::Refused(format!("{name}: {e}")))?,
-    );
+                )));
+            }
+            Err(fault) => return Err(Error::Refused(fault.describe(&target))),
+        },
+    });
     let state = agent.state()?;
     let from = match state.current {
         None => Generation::Bundle(sitec_format::Index::default()),

@@ -24,6 +24,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::actions::{Actions, Done, Note};
 use crate::armed::Armed;
+use crate::bundle::IndexFault;
 use crate::decide;
 use crate::generation::{Backup, Generation};
 use sitec_format::Action;
@@ -169,33 +170,40 @@ impl<'a, F: Effects> Agent<'a, F> {
         Ok(())
     }
 
-    /// A generation's index, typed: generation 0's as the backup recorded
-    /// it (empty before the first switch), a bundle's.
-    pub(crate) fn generation_of(&self, g: Gen) -> R<Generation> {
-        if g.0 == 0 {
-            return Ok(Generation::Backup(self.backup()?));
-        }
-        let path = self.layout.generation(g).join("index");
-        let text = self.fx.read(&path).map_err(at(&path))?;
-        let index = sitec_format::Index::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
-            Error::State {
-                path: path.clone(),
-                why: e.to_string(),
-            }
+    /// The index of a generation's or store copy's bundle in `dir`, as
+    /// host state: one that cannot be read is a corrupt state.
+    /// A transition never follows a path out of / (check refuses such a
+    /// bundle first, in the operator's words).
+    fn index_of(&self, dir: &Path) -> R<sitec_format::Index> {
+        let index = crate::bundle::index_of(&*self.fx, dir).map_err(|f| match f {
+            IndexFault::Missing => Error::State {
+                path: dir.join("index"),
+                why: "missing".into(),
+            },
+            IndexFault::Bad { path, why } => Error::State { path, why },
         })?;
-        // A transition never follows a path out of / (check refuses such a
-        // bundle first, in the operator's words).
         if let Some(bad) = index
             .files
             .keys()
             .find(|p| !sitec_format::manifest::managed_path(p))
         {
             return Err(Error::State {
-                path,
+                path: dir.join("index"),
                 why: format!("'{bad}': a managed path is relative, without . or .."),
             });
         }
-        Ok(Generation::Bundle(index))
+        Ok(index)
+    }
+
+    /// A generation's index, typed: generation 0's as the backup recorded
+    /// it (empty before the first switch), a bundle's.
+    pub(crate) fn generation_of(&self, g: Gen) -> R<Generation> {
+        if g.0 == 0 {
+            return Ok(Generation::Backup(self.backup()?));
+        }
+        Ok(Generation::Bundle(
+            self.index_of(&self.layout.generation(g))?,
+        ))
     }
 
     fn backup(&self) -> R<Backup> {
@@ -871,16 +879,7 @@ impl<'a, F: Effects> Agent<'a, F> {
                 .write_durably(&booted, format!("{from} {id}\n").as_bytes(), 0o644)
                 .map_err(at(&booted))?;
         }
-        let index = self.layout.store_copy(name).join("index");
-        let bundle_gen = Generation::Bundle(
-            sitec_format::Index::parse(&String::from_utf8_lossy(
-                &self.fx.read(&index).map_err(at(&index))?,
-            ))
-            .map_err(|e| Error::State {
-                path: index.clone(),
-                why: e.to_string(),
-            })?,
-        );
+        let bundle_gen = Generation::Bundle(self.index_of(&self.layout.store_copy(name))?);
         let store = self.layout.store_copy(name);
         self.step("backup")?;
         self.backup_paths(&bundle_gen, &store)?;

@@ -181,8 +181,10 @@ fn a_transition_never_follows_a_managed_path_out_of_the_root() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "/var/lib/sitec/generations/3/index: 'etc/../../root/x': a managed path is relative, without . or .."
+        "/var/lib/sitec/store/h3-host/index: 'etc/../../root/x': a managed path is relative, without . or .."
     );
+    // Refused as its store copy is read, before it is a generation.
+    assert!(!fs.exists(&Layout::default().generation(sitec_agent::index::Gen(3))));
     assert!(!fs.exists(Path::new("/root/x")));
     assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 2\n");
 }

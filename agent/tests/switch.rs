@@ -176,6 +176,81 @@ fn a_switch_checks_switches_and_makes_its_agent_the_hosts() {
     assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 2\n");
 }
 
+/// A store copy an older sitec pushed carries `manifest.json` (format 1)
+/// and no index: a host on it switches from it, and goes back to it.
+#[test]
+fn a_generation_an_older_sitec_pushed_is_switched_from_and_back_to() {
+    let mut fs = host();
+    let one = store(&mut fs, "a of 1\n", false, "restart:a.service");
+    assert_eq!(switch(&mut fs, &one).1, Exit::Ok);
+    let dir = Layout::default().store_copy(&one);
+    let manifest = format!(
+        r#"{{
+  "deploy": {{
+    "user": "root"
+  }},
+  "files": {{
+    "etc/a": {{
+      "actions": [
+        "restart:a.service"
+      ],
+      "check": "shell",
+      "mode": "0644",
+      "network": false,
+      "sha256": "{}"
+    }}
+  }},
+  "format": 1,
+  "host": "host",
+  "roles": [],
+  "secrets": [],
+  "site": "site",
+  "units": {{}}
+}}
+"#,
+        sitec_format::sha256_hex(b"a of 1\n")
+    );
+    // Such a sitec hashed the copy with the modes its files have.
+    let hash = sitec_format::sha256_hex(
+        sitec_format::listing::listing_as_is([
+            ("etc/a", 0o444, &b"a of 1\n"[..]),
+            ("manifest.json", 0o644, manifest.as_bytes()),
+        ])
+        .as_bytes(),
+    );
+    fs.chmod(&dir, 0o755).unwrap();
+    fs.unlink(&dir.join("index")).unwrap();
+    fs.write(&dir.join("manifest.json"), manifest.as_bytes(), 0o644)
+        .unwrap();
+    fs.unlink(&dir.join("BUNDLE")).unwrap();
+    fs.write(&dir.join("BUNDLE"), format!("{hash}\n").as_bytes(), 0o644)
+        .unwrap();
+
+    let two = store(&mut fs, "a of 2\n", false, "restart:a.service");
+    let (said, exit) = switch(&mut fs, &two);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert_eq!(said.last().unwrap(), "switched to generation 2");
+    assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 2\n");
+    let rollback = Command::parse(&["rollback".to_string()]).unwrap();
+    let out = execute(
+        &mut fs,
+        &Layout::default(),
+        &rollback,
+        &Env::default(),
+        &mut |_| {},
+    );
+    assert_eq!(out.exit, Exit::Ok, "{:?}", out.lines);
+    assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 1\n");
+    assert_eq!(
+        fs.ops()
+            .iter()
+            .filter(|o| o.0 == "run systemctl restart a.service")
+            .count(),
+        3,
+        "restarted going to 1, to 2 and back to 1"
+    );
+}
+
 #[test]
 fn a_bundle_the_validator_rejects_changes_nothing() {
     let mut fs = host();

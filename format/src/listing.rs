@@ -33,10 +33,24 @@ pub fn kept_mode(mode: u32) -> u32 {
 /// The canonical listing of `files` (path, mode, bytes), which must not
 /// include `BUNDLE`.
 pub fn listing<'a>(files: impl IntoIterator<Item = (&'a str, u32, &'a [u8])>) -> String {
+    listing_by(files, kept_mode)
+}
+
+/// The listing of `files` with the modes they have rather than the ones
+/// git keeps: how a store copy an older sitec pushed (one with no index)
+/// was hashed on the host.
+pub fn listing_as_is<'a>(files: impl IntoIterator<Item = (&'a str, u32, &'a [u8])>) -> String {
+    listing_by(files, |mode| mode & 0o7777)
+}
+
+fn listing_by<'a>(
+    files: impl IntoIterator<Item = (&'a str, u32, &'a [u8])>,
+    mode_of: fn(u32) -> u32,
+) -> String {
     let mut lines: Vec<(&str, String)> = files
         .into_iter()
         .map(|(path, mode, content)| {
-            let line = format!("{:04o} {} {path}\n", kept_mode(mode), sha256_hex(content));
+            let line = format!("{:04o} {} {path}\n", mode_of(mode), sha256_hex(content));
             (path, line)
         })
         .collect();

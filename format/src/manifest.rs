@@ -313,6 +313,69 @@ impl Index {
         }
     }
 
+    /// The index of a bundle an older sitec wrote, before bundles carried
+    /// one (manifest format 1): what its `manifest.json` says, so that a
+    /// host can still go back to, and from, such a generation. Its secrets
+    /// name no reader and belong to root; it names no agent protocol.
+    pub fn legacy(manifest_json: &str) -> Result<Index, String> {
+        use serde_json::Value;
+        let v: Value = serde_json::from_str(manifest_json)
+            .map_err(|e| format!("manifest.json is not JSON: {e}"))?;
+        let obj = |key: &str| v.get(key).and_then(Value::as_object);
+        let text = |v: &Value, what: &str| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{what} is not a string"))
+        };
+        let mut lines = String::new();
+        for (key, value) in obj("deploy").into_iter().flatten() {
+            let value = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(lines, "d\t{key}\t{value}");
+        }
+        for (path, file) in obj("files").into_iter().flatten() {
+            let field = |k: &str| file.get(k).unwrap_or(&Value::Null);
+            let check = match field("check") {
+                Value::Null => "-".to_string(),
+                c => text(c, &format!("{path}: check"))?,
+            };
+            let actions = field("actions")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| text(a, &format!("{path}: an action")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let network = field("network")
+                .as_bool()
+                .ok_or_else(|| format!("{path}: network is not true or false"))?;
+            let _ = writeln!(
+                lines,
+                "f\t{path}\t{}\t{}\t{network}\t{check}\t{}",
+                text(field("sha256"), &format!("{path}: sha256"))?,
+                text(field("mode"), &format!("{path}: mode"))?,
+                actions.join(" ")
+            );
+        }
+        for (unit, state) in obj("units").into_iter().flatten() {
+            let _ = writeln!(lines, "u\t{unit}\t{}", text(state, unit)?);
+        }
+        for secret in v
+            .get("secrets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let path = text(
+                secret.get("path").unwrap_or(&Value::Null),
+                "a secret's path",
+            )?;
+            let _ = writeln!(lines, "s\t{path}\t-\t0\t0\t-");
+        }
+        Index::parse(&lines).map_err(|e| e.why)
+    }
+
     pub fn parse(text: &str) -> Result<Index, IndexError> {
         let mut index = Index::default();
         for (i, line) in text.lines().enumerate() {
@@ -555,5 +618,101 @@ mod tests {
                 Err(format!("'{bad}' is not a file mode (0000 to 0777)"))
             );
         }
+    }
+
+    /// A format-1 manifest (sitec before bundles carried an index), as
+    /// such a sitec wrote it.
+    const FORMAT_1: &str = r#"{
+  "deploy": {
+    "address": "10.0.200.13",
+    "port": 22,
+    "user": "root"
+  },
+  "files": {
+    "etc/sitec/zfs-properties": {
+      "actions": [
+        "zfs-set"
+      ],
+      "check": null,
+      "mode": "0644",
+      "network": false,
+      "sha256": "76fe"
+    },
+    "etc/wireguard/wg0.conf": {
+      "actions": [
+        "wg-sync:wg0"
+      ],
+      "check": "wg",
+      "mode": "0600",
+      "network": true,
+      "sha256": "e13a"
+    }
+  },
+  "format": 1,
+  "host": "nas",
+  "roles": [
+    "fileserver"
+  ],
+  "secrets": [
+    {
+      "path": "/etc/wireguard/wg0.key",
+      "used_by": "wireguard wg0 private key"
+    }
+  ],
+  "site": "homelab",
+  "units": {
+    "nftables.service": "enabled"
+  }
+}
+"#;
+
+    #[test]
+    fn a_format_1_manifest_reads_as_its_index() {
+        let index = Index::legacy(FORMAT_1).unwrap();
+        assert_eq!(index.deploy["address"], "10.0.200.13");
+        assert_eq!(index.deploy["port"], "22");
+        assert_eq!(index.agent_protocol(), Ok(0));
+        assert_eq!(
+            index.files["etc/wireguard/wg0.conf"],
+            IndexFile {
+                sha256: "e13a".into(),
+                mode: Mode(0o600),
+                network: true,
+                validator: Some(Validator::Wg),
+                actions: vec![Action::WgSync("wg0".into())],
+            }
+        );
+        let zfs = &index.files["etc/sitec/zfs-properties"];
+        assert_eq!((zfs.validator.as_ref(), zfs.network), (None, false));
+        assert_eq!(index.units["nftables.service"], UnitState::Enabled);
+        assert_eq!(
+            index.secrets,
+            vec![IndexSecret {
+                path: "/etc/wireguard/wg0.key".into(),
+                read_by: "-".into(),
+                uid: 0,
+                gid: 0,
+                age: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_manifest_that_is_not_format_1_is_refused_with_why() {
+        assert!(
+            Index::legacy("{")
+                .unwrap_err()
+                .starts_with("manifest.json is not JSON")
+        );
+        let bad = FORMAT_1.replace("\"network\": true", "\"network\": 1");
+        assert_eq!(
+            Index::legacy(&bad).unwrap_err(),
+            "etc/wireguard/wg0.conf: network is not true or false"
+        );
+        let bad = FORMAT_1.replace("wg-sync:wg0", "format-disk");
+        assert_eq!(
+            Index::legacy(&bad).unwrap_err(),
+            "unknown action 'format-disk'"
+        );
     }
 }
