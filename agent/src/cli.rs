@@ -43,6 +43,11 @@ pub enum Command {
     Drift,
     /// `check [--stand-ins] NAME|DIR`.
     Check { bundle: Bundle, stand_ins: bool },
+    /// `pull`: one pull (sitec-pull.service).
+    Pull,
+    /// `pull-apply`: applies the release a pull fetched (in a unit of its
+    /// own).
+    PullApply,
     /// `switch [--confirm-timeout S] [--action-timeout S]
     /// [--await-confirmation] NAME`.
     Switch {
@@ -66,7 +71,7 @@ pub enum Bundle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Usage(pub String);
 
-pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] NAME | receive NAME | plan [--stdin] NAME | drift | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
+pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] NAME | pull | receive NAME | plan [--stdin] NAME | drift | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
 
 fn generation(arg: &str, what: &str) -> Result<Gen, Usage> {
     if !arg.is_empty() && arg.len() <= 18 && arg.bytes().all(|b| b.is_ascii_digit()) {
@@ -144,6 +149,8 @@ impl Command {
             },
             ["plan", ..] => return Err(Usage("usage: plan [--stdin] NAME".to_string())),
             ["drift"] => Command::Drift,
+            ["pull"] => Command::Pull,
+            ["pull-apply"] => Command::PullApply,
             ["receive", name] if store_name(name) => Command::Receive {
                 name: name.to_string(),
             },
@@ -175,6 +182,9 @@ impl Command {
             Command::Hash { .. } | Command::Status { .. } | Command::List => None,
             // A check changes nothing of the host's state, nor do these.
             Command::Check { .. } | Command::Plan { .. } | Command::Drift => None,
+            // Pulls take a lock of their own; their activations take this
+            // one, each as an operator's would.
+            Command::Pull | Command::PullApply => None,
             // The timers wait for as long as the activation they guard.
             Command::Expire { .. } | Command::BootExpire => Some(Wait::Forever),
             _ => Some(Wait::Up(Duration::from_secs(120))),

@@ -30,6 +30,11 @@ pub struct Cmd {
     /// Cut off after this many seconds (then killed 5 s later), so a
     /// hanging command fails like any other.
     pub timeout: Option<u64>,
+    /// What it reads on stdin (nothing when `None`).
+    pub stdin: Option<Vec<u8>>,
+    /// At most this many bytes of its stdout are kept; one more and it is
+    /// killed (a server that sends more than it may).
+    pub stdout_limit: Option<usize>,
 }
 
 impl Cmd {
@@ -39,7 +44,21 @@ impl Cmd {
             args: args.iter().map(|a| a.to_string()).collect(),
             log: None,
             timeout: None,
+            stdin: None,
+            stdout_limit: None,
         }
+    }
+
+    /// The command reading `bytes` on its stdin.
+    pub fn input(mut self, bytes: &[u8]) -> Cmd {
+        self.stdin = Some(bytes.to_vec());
+        self
+    }
+
+    /// The command cut off after `timeout` seconds.
+    pub fn within(mut self, timeout: u64) -> Cmd {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The command with its output appended to `log`, cut off after
@@ -63,6 +82,8 @@ impl Cmd {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ran {
     pub success: bool,
+    /// Its exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
 }
@@ -113,6 +134,8 @@ pub trait Effects {
     fn rmdir(&mut self, path: &Path) -> io::Result<()>;
     /// Runs a command to its end.
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran>;
+    /// Waits `secs` seconds (of the clock [`Effects::now`] reads).
+    fn sleep(&mut self, secs: u64);
 }
 
 /// A tree read one entry at a time, links not followed: what resolving a

@@ -20,6 +20,8 @@
 //! | `private/` | root's alone: the locks, and files that hold a key for a moment |
 //! | `private/lock` | held by every activation (in a directory only root enters) |
 //! | `agents/SHA256` | a host agent push or a pull brought, named by its sha256 |
+//! | `pull/` | pull mode's state: `serial`, `rejected`, `pending`, `applying`, `backoff`, `last` (see [`crate::pull`]) |
+//! | `private/pull.lock`, `private/pull/` | held by every pull; a pull's scratch files |
 //! | `activate` | the agent that ran the last switch: what the boot and pull mode run |
 //!
 //! A managed path `P` (say `etc/nginx/nginx.conf`) is the link `/P ->
@@ -109,6 +111,10 @@ impl Layout {
     /// Root's alone.
     pub fn private(&self) -> PathBuf {
         self.state.join("private")
+    }
+    /// Pull mode's state.
+    pub fn pull(&self) -> PathBuf {
+        self.state.join("pull")
     }
     /// Where managed path `p` is on the host (`/etc/...`).
     pub fn host_path(p: &Path) -> PathBuf {

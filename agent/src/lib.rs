@@ -37,7 +37,7 @@
 //!
 //! `switch` makes the agent the host's ([`guard`]).
 //!
-//! Not here yet, and still `activate`'s: pull mode.
+//! Pull mode fetches, verifies and applies signed releases ([`pull`]).
 
 pub mod actions;
 pub mod armed;
@@ -55,10 +55,12 @@ pub mod journal;
 pub mod layout;
 pub mod lock;
 pub mod os;
+pub mod pull;
 pub mod receive;
 pub mod run;
 pub mod secrets;
 pub mod sim;
 pub mod status;
 pub mod transition;
+pub mod utc;
 pub mod validate;

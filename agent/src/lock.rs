@@ -131,6 +131,30 @@ impl Lock {
         Ok(Lock { _files: files })
     }
 
+    /// The pull lock (`private/pull.lock`), or `None` while another pull
+    /// holds it: a pull does not wait for another.
+    pub fn pull(layout: &Layout) -> Result<Option<Lock>, Error> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let private = layout.private();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&private)
+            .map_err(io(&private))?;
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(&private))?;
+        let path = private.join("pull.lock");
+        let file = open(&path).map_err(io(&path))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&path))?;
+        Ok(take(&file, Wait::Up(Duration::ZERO))
+            .map_err(io(&path))?
+            .then(|| Lock { _files: vec![file] }))
+    }
+
     /// Whether an activation holds the lock now (for `status`).
     pub fn held(layout: &Layout) -> bool {
         let path = layout.private().join("lock");

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         }
     }
     let layout = Layout::default();
-    let env = Env {
+    let mut env = Env {
         ssh_connection: std::env::var("SSH_CONNECTION").ok(),
         pid: std::process::id(),
         tmp: std::env::var_os("TMPDIR")
@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| "/tmp".into()),
         busy: Lock::held(&layout),
         exe: std::env::current_exe().ok(),
+        another_pull: false,
         hooks: sitec_agent::transition::Hooks {
             pause_at: std::env::var("SITEC_TEST_PAUSE_AT").ok(),
             pause_file: std::env::var_os("SITEC_TEST_PAUSE_FILE").map(Into::into),
@@ -72,6 +73,20 @@ fn main() -> ExitCode {
                 return ExitCode::from(e.exit().code());
             }
         },
+    };
+    let _pull_lock = if command == Command::Pull {
+        match Lock::pull(&layout) {
+            Ok(l) => {
+                env.another_pull = l.is_none();
+                l
+            }
+            Err(e) => {
+                eprintln!("activate: {e}");
+                return ExitCode::from(e.exit().code());
+            }
+        }
+    } else {
+        None
     };
     let mut fx = Os::new(Path::new("/"));
     // Each line as it is said; a closed stdout (the operator's session
@@ -99,7 +114,7 @@ fn log(layout: &Layout, lines: &[String]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let stamp = utc(now);
+    let stamp = sitec_agent::utc::utc(now);
     let pid = std::process::id();
     let text: String = lines
         .iter()
@@ -110,36 +125,4 @@ fn log(layout: &Layout, lines: &[String]) {
         .append(true)
         .open(layout.state.join("log"))
         .and_then(|mut f| f.write_all(text.as_bytes()));
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` of seconds since the epoch.
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_of_known_instants() {
-        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(super::utc(1_796_644_799), "2026-12-07T11:59:59Z");
-    }
 }

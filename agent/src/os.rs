@@ -150,6 +150,8 @@ impl Effects for Os {
     }
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
+        use std::io::Read as _;
+        use std::process::Stdio;
         let mut c = match cmd.timeout {
             Some(secs) => {
                 let mut c = Command::new("timeout");
@@ -158,7 +160,11 @@ impl Effects for Os {
             }
             None => Command::new(&cmd.program),
         };
-        c.args(&cmd.args).stdin(std::process::Stdio::null());
+        c.args(&cmd.args).stdin(if cmd.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         if let Some(log) = &cmd.log {
             let log = fs::OpenOptions::new()
                 .create(true)
@@ -166,19 +172,52 @@ impl Effects for Os {
                 .mode(0o600)
                 .open(self.real(log))?;
             c.stdout(log.try_clone()?).stderr(log);
-            let status = c.status()?;
-            return Ok(Ran {
-                success: status.success(),
-                stdout: Vec::new(),
-                stderr: Vec::new(),
+        } else {
+            c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        let mut child = c.spawn()?;
+        if let Some(bytes) = &cmd.stdin {
+            let mut input = child.stdin.take().expect("piped");
+            let bytes = bytes.clone();
+            // A writer of its own: a command that does not read all of its
+            // input must not block this one.
+            std::thread::spawn(move || {
+                let _ = input.write_all(&bytes);
             });
         }
-        let o = c.output()?;
+        let stderr = child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = e.read_to_end(&mut buf);
+                buf
+            })
+        });
+        let mut stdout = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            match cmd.stdout_limit {
+                None => {
+                    let _ = { out }.read_to_end(&mut stdout);
+                }
+                Some(limit) => {
+                    let _ = out.take(limit as u64 + 1).read_to_end(&mut stdout);
+                    if stdout.len() > limit {
+                        let _ = child.kill();
+                    }
+                }
+            }
+        }
+        let status = child.wait()?;
+        let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
         Ok(Ran {
-            success: o.status.success(),
-            stdout: o.stdout,
-            stderr: o.stderr,
+            success: status.success(),
+            code: status.code(),
+            stdout,
+            stderr,
         })
+    }
+
+    fn sleep(&mut self, secs: u64) {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
     }
 }
 

@@ -335,6 +335,8 @@ impl<F: Effects> Agent<'_, F> {
                 args,
                 log: None,
                 timeout: Some(60),
+                stdin: None,
+                stdout_limit: None,
             };
             let ran = self.fx.run(&cmd).map_err(at(Path::new("age")))?;
             if !ran.success {

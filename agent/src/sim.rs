@@ -86,6 +86,8 @@ pub struct SimFs {
     failing: Vec<String>,
     /// What a command prints and whether it succeeds, by its line.
     answers: std::collections::BTreeMap<String, Ran>,
+    /// What a command does on each run in turn, by its line.
+    in_turn: std::collections::BTreeMap<String, std::collections::VecDeque<Ran>>,
     /// Entries a command removes when it runs (as `ifdown` deletes a
     /// bridge and its ports with it), by its line.
     removes: std::collections::BTreeMap<String, Vec<PathBuf>>,
@@ -117,6 +119,7 @@ impl SimFs {
             ops: Vec::new(),
             failing: Vec::new(),
             answers: std::collections::BTreeMap::new(),
+            in_turn: std::collections::BTreeMap::new(),
             removes: std::collections::BTreeMap::new(),
             writes: std::collections::BTreeMap::new(),
             clock: 1_800_000_000,
@@ -153,10 +156,17 @@ impl SimFs {
     pub fn answer(&mut self, line: &str, stdout: &str, success: bool) {
         let ran = Ran {
             success,
+            code: Some(if success { 0 } else { 1 }),
             stdout: stdout.as_bytes().to_vec(),
             stderr: Vec::new(),
         };
         self.answers.insert(line.to_string(), ran);
+    }
+
+    /// What the command `line` does each time it runs, in turn; the last
+    /// answer stands for every run after.
+    pub fn answers_in_turn(&mut self, line: &str, ran: Vec<Ran>) {
+        self.in_turn.insert(line.to_string(), ran.into());
     }
 
     /// Makes the command `line` remove the file or link `path` (from what
@@ -194,6 +204,7 @@ impl SimFs {
             ops: Vec::new(),
             failing: self.failing.clone(),
             answers: self.answers.clone(),
+            in_turn: self.in_turn.clone(),
             removes: self.removes.clone(),
             writes: self.writes.clone(),
             clock: self.clock,
@@ -560,6 +571,10 @@ impl Effects for SimFs {
         }
     }
 
+    fn sleep(&mut self, secs: u64) {
+        self.clock += secs;
+    }
+
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
         let line = cmd.line();
         self.step(|| format!("run {line}"))?;
@@ -568,11 +583,22 @@ impl Effects for SimFs {
                 self.live.names.remove(&at);
             }
         }
-        let ran = self.answers.get(&line).cloned().unwrap_or(Ran {
-            success: !self.failing.contains(&line),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
+        let failing = self.failing.contains(&line);
+        let turn = self.in_turn.get_mut(&line).and_then(|q| {
+            if q.len() > 1 {
+                q.pop_front()
+            } else {
+                q.front().cloned()
+            }
         });
+        let ran = turn
+            .or_else(|| self.answers.get(&line).cloned())
+            .unwrap_or(Ran {
+                success: !failing,
+                code: Some(i32::from(failing)),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            });
         if ran.success {
             for (path, bytes) in self.writes.get(&line).cloned().unwrap_or_default() {
                 let at = self.entry(&path)?;

@@ -154,6 +154,38 @@ pub fn prometheus(fx: &impl Effects, layout: &Layout) -> R<String> {
         "Whether a transition was interrupted and awaits the next activation.",
         Some(("", present(&layout.journal()))),
     );
+    let pull = layout.pull();
+    if fx.kind(&pull).ok().flatten() != Some(crate::effects::Kind::Dir) {
+        return Ok(out);
+    }
+    // `last` begins with the time of the pull it tells of.
+    let last = text(fx, &pull.join("last"))
+        .and_then(|t| t.split_whitespace().next().and_then(crate::utc::parse_utc));
+    if let Some(when) = last {
+        gauge(
+            &mut out,
+            "sitec_pull_last_seconds",
+            "When the host last pulled (seconds since the epoch).",
+            Some(("", when.to_string())),
+        );
+    }
+    gauge(
+        &mut out,
+        "sitec_pull_failing",
+        "Whether the last pull failed (the host waits longer before the next).",
+        Some(("", present(&pull.join("backoff")))),
+    );
+    let serial = text(fx, &pull.join("serial"))
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    if let Some(serial) = serial {
+        gauge(
+            &mut out,
+            "sitec_pull_serial",
+            "The serial floor: the host takes no release with a lower serial.",
+            Some(("", serial)),
+        );
+    }
     Ok(out)
 }
 

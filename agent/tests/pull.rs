@@ -1,0 +1,595 @@
+//! Pull mode on a simulated host: a release verified, its bundle fetched
+//! and received, applied and confirmed by its health checks or rejected
+//! for good; refusals that change nothing but the backoff; and a crash
+//! after every step of a pull and of an apply, after which the next pull
+//! leaves the release applied, rejected, or taken up again, never two of
+//! these, and never half.
+
+use std::path::Path;
+
+use sitec_agent::cli::Command;
+use sitec_agent::effects::{Effects, EffectsExt as _, Ran};
+use sitec_agent::layout::Layout;
+use sitec_agent::run::{Env, Line, execute};
+use sitec_agent::sim::{Crash, SimFs};
+use sitec_format::exit::Exit;
+
+const EXE: &str = "/usr/lib/sitec/agent";
+const URL: &str = "http://192.0.2.1:8088";
+const SIG: &str = "-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n";
+const SERIAL: u64 = 1_800_000_100;
+
+/// A store copy of one file `etc/a` in pull mode: its name and listing.
+fn store(fs: &mut SimFs, a: &str) -> (String, String) {
+    let index = format!(
+        "d\tuser\troot\nd\tport\t22\nh\tagent_protocol\t1\nh\trelease\tdebian12\n\
+         p\tsite\tsite\np\turl\t{URL}\np\tinterval\t60\np\tconfirm_timeout\t30\n\
+         p\tsigner\toperator\tssh-ed25519 AAAAkey\n\
+         f\tetc/a\t{}\t0644\tfalse\t-\trestart:a.service\nu\ta.service\tenabled\n",
+        sitec_format::sha256_hex(a.as_bytes())
+    );
+    let files = [
+        ("etc/a", 0o444, a.as_bytes()),
+        ("index", 0o444, index.as_bytes()),
+    ];
+    let listing = sitec_format::listing::listing(files);
+    let hash = sitec_format::sha256_hex(listing.as_bytes());
+    let name = format!("{hash}-host");
+    let dir = Layout::default().store_copy(&name);
+    fs.mkdir_all(&dir.join("etc"), 0o755).unwrap();
+    fs.write(&dir.join("etc/a"), a.as_bytes(), 0o444).unwrap();
+    fs.write(&dir.join("index"), index.as_bytes(), 0o444)
+        .unwrap();
+    fs.write(&dir.join("BUNDLE"), format!("{hash}\n").as_bytes(), 0o444)
+        .unwrap();
+    fs.chmod(&dir.join("etc"), 0o555).unwrap();
+    fs.chmod(&dir, 0o555).unwrap();
+    (name, listing)
+}
+
+fn ran(stdout: &[u8], code: i32, stderr: &str) -> Ran {
+    Ran {
+        success: code == 0,
+        code: Some(code),
+        stdout: stdout.to_vec(),
+        stderr: stderr.as_bytes().to_vec(),
+    }
+}
+
+fn curl(url: &str, limit: usize) -> String {
+    format!(
+        "curl -q -v -fsS --proto =http,https --proto-redir =https -L --max-redirs 3 --connect-timeout 10 --max-time 120 --max-filesize {limit} -o - -- {url}"
+    )
+}
+
+fn statement(hash: &str, serial: u64) -> String {
+    format!("sitec-release 1\nsite site\nhost host\nbundle {hash}\nserial {serial}\n")
+}
+
+const WORK: &str = "/var/lib/sitec/private/pull";
+
+fn find_principals() -> String {
+    format!("ssh-keygen -Y find-principals -f {WORK}/allowed_signers -s {WORK}/statement.sig")
+}
+
+fn verify() -> String {
+    format!(
+        "ssh-keygen -Y verify -f {WORK}/allowed_signers -I operator -n sitec-release -s {WORK}/statement.sig"
+    )
+}
+
+fn run(fs: &mut SimFs, args: &[&str]) -> (Vec<String>, Exit) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let command = Command::parse(&args).unwrap();
+    let env = Env {
+        exe: Some(EXE.into()),
+        pid: 7,
+        tmp: "/tmp".into(),
+        ..Default::default()
+    };
+    let out = execute(fs, &Layout::default(), &command, &env, &mut |_| {});
+    let lines = out
+        .lines
+        .iter()
+        .map(|l| match l {
+            Line::Say(s) => s.clone(),
+            Line::Warn(w) | Line::Listed(w) => format!("! {w}"),
+        })
+        .collect();
+    (lines, out.exit)
+}
+
+fn pull_file(fs: &SimFs, name: &str) -> Option<String> {
+    fs.text(&Layout::default().pull().join(name))
+}
+
+/// A host on generation 1 of a bundle in pull mode, its release server
+/// serving release SERIAL of a second bundle; the second bundle's store
+/// copy is made too (as receive would), and its name returned.
+struct Host {
+    fs: SimFs,
+    two: String,
+    digest: String,
+}
+
+fn host() -> Host {
+    let mut fs = SimFs::new();
+    fs.mkdir_all(Path::new("/etc"), 0o755).unwrap();
+    fs.write(
+        Path::new("/etc/os-release"),
+        b"ID=debian\nVERSION_ID=\"12\"\n",
+        0o644,
+    )
+    .unwrap();
+    fs.mkdir_all(Path::new("/usr/lib/sitec"), 0o755).unwrap();
+    fs.write(Path::new(EXE), b"the agent\n", 0o755).unwrap();
+    fs.mkdir_all(Path::new("/usr/bin"), 0o755).unwrap();
+    for tool in ["curl", "ss", "ssh-keygen", "systemd-run"] {
+        fs.write(&Path::new("/usr/bin").join(tool), b"", 0o755)
+            .unwrap();
+    }
+    fs.mkdir_all(Path::new("/run/systemd/system"), 0o755)
+        .unwrap();
+    fs.mkdir_all(Path::new("/tmp"), 0o1777).unwrap();
+    fs.answer(
+        "systemctl list-unit-files --no-legend a.service",
+        "a.service enabled enabled\n",
+        true,
+    );
+    let (one, _) = store(&mut fs, "a of 1\n");
+    let (said, exit) = run(&mut fs, &["switch", &one]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    let (two, listing) = store(&mut fs, "a of 2\n");
+    let hash = two.split('-').next().unwrap().to_string();
+    let stmt = statement(&hash, SERIAL);
+    let release = format!("{stmt}{SIG}");
+    fs.answers_in_turn(
+        &curl(&format!("{URL}/host/release"), 1 << 20),
+        vec![ran(release.as_bytes(), 0, "")],
+    );
+    fs.answer(&find_principals(), "operator\n", true);
+    fs.answer(
+        "ss -Hltn sport = :22",
+        "LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\n",
+        true,
+    );
+    fs.answers_in_turn(
+        &curl(&format!("{URL}/host/{hash}.listing"), 8 << 20),
+        vec![ran(listing.as_bytes(), 0, "")],
+    );
+    fs.answer(
+        "systemctl show -p ActiveState -p Result -p Type -p InvocationID -p NRestarts a.service",
+        "ActiveState=active\nResult=success\nType=simple\nInvocationID=1\nNRestarts=0\n",
+        true,
+    );
+    Host {
+        fs,
+        digest: sitec_format::sha256_hex(stmt.as_bytes()),
+        two,
+    }
+}
+
+#[test]
+fn a_signed_release_is_fetched_and_its_apply_started() {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
+    let hash = two.split('-').next().unwrap();
+    // The store has the bundle already (as a push left it): nothing but
+    // the release is fetched, and its apply starts in a unit of its own.
+    let (said, exit) = run(&mut fs, &["pull"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert_eq!(
+        said,
+        [format!(
+            "pull: release {SERIAL} ({}, signed by operator) fetched: applying it",
+            &hash[..12]
+        )]
+    );
+    assert_eq!(
+        pull_file(&fs, "pending").unwrap(),
+        format!("{digest} {SERIAL} {hash} operator -\n")
+    );
+    assert!(fs.ops().iter().any(|o| o.0
+        == format!(
+            "run systemd-run --quiet --collect --unit=sitec-pull-apply-{SERIAL} --property=KillMode=process --description=sitec: apply the release pulled {EXE} pull-apply"
+        )));
+    assert!(
+        !fs.ops().iter().any(|o| o.0.contains(".listing")),
+        "the store copy was intact: no listing fetched"
+    );
+    let last = pull_file(&fs, "last").unwrap();
+    assert!(last.starts_with("2027-01-15T08:0"), "{last}");
+    let prom = fs.text(Path::new("/var/lib/sitec/status.prom")).unwrap();
+    assert!(prom.contains("\nsitec_pull_failing 0\n"), "{prom}");
+    assert!(
+        prom.contains("\nsitec_pull_last_seconds 18000000"),
+        "{prom}"
+    );
+}
+
+#[test]
+fn a_bundle_the_store_lacks_is_fetched_file_by_file_and_received() {
+    let Host { mut fs, two, .. } = host();
+    let hash = two.split('-').next().unwrap().to_string();
+    let copy = Layout::default().store_copy(&two);
+    fs.chmod(&copy, 0o755).unwrap();
+    fs.remove_all(&copy).unwrap();
+    // etc/a is fetched (the live bundle's differs); the index too.
+    let index = fs
+        .text(&Layout::default().store_copy(&two).join("index"))
+        .unwrap_or_default();
+    assert!(index.is_empty());
+    fs.answers_in_turn(
+        &curl(&format!("{URL}/host/{hash}/etc/a"), 64 << 20),
+        vec![ran(b"a of 2\n", 0, "")],
+    );
+    // The index as the server has it: the one of the bundle.
+    let (_, listing) = {
+        let mut scratch = SimFs::new();
+        store(&mut scratch, "a of 2\n")
+    };
+    let index_sum = listing
+        .lines()
+        .find(|l| l.ends_with(" index"))
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let mut scratch = SimFs::new();
+    let (name, _) = store(&mut scratch, "a of 2\n");
+    let index_bytes = scratch
+        .read(&Layout::default().store_copy(&name).join("index"))
+        .unwrap();
+    assert_eq!(sitec_format::sha256_hex(&index_bytes), index_sum);
+    fs.answers_in_turn(
+        &curl(&format!("{URL}/host/{hash}/index"), 64 << 20),
+        vec![ran(&index_bytes, 0, "")],
+    );
+    let (said, exit) = run(&mut fs, &["pull"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(said[0].ends_with("fetched: applying it"), "{said:?}");
+    let incoming = Layout::default()
+        .store()
+        .join(format!(".incoming-{two}.pull"));
+    assert_eq!(fs.read(&incoming.join("etc/a")).unwrap(), b"a of 2\n");
+    assert_eq!(fs.mode(&incoming.join("etc/a")).unwrap(), 0o644);
+    assert_eq!(
+        fs.text(&incoming.join("BUNDLE")).unwrap(),
+        format!("{hash}\n")
+    );
+    assert!(
+        fs.ops()
+            .iter()
+            .any(|o| o.0 == format!("run {EXE} receive {two}.pull"))
+    );
+
+    // A file changed on the server: nothing is kept, the pull backs off.
+    let mut fs2 = host().fs;
+    let copy = Layout::default().store_copy(&two);
+    fs2.chmod(&copy, 0o755).unwrap();
+    fs2.remove_all(&copy).unwrap();
+    fs2.answers_in_turn(
+        &curl(&format!("{URL}/host/{hash}/etc/a"), 64 << 20),
+        vec![ran(b"a of 2, changed\n", 0, "")],
+    );
+    let (said, _) = run(&mut fs2, &["pull"]);
+    assert!(
+        said[0].contains("does not hash to what the signed listing says (changed on the server?)"),
+        "{said:?}"
+    );
+    assert!(!fs2.exists(&incoming));
+    assert!(pull_file(&fs2, "pending").is_none());
+    assert!(pull_file(&fs2, "backoff").is_some());
+}
+
+#[test]
+fn what_is_not_signed_by_a_trusted_key_changes_nothing_but_the_backoff() {
+    let Host { mut fs, .. } = host();
+    fs.answer(&find_principals(), "", false);
+    let (said, exit) = run(&mut fs, &["pull"]);
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(
+        said,
+        [
+            "pull: release refused: the release is signed by no key this host trusts (deploy.pull.signers of generation 1) (the host keeps generation 1; next try in 60 s)"
+        ]
+    );
+    assert_eq!(
+        pull_file(&fs, "backoff").unwrap(),
+        format!("1 {}\n", 1_800_000_000 + 60)
+    );
+    // Not due: nothing is fetched.
+    let before = fs.ops().len();
+    assert_eq!(run(&mut fs, &["pull"]).0, Vec::<String>::new());
+    assert!(
+        !fs.ops()[before..]
+            .iter()
+            .any(|o| o.0.starts_with("run curl")),
+        "{:?}",
+        &fs.ops()[before..]
+    );
+    // Each failure waits twice as long, up to eight intervals.
+    for want in [120, 240, 480, 480] {
+        fs.sleep(1000);
+        let (said, _) = run(&mut fs, &["pull"]);
+        assert!(
+            said[0].ends_with(&format!("next try in {want} s)")),
+            "{said:?}"
+        );
+    }
+    // Signed but changed after it was signed.
+    fs.answer(&find_principals(), "operator\n", true);
+    fs.answer(&verify(), "", false);
+    fs.sleep(1000);
+    let (said, _) = run(&mut fs, &["pull"]);
+    assert!(
+        said[0].contains("the release's signature by operator does not verify: the statement was changed after it was signed"),
+        "{said:?}"
+    );
+    assert!(pull_file(&fs, "pending").is_none());
+    assert!(pull_file(&fs, "serial").is_none());
+}
+
+#[test]
+fn a_serial_not_above_the_floor_or_far_ahead_is_refused() {
+    let Host { mut fs, two, .. } = host();
+    let hash = two.split('-').next().unwrap().to_string();
+    let release = |serial: u64| format!("{}{SIG}", statement(&hash, serial));
+    let url = curl(&format!("{URL}/host/release"), 1 << 20);
+    fs.mkdir_all(&Layout::default().pull(), 0o755).unwrap();
+    fs.write(
+        &Layout::default().pull().join("serial"),
+        format!("{SERIAL} other\n").as_bytes(),
+        0o644,
+    )
+    .unwrap();
+    let (said, _) = run(&mut fs, &["pull"]);
+    assert!(
+        said[0].contains(&format!("its serial {SERIAL} is not above {SERIAL}, the last release this host applied or rejected")),
+        "{said:?}"
+    );
+    let far = 1_800_000_000 + 10_000 + 86_401;
+    fs.answers_in_turn(&url, vec![ran(release(far).as_bytes(), 0, "")]);
+    fs.sleep(10_000);
+    let (said, _) = run(&mut fs, &["pull"]);
+    assert!(
+        said[0].contains(&format!(
+            "its serial {far} is more than a day ahead of this host's clock"
+        )),
+        "{said:?}"
+    );
+    assert_eq!(
+        pull_file(&fs, "serial").unwrap(),
+        format!("{SERIAL} other\n")
+    );
+}
+
+/// The apply of the pending release, with its switch answered as the
+/// host's agent answers (generation 2 awaiting confirmation, `armed`
+/// written).
+fn pending(fs: &mut SimFs, two: &str, digest: &str) {
+    let hash = two.split('-').next().unwrap();
+    fs.mkdir_all(&Layout::default().pull(), 0o755).unwrap();
+    fs.write(
+        &Layout::default().pull().join("pending"),
+        format!("{digest} {SERIAL} {hash} operator -\n").as_bytes(),
+        0o644,
+    )
+    .unwrap();
+    let switch = format!("{EXE} switch --confirm-timeout 30 --await-confirmation {two}");
+    fs.answer(
+        &switch,
+        "switched to generation 2; network configuration changed: confirm within 30 s or it rolls back\n",
+        true,
+    );
+    fs.command_writes(
+        &switch,
+        &Layout::default().armed(),
+        format!("2 1 {}\n", 1_800_000_000 + 30).as_bytes(),
+    );
+    fs.command_removes(&format!("{EXE} confirm 2"), &Layout::default().armed());
+}
+
+#[test]
+fn a_release_whose_health_checks_hold_is_confirmed_and_applied() {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
+    pending(&mut fs, &two, &digest);
+    let (said, exit) = run(&mut fs, &["pull-apply"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    let hash = two.split('-').next().unwrap();
+    assert_eq!(
+        said,
+        [format!(
+            "pull: release {SERIAL} ({}, signed by operator) runs as generation 2, confirmed by its health checks",
+            &hash[..12]
+        )]
+    );
+    assert_eq!(
+        pull_file(&fs, "serial").unwrap(),
+        format!("{SERIAL} {digest}\n")
+    );
+    assert!(pull_file(&fs, "pending").is_none());
+    assert!(pull_file(&fs, "applying").is_none());
+    assert!(
+        fs.ops()
+            .iter()
+            .any(|o| o.0 == format!("run {EXE} confirm 2"))
+    );
+    // Held for 5 s: probed at least six times a second apart.
+    let probes = fs
+        .ops()
+        .iter()
+        .filter(|o| o.0 == "run ss -Hltn sport = :22")
+        .count();
+    assert!(probes >= 6, "{probes}");
+}
+
+#[test]
+fn a_release_whose_health_checks_fail_is_rolled_back_and_rejected_for_good() {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
+    pending(&mut fs, &two, &digest);
+    fs.answer("ss -Hltn sport = :22", "", true);
+    // The timer takes the host back at the deadline.
+    fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
+    let (said, exit) = run(&mut fs, &["pull-apply"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    let hash = two.split('-').next().unwrap();
+    assert_eq!(
+        said,
+        [format!(
+            "pull: release {SERIAL} ({}) rejected: its health checks did not pass within 30 s (nothing listens on the deploy port 22 (sshd)): generation 2 was rolled back (unknown), the host is on generation 1",
+            &hash[..12]
+        )]
+    );
+    assert_eq!(pull_file(&fs, "rejected").unwrap(), format!("{digest}\n"));
+    assert!(
+        !fs.ops()
+            .iter()
+            .any(|o| o.0 == format!("run {EXE} confirm 2"))
+    );
+    // The next pull does not take it again.
+    fs.sleep(100);
+    let (said, _) = run(&mut fs, &["pull"]);
+    assert_eq!(
+        said,
+        [format!(
+            "pull: release {SERIAL} ({}) was rejected before: waiting for a new release",
+            &hash[..12]
+        )]
+    );
+}
+
+#[test]
+fn a_bundle_its_check_refuses_is_rejected_before_any_switch() {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
+    pending(&mut fs, &two, &digest);
+    let check = format!("{EXE} check {two}");
+    fs.answers_in_turn(
+        &check,
+        vec![ran(
+            b"validated etc/a\n",
+            3,
+            "activate: etc/a: rejected by shell\n",
+        )],
+    );
+    let (said, _) = run(&mut fs, &["pull-apply"]);
+    assert!(
+        said[0].ends_with(
+            "rejected: its check refused it (exit 3): activate: etc/a: rejected by shell"
+        ),
+        "{said:?}"
+    );
+    assert!(!fs.ops().iter().any(|o| o.0.contains(" switch ")));
+}
+
+/// Whether the pull state says the release was applied, rejected, or is
+/// taken up again (pending, its apply started).
+fn outcome(fs: &SimFs, digest: &str) -> &'static str {
+    let serial = pull_file(fs, "serial").unwrap_or_default();
+    let rejected = pull_file(fs, "rejected").unwrap_or_default();
+    let pending = pull_file(fs, "pending").is_some();
+    let is_rejected = rejected.lines().any(|l| l == digest);
+    let is_applied = serial == format!("{SERIAL} {digest}\n") && !is_rejected;
+    assert!(
+        pull_file(fs, "applying").is_none() || fs.exists(&Layout::default().armed()),
+        "an apply left in the middle with nothing to decide it"
+    );
+    match (is_applied, is_rejected, pending) {
+        (true, false, false) => "applied",
+        (false, true, false) => "rejected",
+        (false, false, true) => "pending",
+        other => panic!("applied, rejected, pending: {other:?}"),
+    }
+}
+
+#[test]
+fn a_pull_or_an_apply_stopped_at_any_step_is_decided_by_the_next_pull() {
+    let mut points = 0;
+    // The pull: stopped anywhere, the next pull takes the release up.
+    let Host {
+        fs: base,
+        two,
+        digest,
+    } = host();
+    let mut full = base.after(Crash::Kill);
+    run(&mut full, &["pull"]);
+    let steps = full.ops().len() - base.after(Crash::Kill).ops().len();
+    for k in 1..=steps {
+        for crash in [Crash::Kill, Crash::PowerLoss] {
+            let mut fs = base.after(Crash::Kill);
+            fs.crash_after(k);
+            run(&mut fs, &["pull"]);
+            let mut next = fs.after(crash);
+            next.sleep(3600);
+            let (said, exit) = run(&mut next, &["pull"]);
+            assert_eq!(exit, Exit::Ok, "k={k} {crash:?}: {said:?}");
+            assert_eq!(
+                outcome(&next, &digest),
+                "pending",
+                "k={k} {crash:?}: {said:?}"
+            );
+            points += 1;
+        }
+    }
+    println!("pull: {steps} steps, {points} crash points");
+    // The apply, with health checks that hold, and with ones that fail.
+    for healthy in [true, false] {
+        let Host { fs: mut base, .. } = host();
+        pending(&mut base, &two, &digest);
+        if !healthy {
+            base.answer("ss -Hltn sport = :22", "", true);
+            base.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
+        }
+        let mut full = base.after(Crash::Kill);
+        run(&mut full, &["pull-apply"]);
+        let want = if healthy { "applied" } else { "rejected" };
+        assert_eq!(outcome(&full, &digest), want);
+        let steps = full.ops().len();
+        let mut n = 0;
+        for k in 1..=steps {
+            for crash in [Crash::Kill, Crash::PowerLoss] {
+                let mut fs = base.after(Crash::Kill);
+                fs.crash_after(k);
+                run(&mut fs, &["pull-apply"]);
+                let mut next = fs.after(crash);
+                // What the confirmation timer does meanwhile: the
+                // deadline passed, the generation was rolled back.
+                let armed = Layout::default().armed();
+                if next.exists(&armed) {
+                    next.unlink(&armed).unwrap();
+                }
+                next.sleep(3600);
+                let (said, exit) = run(&mut next, &["pull"]);
+                assert_eq!(exit, Exit::Ok, "k={k} {crash:?}: {said:?}");
+                let got = outcome(&next, &digest);
+                // Stopped before it recorded that it applies: taken up
+                // again; after: rejected unless its confirmation was
+                // recorded whole.
+                assert!(
+                    got == "pending" || got == "rejected" || got == want,
+                    "k={k} {crash:?}: {got}"
+                );
+                n += 1;
+            }
+        }
+        points += n;
+        println!("pull-apply (healthy: {healthy}): {steps} steps, {n} crash points");
+    }
+    assert!(points > 50, "{points}");
+}
