@@ -1,28 +1,6 @@
-//! The state directory's files: one table, one place.
-//!
-//! | path (under `/var/lib/sitec`) | what it holds |
-//! | --- | --- |
-//! | `store/NAME/` | a bundle as pushed or pulled (`NAME` = its hash and host), sealed |
-//! | `generations/N` | link to `../store/NAME` (N ≥ 1), or to `../backup` (N = 0) |
-//! | `current` | link to `generations/N`: the live generation, switched by one rename |
-//! | `backup/index`, `backup/files/` | generation 0: what sitec found at each path it manages |
-//! | `journal` | `FROM TO KIND`: the transition in progress (see [`crate::journal`]) |
-//! | `armed` | `GEN PREV DEADLINE`: the generation awaiting confirmation |
-//! | `results/N` | how generation N ended (`switched`, `confirmed`, `rolled-back`, ...) |
-//! | `secrets/N/PATH` | secret `/PATH` as generation N runs with it (root's alone) |
-//! | `secrets/.incoming-NAME/PATH` | secret `/PATH` as push staged it, or decrypted from bundle NAME |
-//! | `booted` | `GEN BOOT-ID`: the generation live when this boot began |
-//! | `boot-good` | `HASH GEN` lines: kernel files known to boot (a confirmed boot came up on them) |
-//! | `boot-files` | the generations whose kernel files the next boot may come up on |
-//! | `boot-armed` | `GEN TIMEOUT DEADLINE BOOT-ID MIXED`: a boot awaiting confirmation (deadline in seconds of uptime) |
-//! | `boot-rolled-back` | `GEN TO BOOT-ID`: a boot nobody confirmed went back to TO and reboots |
-//! | `interfaces.applied` | the interfaces(5) file classic ifupdown last brought interfaces up from |
-//! | `private/` | root's alone: the locks, and files that hold a key for a moment |
-//! | `private/lock` | held by every activation (in a directory only root enters) |
-//! | `agents/SHA256` | a host agent push or a pull brought, named by its sha256 |
-//! | `pull/` | pull mode's state: `serial`, `rejected`, `pending`, `applying`, `backoff`, `last` (see [`crate::pull`]) |
-//! | `private/pull.lock`, `private/pull/` | held by every pull; a pull's scratch files |
-//! | `activate` | the agent that ran the last switch: what the boot and pull mode run |
+//! The state directory's files: one place. Their table (what each holds,
+//! who writes it, whether it is synced) is `docs/host-protocol.md`, "On
+//! the host"; `tests/layout.rs` holds every path here to a row of it.
 //!
 //! A managed path `P` (say `etc/nginx/nginx.conf`) is the link `/P ->
 //! /var/lib/sitec/current/P`, so one rename of `current` changes every file.

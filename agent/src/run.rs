@@ -155,6 +155,7 @@ fn run<F: Effects>(
         Command::Status { generation } => {
             let mut boot: Vec<String> = agent.say_boot()?.into_iter().collect();
             boot.extend(agent.say_reboot());
+            boot.extend(agent.say_pull());
             crate::status::status(&*agent.fx, layout, env.busy, *generation, boot)
         }
         Command::List => crate::status::list(&*agent.fx, layout),
@@ -626,6 +627,7 @@ fn drift<F: Effects>(agent: &mut Agent<'_, F>) -> Result<Vec<String>, Error> {
     if let Some(line) = agent.say_boot()? {
         said.push(line);
     }
+    said.extend(agent.say_pull());
     let dir = agent.layout.generation(c);
     let mut problems = Vec::new();
     let want = agent

@@ -350,6 +350,7 @@ impl<F: Effects> Agent<'_, F> {
             }
             self.fx.chmod(&new, 0o600).map_err(at(&new))?;
             self.fx.rename(&new, &to).map_err(at(&to))?;
+            self.notes.push(Note::Say(format!("decrypted secret {p}")));
             self.notes.push(Note::Log(format!("decrypted secret {p}")));
         }
         Ok(done)

@@ -55,6 +55,8 @@ pub struct Agent<'a, F: Effects> {
     pub hooks: Hooks,
     /// A transition runs (an error now leaves it in the middle).
     pub transitioning: bool,
+    /// Confirmation timers this process started (their tokens differ).
+    pub arms: u32,
 }
 
 /// Test-only hooks, as `activate` has them: `pause_at` STEP stops there
@@ -91,6 +93,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             guard: None,
             hooks: Hooks::default(),
             transitioning: false,
+            arms: 0,
         }
     }
 
@@ -736,7 +739,21 @@ impl<'a, F: Effects> Agent<'a, F> {
         // kept in armed.timer once it runs: a timer started again leaves
         // the one before with nothing to do. KillMode=process: a rollback's
         // ifup starts DHCP clients in the timer's service.
-        let token = format!("{g}-{}", armed.deadline);
+        // Unique among the timers this process started (a switch arms once
+        // before its first change and again once its actions ran, within
+        // the same second when they are quick) and unlike the one in
+        // charge: systemd refuses a unit name that is still loaded.
+        self.arms += 1;
+        let held = self
+            .fx
+            .text(&crate::effects::with_suffix(&self.layout.armed(), ".timer"))
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default();
+        let mut token = format!("{g}-{}-{}", armed.deadline, self.arms);
+        while token == held {
+            self.arms += 1;
+            token = format!("{g}-{}-{}", armed.deadline, self.arms);
+        }
         let agent = self.layout.state.join("activate");
         let agent = agent.to_string_lossy();
         let timer = Cmd::new(

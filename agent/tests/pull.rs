@@ -202,6 +202,17 @@ fn a_signed_release_is_fetched_and_its_apply_started() {
     );
     let last = pull_file(&fs, "last").unwrap();
     assert!(last.starts_with("2027-01-15T08:0"), "{last}");
+    // status and drift say it too (push --status shows it).
+    let (status, _) = run(&mut fs, &["status"]);
+    assert_eq!(
+        status.last().unwrap(),
+        &format!("pull: {}", last.trim_end())
+    );
+    let (drift, _) = run(&mut fs, &["drift"]);
+    assert!(
+        drift.contains(&format!("pull: {}", last.trim_end())),
+        "{drift:?}"
+    );
     let prom = fs.text(Path::new("/var/lib/sitec/status.prom")).unwrap();
     assert!(prom.contains("\nsitec_pull_failing 0\n"), "{prom}");
     assert!(

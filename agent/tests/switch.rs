@@ -142,6 +142,20 @@ fn a_switch_checks_switches_and_makes_its_agent_the_hosts() {
         said.last().unwrap(),
         "switched to generation 2; network configuration changed: confirm within 60 s or it rolls back"
     );
+    // Armed before its first change and again after its actions, within
+    // the same second: two timers, two unit names (systemd refuses a name
+    // still loaded).
+    let timers: Vec<String> = fs
+        .ops()
+        .iter()
+        .filter_map(|o| {
+            o.0.split(' ')
+                .find(|w| w.starts_with("--unit=sitec-confirm-"))
+        })
+        .map(str::to_string)
+        .collect();
+    assert_eq!(timers.len(), 2, "{timers:?}");
+    assert_ne!(timers[0], timers[1]);
     let three = store(&mut fs, "a of 3\n", false, "restart:broken.service");
     assert_eq!(
         switch(&mut fs, &three),

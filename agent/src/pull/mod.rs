@@ -41,6 +41,11 @@ use crate::transition::Agent;
 
 type R<T> = Result<T, Error>;
 
+/// The files of `pull/`.
+pub const FILES: [&str; 6] = [
+    "serial", "rejected", "pending", "applying", "backoff", "last",
+];
+
 /// A release file is at most this large.
 const RELEASE_LIMIT: usize = 1 << 20;
 /// A listing.
@@ -400,6 +405,12 @@ impl<F: Effects> Agent<'_, F> {
     fn activation(&mut self, agent: &Path, args: &[&str]) -> R<Ran> {
         let cmd = agent_cmd(&*self.fx, agent, args);
         self.fx.run(&cmd).map_err(at(agent))
+    }
+
+    /// What the last pull came to, for `status` and `drift`.
+    pub fn say_pull(&self) -> Option<String> {
+        self.pull_text("last")
+            .map(|t| format!("pull: {}", t.trim_end()))
     }
 
     /// `pull`: one pull (sitec-pull.service, on its timer). `exe` is this
