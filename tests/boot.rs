@@ -333,7 +333,7 @@ impl BootLab {
     /// name of `host`'s bundle of `out`.
     fn agent(&self, out: &Path, host: &str) -> (String, String) {
         (
-            format!("sh {}", support::host_agent()),
+            support::agent_command(&support::host_agent()),
             store_name(out, host),
         )
     }
@@ -347,8 +347,8 @@ impl BootLab {
             .host_command(
                 host,
                 &format!(
-                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE=/root/pause sh {} {command}",
-                    support::host_agent()
+                    "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE=/root/pause {} {command}",
+                    support::agent_command(&support::host_agent())
                 ),
             )
             .stdout(Stdio::piped())

@@ -345,7 +345,7 @@ impl<F: Effects> Agent<'_, F> {
         if !started {
             // Every activation checks the deadline too (`recover`); a
             // detached process waits for it meanwhile, its output nowhere.
-            self.notes.push(Note::Warn(
+            self.note(Note::Warn(
                 "systemd-run could not start the confirmation's timer: a process waits instead"
                     .to_string(),
             ));
@@ -384,7 +384,7 @@ impl<F: Effects> Agent<'_, F> {
         }
         let Some(unknown) = unknown else {
             if self.fx.kind(&path).map_err(at(&path))?.is_some() {
-                self.notes.push(Note::Log("boot: the kernel files are known to boot: the confirmation the boot before awaited is dropped".to_string()));
+                self.note(Note::Log("boot: the kernel files are known to boot: the confirmation the boot before awaited is dropped".to_string()));
             }
             return self.fx.remove(&path).map_err(at(&path));
         };
@@ -399,13 +399,13 @@ impl<F: Effects> Agent<'_, F> {
                 .map(Gen);
             let h = before.and_then(|g| self.kernel_hash_of(g));
             if h.is_none() || h == self.kernel_hash_of(unknown) {
-                self.notes.push(Note::Log(format!("generation {unknown}: the boot before, on the same kernel files, went down before it was confirmed: back at once")));
+                self.note(Note::Log(format!("generation {unknown}: the boot before, on the same kernel files, went down before it was confirmed: back at once")));
                 return self.arm_boot(unknown, 0, mixed);
             }
         }
         let timeout = boot_confirm_timeout(&self.generation_of(unknown)?);
         let target = self.boot_target()?;
-        self.notes.push(Note::Log(format!("generation {unknown}: this boot came up on kernel files no confirmed boot had: it must be confirmed within {timeout} s (confirm-boot), else back to generation {target} and a reboot")));
+        self.note(Note::Log(format!("generation {unknown}: this boot came up on kernel files no confirmed boot had: it must be confirmed within {timeout} s (confirm-boot), else back to generation {target} and a reboot")));
         self.arm_boot(unknown, timeout, mixed)
     }
 
@@ -444,12 +444,11 @@ impl<F: Effects> Agent<'_, F> {
         let mut ok = true;
         for kind in Action::REBOOT.iter().filter(|k| used.contains(*k)) {
             let action = Action::try_from(kind.to_string()).expect("a kind without argument");
-            acts.notes.push(Note::Log(format!(
+            acts.note(Note::Log(format!(
                 "action {action} (the initramfs and the bootloader of generation {g})"
             )));
             if acts.run_action(&action)? == Done::Failed {
-                acts.notes
-                    .push(Note::Warn(format!("action {action} failed")));
+                acts.note(Note::Warn(format!("action {action} failed")));
                 ok = false;
             }
         }
@@ -469,23 +468,29 @@ impl<F: Effects> Agent<'_, F> {
     pub fn boot_rollback(&mut self, g: Gen, reason: &str) -> R<()> {
         let live = self.state()?.current.unwrap_or(Gen(0));
         let to = self.boot_target()?;
-        self.notes.push(Note::Log(format!("generation {g}: its boot was not confirmed ({reason}): back to generation {to}, then a reboot")));
+        self.note(Note::Log(format!("generation {g}: its boot was not confirmed ({reason}): back to generation {to}, then a reboot")));
         if live != to {
             self.journal(Journal {
                 from: live,
                 to,
                 kind: journal::Kind::BootUnconfirmed,
             })?;
-            self.transit(live, to, live, "boot-unconfirmed-rolled-back", false)?;
+            self.transit(
+                live,
+                to,
+                live,
+                ("boot-unconfirmed-rolled-back", reason),
+                false,
+            )?;
         }
         if g != live && self.state()?.generations.contains_key(&g) {
-            self.result(g, "boot-unconfirmed-rolled-back")?;
+            self.result_why(g, "boot-unconfirmed-rolled-back", reason)?;
         }
         if self.boot_files()? != [to] {
             self.refresh_boot(to)?;
         }
         if self.boot_files()? != [to] {
-            self.notes.push(Note::Warn(format!("the initramfs or the bootloader could not be made generation {to}'s: no reboot, the boot still awaits confirmation")));
+            self.note(Note::Warn(format!("the initramfs or the bootloader could not be made generation {to}'s: no reboot, the boot still awaits confirmation")));
             return Ok(());
         }
         // boot-armed stays until the next boot judges the files it comes
@@ -496,14 +501,13 @@ impl<F: Effects> Agent<'_, F> {
             .write(&path, text.as_bytes(), 0o644)
             .map_err(at(&path))?;
         self.fx.sync_all().map_err(at(&path))?;
-        self.notes
-            .push(Note::Log(format!("rebooting onto generation {to}")));
+        self.note(Note::Log(format!("rebooting onto generation {to}")));
         let ran = self
             .fx
             .run(&Cmd::new("systemctl", &["--no-block", "reboot"]))
             .map_err(at(Path::new("systemctl")))?;
         if !ran.success {
-            self.notes.push(Note::Warn(format!(
+            self.note(Note::Warn(format!(
                 "systemctl reboot failed: reboot the host to boot generation {to}"
             )));
         }
@@ -599,7 +603,7 @@ impl<F: Effects> Agent<'_, F> {
             }
         }
         if armed.mixed {
-            self.notes.push(Note::Log(format!("generation {g}: its boot was confirmed, but it may have come up on other kernel files too: they are refreshed now, and the next boot on them is confirmed again")));
+            self.note(Note::Log(format!("generation {g}: its boot was confirmed, but it may have come up on other kernel files too: they are refreshed now, and the next boot on them is confirmed again")));
             let live = state.current.unwrap_or(Gen(0));
             self.refresh_boot(live)?;
         } else {
@@ -711,7 +715,7 @@ impl<F: Effects> Agent<'_, F> {
             if let Error::Io { .. } = e {
                 return Err(e);
             }
-            self.notes.push(Note::Warn(format!("the kernel files this boot came up on could not be judged ({e}): the boot awaits confirmation")));
+            self.note(Note::Warn(format!("the kernel files this boot came up on could not be judged ({e}): the boot awaits confirmation")));
             self.arm_boot(live, 600, true)?;
         }
         let id = self.boot_id();

@@ -136,6 +136,11 @@ pub trait Effects {
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran>;
     /// Waits `secs` seconds (of the clock [`Effects::now`] reads).
     fn sleep(&mut self, secs: u64);
+    /// Appends `line` to the log at `to` at once, stamped with the time
+    /// and the process (when its directory exists: a check off a host
+    /// writes none). No step: the log is no state a transition reads, and
+    /// a line logged before a command that hangs or a kill is there.
+    fn log(&mut self, to: &Path, line: &str);
 }
 
 /// A tree read one entry at a time, links not followed: what resolving a

@@ -107,7 +107,7 @@ impl<F: Effects> Agent<'_, F> {
             (PULL_DROPIN, pull_dropin(&state)),
         ] {
             if self.install(Path::new(path), text.as_bytes(), 0o644)? {
-                self.notes.push(Note::Log(format!("installed {path}")));
+                self.note(Note::Log(format!("installed {path}")));
                 reload = true;
             }
         }
@@ -117,7 +117,7 @@ impl<F: Effects> Agent<'_, F> {
                 .run(&Cmd::new("systemctl", &["daemon-reload"]))
                 .map_err(at(Path::new("systemctl")))?;
             if !ran.success {
-                self.notes.push(Note::Warn(format!(
+                self.note(Note::Warn(format!(
                     "daemon-reload after installing {GUARD_UNIT} and {PULL_DROPIN} failed"
                 )));
             }

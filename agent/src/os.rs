@@ -216,6 +216,23 @@ impl Effects for Os {
         })
     }
 
+    fn log(&mut self, to: &Path, line: &str) {
+        let path = self.real(to);
+        if !path.parent().is_some_and(Path::is_dir) {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let text = format!("{} [{}] {line}\n", crate::utc::utc(now), std::process::id());
+        let _ = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+    }
+
     fn sleep(&mut self, secs: u64) {
         std::thread::sleep(std::time::Duration::from_secs(secs));
     }

@@ -78,7 +78,7 @@ impl<F: Effects> Agent<'_, F> {
             self.fx.rename(&incoming, &dest).map_err(at(&dest))?;
             let store = self.layout.store();
             self.fx.sync_dir(&store).map_err(at(&store))?;
-            self.notes.push(Note::Log(format!("received {name}")));
+            self.note(Note::Log(format!("received {name}")));
             return Ok(format!("received {name}"));
         }
         if crate::bundle::intact(&*self.fx, &dest) {
@@ -174,10 +174,10 @@ impl<F: Effects> Agent<'_, F> {
         }
         self.fx.remove_all(incoming).map_err(at(incoming))?;
         self.fx.sync_all().map_err(at(dest))?;
-        self.notes.push(Note::Log(format!(
+        self.note(Note::Log(format!(
             "repaired {name}: its copy on the host had been changed"
         )));
-        self.notes.push(Note::Warn(format!(
+        self.note(Note::Warn(format!(
             "{name}: the copy on the host had been changed; repaired"
         )));
         Ok(format!("received {name}"))

@@ -73,10 +73,8 @@ impl Said<'_> {
     fn notes(&mut self, notes: Vec<Note>) {
         for note in notes {
             match note {
-                Note::Warn(w) => {
-                    self.log.push(format!("warning: {w}"));
-                    self.line(Line::Warn(format!("warning: {w}")));
-                }
+                // Logged when it was said.
+                Note::Warn(w) => self.line(Line::Warn(format!("warning: {w}"))),
                 Note::Log(l) => self.log.push(l),
                 Note::Say(l) => self.line(Line::Say(l)),
             }
@@ -193,9 +191,7 @@ fn run<F: Effects>(
         Command::Boot => {
             agent.boot()?;
             let live = agent.state()?.current.unwrap_or(Gen(0));
-            agent
-                .notes
-                .push(Note::Log(format!("boot: on generation {live}")));
+            agent.note(Note::Log(format!("boot: on generation {live}")));
             Ok(Vec::new())
         }
         Command::BootExpire => {
@@ -224,7 +220,7 @@ fn run<F: Effects>(
             // Into the log: push reads rsync's count from what the transfer
             // prints, so receive prints nothing on stdout.
             let said = agent.receive(name)?;
-            agent.notes.push(Note::Log(said));
+            agent.note(Note::Log(said));
             Ok(Vec::new())
         }
     }
@@ -288,9 +284,7 @@ fn operator_rollback<F: Effects>(
             }
         }
     }
-    agent
-        .notes
-        .push(Note::Log(format!("rollback from {from} to {to} requested")));
+    agent.note(Note::Log(format!("rollback from {from} to {to} requested")));
     agent.rollback(to)?;
     Ok(vec![format!("rolled back from generation {from} to {to}")])
 }
@@ -404,9 +398,7 @@ fn checked<F: Effects>(
             break;
         }
         match crate::validate::validate(agent.fx, &cx, v, &dir.join(path), path)? {
-            Ok(()) => agent
-                .notes
-                .push(Note::Say(format!("validated {path} {}", v.as_str()))),
+            Ok(()) => agent.note(Note::Say(format!("validated {path} {}", v.as_str()))),
             Err(said) => {
                 verdict = Err(Error::RefusedListing {
                     listed: said.lines().map(str::to_string).collect(),
@@ -450,9 +442,7 @@ fn switch<F: Effects>(
         agent.action_timeout = *t;
     }
     agent.guard = env.exe.clone();
-    agent
-        .notes
-        .push(Note::Log(format!("switch to {name} begins")));
+    agent.note(Note::Log(format!("switch to {name} begins")));
     agent.recover(false)?;
     if let Some(a) = crate::armed::Armed::parse(
         &agent
@@ -512,7 +502,7 @@ fn switch<F: Effects>(
         Err(e) => {
             agent.drop_decrypted(&decrypted)?;
             if let Error::Failed { back, .. } = &e {
-                agent.notes.push(Note::Say(format!(
+                agent.note(Note::Say(format!(
                     "an action failed: rolling back to generation {back}"
                 )));
                 return Err(e);
@@ -668,7 +658,7 @@ fn settle_after<F: Effects>(agent: &mut Agent<'_, F>, e: Error) -> Result<Vec<St
     if !agent.fx.exists(&agent.layout.journal()) {
         return Err(e);
     }
-    agent.notes.push(Note::Warn(format!(
+    agent.note(Note::Warn(format!(
         "the transition stopped at an error ({e}): settling it now"
     )));
     // If that fails too, the journal stays for the next activation or the

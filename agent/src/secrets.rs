@@ -199,7 +199,7 @@ impl<F: Effects> Agent<'_, F> {
         }
         let dir = p.parent().unwrap_or(Path::new("/"));
         if let Some(why) = unsafe_dir(&*self.fx, dir) {
-            self.notes.push(Note::Warn(format!(
+            self.note(Note::Warn(format!(
                 "secret {} not installed: it is in {why}",
                 p.display()
             )));
@@ -224,7 +224,7 @@ impl<F: Effects> Agent<'_, F> {
     fn restore_secret(&mut self, p: &Path) -> R<bool> {
         let dir = p.parent().unwrap_or(Path::new("/"));
         if let Some(why) = unsafe_dir(&*self.fx, dir) {
-            self.notes.push(Note::Warn(format!(
+            self.note(Note::Warn(format!(
                 "secret {} not put back: it is in {why}",
                 p.display()
             )));
@@ -250,7 +250,7 @@ impl<F: Effects> Agent<'_, F> {
                 self.fx.sync_file(&new).map_err(at(&new))?;
             }
             _ => {
-                self.notes.push(Note::Warn(format!(
+                self.note(Note::Warn(format!(
                     "secret {} could not be put back as sitec found it",
                     p.display()
                 )));
@@ -350,8 +350,8 @@ impl<F: Effects> Agent<'_, F> {
             }
             self.fx.chmod(&new, 0o600).map_err(at(&new))?;
             self.fx.rename(&new, &to).map_err(at(&to))?;
-            self.notes.push(Note::Say(format!("decrypted secret {p}")));
-            self.notes.push(Note::Log(format!("decrypted secret {p}")));
+            self.note(Note::Say(format!("decrypted secret {p}")));
+            self.note(Note::Log(format!("decrypted secret {p}")));
         }
         Ok(done)
     }

@@ -95,6 +95,8 @@ pub struct SimFs {
     writes: std::collections::BTreeMap<String, Vec<(PathBuf, Vec<u8>)>>,
     /// The wall clock.
     clock: u64,
+    /// What was logged, in order.
+    logged: Vec<String>,
 }
 
 impl Default for SimFs {
@@ -123,6 +125,7 @@ impl SimFs {
             removes: std::collections::BTreeMap::new(),
             writes: std::collections::BTreeMap::new(),
             clock: 1_800_000_000,
+            logged: Vec::new(),
         }
     }
 
@@ -139,6 +142,11 @@ impl SimFs {
     /// Whether the process died.
     pub fn crashed(&self) -> bool {
         self.crashed
+    }
+
+    /// The lines logged so far, in order.
+    pub fn logged(&self) -> &[String] {
+        &self.logged
     }
 
     /// The changing operations run so far, in order.
@@ -208,6 +216,7 @@ impl SimFs {
             removes: self.removes.clone(),
             writes: self.writes.clone(),
             clock: self.clock,
+            logged: Vec::new(),
         }
     }
 
@@ -573,6 +582,10 @@ impl Effects for SimFs {
 
     fn sleep(&mut self, secs: u64) {
         self.clock += secs;
+    }
+
+    fn log(&mut self, _to: &Path, line: &str) {
+        self.logged.push(line.to_string());
     }
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {

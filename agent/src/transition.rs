@@ -97,6 +97,18 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
     }
 
+    /// Says `note`: a log line goes to the log at once (before a command
+    /// that may hang, or a kill), a warning too and to the operator.
+    pub fn note(&mut self, note: Note) {
+        let log = self.layout.state.join("log");
+        match &note {
+            Note::Log(l) => return self.fx.log(&log, l),
+            Note::Warn(w) => self.fx.log(&log, &format!("warning: {w}")),
+            Note::Say(_) => {}
+        }
+        self.notes.push(note);
+    }
+
     pub fn state(&self) -> R<HostState> {
         HostState::read(&*self.fx, &self.layout)
     }
@@ -155,7 +167,7 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// A step of a transition, logged; where the test hooks stop or fail.
     fn step(&mut self, name: &str) -> R<()> {
-        self.notes.push(Note::Log(format!("step {name}")));
+        self.note(Note::Log(format!("step {name}")));
         if self.hooks.fail_at.as_deref() == Some(name) {
             self.hooks.fail_at = None;
             return Err(Error::Usage(format!(
@@ -382,20 +394,19 @@ impl<'a, F: Effects> Agent<'a, F> {
                 continue;
             }
             if boot && action != Action::DaemonReload && !action.needs_reboot() {
-                acts.notes.push(Note::Log(format!(
+                acts.note(Note::Log(format!(
                     "at boot: {action} is left to the boot, which starts from generation {to}'s files"
                 )));
                 continue;
             }
-            acts.notes.push(Note::Say(format!("  action {action}")));
-            acts.notes.push(Note::Log(format!(
+            acts.note(Note::Say(format!("  action {action}")));
+            acts.note(Note::Log(format!(
                 "action {action} (generation {from} -> {to})"
             )));
             match acts.run_action(&action)? {
                 Done::Ok => {}
                 Done::Failed => {
-                    acts.notes
-                        .push(Note::Warn(format!("action {action} failed")));
+                    acts.note(Note::Warn(format!("action {action} failed")));
                     failed = true;
                     boot_failed |= action.needs_reboot();
                 }
@@ -444,8 +455,17 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// Records how generation `g` ended; everything the transition wrote
     /// reaches the disk before the result does.
     pub(crate) fn result(&mut self, g: Gen, text: &str) -> R<()> {
-        self.notes
-            .push(Note::Log(format!("generation {g}: {text}")));
+        self.result_why(g, text, "")
+    }
+
+    /// As [`Agent::result`], saying why in the log (`why` in parentheses
+    /// after it; empty: nothing).
+    pub(crate) fn result_why(&mut self, g: Gen, text: &str, why: &str) -> R<()> {
+        if why.is_empty() {
+            self.note(Note::Log(format!("generation {g}: {text}")));
+        } else {
+            self.note(Note::Log(format!("generation {g}: {text} ({why})")));
+        }
         let path = self.layout.result(g);
         self.fx.sync_all().map_err(at(&path))?;
         self.fx
@@ -455,9 +475,21 @@ impl<'a, F: Effects> Agent<'a, F> {
 
     /// A transition that ends a switch or a rollback: generation `g`'s
     /// result, then the journal and any deadline go.
-    pub(crate) fn transit(&mut self, a: Gen, b: Gen, g: Gen, text: &str, boot: bool) -> R<bool> {
+    pub(crate) fn transit(
+        &mut self,
+        a: Gen,
+        b: Gen,
+        g: Gen,
+        (text, why): (&str, &str),
+        boot: bool,
+    ) -> R<bool> {
         let failed = self.transition(a, b, boot)?;
-        self.result(g, text)?;
+        if failed {
+            self.note(Note::Warn(format!(
+                "some actions failed going from generation {a} to {b}"
+            )));
+        }
+        self.result_why(g, text, why)?;
         for path in [
             self.layout.journal(),
             self.layout.armed(),
@@ -629,21 +661,37 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
         if let Some(j) = self.state()?.journal {
             let failed = match j.kind {
-                journal::Kind::Switch => {
-                    self.transit(j.to, j.from, j.to, "interrupted-rolled-back", boot)?
-                }
-                journal::Kind::Rollback => {
-                    self.transit(j.from, j.to, j.from, "rolled-back", boot)?
-                }
-                journal::Kind::Unconfirmed => {
-                    self.transit(j.from, j.to, j.from, "unconfirmed-rolled-back", boot)?
-                }
-                journal::Kind::BootUnconfirmed => {
-                    self.transit(j.from, j.to, j.from, "boot-unconfirmed-rolled-back", boot)?
-                }
+                journal::Kind::Switch => self.transit(
+                    j.to,
+                    j.from,
+                    j.to,
+                    ("interrupted-rolled-back", "the switch did not finish"),
+                    boot,
+                )?,
+                journal::Kind::Rollback => self.transit(
+                    j.from,
+                    j.to,
+                    j.from,
+                    ("rolled-back", &format!("rollback to {}", j.to)),
+                    boot,
+                )?,
+                journal::Kind::Unconfirmed => self.transit(
+                    j.from,
+                    j.to,
+                    j.from,
+                    ("unconfirmed-rolled-back", "not confirmed"),
+                    boot,
+                )?,
+                journal::Kind::BootUnconfirmed => self.transit(
+                    j.from,
+                    j.to,
+                    j.from,
+                    ("boot-unconfirmed-rolled-back", "its boot was not confirmed"),
+                    boot,
+                )?,
             };
             if failed {
-                self.notes.push(Note::Warn(format!(
+                self.note(Note::Warn(format!(
                     "settling {} -> {}: an action failed (see the log)",
                     j.from, j.to
                 )));
@@ -690,7 +738,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         } else {
             "no confirmation before the deadline"
         };
-        self.notes.push(Note::Log(format!(
+        self.note(Note::Log(format!(
             "generation {} was not confirmed ({why}): rolling back to {}",
             armed.generation, armed.previous
         )));
@@ -703,7 +751,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             armed.generation,
             armed.previous,
             armed.generation,
-            "unconfirmed-rolled-back",
+            ("unconfirmed-rolled-back", why),
             boot,
         )?;
         Ok(())
@@ -782,7 +830,7 @@ impl<'a, F: Effects> Agent<'a, F> {
             let timer = timer.logged(&self.layout.state.join("log"), 60);
             let ran = self.fx.run(&timer).map_err(at(Path::new("systemd-run")))?;
             if !ran.success {
-                self.notes.push(Note::Warn(
+                self.note(Note::Warn(
                     "systemd-run could not start the confirmation's timer: a process waits instead"
                         .to_string(),
                 ));
@@ -941,7 +989,13 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
         if self.transition(from, to, false)? {
             // The staged secrets stay for another try.
-            self.transit(to, from, to, "failed-rolled-back", false)?;
+            self.transit(
+                to,
+                from,
+                to,
+                ("failed-rolled-back", "an action failed"),
+                false,
+            )?;
             self.acted_on_repairs(from)?;
             return Err(Error::Failed {
                 generation: to,
@@ -987,7 +1041,13 @@ impl<'a, F: Effects> Agent<'a, F> {
             to,
             kind: journal::Kind::Rollback,
         })?;
-        if self.transit(from, to, from, "rolled-back", false)? {
+        if self.transit(
+            from,
+            to,
+            from,
+            ("rolled-back", &format!("rollback to {to} by the operator")),
+            false,
+        )? {
             return Err(Error::ActionsFailed(format!(
                 "rolled back from generation {from} to {to}, but some of its actions failed: see {}/log",
                 self.layout.state.display()

@@ -24,6 +24,10 @@ enum Entry {
 fn tree(fx: &impl Effects, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
     for name in fx.list(dir).unwrap() {
         let path = dir.join(name);
+        // The log is no state: the simulation keeps it apart.
+        if path == Path::new("/var/lib/sitec/log") {
+            continue;
+        }
         match fx.kind(&path).unwrap().unwrap() {
             Kind::Dir => {
                 out.insert(path.clone(), Entry::Dir(fx.mode(&path).unwrap()));

@@ -183,31 +183,25 @@ fn is_script(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.starts_with(b"#!"))
 }
 
-/// The Rust host agent (`agent/`, the binary `sitec-agent`), built once
-/// for the tests that hold it to `activate`'s behaviour.
+/// The Rust host agent (`agent/`, the binary `sitec-agent`) as push
+/// brings it to hosts: static, built once by `scripts/agent`.
 pub fn rust_agent() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let o = std::process::Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "sitec-agent",
-                "--bin",
-                "sitec-agent",
-            ])
-            .current_dir(project_root())
-            .output()
-            .expect("cargo runs");
-        assert!(
-            o.status.success(),
-            "cargo build -p sitec-agent: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    });
-    project_root().join("target/release/sitec-agent")
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let o = std::process::Command::new("sh")
+                .arg(project_root().join("scripts/agent"))
+                .current_dir(project_root())
+                .output()
+                .expect("sh runs");
+            assert!(
+                o.status.success(),
+                "scripts/agent: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+        })
+        .clone()
 }
 
 /// Where push puts the agent on a host: named by its sha256.

@@ -132,14 +132,14 @@ impl<F: Effects> Actions<'_, F> {
         }
         let applied = self.layout.state.join("interfaces.applied");
         let zero = self.layout.backup_file(Path::new("etc/network/interfaces"));
-        let old = [
+        let (source, old) = [
             applied.clone(),
             self.left_file("etc/network/interfaces"),
             zero,
         ]
         .iter()
-        .find_map(|p| self.text(p))
-        .unwrap_or_default();
+        .find_map(|p| self.text(p).map(|t| (p.display().to_string(), t)))
+        .unwrap_or_else(|| ("/dev/null".to_string(), String::new()));
         // The file interfaces were brought up from, where ifdown reads it.
         let private = self.layout.private();
         self.fx.mkdir_all(&private, 0o700).map_err(at(&private))?;
@@ -148,9 +148,9 @@ impl<F: Effects> Actions<'_, F> {
             .write(&old_file, old.as_bytes(), 0o600)
             .map_err(at(&old_file))?;
         let old_arg = old_file.to_string_lossy().into_owned();
-        self.notes.push(Note::Log(
-            "interfaces: what changed is taken down as it was brought up".to_string(),
-        ));
+        self.note(Note::Log(format!(
+            "interfaces: what changed is taken down as {source} brought it up"
+        )));
         let changed = changed_ifaces(&old, &new);
         // On disk before anything is taken down (no sync of the state
         // directory mid-transition: see `Agent::arm`).

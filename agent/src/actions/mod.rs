@@ -83,19 +83,38 @@ impl<'a, F: Effects> Actions<'a, F> {
         }
     }
 
+    /// Says `note`: a log line goes to the log at once (before a command
+    /// that may hang), a warning too and to the operator.
+    pub fn note(&mut self, note: Note) {
+        let log = self.layout.state.join("log");
+        match &note {
+            Note::Log(l) => return self.fx.log(&log, l),
+            Note::Warn(w) => self.fx.log(&log, &format!("warning: {w}")),
+            Note::Say(_) => {}
+        }
+        self.notes.push(note);
+    }
+
     fn warn(&mut self, text: String) {
-        self.notes.push(Note::Warn(text));
+        self.note(Note::Warn(text));
     }
 
     /// Runs an action's command, logged and cut off; whether it succeeded.
     fn run(&mut self, program: &str, args: &[&str]) -> R<bool> {
         let log = self.layout.state.join("log");
         let cmd = Cmd::new(program, args).logged(&log, self.timeout);
-        self.notes.push(Note::Log(format!("run: {}", cmd.line())));
+        self.note(Note::Log(format!("run: {}", cmd.line())));
         let ran = self.fx.run(&cmd).map_err(at(Path::new(program)))?;
         if !ran.success {
-            self.notes
-                .push(Note::Log(format!("failed: {}", cmd.line())));
+            self.note(Note::Log(format!("failed: {}", cmd.line())));
+            // timeout(1)'s exit when it cut the command off.
+            if ran.code == Some(124) {
+                self.note(Note::Log(format!(
+                    "cut off after {} s: {}",
+                    self.timeout,
+                    Cmd::new(program, args).line()
+                )));
+            }
         }
         Ok(ran.success)
     }

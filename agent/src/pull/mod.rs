@@ -226,8 +226,8 @@ impl<F: Effects> Agent<'_, F> {
 
     /// What the last pull came to: the log, the output, and `last`.
     fn pull_note(&mut self, what: &str) -> R<()> {
-        self.notes.push(Note::Log(format!("pull: {what}")));
-        self.notes.push(Note::Say(format!("pull: {what}")));
+        self.note(Note::Log(format!("pull: {what}")));
+        self.note(Note::Say(format!("pull: {what}")));
         let last = self.pull_file("last");
         let new = crate::effects::with_suffix(&last, ".new");
         let text = format!("{} {what}\n", crate::utc::utc(self.fx.now()));
@@ -344,7 +344,7 @@ impl<F: Effects> Agent<'_, F> {
             self.fx
                 .write_durably(&host, &bytes, 0o755)
                 .map_err(at(&host))?;
-            self.notes.push(Note::Log(format!(
+            self.note(Note::Log(format!(
                 "pull: the agent before release {}'s is the host's again",
                 t.serial
             )));
@@ -418,8 +418,7 @@ impl<F: Effects> Agent<'_, F> {
     pub fn pull(&mut self, exe: &Path, another: bool) -> R<()> {
         let m = self.pull_mode("pull")?;
         if another {
-            self.notes
-                .push(Note::Say("pull: another pull runs".to_string()));
+            self.note(Note::Say("pull: another pull runs".to_string()));
             return Ok(());
         }
         let dir = self.pull_dir();
@@ -436,8 +435,7 @@ impl<F: Effects> Agent<'_, F> {
                 ],
             ));
             if applying.is_ok_and(|r| !r.stdout.iter().all(u8::is_ascii_whitespace)) {
-                self.notes
-                    .push(Note::Say("pull: a release is being applied".to_string()));
+                self.note(Note::Say("pull: a release is being applied".to_string()));
                 return Ok(());
             }
         }
