@@ -604,3 +604,99 @@ fn a_pull_or_an_apply_stopped_at_any_step_is_decided_by_the_next_pull() {
     }
     assert!(points > 50, "{points}");
 }
+
+/// The pending release names `agent`; its switch makes it the host's
+/// when `installs`; its health checks fail.
+fn failing_with_agent(agent: &[u8], installs: bool) -> SimFs {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
+    pending(&mut fs, &two, &digest);
+    let hash = two.split('-').next().unwrap();
+    let sha = sitec_format::sha256_hex(agent);
+    fs.write(
+        &Layout::default().pull().join("pending"),
+        format!("{digest} {SERIAL} {hash} operator {sha}\n").as_bytes(),
+        0o644,
+    )
+    .unwrap();
+    if installs {
+        fs.command_writes(
+            &format!("{EXE} switch --confirm-timeout 30 --await-confirmation {two}"),
+            Path::new("/var/lib/sitec/activate"),
+            agent,
+        );
+    }
+    fs.answer("ss -Hltn sport = :22", "", true);
+    fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
+    fs
+}
+
+#[test]
+fn a_rejected_release_puts_back_the_agent_its_switch_replaced_and_only_that() {
+    // Its switch made its agent the host's: the one before comes back.
+    let mut fs = failing_with_agent(b"a newer agent\n", true);
+    let before = sitec_format::sha256_hex(b"the agent\n");
+    fs.mkdir_all(Path::new("/var/lib/sitec/agents"), 0o755)
+        .unwrap();
+    fs.write(
+        &Path::new("/var/lib/sitec/agents").join(&before),
+        b"the agent\n",
+        0o555,
+    )
+    .unwrap();
+    let (said, _) = run(&mut fs, &["pull-apply"]);
+    assert!(said[0].contains(" rejected: "), "{said:?}");
+    assert_eq!(
+        fs.read(Path::new("/var/lib/sitec/activate")).unwrap(),
+        b"the agent\n"
+    );
+    // It names the agent the host has already: nothing is put back, not
+    // even an older one kept as activate.prev.
+    let mut fs = failing_with_agent(b"the agent\n", false);
+    fs.write(
+        Path::new("/var/lib/sitec/activate.prev"),
+        b"an older agent\n",
+        0o555,
+    )
+    .unwrap();
+    let (said, _) = run(&mut fs, &["pull-apply"]);
+    assert!(said[0].contains(" rejected: "), "{said:?}");
+    assert_eq!(
+        fs.read(Path::new("/var/lib/sitec/activate")).unwrap(),
+        b"the agent\n"
+    );
+}
+
+#[test]
+fn a_release_of_the_live_bundle_served_again_brings_no_agent() {
+    let Host { mut fs, .. } = host();
+    let live = fs
+        .text(&Layout::default().current().join("BUNDLE"))
+        .unwrap();
+    let other = "e".repeat(64);
+    let stmt = format!(
+        "sitec-release 2\nsite site\nhost host\nbundle {}\nagent {other}\nserial {SERIAL}\n",
+        live.trim()
+    );
+    fs.answers_in_turn(
+        &curl(&format!("{URL}/host/release"), 1 << 20),
+        vec![ran(format!("{stmt}{SIG}").as_bytes(), 0, "")],
+    );
+    fs.mkdir_all(&Layout::default().pull(), 0o755).unwrap();
+    fs.write(
+        &Layout::default().pull().join("serial"),
+        format!("{} other\n", SERIAL + 1).as_bytes(),
+        0o644,
+    )
+    .unwrap();
+    let (said, _) = run(&mut fs, &["pull"]);
+    assert!(said[0].ends_with("is generation 1, which runs"), "{said:?}");
+    assert!(
+        !fs.ops().iter().any(|o| o.0.contains(&other)),
+        "{:?}",
+        fs.ops()
+    );
+}

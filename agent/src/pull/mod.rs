@@ -75,6 +75,16 @@ pub struct Taken {
     pub serial: u64,
     pub hash: String,
     pub agent: Option<String>,
+    /// The host's agent (its sha256) before the apply began: what a
+    /// rejection puts back if the apply's switch made the release's agent
+    /// the host's (`None`: not known).
+    pub prev: Option<String>,
+}
+
+fn sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Taken {
@@ -82,33 +92,51 @@ impl Taken {
         &self.hash[..self.hash.len().min(12)]
     }
 
+    /// `applying`'s record.
     fn record(&self) -> String {
         format!(
-            "{} {} {} {}",
+            "{} {} {} {} {}",
             self.digest,
             self.serial,
             self.hash,
-            self.agent.as_deref().unwrap_or("-")
+            self.agent.as_deref().unwrap_or("-"),
+            self.prev.as_deref().unwrap_or("-")
         )
     }
 
-    /// `DIGEST SERIAL HASH [SIGNER] AGENT`, as `pending` (with the signer)
-    /// or `applying` holds it.
+    /// `DIGEST SERIAL HASH SIGNER AGENT` as `pending` holds it (`signed`),
+    /// or `DIGEST SERIAL HASH [AGENT [PREV]]` as `applying` does (earlier
+    /// agents wrote fewer words). `None` for anything else.
     fn parse(text: &str, signed: bool) -> Option<(Taken, String)> {
         let w: Vec<&str> = text.split_whitespace().collect();
-        let (signer, agent) = match (signed, w.len()) {
-            (true, 5) => (w[3].to_string(), w[4]),
-            (false, 4) => (String::new(), w[3]),
+        let (signer, agent, prev) = match (signed, w.len()) {
+            (true, 5) => (w[3], w[4], "-"),
+            (false, 3) => ("", "-", "-"),
+            (false, 4) => ("", w[3], "-"),
+            (false, 5) => ("", w[3], w[4]),
             _ => return None,
         };
+        let named = |s: &str| match s {
+            "-" => Some(None),
+            s if sha256_hex(s) => Some(Some(s.to_string())),
+            _ => None,
+        };
+        if !sha256_hex(w[0]) || !sha256_hex(w[2]) {
+            return None;
+        }
+        let serial = w[1];
+        if serial.is_empty() || serial.len() > 18 || !serial.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         Some((
             Taken {
                 digest: w[0].to_string(),
-                serial: w[1].parse().ok()?,
+                serial: serial.parse().ok()?,
                 hash: w[2].to_string(),
-                agent: (agent != "-").then(|| agent.to_string()),
+                agent: named(agent)?,
+                prev: named(prev)?,
             },
-            signer,
+            signer.to_string(),
         ))
     }
 }
@@ -334,20 +362,39 @@ impl<F: Effects> Agent<'_, F> {
         // And so does its agent, if its switch made it the host's: the one
         // before is the host's again (an agent whose pull or boot is
         // broken must not stay to pull the next release).
-        let prev = self.layout.state.join("activate.prev");
-        if t.agent.is_some()
-            && self.fx.kind(&prev).map_err(at(&prev))? == Some(Kind::File)
-            && self.host_agent_hash() == t.agent
+        // Only when the apply changed it: the host's agent before the
+        // apply is known (`prev`) and is not the release's.
+        if let (Some(agent), Some(prev)) = (&t.agent, &t.prev)
+            && prev != agent
+            && self.host_agent_hash().as_ref() == Some(agent)
         {
-            let host = self.layout.state.join("activate");
-            let bytes = self.fx.read(&prev).map_err(at(&prev))?;
-            self.fx
-                .write_durably(&host, &bytes, 0o755)
-                .map_err(at(&host))?;
-            self.note(Note::Log(format!(
-                "pull: the agent before release {}'s is the host's again",
-                t.serial
-            )));
+            let kept = [
+                self.layout.state.join("activate.prev"),
+                self.layout.state.join("agents").join(prev),
+            ]
+            .into_iter()
+            .find(|p| {
+                self.fx
+                    .read(p)
+                    .is_ok_and(|b| &sitec_format::sha256_hex(&b) == prev)
+            });
+            match kept {
+                Some(from) => {
+                    let host = self.layout.state.join("activate");
+                    let bytes = self.fx.read(&from).map_err(at(&from))?;
+                    self.fx
+                        .write_durably(&host, &bytes, 0o555)
+                        .map_err(at(&host))?;
+                    self.note(Note::Log(format!(
+                        "pull: the agent before release {}'s is the host's again",
+                        t.serial
+                    )));
+                }
+                None => self.note(Note::Warn(format!(
+                    "the agent before release {} ({prev}) is gone: release {}'s agent stays the host's",
+                    t.serial, t.serial
+                ))),
+            }
         }
         let mut rejected = self.pull_text("rejected").unwrap_or_default();
         rejected.push_str(&t.digest);
@@ -458,6 +505,9 @@ impl<F: Effects> Agent<'_, F> {
                     "generation {g} awaits confirmation: no release is fetched until it is settled"
                 ));
             }
+            // The settle may have rolled back an apply cut off in its
+            // health checks: decided now, never applied again.
+            self.pull_interrupted(&m)?;
         }
         let url = format!("{}/{}/release", m.url, m.host);
         let fetched = match fetch::fetch(self.fx, &url, RELEASE_LIMIT) {
@@ -490,6 +540,7 @@ impl<F: Effects> Agent<'_, F> {
             serial: s.serial,
             hash: s.bundle.clone(),
             agent: s.agent.clone(),
+            prev: None,
         };
         let short = taken.short().to_string();
         let (applied, applied_digest) = self.applied();
@@ -497,7 +548,18 @@ impl<F: Effects> Agent<'_, F> {
             // The same bundle with a new agent (sitec was upgraded): the
             // agent becomes the host's, through a switch to the live
             // bundle, which checks it and changes nothing else.
-            if s.agent.is_some() && self.host_agent_hash() != s.agent {
+            // Never from a release served again, or one rejected: a
+            // replayed release must not bring back an older agent.
+            let rejected = self
+                .pull_text("rejected")
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l == rel.digest);
+            if s.agent.is_some()
+                && self.host_agent_hash() != s.agent
+                && s.serial > applied
+                && !rejected
+            {
                 let agent = match self.fetch_agent(&m, exe, s.agent.as_deref()) {
                     Ok(a) => a,
                     Err(why) => {
@@ -627,6 +689,8 @@ impl<F: Effects> Agent<'_, F> {
             args.extend(run.args.iter().cloned());
             let mut cmd = Cmd::new("setsid", &[]);
             cmd.args = args;
+            // Not captured: a capture would wait for the whole apply.
+            cmd.log = Some(PathBuf::from("/dev/null"));
             cmd
         };
         let started = self.fx.run(&cmd).is_ok_and(|r| r.success);
@@ -819,7 +883,9 @@ impl<F: Effects> Agent<'_, F> {
             let why = match probed {
                 Ok(after) => {
                     let sig = health::steady(&after);
-                    if seen.as_ref() != Some(&sig) {
+                    // A clock stepped back (a release that restarts time
+                    // synchronization) counts again from now.
+                    if seen.as_ref() != Some(&sig) || now < since {
                         seen = Some(sig);
                         since = now;
                     } else if now - since >= 5 {
@@ -926,6 +992,8 @@ impl<F: Effects> Agent<'_, F> {
                 "the release pending was not recorded whole: fetched again at the next pull",
             );
         };
+        let mut t = t;
+        t.prev = self.host_agent_hash();
         let short = t.short().to_string();
         let name = format!("{}-{}", t.hash, m.host);
         self.pull_state("applying", &t.record())?;
@@ -1064,21 +1132,44 @@ mod tests {
 
     #[test]
     fn pending_and_applying_read_back() {
+        let (d, h, a) = ("d".repeat(64), "a".repeat(64), "e".repeat(64));
         let t = Taken {
-            digest: "d".into(),
+            digest: d.clone(),
             serial: 7,
-            hash: "h".into(),
-            agent: None,
+            hash: h.clone(),
+            agent: Some(a.clone()),
+            prev: None,
         };
         assert_eq!(
             Taken::parse(&t.record(), false),
             Some((t.clone(), String::new()))
         );
         assert_eq!(
-            Taken::parse("d 7 h operator -", true),
+            Taken::parse(&format!("{d} 7 {h} operator {a}"), true),
             Some((t.clone(), "operator".into()))
         );
-        assert_eq!(Taken::parse("d x h -", false), None);
-        assert_eq!(Taken::parse("d 7 h", false), None);
+        // As earlier agents wrote `applying`: no previous agent, or no
+        // agent at all.
+        assert_eq!(
+            Taken::parse(&format!("{d} 7 {h} {a}"), false),
+            Some((t.clone(), String::new()))
+        );
+        let none = Taken {
+            agent: None,
+            ..t.clone()
+        };
+        assert_eq!(
+            Taken::parse(&format!("{d} 7 {h}"), false),
+            Some((none, String::new()))
+        );
+        for bad in [
+            format!("{d} x {h} -"),
+            format!("{d} 7 h -"),
+            format!("{d} 7 {h} é"),
+            format!("{d} 1234567890123456789 {h} -"),
+            format!("{d} 7"),
+        ] {
+            assert_eq!(Taken::parse(&bad, false), None, "{bad}");
+        }
     }
 }
