@@ -256,7 +256,11 @@ fn ifupdown(fx: &mut impl Effects, _cx: &Context, f: &str) -> R<Verdict> {
     }
     if fx.which("ifreload").is_some() {
         let script = "set -eu\nmount -t tmpfs none /run\nmkdir /run/network\nmount -t tmpfs none /var/tmp\nexec ifup -s -a -i \"$1\"";
-        let ran = run(fx, "unshare", &["-m", "sh", "-c", script, "sh", f])?;
+        // A network namespace of its own, empty and quiet: ifupdown2 reads
+        // the links over netlink even for a syntax check, which on a host
+        // whose network is changing failed once in a while (recv() error:
+        // [Errno 22]).
+        let ran = run(fx, "unshare", &["-m", "-n", "sh", "-c", script, "sh", f])?;
         let err = String::from_utf8_lossy(&ran.stderr).into_owned();
         let is_none = |l: &str| {
             l.strip_prefix("warning: ")
