@@ -12,10 +12,10 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::host::Error;
+use crate::host::{Error, at};
 use crate::layout::Layout;
 
 /// Held until dropped.
@@ -85,25 +85,27 @@ fn root_holds(path: &Path) -> bool {
     })
 }
 
+/// The lock file `name` in `private/` (made root's alone, 0700, first),
+/// opened, 0600.
+fn private_lock(layout: &Layout, name: &str) -> Result<(PathBuf, File), Error> {
+    let private = layout.private();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&private)
+        .map_err(at(&private))?;
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))
+        .map_err(at(&private))?;
+    let path = private.join(name);
+    let file = open(&path).map_err(at(&path))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(at(&path))?;
+    Ok((path, file))
+}
+
 impl Lock {
     pub fn acquire(layout: &Layout, wait: Wait) -> Result<Lock, Error> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
-        let private = layout.private();
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&private)
-            .map_err(io(&private))?;
-        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(&private))?;
-        let path = private.join("lock");
-        let file = open(&path).map_err(io(&path))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io(&path))?;
-        if !take(&file, wait).map_err(io(&path))? {
+        let (path, file) = private_lock(layout, "lock")?;
+        if !take(&file, wait).map_err(at(&path))? {
             return Err(Error::Busy(format!(
                 "another activation holds {}",
                 path.display()
@@ -113,10 +115,10 @@ impl Lock {
         let old = layout.state.join("lock");
         if std::fs::symlink_metadata(&old).is_ok_and(|m| m.is_file()) {
             let _ = std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o600));
-            let f = open(&old).map_err(io(&old))?;
-            if !take(&f, Wait::Up(Duration::ZERO)).map_err(io(&old))? {
+            let f = open(&old).map_err(at(&old))?;
+            if !take(&f, Wait::Up(Duration::ZERO)).map_err(at(&old))? {
                 if root_holds(&old) {
-                    if !take(&f, wait).map_err(io(&old))? {
+                    if !take(&f, wait).map_err(at(&old))? {
                         return Err(Error::Busy(format!(
                             "an activation of an earlier sitec holds {}",
                             old.display()
@@ -134,24 +136,9 @@ impl Lock {
     /// The pull lock (`private/pull.lock`), or `None` while another pull
     /// holds it: a pull does not wait for another.
     pub fn pull(layout: &Layout) -> Result<Option<Lock>, Error> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
-        let private = layout.private();
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&private)
-            .map_err(io(&private))?;
-        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))
-            .map_err(io(&private))?;
-        let path = private.join("pull.lock");
-        let file = open(&path).map_err(io(&path))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io(&path))?;
+        let (path, file) = private_lock(layout, "pull.lock")?;
         Ok(take(&file, Wait::Up(Duration::ZERO))
-            .map_err(io(&path))?
+            .map_err(at(&path))?
             .then(|| Lock { _files: vec![file] }))
     }
 
