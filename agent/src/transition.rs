@@ -100,13 +100,7 @@ impl<'a, F: Effects> Agent<'a, F> {
     /// Says `note`: a log line goes to the log at once (before a command
     /// that may hang, or a kill), a warning too and to the operator.
     pub fn note(&mut self, note: Note) {
-        let log = self.layout.state.join("log");
-        match &note {
-            Note::Log(l) => return self.fx.log(&log, l),
-            Note::Warn(w) => self.fx.log(&log, &format!("warning: {w}")),
-            Note::Say(_) => {}
-        }
-        self.notes.push(note);
+        crate::actions::say(self.fx, &self.layout, &mut self.notes, note);
     }
 
     pub fn state(&self) -> R<HostState> {

@@ -36,6 +36,19 @@ pub enum Note {
     Say(String),
 }
 
+/// Says `note` on a host with state in `layout`: a log line goes to the
+/// log at once (before a command that may hang, or a kill), a warning too
+/// and into `notes`, for the operator, as a line to say does.
+pub fn say(fx: &mut impl Effects, layout: &Layout, notes: &mut Vec<Note>, note: Note) {
+    let log = layout.state.join("log");
+    match &note {
+        Note::Log(l) => return fx.log(&log, l),
+        Note::Warn(w) => fx.log(&log, &format!("warning: {w}")),
+        Note::Say(_) => {}
+    }
+    notes.push(note);
+}
+
 /// How an action ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Done {
@@ -86,13 +99,7 @@ impl<'a, F: Effects> Actions<'a, F> {
     /// Says `note`: a log line goes to the log at once (before a command
     /// that may hang), a warning too and to the operator.
     pub fn note(&mut self, note: Note) {
-        let log = self.layout.state.join("log");
-        match &note {
-            Note::Log(l) => return self.fx.log(&log, l),
-            Note::Warn(w) => self.fx.log(&log, &format!("warning: {w}")),
-            Note::Say(_) => {}
-        }
-        self.notes.push(note);
+        say(self.fx, self.layout, &mut self.notes, note);
     }
 
     fn warn(&mut self, text: String) {
