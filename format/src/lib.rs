@@ -17,7 +17,7 @@ pub mod manifest;
 pub mod system;
 
 pub use action::{Action, Need, Program, Secret, Validator};
-pub use listing::{kept_mode, listing, sha256_hex};
+pub use listing::{is_sha256_hex, kept_mode, listing, sha256_hex};
 pub use manifest::{
     AGENT_PROTOCOL, Deploy, FORMAT, Index, IndexFile, IndexSecret, Manifest, ManifestFile, Mode,
     Pull, System,

@@ -13,6 +13,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// Whether `s` is a sha256 as [`sha256_hex`] writes it: 64 lowercase hex
+/// digits.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Lowercase hex of a digest.
 pub fn hex(digest: &[u8]) -> String {
     use std::fmt::Write as _;

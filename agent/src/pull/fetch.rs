@@ -121,11 +121,7 @@ pub fn parse_listing(text: &str) -> Result<Vec<Listed>, usize> {
             let w: Vec<&str> = line.split(' ').collect();
             match w.as_slice() {
                 [mode @ ("0644" | "0755"), sum, path]
-                    if sum.len() == 64
-                        && sum
-                            .bytes()
-                            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-                        && path_ok(path) =>
+                    if sitec_format::is_sha256_hex(sum) && path_ok(path) =>
                 {
                     Ok(Listed {
                         mode: if *mode == "0755" { 0o755 } else { 0o644 },

@@ -81,12 +81,6 @@ pub struct Taken {
     pub prev: Option<String>,
 }
 
-fn sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 impl Taken {
     fn short(&self) -> &str {
         &self.hash[..self.hash.len().min(12)]
@@ -118,10 +112,10 @@ impl Taken {
         };
         let named = |s: &str| match s {
             "-" => Some(None),
-            s if sha256_hex(s) => Some(Some(s.to_string())),
+            s if sitec_format::is_sha256_hex(s) => Some(Some(s.to_string())),
             _ => None,
         };
-        if !sha256_hex(w[0]) || !sha256_hex(w[2]) {
+        if !sitec_format::is_sha256_hex(w[0]) || !sitec_format::is_sha256_hex(w[2]) {
             return None;
         }
         let serial = w[1];

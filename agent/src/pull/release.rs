@@ -37,12 +37,6 @@ pub struct Release {
     pub digest: String,
 }
 
-fn sha(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 impl Statement {
     /// The statement's lines, as publish writes them; `None` when it is
     /// not one this agent reads.
@@ -63,9 +57,9 @@ impl Statement {
                 _ => None,
             }
         };
-        let bundle = field(3, "bundle").filter(|b| sha(b))?;
+        let bundle = field(3, "bundle").filter(|b| sitec_format::is_sha256_hex(b))?;
         let agent = match version {
-            2 => Some(field(4, "agent").filter(|a| sha(a))?),
+            2 => Some(field(4, "agent").filter(|a| sitec_format::is_sha256_hex(a))?),
             _ => None,
         };
         let serial = field(version + 3, "serial")
