@@ -538,17 +538,17 @@ impl<F: Effects> Agent<'_, F> {
         };
         let short = taken.short().to_string();
         let (applied, applied_digest) = self.applied();
+        let rejected = self
+            .pull_text("rejected")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l == rel.digest);
         if s.bundle == self.live_hash(&m) {
             // The same bundle with a new agent (sitec was upgraded): the
             // agent becomes the host's, through a switch to the live
             // bundle, which checks it and changes nothing else.
             // Never from a release served again, or one rejected: a
             // replayed release must not bring back an older agent.
-            let rejected = self
-                .pull_text("rejected")
-                .unwrap_or_default()
-                .lines()
-                .any(|l| l == rel.digest);
             if s.agent.is_some()
                 && self.host_agent_hash() != s.agent
                 && s.serial > applied
@@ -590,8 +590,7 @@ impl<F: Effects> Agent<'_, F> {
                 s.serial, rel.signer
             ));
         }
-        let rejected = self.pull_text("rejected").unwrap_or_default();
-        if rejected.lines().any(|l| l == rel.digest) {
+        if rejected {
             self.pull_remove("backoff")?;
             return self.pull_note(&format!(
                 "release {} ({short}) was rejected before: waiting for a new release",
