@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+mod support;
+
 use sitec_agent::cli::Command;
 use sitec_agent::effects::{Effects, EffectsExt as _, Ran};
 use sitec_agent::layout::Layout;
@@ -28,23 +30,7 @@ fn store(fs: &mut SimFs, a: &str) -> (String, String) {
          f\tetc/a\t{}\t0644\tfalse\t-\trestart:a.service\nu\ta.service\tenabled\n",
         sitec_format::sha256_hex(a.as_bytes())
     );
-    let files = [
-        ("etc/a", 0o444, a.as_bytes()),
-        ("index", 0o444, index.as_bytes()),
-    ];
-    let listing = sitec_format::listing::listing(files);
-    let hash = sitec_format::sha256_hex(listing.as_bytes());
-    let name = format!("{hash}-host");
-    let dir = Layout::default().store_copy(&name);
-    fs.mkdir_all(&dir.join("etc"), 0o755).unwrap();
-    fs.write(&dir.join("etc/a"), a.as_bytes(), 0o444).unwrap();
-    fs.write(&dir.join("index"), index.as_bytes(), 0o444)
-        .unwrap();
-    fs.write(&dir.join("BUNDLE"), format!("{hash}\n").as_bytes(), 0o444)
-        .unwrap();
-    fs.chmod(&dir.join("etc"), 0o555).unwrap();
-    fs.chmod(&dir, 0o555).unwrap();
-    (name, listing)
+    support::store_copy_of_a(fs, a, &index)
 }
 
 fn ran(stdout: &[u8], code: i32, stderr: &str) -> Ran {

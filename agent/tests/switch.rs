@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+mod support;
+
 use sitec_agent::cli::Command;
 use sitec_agent::effects::{Effects, EffectsExt as _};
 use sitec_agent::layout::Layout;
@@ -20,21 +22,7 @@ fn store(fs: &mut SimFs, a: &str, network: bool, action: &str) -> String {
         "d\tuser\troot\nh\tagent_protocol\t1\nh\trelease\tdebian12\nf\tetc/a\t{}\t0644\t{network}\tshell\t{action}\n",
         sitec_format::sha256_hex(a.as_bytes())
     );
-    let hash = sitec_format::listing::bundle_hash([
-        ("etc/a", 0o444, a.as_bytes()),
-        ("index", 0o444, index.as_bytes()),
-    ]);
-    let name = format!("{hash}-host");
-    let dir = Layout::default().store_copy(&name);
-    fs.mkdir_all(&dir.join("etc"), 0o755).unwrap();
-    fs.write(&dir.join("etc/a"), a.as_bytes(), 0o444).unwrap();
-    fs.write(&dir.join("index"), index.as_bytes(), 0o444)
-        .unwrap();
-    fs.write(&dir.join("BUNDLE"), format!("{hash}\n").as_bytes(), 0o444)
-        .unwrap();
-    fs.chmod(&dir.join("etc"), 0o555).unwrap();
-    fs.chmod(&dir, 0o555).unwrap();
-    name
+    support::store_copy_of_a(fs, a, &index).0
 }
 
 fn host() -> SimFs {

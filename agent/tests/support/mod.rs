@@ -53,3 +53,25 @@ pub fn copy_in(fs: &mut SimFs, dir: &Path, to: &Path) {
             .unwrap();
     }
 }
+
+/// A sealed store copy of one file, `etc/a` with `a`, and `index` on a
+/// simulated host: its name (`HASH-host`) and its listing.
+pub fn store_copy_of_a(fs: &mut SimFs, a: &str, index: &str) -> (String, String) {
+    let files = [
+        ("etc/a", 0o444, a.as_bytes()),
+        ("index", 0o444, index.as_bytes()),
+    ];
+    let listing = sitec_format::listing::listing(files);
+    let hash = sitec_format::sha256_hex(listing.as_bytes());
+    let name = format!("{hash}-host");
+    let dir = sitec_agent::layout::Layout::default().store_copy(&name);
+    fs.mkdir_all(&dir.join("etc"), 0o755).unwrap();
+    fs.write(&dir.join("etc/a"), a.as_bytes(), 0o444).unwrap();
+    fs.write(&dir.join("index"), index.as_bytes(), 0o444)
+        .unwrap();
+    fs.write(&dir.join("BUNDLE"), format!("{hash}\n").as_bytes(), 0o444)
+        .unwrap();
+    fs.chmod(&dir.join("etc"), 0o555).unwrap();
+    fs.chmod(&dir, 0o555).unwrap();
+    (name, listing)
+}
