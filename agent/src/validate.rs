@@ -246,35 +246,69 @@ fn wg(fx: &mut impl Effects, cx: &Context, f: &str) -> R<Verdict> {
 
 const NONE_PORTS: &str = "bridge-ports: invalid value \"none\"";
 
+/// What ifupdown2's listener thread says when it loses a race with its
+/// own main thread over the netlink socket they share: nothing about the
+/// file, and gone on the next run.
+const LISTENER_RACE: &str = "error: recv() error: ";
+
+/// How many times a syntax check is run that said only [`LISTENER_RACE`].
+const IFUPDOWN2_TRIES: usize = 3;
+
+/// What ifupdown2's syntax check said of a file.
+#[derive(Debug, PartialEq, Eq)]
+enum Said {
+    Accepted,
+    Refused(String),
+    /// Only its listener thread's race: run it again.
+    Raced(String),
+}
+
+/// ifupdown2 exits 0 on some errors and only warns about others: anything
+/// it says fails the file, but its warning about `bridge-ports none`,
+/// which it applies as Proxmox's build does.
+fn ifupdown2_said(err: &str, success: bool, f: &str) -> Said {
+    let is_none = |l: &str| {
+        l.strip_prefix("warning: ")
+            .and_then(|r| r.split_once(": "))
+            .is_some_and(|(iface, rest)| !iface.contains(' ') && rest.starts_with(NONE_PORTS))
+    };
+    let left: Vec<&str> = err.lines().filter(|l| !is_none(l)).collect();
+    if !left.is_empty() {
+        let said = left.join("\n");
+        return if left.iter().all(|l| l.starts_with(LISTENER_RACE)) {
+            Said::Raced(said)
+        } else {
+            Said::Refused(said)
+        };
+    }
+    if !success && !err.lines().any(is_none) {
+        return Said::Refused(format!("ifup -s exited with an error on {f}"));
+    }
+    Said::Accepted
+}
+
 /// ifupdown's own parse, with its state in a private /run (and, for
-/// ifupdown2, /var/tmp). ifupdown2 exits 0 on some errors and only warns
-/// about others: anything it says fails the file, but its warning about
-/// `bridge-ports none`, which it applies as Proxmox's build does.
+/// ifupdown2, /var/tmp).
 fn ifupdown(fx: &mut impl Effects, _cx: &Context, f: &str) -> R<Verdict> {
     if fx.read(Path::new(f)).is_err() {
         return Ok(Err(format!("{f} cannot be read")));
     }
     if fx.which("ifreload").is_some() {
         let script = "set -eu\nmount -t tmpfs none /run\nmkdir /run/network\nmount -t tmpfs none /var/tmp\nexec ifup -s -a -i \"$1\"";
-        // A network namespace of its own, empty and quiet: ifupdown2 reads
-        // the links over netlink even for a syntax check, which on a host
-        // whose network is changing failed once in a while (recv() error:
-        // [Errno 22]).
-        let ran = run(fx, "unshare", &["-m", "-n", "sh", "-c", script, "sh", f])?;
-        let err = String::from_utf8_lossy(&ran.stderr).into_owned();
-        let is_none = |l: &str| {
-            l.strip_prefix("warning: ")
-                .and_then(|r| r.split_once(": "))
-                .is_some_and(|(iface, rest)| !iface.contains(' ') && rest.starts_with(NONE_PORTS))
-        };
-        let left: Vec<&str> = err.lines().filter(|l| !is_none(l)).collect();
-        if !left.is_empty() {
-            return Ok(Err(left.join("\n")));
+        let mut raced = String::new();
+        for _ in 0..IFUPDOWN2_TRIES {
+            // A network namespace of its own, empty and quiet: ifupdown2
+            // reads the links over netlink even for a syntax check.
+            let ran = run(fx, "unshare", &["-m", "-n", "sh", "-c", script, "sh", f])?;
+            match ifupdown2_said(&String::from_utf8_lossy(&ran.stderr), ran.success, f) {
+                Said::Accepted => return Ok(Ok(())),
+                Said::Refused(why) => return Ok(Err(why)),
+                Said::Raced(why) => raced = why,
+            }
         }
-        if !ran.success && !err.lines().any(is_none) {
-            return Ok(Err(format!("ifup -s exited with an error on {f}")));
-        }
-        return Ok(Ok(()));
+        return Ok(Err(format!(
+            "{raced} (ifupdown2 said only this, {IFUPDOWN2_TRIES} times)"
+        )));
     }
     let script =
         "set -eu\nmount -t tmpfs none /run\nmkdir /run/network\nexec ifup --no-act -a -i \"$1\"";
@@ -832,6 +866,30 @@ mod tests {
         assert_eq!(
             sshd_applies("PasswordAuthentication yes\n", EFFECTIVE),
             Err("sshd would use PasswordAuthentication no, not the drop-in's yes: the host's own configuration sets it first".to_string())
+        );
+    }
+    #[test]
+    fn ifupdown2_is_run_again_only_when_its_listener_raced() {
+        let race = "error: recv() error: [Errno 22] Invalid argument\n";
+        assert_eq!(
+            ifupdown2_said(race, true, "f"),
+            Said::Raced(race.trim_end().into())
+        );
+        let none = "warning: vmbr0: bridge-ports: invalid value \"none\": (bla)\n";
+        assert_eq!(ifupdown2_said(none, false, "f"), Said::Accepted);
+        assert_eq!(
+            ifupdown2_said(&format!("{none}{race}"), false, "f"),
+            Said::Raced(race.trim_end().into())
+        );
+        let bad = "error: vmbr0: bridge-vlan-aware: invalid value \"maybe\"\n";
+        assert_eq!(
+            ifupdown2_said(&format!("{race}{bad}"), true, "f"),
+            Said::Refused(format!("{race}{bad}").trim_end().into())
+        );
+        assert_eq!(ifupdown2_said("", true, "f"), Said::Accepted);
+        assert_eq!(
+            ifupdown2_said("", false, "f"),
+            Said::Refused("ifup -s exited with an error on f".into())
         );
     }
 }

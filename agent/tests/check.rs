@@ -144,3 +144,73 @@ fn a_host_that_runs_another_system_or_lacks_a_tool_refuses_the_bundle() {
     fs.write(Path::new("/usr/sbin/nft"), b"", 0o755).unwrap();
     check::host_needs(&fs, Path::new("/b"), &i, true, |_| true).unwrap();
 }
+
+/// ifupdown2's listener thread now and then loses a race over the netlink
+/// socket it shares with the main thread and says only `recv() error`:
+/// the syntax check runs again, up to three times, and a file it refuses
+/// is refused at once.
+#[test]
+fn an_ifupdown2_syntax_check_that_only_raced_is_run_again() {
+    use sitec_agent::effects::{Cmd, Ran};
+    use sitec_agent::validate::{Context, validate};
+    use sitec_format::Validator;
+
+    let dir = bundles().into_iter().next().unwrap();
+    let said = |err: &str, code: i32| Ran {
+        success: code == 0,
+        code: Some(code),
+        stdout: Vec::new(),
+        stderr: err.as_bytes().to_vec(),
+    };
+    let race = "error: recv() error: [Errno 22] Invalid argument\n";
+    let verdict = |answers: Vec<Ran>| {
+        let mut fs = load(&dir);
+        fs.mkdir_all(Path::new("/usr/sbin"), 0o755).unwrap();
+        fs.write(Path::new("/usr/sbin/ifreload"), b"", 0o755)
+            .unwrap();
+        fs.write(Path::new("/b/interfaces"), b"auto lo\n", 0o644)
+            .unwrap();
+        let script = "set -eu\nmount -t tmpfs none /run\nmkdir /run/network\nmount -t tmpfs none /var/tmp\nexec ifup -s -a -i \"$1\"";
+        let line = Cmd::new(
+            "unshare",
+            &["-m", "-n", "sh", "-c", script, "sh", "/b/interfaces"],
+        )
+        .line();
+        let tries = answers.len();
+        fs.answers_in_turn(&line, answers);
+        let i = index(&fs);
+        let cx = Context {
+            stand_ins: true,
+            scratch: "/scratch".into(),
+            index: &i,
+            staged: "/staged".into(),
+            ssh_connection: None,
+            pid: 1,
+        };
+        let v = validate(
+            &mut fs,
+            &cx,
+            Validator::Ifupdown,
+            Path::new("/b/interfaces"),
+            "etc/network/interfaces",
+        )
+        .unwrap();
+        let run = format!("run {line}");
+        let ran = fs.ops().iter().filter(|o| o.0 == run).count();
+        assert!(ran <= tries);
+        (v, ran)
+    };
+    assert_eq!(verdict(vec![said(race, 0), said("", 0)]), (Ok(()), 2));
+    assert_eq!(
+        verdict(vec![said(race, 1), said(race, 1), said(race, 1), said("", 0)]),
+        (
+            Err("error: recv() error: [Errno 22] Invalid argument (ifupdown2 said only this, 3 times)".into()),
+            3
+        )
+    );
+    let bad = "error: vmbr0: bridge-vlan-aware: invalid value \"maybe\"\n";
+    assert_eq!(
+        verdict(vec![said(bad, 1), said("", 0)]),
+        (Err(bad.trim_end().into()), 1)
+    );
+}
