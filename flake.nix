@@ -20,9 +20,22 @@
           iputils util-linux
         ];
 
+        version = (builtins.fromTOML (builtins.readFile ./Cargo.toml)).package.version;
+
+        # The host agent push brings to hosts: one static executable (musl),
+        # which runs on any Debian host whatever this machine runs.
+        agent = pkgs.pkgsStatic.rustPlatform.buildRustPackage {
+          pname = "sitec-agent";
+          inherit version;
+          src = self;
+          cargoLock.lockFile = ./Cargo.lock;
+          cargoBuildFlags = [ "-p" "sitec-agent" "--bin" "sitec-agent" ];
+          doCheck = false;
+        };
+
         sitec = pkgs.rustPlatform.buildRustPackage {
           pname = "sitec";
-          version = (builtins.fromTOML (builtins.readFile ./Cargo.toml)).package.version;
+          inherit version;
           src = self;
           cargoLock.lockFile = ./Cargo.lock;
           nativeBuildInputs = [ pkgs.installShellFiles ];
@@ -31,7 +44,7 @@
           doCheck = false;
           postInstall = ''
             install -Dm755 compiler/host/push $out/bin/sitec-push
-            install -Dm644 compiler/host/activate $out/share/sitec/activate
+            install -Dm755 ${agent}/bin/sitec-agent $out/share/sitec/sitec-agent
             installManPage docs/sitec.1
             installShellCompletion --cmd sitec \
               --bash <($out/bin/sitec completions bash) \
@@ -55,7 +68,7 @@
           # nix run .#push -- homelab all
           push = app "sitec-push" ''
             PATH=${pkgs.lib.makeBinPath [ pkgs.rsync pkgs.openssh pkgs.coreutils pkgs.gawk pkgs.gnused ]}:$PATH
-            SITEC_AGENT=${sitec}/share/sitec/activate exec ${sitec}/bin/sitec-push "$@"
+            SITEC_AGENT=${sitec}/share/sitec/sitec-agent exec ${sitec}/bin/sitec-push "$@"
           '';
           default = app "sitec" ''exec ${sitec}/bin/sitec "$@"'';
         };

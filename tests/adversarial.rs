@@ -6,7 +6,7 @@
 //!
 //! - a located diagnostic (file, line and column in the site), or
 //! - bundles that hold the value intact and still pass the daemons' own
-//!   validators (tests/validate-bundle.sh).
+//!   validators (the host agent's `check --stand-ins`).
 //!
 //! Never a silently broken file, never a panic, never an I/O error.
 
@@ -226,8 +226,8 @@ fn run(schema_edit: Option<(&str, &str)>, only: impl Fn(&str) -> bool) -> Summar
                     .iter()
                     .filter(|b| base_hash.get(&b.host) != Some(&b.hash))
                 {
-                    let o = std::process::Command::new("sh")
-                        .arg(project_root().join("tests/validate-bundle.sh"))
+                    let o = std::process::Command::new(support::agent_source())
+                        .args(["check", "--stand-ins"])
                         .arg(out.path().join("adv").join(&b.host))
                         .output()
                         .unwrap();

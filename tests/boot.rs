@@ -332,10 +332,7 @@ impl BootLab {
     /// The command that runs the host agent push brought, and the store
     /// name of `host`'s bundle of `out`.
     fn agent(&self, out: &Path, host: &str) -> (String, String) {
-        (
-            support::agent_command(&support::host_agent()),
-            store_name(out, host),
-        )
+        (support::host_agent(), store_name(out, host))
     }
 
     /// Starts the agent's `COMMAND` on `host` with the test hook that
@@ -348,7 +345,7 @@ impl BootLab {
                 host,
                 &format!(
                     "SITEC_TEST_PAUSE_AT={step} SITEC_TEST_PAUSE_FILE=/root/pause {} {command}",
-                    support::agent_command(&support::host_agent())
+                    support::host_agent()
                 ),
             )
             .stdout(Stdio::piped())
@@ -451,6 +448,8 @@ impl HostLab for BootLab {
     fn push_command(&self, out: &Path, args: &[&str]) -> Command {
         let mut c = self.op();
         push_in(&mut c, out);
+        // The agent push brings (a test may set another).
+        c.env("SITEC_AGENT", support::agent_source());
         c.args(["timeout", "600"])
             .arg("env")
             .arg(format!(
@@ -885,13 +884,7 @@ fn units_follow_their_generation_and_a_rollback(flavour: Flavour) {
     assert_eq!(main_pid(&lab, "pve1", "web.service"), web, "web restarted");
 
     // Rollback to 3: its service and states come back.
-    let rollback = lab.on(
-        "pve1",
-        &format!(
-            "{} rollback",
-            support::agent_command("/var/lib/sitec/activate")
-        ),
-    );
+    let rollback = lab.on("pve1", &format!("{} rollback", "/var/lib/sitec/activate"));
     assert!(rollback.status.success(), "{}", text(&rollback));
     assert_eq!(lab.current("pve1"), "generations/3");
     assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "active");
@@ -1158,13 +1151,7 @@ fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back(fl
 
     // Back to generation 0: the host's own sshd and its home key.
     lab.on_ok("nas", "mv /root/home_keys /root/.ssh/authorized_keys");
-    lab.on_ok(
-        "nas",
-        &format!(
-            "{} rollback 0",
-            support::agent_command("/var/lib/sitec/activate")
-        ),
-    );
+    lab.on_ok("nas", &format!("{} rollback 0", "/var/lib/sitec/activate"));
     let effective = lab.on_ok(
         "nas",
         "test ! -e /etc/ssh/sshd_config.d/00-sitec.conf && sshd -T -C user=root,host=op,addr=10.0.200.1 | grep '^authorizedkeysfile '",
@@ -1216,13 +1203,7 @@ fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots(flavour: Fl
         out.contains(&format!("nas: ok, generation 2; {needs}")),
         "{out}"
     );
-    let back = lab.on_ok(
-        "nas",
-        &format!(
-            "{} rollback 1",
-            support::agent_command("/var/lib/sitec/activate")
-        ),
-    );
+    let back = lab.on_ok("nas", &format!("{} rollback 1", "/var/lib/sitec/activate"));
     assert!(
         back.contains("rolled back from generation 2 to 1") && !back.contains("reboot needed"),
         "{back}"
@@ -1277,13 +1258,7 @@ fn assert_back_on_generation_1(lab: &BootLab, generation: u32) {
         "0",
         "generation {generation}'s options stayed"
     );
-    let status = lab.on_ok(
-        "nas",
-        &format!(
-            "{} status",
-            support::agent_command("/var/lib/sitec/activate")
-        ),
-    );
+    let status = lab.on_ok("nas", &format!("{} status", "/var/lib/sitec/activate"));
     assert!(!status.contains("awaits confirmation"), "{status}");
     let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
     assert!(!log.contains("could not start"), "{log}");
@@ -2549,7 +2524,7 @@ fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_
         "lb",
         &format!(
             "{} check \"$(basename \"$(readlink -f /var/lib/sitec/current)\")\"",
-            support::agent_command("/var/lib/sitec/activate")
+            "/var/lib/sitec/activate"
         ),
     );
     assert!(checked.status.success(), "{}", text(&checked));
@@ -2644,13 +2619,7 @@ fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_c
         "modprobe --showconfig | grep -c '^options loop ' || true",
     );
     assert_eq!(options.trim(), "1");
-    let status = lab.on_ok(
-        "nas",
-        &format!(
-            "{} status",
-            support::agent_command("/var/lib/sitec/activate")
-        ),
-    );
+    let status = lab.on_ok("nas", &format!("{} status", "/var/lib/sitec/activate"));
     assert!(!status.contains("awaits confirmation"), "{status}");
 }
 

@@ -107,8 +107,7 @@ fn verify_agrees_with_coreutils_and_bundle_file() {
         assert_eq!(by_coreutils, recorded, "{}", bundle.display());
         assert_eq!(by_sitec, recorded, "{}", bundle.display());
         // The host agent's check recomputes the same listing.
-        let act = Command::new("sh")
-            .arg(support::agent_source())
+        let act = Command::new(support::agent_source())
             .arg("check")
             .arg(bundle)
             .output()

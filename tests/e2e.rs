@@ -160,6 +160,8 @@ impl Lab {
     fn push_script(&self, script: &Path, ssh: &str, out: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("sh");
         push_in(&mut c, out);
+        // The agent push brings (a test may set another).
+        c.env("SITEC_AGENT", support::agent_source());
         c.arg(lab_sh())
             .arg("op")
             .arg(&self.dir)
@@ -286,7 +288,7 @@ fn manifest_files(bundle: &Path) -> BTreeMap<String, String> {
 
 /// The command that runs the host agent push brought.
 fn agent() -> String {
-    support::agent_command(&support::host_agent())
+    support::host_agent()
 }
 
 fn store_name(bundle: &Path) -> String {
@@ -1032,7 +1034,7 @@ fn rolled_back_generations_stay_rolled_back_and_corrupt_state_is_reported() {
     for out in [&a, &b] {
         lab.push_ok(out, &["e2e", "nas"]);
     }
-    let act = support::agent_command("/var/lib/sitec/activate");
+    let act = "/var/lib/sitec/activate";
     let rollback = run_ok(&mut lab.ssh("nas", &format!("{act} rollback")));
     assert!(
         text(&rollback).contains("rolled back from generation 2 to 1"),
@@ -1924,7 +1926,7 @@ fn a_host_an_earlier_sitec_switched_takes_this_ones_agent_and_goes_back() {
         "nas",
         &format!(
             "grep -qx 'ExecStart={} pull' /etc/systemd/system/sitec-pull.service.d/sitec-agent.conf",
-            support::agent_command("/var/lib/sitec/activate").replace("sh /", "/bin/sh /")
+            "/var/lib/sitec/activate"
         ),
     );
     // Pushed again, the agent is not sent again.
@@ -1962,13 +1964,7 @@ fn a_host_an_earlier_sitec_switched_takes_this_ones_agent_and_goes_back() {
     assert_eq!(lab.current("nas"), "generations/2");
 
     // Back to the earlier sitec's generation, with this agent, and forward.
-    let back = lab.on_ok(
-        "nas",
-        &format!(
-            "{} rollback 1",
-            support::agent_command("/var/lib/sitec/activate")
-        ),
-    );
+    let back = lab.on_ok("nas", &format!("{} rollback 1", "/var/lib/sitec/activate"));
     assert!(
         back.contains("rolled back from generation 2 to 1"),
         "{back}"

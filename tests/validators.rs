@@ -1,5 +1,5 @@
 //! Every artifact of every example site is accepted by its daemon's own
-//! parser (tests/validate-bundle.sh), and the harness really rejects broken
+//! parser (the host agent's `check --stand-ins`), and the harness really rejects broken
 //! files. A missing validator fails the test: there is no skip.
 
 mod support;
@@ -39,74 +39,22 @@ impl System {
     }
 }
 
-/// The host agent's `check --stand-ins` of a bundle on one system, by
-/// `activate`; the Rust agent (`sitec-agent`) checks it too and must say
-/// the same: the same exit, the same validated files, the same reason.
+/// The host agent's `check --stand-ins` of a bundle on one system: what
+/// CI and operators run off a host.
 fn validate_on(system: System, bundle: &Path) -> std::process::Output {
-    let sh = check_with(system, bundle, Agent::Sh);
-    let rust = check_with(system, bundle, Agent::Rust);
-    let last = |o: &std::process::Output, prefix: &str| {
-        String::from_utf8_lossy(&o.stderr)
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
-            .unwrap_or_default()
-    };
-    assert_eq!(
-        (sh.status.code(), String::from_utf8_lossy(&sh.stdout)),
-        (rust.status.code(), String::from_utf8_lossy(&rust.stdout)),
-        "{} on {system:?}: activate and sitec-agent disagree:\n{}\n---\n{}",
-        bundle.display(),
-        String::from_utf8_lossy(&sh.stderr),
-        String::from_utf8_lossy(&rust.stderr)
-    );
-    let why = last(&sh, "activate: ");
-    assert!(
-        String::from_utf8_lossy(&rust.stderr).contains(&why),
-        "{} on {system:?}: sitec-agent does not say `{why}`:\n{}",
-        bundle.display(),
-        String::from_utf8_lossy(&rust.stderr)
-    );
-    sh
-}
-
-#[derive(Clone, Copy)]
-enum Agent {
-    Sh,
-    Rust,
-}
-
-fn check_with(system: System, bundle: &Path, agent: Agent) -> std::process::Output {
-    let (file, run): (std::path::PathBuf, &[&str]) = match agent {
-        Agent::Sh => (support::agent_source(), &["sh", "/activate"]),
-        Agent::Rust => (support::rust_agent(), &["/activate"]),
-    };
+    let agent = support::agent_source();
     let c = &mut match system {
         System::Debian12 => {
-            let mut c = match agent {
-                // The wrapper CI and operators run off a host.
-                Agent::Sh => {
-                    let mut c = Command::new("sh");
-                    c.arg(project_root().join("tests/validate-bundle.sh"));
-                    c
-                }
-                Agent::Rust => {
-                    let mut c = Command::new(&file);
-                    c.args(["check", "--stand-ins"]);
-                    c
-                }
-            };
-            c.arg(bundle);
+            let mut c = Command::new(&agent);
+            c.args(["check", "--stand-ins"]).arg(bundle);
             c
         }
         System::Debian13 => {
             let mut c = Command::new("sh");
             c.env("SITEC_CHROOT_BIND", bundle)
-                .env("SITEC_CHROOT_AGENT", &file)
+                .env("SITEC_CHROOT_AGENT", &agent)
                 .arg(project_root().join("tests/e2e/debian13.sh"))
-                .arg("run")
-                .args(run)
-                .args(["check", "--stand-ins", "/mnt"]);
+                .args(["run", "/activate", "check", "--stand-ins", "/mnt"]);
             c
         }
     };
@@ -681,7 +629,7 @@ for d in etc var root usr opt srv home; do
     mkdir -p "$t/u/$d" "$t/w/$d"
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=$t/u/$d,workdir=$t/w/$d" "/$d"
 done
-sh "$a" check "$@" "$b" >/dev/null 2>&1 || true
+"$a" check "$@" "$b" >/dev/null 2>&1 || true
 cd "$t/u" && find . -mindepth 2 | sort"#,
             )
             .arg("sh")
@@ -700,7 +648,7 @@ cd "$t/u" && find . -mindepth 2 | sort"#,
                 r#"set -eu
 touch /tmp/.started
 sleep 1
-sh /activate check "$@" /mnt >/dev/null 2>&1 || true
+/activate check "$@" /mnt >/dev/null 2>&1 || true
 find / -xdev -newer /tmp/.started | grep -Ev '^/(mnt|run|tmp|dev|proc|sys)(/|$)' | sort || true"#,
             )
             .arg("sh")

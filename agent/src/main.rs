@@ -47,14 +47,34 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Error.code());
         }
     }
-    let layout = Layout::default();
+    let tmp: std::path::PathBuf = std::env::var_os("TMPDIR")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| "/tmp".into());
+    let mut layout = Layout::default();
+    // Off a managed host (no state of sitec's yet, or a directory checked
+    // with stand-ins), the machine that checks keeps nothing of sitec's:
+    // no log, no staged secrets; its state is a scratch directory, removed
+    // after.
+    let scratch_state = match &command {
+        Command::Check { bundle, stand_ins }
+            if !layout.state.is_dir()
+                || (*stand_ins && matches!(bundle, sitec_agent::cli::Bundle::Dir(_))) =>
+        {
+            let dir = tmp.join(format!("sitec-check-state.{}", std::process::id()));
+            if let Err(e) = std::fs::create_dir(&dir) {
+                eprintln!("activate: {}: {e}", dir.display());
+                return ExitCode::from(Exit::Error.code());
+            }
+            layout = Layout { state: dir.clone() };
+            Some(dir)
+        }
+        _ => None,
+    };
     let mut env = Env {
         ssh_connection: std::env::var("SSH_CONNECTION").ok(),
         pid: std::process::id(),
-        tmp: std::env::var_os("TMPDIR")
-            .map(std::path::PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| "/tmp".into()),
+        tmp,
         busy: Lock::held(&layout),
         exe: std::env::current_exe().ok(),
         another_pull: false,
@@ -102,6 +122,9 @@ fn main() -> ExitCode {
     };
     let outcome = execute(&mut fx, &layout, &command, &env, &mut print);
     log(&layout, &outcome.log);
+    if let Some(dir) = scratch_state {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     ExitCode::from(outcome.exit.code())
 }
 

@@ -1,10 +1,9 @@
 //! The agent hashes every bundle the compiler wrote to `out/` as the
-//! compiler did (its `BUNDLE`), and as `activate` does on hosts today.
+//! compiler did (its `BUNDLE`).
 
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use sitec_agent::os::Os;
 use support::bundles;
@@ -24,23 +23,5 @@ fn every_bundle_in_out_hashes_to_its_bundle_file() {
         let index = sitec_format::Index::parse(&index).unwrap();
         assert_eq!(index, sitec_format::Index::of(&m), "{}", dir.display());
         assert!(!index.files.is_empty());
-    }
-}
-
-#[test]
-fn the_agent_and_activate_hash_alike() {
-    let activate = Path::new(env!("CARGO_MANIFEST_DIR")).join("../compiler/host/activate");
-    let fx = Os::new(Path::new("/"));
-    for dir in bundles() {
-        let o = Command::new("sh")
-            .arg(&activate)
-            .arg("hash")
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let theirs = String::from_utf8(o.stdout).unwrap();
-        let ours = sitec_agent::bundle::hash(&fx, &dir).unwrap();
-        assert_eq!(theirs.trim(), ours, "{}", dir.display());
     }
 }

@@ -159,33 +159,9 @@ pub fn manifest(bundle: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
 }
 
-/// The host agent push brings to hosts.
+/// The host agent push brings to hosts: `sitec-agent` (`agent/`), static,
+/// built once by `scripts/agent`.
 pub fn agent_source() -> PathBuf {
-    // SITEC_TEST_AGENT=rust runs the suites with the Rust agent (push
-    // takes it from SITEC_AGENT, which the run sets to the same file).
-    if std::env::var("SITEC_TEST_AGENT").as_deref() == Ok("rust") {
-        return rust_agent();
-    }
-    project_root().join("compiler/host/activate")
-}
-
-/// How a shell runs the agent at `path`: an sh agent is read by sh, a
-/// compiled one runs itself.
-pub fn agent_command(path: &str) -> String {
-    if is_script(&agent_source()) {
-        format!("sh {path}")
-    } else {
-        path.to_string()
-    }
-}
-
-fn is_script(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.starts_with(b"#!"))
-}
-
-/// The Rust host agent (`agent/`, the binary `sitec-agent`) as push
-/// brings it to hosts: static, built once by `scripts/agent`.
-pub fn rust_agent() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -216,14 +192,11 @@ pub fn host_agent() -> String {
 /// agent's `hash` computes), so that what refuses the bundle is not the
 /// hash but whatever the test is about.
 pub fn reseal(bundle: &Path) {
-    let mut c = if is_script(&agent_source()) {
-        let mut c = Command::new("sh");
-        c.arg(agent_source());
-        c
-    } else {
-        Command::new(agent_source())
-    };
-    let o = c.arg("hash").arg(bundle).output().unwrap();
+    let o = Command::new(agent_source())
+        .arg("hash")
+        .arg(bundle)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::write(bundle.join("BUNDLE"), &o.stdout).unwrap();
 }
