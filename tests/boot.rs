@@ -884,7 +884,7 @@ fn units_follow_their_generation_and_a_rollback(flavour: Flavour) {
     assert_eq!(main_pid(&lab, "pve1", "web.service"), web, "web restarted");
 
     // Rollback to 3: its service and states come back.
-    let rollback = lab.on("pve1", &format!("{} rollback", "/var/lib/sitec/activate"));
+    let rollback = lab.on("pve1", "/var/lib/sitec/activate rollback");
     assert!(rollback.status.success(), "{}", text(&rollback));
     assert_eq!(lab.current("pve1"), "generations/3");
     assert_eq!(lab.unit("pve1", "is-active", "extra.service"), "active");
@@ -1151,7 +1151,7 @@ fn sshd_follows_the_site_and_a_key_that_locks_the_operator_out_is_rolled_back(fl
 
     // Back to generation 0: the host's own sshd and its home key.
     lab.on_ok("nas", "mv /root/home_keys /root/.ssh/authorized_keys");
-    lab.on_ok("nas", &format!("{} rollback 0", "/var/lib/sitec/activate"));
+    lab.on_ok("nas", "/var/lib/sitec/activate rollback 0");
     let effective = lab.on_ok(
         "nas",
         "test ! -e /etc/ssh/sshd_config.d/00-sitec.conf && sshd -T -C user=root,host=op,addr=10.0.200.1 | grep '^authorizedkeysfile '",
@@ -1203,7 +1203,7 @@ fn a_change_that_waits_for_a_boot_is_reported_until_the_host_reboots(flavour: Fl
         out.contains(&format!("nas: ok, generation 2; {needs}")),
         "{out}"
     );
-    let back = lab.on_ok("nas", &format!("{} rollback 1", "/var/lib/sitec/activate"));
+    let back = lab.on_ok("nas", "/var/lib/sitec/activate rollback 1");
     assert!(
         back.contains("rolled back from generation 2 to 1") && !back.contains("reboot needed"),
         "{back}"
@@ -1258,7 +1258,7 @@ fn assert_back_on_generation_1(lab: &BootLab, generation: u32) {
         "0",
         "generation {generation}'s options stayed"
     );
-    let status = lab.on_ok("nas", &format!("{} status", "/var/lib/sitec/activate"));
+    let status = lab.on_ok("nas", "/var/lib/sitec/activate status");
     assert!(!status.contains("awaits confirmation"), "{status}");
     let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
     assert!(!log.contains("could not start"), "{log}");
@@ -2522,10 +2522,7 @@ fn a_secret_committed_encrypted_reaches_its_host_in_a_pulled_release_and_brings_
     // A check on the host decrypts to check, and leaves no plaintext.
     let checked = lab.on(
         "lb",
-        &format!(
-            "{} check \"$(basename \"$(readlink -f /var/lib/sitec/current)\")\"",
-            "/var/lib/sitec/activate"
-        ),
+        "/var/lib/sitec/activate check \"$(basename \"$(readlink -f /var/lib/sitec/current)\")\"",
     );
     assert!(checked.status.success(), "{}", text(&checked));
     assert!(
@@ -2619,7 +2616,7 @@ fn a_pulled_release_with_new_kernel_files_has_its_boot_confirmed_by_its_health_c
         "modprobe --showconfig | grep -c '^options loop ' || true",
     );
     assert_eq!(options.trim(), "1");
-    let status = lab.on_ok("nas", &format!("{} status", "/var/lib/sitec/activate"));
+    let status = lab.on_ok("nas", "/var/lib/sitec/activate status");
     assert!(!status.contains("awaits confirmation"), "{status}");
 }
 

@@ -1835,17 +1835,23 @@ const BEFORE_THE_AGENT_TRAVELLED_APART: &str = "9eb9f9f";
 
 /// A file as that commit has it (from the repository's history).
 fn earlier(path: &str) -> Vec<u8> {
+    from_history(BEFORE_THE_AGENT_TRAVELLED_APART, path)
+}
+
+/// The last commit whose push brought the sh agent
+/// (`compiler/host/activate`) to hosts.
+const THE_LAST_SH_AGENT: &str = "0fd2cc3";
+
+/// `path` as `commit` has it.
+fn from_history(commit: &str, path: &str) -> Vec<u8> {
     let o = Command::new("git")
         .current_dir(project_root())
-        .args([
-            "show",
-            &format!("{BEFORE_THE_AGENT_TRAVELLED_APART}:{path}"),
-        ])
+        .args(["show", &format!("{commit}:{path}")])
         .output()
         .expect("git runs");
     assert!(
         o.status.success(),
-        "git show {BEFORE_THE_AGENT_TRAVELLED_APART}:{path} (the test needs the repository's history): {}",
+        "git show {commit}:{path} (the test needs the repository's history): {}",
         text(&o)
     );
     o.stdout
@@ -1871,6 +1877,89 @@ fn as_an_earlier_sitec_made_it(bundle: &Path) {
     )
     .unwrap();
     support::reseal(bundle);
+}
+
+/// A host the sh agent set up (push brought it, a switch made it the
+/// host's, its boot guard and pull drop-in read it with sh) takes one push
+/// of this sitec: this agent becomes the host's, the units run it
+/// directly, and it goes back to the sh agent's generation and forward.
+#[test]
+fn a_host_the_sh_agent_switched_moves_to_this_agent_with_one_push() {
+    use sha2::Digest as _;
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let a_bundle = a.join("e2e/nas");
+    let sh_agent = lab.tmp.path().join("activate");
+    let sh_bytes = from_history(THE_LAST_SH_AGENT, "compiler/host/activate");
+    assert!(sh_bytes.starts_with(b"#!/bin/sh"));
+    let sh_sha: String = sha2::Sha256::digest(&sh_bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(&sh_agent, &sh_bytes).unwrap();
+    let sh_push = lab.tmp.path().join("push-sh");
+    std::fs::write(
+        &sh_push,
+        from_history(THE_LAST_SH_AGENT, "compiler/host/push"),
+    )
+    .unwrap();
+    let o = lab
+        .push_script(&sh_push, "ssh", &a, &["e2e", "nas"])
+        .env("SITEC_AGENT", &sh_agent)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    lab.on_ok(
+        "nas",
+        &format!("cmp /var/lib/sitec/activate /var/lib/sitec/agents/{sh_sha}"),
+    );
+    lab.on_ok(
+        "nas",
+        "grep -qx 'ExecStart=/bin/sh /var/lib/sitec/activate boot' /etc/systemd/system/sitec-boot.service",
+    );
+
+    // One push of this sitec.
+    let b = lab.compile(
+        "b",
+        &Variant {
+            admin: WIDER_ADMIN,
+            ..BASE
+        },
+    );
+    let b_bundle = b.join("e2e/nas");
+    let out = lab.push_ok(&b, &["e2e", "nas"]);
+    assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
+    lab.on_ok(
+        "nas",
+        &format!("cmp /var/lib/sitec/activate {}", support::host_agent()),
+    );
+    lab.on_ok(
+        "nas",
+        "grep -qx 'ExecStart=/var/lib/sitec/activate boot' /etc/systemd/system/sitec-boot.service",
+    );
+    lab.on_ok(
+        "nas",
+        "grep -qx 'ExecStart=/var/lib/sitec/activate pull' /etc/systemd/system/sitec-pull.service.d/sitec-agent.conf",
+    );
+    lab.on_ok(
+        "nas",
+        &format!("cmp /var/lib/sitec/activate.prev /var/lib/sitec/agents/{sh_sha}"),
+    );
+    assert_eq!(lab.live_files("nas", &b_bundle), manifest_files(&b_bundle));
+
+    // Back to the sh agent's generation, with this agent, and forward.
+    let back = lab.on_ok("nas", "/var/lib/sitec/activate rollback 1");
+    assert!(
+        back.contains("rolled back from generation 2 to 1"),
+        "{back}"
+    );
+    assert_eq!(lab.live_files("nas", &a_bundle), manifest_files(&a_bundle));
+    let forward = lab.push_ok(&b, &["e2e", "nas"]);
+    assert!(
+        forward.contains("nas: ok, generation 3 confirmed"),
+        "{forward}"
+    );
+    assert_eq!(lab.live_files("nas", &b_bundle), manifest_files(&b_bundle));
 }
 
 /// A host an earlier sitec switched (its bundle carried its own agent, its
@@ -1924,10 +2013,7 @@ fn a_host_an_earlier_sitec_switched_takes_this_ones_agent_and_goes_back() {
     // Pull mode, whichever generation is live, runs this agent.
     lab.on_ok(
         "nas",
-        &format!(
-            "grep -qx 'ExecStart={} pull' /etc/systemd/system/sitec-pull.service.d/sitec-agent.conf",
-            "/var/lib/sitec/activate"
-        ),
+        "grep -qx 'ExecStart=/var/lib/sitec/activate pull' /etc/systemd/system/sitec-pull.service.d/sitec-agent.conf",
     );
     // Pushed again, the agent is not sent again.
     let again = lab.push_ok(&b, &["e2e", "nas"]);
@@ -1964,7 +2050,7 @@ fn a_host_an_earlier_sitec_switched_takes_this_ones_agent_and_goes_back() {
     assert_eq!(lab.current("nas"), "generations/2");
 
     // Back to the earlier sitec's generation, with this agent, and forward.
-    let back = lab.on_ok("nas", &format!("{} rollback 1", "/var/lib/sitec/activate"));
+    let back = lab.on_ok("nas", "/var/lib/sitec/activate rollback 1");
     assert!(
         back.contains("rolled back from generation 2 to 1"),
         "{back}"

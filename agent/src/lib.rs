@@ -1,14 +1,13 @@
-//! sitec's host agent, moving from `compiler/host/activate` (POSIX sh) into
-//! a typed program whose every crash point is simulated.
+//! sitec's host agent: a typed program whose every crash point is
+//! simulated, which push brings to hosts as one static executable.
 //!
-//! What is here so far is the core every transition stands on: the state
+//! The core every transition stands on: the state
 //! directory's files ([`layout`]), the bundle index ([`index`]), the host's
 //! state read once ([`host`]), the journal ([`journal`]), and the
 //! transitions between generations ([`transition`]: the first switch with
 //! its backup, a switch, an operator's rollback, and the recovery that
-//! settles what a crash left). They follow the protocol `activate` runs on
-//! hosts today, step for step and sync for sync, so that the crash
-//! simulation (`tests/crash.rs`) proves that protocol.
+//! settles what a crash left). The crash simulation (`tests/crash.rs`)
+//! stops them after every step.
 //!
 //! Every state-changing operation (a write, its fsync, a rename, a
 //! symlink, an unlink, each external command) goes through one interface,
@@ -33,7 +32,7 @@
 //! and writes the host's status ([`status`]).
 //!
 //! A bundle is received ([`receive`]) and checked ([`check`], [`validate`]:
-//! the daemons' own parsers) as `activate` does.
+//! the daemons' own parsers).
 //!
 //! `switch` makes the agent the host's ([`guard`]).
 //!
