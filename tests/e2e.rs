@@ -1528,6 +1528,46 @@ fn a_rotation_rolled_back_after_the_session_dropped_is_no_success() {
     assert_eq!(lab.current("nas"), "generations/1");
 }
 
+/// An ssh whose connection for the switch is lost before the host hears of
+/// it (as a connection that times out does): nothing switches.
+const LOST_SSH: &str = r#"
+case "$*" in
+*" switch --confirm-timeout "*)
+	echo "ssh: connect to host: Connection timed out" >&2
+	exit 255 ;;
+*) exec ssh "$@" ;;
+esac
+"#;
+
+/// A rotation whose switch never reached the host: the host is still on the
+/// generation it ran before, which is this bundle's too (a rotation reuses
+/// the store name). push does not report that as a success.
+#[test]
+fn a_rotation_whose_switch_never_reached_the_host_is_no_success() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    let key = lab.on_ok("nas", "cat /etc/wireguard/wg0.key");
+    new_key(&lab, "nas");
+    let lost = lab.tmp.path().join("lost-ssh");
+    std::fs::write(&lost, LOST_SSH).unwrap();
+    let o = lab
+        .push_via(&format!("sh {}", lost.display()), &a, &["e2e", "nas"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(
+            "nas: the switch did not take: the host is still on generation 1, as before this push"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("nas: ok"), "{out}");
+    assert_eq!(lab.current("nas"), "generations/1");
+    assert_eq!(lab.on_ok("nas", "cat /etc/wireguard/wg0.key"), key);
+}
+
 /// An ssh wrapper that, besides dropping the switch's session as
 /// DROPPING_SSH does, pauses that switch at its actions (the test hook;
 /// `$pause` names the pause file): a host busy for as long as the test likes.
