@@ -176,7 +176,10 @@ fn a_signed_release_is_fetched_and_its_apply_started() {
     );
     assert_eq!(
         pull_file(&fs, "pending").unwrap(),
-        format!("{digest} {SERIAL} {hash} operator -\n")
+        format!(
+            "{digest} {SERIAL} {hash} operator - {}\n",
+            key_of("AAAAkey")
+        )
     );
     assert!(fs.ops().iter().any(|o| o.0
         == format!(
@@ -365,15 +368,25 @@ fn a_serial_not_above_the_floor_or_far_ahead_is_refused() {
     );
 }
 
+/// The sha256 of the ed25519 key `key` as `pending` records it.
+fn key_of(key: &str) -> String {
+    sitec_format::sha256_hex(format!("ssh-ed25519 {key}").as_bytes())
+}
+
 /// The apply of the pending release, with its switch answered as the
 /// host's agent answers (generation 2 awaiting confirmation, `armed`
 /// written).
 fn pending(fs: &mut SimFs, two: &str, digest: &str) {
+    pending_signed(fs, two, digest, "AAAAkey");
+}
+
+/// As `pending`, the release verified with the operator's key `key`.
+fn pending_signed(fs: &mut SimFs, two: &str, digest: &str, key: &str) {
     let hash = two.split('-').next().unwrap();
     fs.mkdir_all(&Layout::default().pull(), 0o755).unwrap();
     fs.write(
         &Layout::default().pull().join("pending"),
-        format!("{digest} {SERIAL} {hash} operator -\n").as_bytes(),
+        format!("{digest} {SERIAL} {hash} operator - {}\n", key_of(key)).as_bytes(),
         0o644,
     )
     .unwrap();
@@ -389,6 +402,40 @@ fn pending(fs: &mut SimFs, two: &str, digest: &str) {
         format!("2 1 {}\n", 1_800_000_000 + 30).as_bytes(),
     );
     fs.command_removes(&format!("{EXE} confirm 2"), &Layout::default().armed());
+}
+
+/// A release verified with a key the live generation no longer names
+/// for its signer (a push replaced or revoked it since the pull) is not
+/// applied, and not rejected either: the next pull verifies it anew.
+#[test]
+fn a_release_whose_signer_a_push_revoked_since_its_pull_is_not_applied() {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
+    pending_signed(&mut fs, &two, &digest, "AAAAold");
+    let serial = pull_file(&fs, "serial");
+    let (said, exit) = run(&mut fs, &["pull-apply"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    let hash = two.split('-').next().unwrap();
+    assert_eq!(
+        said,
+        [format!(
+            "pull: release {SERIAL} ({}) was signed by operator, whom the live generation no longer trusts with that key: not applied; the next pull verifies it again",
+            &hash[..12]
+        )]
+    );
+    assert!(pull_file(&fs, "pending").is_none());
+    assert!(pull_file(&fs, "applying").is_none());
+    assert!(pull_file(&fs, "rejected").is_none());
+    assert_eq!(pull_file(&fs, "serial"), serial);
+    assert!(
+        !fs.ops()
+            .iter()
+            .any(|o| o.0.starts_with(&format!("run {EXE} "))),
+        "an activation ran"
+    );
 }
 
 #[test]

@@ -15,8 +15,9 @@
 //! Its state, in `pull/`: `serial` (`SERIAL DIGEST`: the release last
 //! applied or rejected; no release with a serial not above it is taken),
 //! `rejected` (the digest of each rejected release statement: never
-//! applied again), `pending` (`DIGEST SERIAL HASH SIGNER AGENT`: the
-//! release fetched, for the apply), `applying` (`DIGEST SERIAL HASH
+//! applied again), `pending` (`DIGEST SERIAL HASH SIGNER AGENT KEY`: the
+//! release fetched, for the apply, and the sha256 of the key that signed
+//! it as the live generation named it), `applying` (`DIGEST SERIAL HASH
 //! AGENT`: the release being applied; found at the next pull, the host
 //! went down or the apply was cut off in it, and it is rejected),
 //! `backoff` (`FAILURES NOT-BEFORE`: failures in a row, and the epoch
@@ -98,16 +99,19 @@ impl Taken {
         )
     }
 
-    /// `DIGEST SERIAL HASH SIGNER AGENT` as `pending` holds it (`signed`),
-    /// or `DIGEST SERIAL HASH [AGENT [PREV]]` as `applying` does (earlier
-    /// agents wrote fewer words). `None` for anything else.
-    fn parse(text: &str, signed: bool) -> Option<(Taken, String)> {
+    /// `DIGEST SERIAL HASH SIGNER AGENT [KEY]` as `pending` holds it
+    /// (`signed`; with the signer's name and the sha256 of its key, which
+    /// earlier agents did not record), or `DIGEST SERIAL HASH [AGENT
+    /// [PREV]]` as `applying` does (earlier agents wrote fewer words).
+    /// `None` for anything else.
+    fn parse(text: &str, signed: bool) -> Option<(Taken, Signer)> {
         let w: Vec<&str> = text.split_whitespace().collect();
-        let (signer, agent, prev) = match (signed, w.len()) {
-            (true, 5) => (w[3], w[4], "-"),
-            (false, 3) => ("", "-", "-"),
-            (false, 4) => ("", w[3], "-"),
-            (false, 5) => ("", w[3], w[4]),
+        let (signer, agent, prev, key) = match (signed, w.len()) {
+            (true, 5) => (w[3], w[4], "-", None),
+            (true, 6) if sitec_format::is_sha256_hex(w[5]) => (w[3], w[4], "-", Some(w[5])),
+            (false, 3) => ("", "-", "-", None),
+            (false, 4) => ("", w[3], "-", None),
+            (false, 5) => ("", w[3], w[4], None),
             _ => return None,
         };
         let named = |s: &str| match s {
@@ -130,8 +134,32 @@ impl Taken {
                 agent: named(agent)?,
                 prev: named(prev)?,
             },
-            signer.to_string(),
+            Signer {
+                name: signer.to_string(),
+                key: key.map(str::to_string),
+            },
         ))
+    }
+}
+
+/// Who signed a pending release, as the live generation named them when
+/// it was verified: the name, and the sha256 of the key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signer {
+    pub name: String,
+    pub key: Option<String>,
+}
+
+impl Signer {
+    /// Whether the live generation (`index`) still trusts this signer with
+    /// the same key: a push may have revoked it since the release was
+    /// verified.
+    fn trusted_by(&self, index: &Index) -> bool {
+        index.signers.get(&self.name).is_some_and(|k| {
+            self.key
+                .as_deref()
+                .is_none_or(|h| h == sitec_format::sha256_hex(k.as_bytes()))
+        })
     }
 }
 
@@ -634,12 +662,18 @@ impl<F: Effects> Agent<'_, F> {
         self.pull_state(
             "pending",
             &format!(
-                "{} {} {} {} {}",
+                "{} {} {} {} {} {}",
                 rel.digest,
                 s.serial,
                 s.bundle,
                 rel.signer,
-                s.agent.as_deref().unwrap_or("-")
+                s.agent.as_deref().unwrap_or("-"),
+                sitec_format::sha256_hex(
+                    m.index
+                        .signers
+                        .get(&rel.signer)
+                        .map_or(&[][..], |k| k.as_bytes())
+                )
             ),
         )?;
         self.pull_note(&format!(
@@ -985,6 +1019,17 @@ impl<F: Effects> Agent<'_, F> {
                 "the release pending was not recorded whole: fetched again at the next pull",
             );
         };
+        // Verified against the signers of the generation live then: a push
+        // since may have revoked the key. The next pull verifies it anew.
+        if !signer.trusted_by(&m.index) {
+            self.pull_remove("pending")?;
+            return self.pull_note(&format!(
+                "release {} ({}) was signed by {}, whom the live generation no longer trusts with that key: not applied; the next pull verifies it again",
+                t.serial,
+                t.short(),
+                signer.name
+            ));
+        }
         let mut t = t;
         t.prev = self.host_agent_hash();
         let short = t.short().to_string();
@@ -1072,8 +1117,9 @@ impl<F: Effects> Agent<'_, F> {
                 return self.pull_applied(
                     &t,
                     &format!(
-                        "release {} ({short}, signed by {signer}) runs as generation {g}, confirmed by the operator",
-                        t.serial
+                        "release {} ({short}, signed by {}) runs as generation {g}, confirmed by the operator",
+                        t.serial,
+                        signer.name
                     ),
                 );
             }
@@ -1083,8 +1129,9 @@ impl<F: Effects> Agent<'_, F> {
                     return self.pull_applied(
                         &t,
                         &format!(
-                            "release {} ({short}, signed by {signer}) runs as generation {g}, confirmed by its health checks",
-                            t.serial
+                            "release {} ({short}, signed by {}) runs as generation {g}, confirmed by its health checks",
+                            t.serial,
+                            signer.name
                         ),
                     );
                 }
@@ -1135,17 +1182,45 @@ mod tests {
         };
         assert_eq!(
             Taken::parse(&t.record(), false),
-            Some((t.clone(), String::new()))
+            Some((t.clone(), Signer::default()))
         );
+        let operator = Signer {
+            name: "operator".into(),
+            key: None,
+        };
         assert_eq!(
             Taken::parse(&format!("{d} 7 {h} operator {a}"), true),
-            Some((t.clone(), "operator".into()))
+            Some((t.clone(), operator.clone()))
         );
+        let k = sitec_format::sha256_hex(b"ssh-ed25519 AAAAkey");
+        let keyed = Signer {
+            key: Some(k.clone()),
+            ..operator.clone()
+        };
+        assert_eq!(
+            Taken::parse(&format!("{d} 7 {h} operator {a} {k}"), true),
+            Some((t.clone(), keyed.clone()))
+        );
+        assert_eq!(
+            Taken::parse(&format!("{d} 7 {h} operator {a} key"), true),
+            None
+        );
+        // Trusted while the live generation names that key under that name.
+        let mut index = Index::default();
+        assert!(!keyed.trusted_by(&index));
+        index
+            .signers
+            .insert("operator".into(), "ssh-ed25519 AAAAkey".into());
+        assert!(keyed.trusted_by(&index) && operator.trusted_by(&index));
+        index
+            .signers
+            .insert("operator".into(), "ssh-ed25519 AAAAnew".into());
+        assert!(!keyed.trusted_by(&index) && operator.trusted_by(&index));
         // As earlier agents wrote `applying`: no previous agent, or no
         // agent at all.
         assert_eq!(
             Taken::parse(&format!("{d} 7 {h} {a}"), false),
-            Some((t.clone(), String::new()))
+            Some((t.clone(), Signer::default()))
         );
         let none = Taken {
             agent: None,
@@ -1153,7 +1228,7 @@ mod tests {
         };
         assert_eq!(
             Taken::parse(&format!("{d} 7 {h}"), false),
-            Some((none, String::new()))
+            Some((none, Signer::default()))
         );
         for bad in [
             format!("{d} x {h} -"),
