@@ -22,9 +22,9 @@
 
         version = (builtins.fromTOML (builtins.readFile ./Cargo.toml)).package.version;
 
-        # The host agent push brings to hosts: one static executable (musl),
-        # which runs on any Debian host whatever this machine runs.
-        agent = pkgs.pkgsStatic.rustPlatform.buildRustPackage {
+        # The host agent push brings to hosts: one static x86_64 executable
+        # (musl), whatever this machine runs: the hosts are x86_64.
+        agent = pkgs.pkgsCross.musl64.pkgsStatic.rustPlatform.buildRustPackage {
           pname = "sitec-agent";
           inherit version;
           src = self;

@@ -1528,6 +1528,61 @@ fn a_rotation_rolled_back_after_the_session_dropped_is_no_success() {
     assert_eq!(lab.current("nas"), "generations/1");
 }
 
+/// An ssh that loses the connection of a switch as soon as the host began
+/// it (its log says so), before a line of its output came back. `$log` is
+/// the host's log, as this machine sees it.
+const EARLY_DROPPING_SSH: &str = r#"
+case "$*" in
+*" switch --confirm-timeout "*)
+	n=$(wc -l <"$log")
+	ssh "$@" >/dev/null 2>&1 &
+	until tail -n +$((n + 1)) "$log" | grep -q 'switch to .* begins'; do
+		kill -0 $! 2>/dev/null || break
+		sleep 0.02
+	done
+	kill -9 $! 2>/dev/null || true
+	exit 255 ;;
+*) exec ssh "$@" ;;
+esac
+"#;
+
+/// A rotation whose session drops before the switch said which generation
+/// it made, and whose switch then fails and goes back to the generation
+/// it left (the same bundle): push says what became of the generation the
+/// switch made, not that the switch never reached the host.
+#[test]
+fn a_rotation_that_failed_after_an_early_drop_is_reported_rolled_back() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    new_key(&lab, "nas");
+    lab.on_ok("nas", WG_CANNOT_COME_UP);
+    let drop = lab.tmp.path().join("early-dropping-ssh");
+    std::fs::write(
+        &drop,
+        format!(
+            "log={}\n{EARLY_DROPPING_SSH}",
+            lab.dir.join("nas/lib/sitec/log").display()
+        ),
+    )
+    .unwrap();
+    let o = lab
+        .push_via(&format!("sh {}", drop.display()), &a, &["e2e", "nas"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(
+        out.contains("nas: the switch did not take: the host is on generation 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("this bundle's generation: failed-rolled-back"),
+        "{out}"
+    );
+    assert_eq!(lab.current("nas"), "generations/1");
+}
+
 /// An ssh whose connection for the switch is lost before the host hears of
 /// it (as a connection that times out does): nothing switches.
 const LOST_SSH: &str = r#"

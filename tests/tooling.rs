@@ -483,3 +483,62 @@ fn rustfmt_sees_every_file() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// push run from a checkout brings the repository's build of the agent,
+/// and refuses one older than the agent's sources (built before the
+/// checkout moved on), saying how to build it: a stale agent would become
+/// every host's.
+#[test]
+fn push_refuses_a_repository_agent_older_than_its_sources() {
+    let tmp = support::TempDir::new("stale-agent");
+    let root = tmp.path();
+    let mkdir = |p: &str| std::fs::create_dir_all(root.join(p)).unwrap();
+    mkdir("compiler/host");
+    mkdir("target/x86_64-unknown-linux-gnu/release");
+    mkdir("agent/src");
+    mkdir("format");
+    mkdir("out/site/h");
+    std::fs::copy(
+        project_root().join("compiler/host/push"),
+        root.join("compiler/host/push"),
+    )
+    .unwrap();
+    let agent = root.join("target/x86_64-unknown-linux-gnu/release/sitec-agent");
+    std::fs::write(&agent, b"\x7fELF").unwrap();
+    std::fs::write(root.join("Cargo.lock"), b"").unwrap();
+    let push = |when: &str| {
+        // The agent's mtime, against sources written now.
+        assert!(
+            Command::new("touch")
+                .args(["-d", when])
+                .arg(&agent)
+                .status()
+                .unwrap()
+                .success()
+        );
+        Command::new("sh")
+            .arg(root.join("compiler/host/push"))
+            .args(["--status", "--out"])
+            .arg(root.join("out"))
+            .args(["site", "h"])
+            .env_remove("SITEC_AGENT")
+            .current_dir(root)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(root.join("agent/src/lib.rs"), b"").unwrap();
+    let o = push("2000-01-01");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "sitec-agent is older than the agent's sources: build it again with sh scripts/agent"
+        ),
+        "{err}"
+    );
+    // Built after its sources: push goes on (to the host, which has no
+    // bundle here).
+    let o = push("tomorrow");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("older than"), "{err}");
+}

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::index::Gen;
 
+/// sitec's state directory on a host: no bundle may manage a path in it,
+/// whichever directory a check off the host keeps its own state in.
+pub const HOST_STATE: &str = "/var/lib/sitec";
+
 #[derive(Clone, Debug)]
 pub struct Layout {
     pub state: PathBuf,
@@ -17,7 +21,7 @@ pub struct Layout {
 impl Default for Layout {
     fn default() -> Self {
         Layout {
-            state: PathBuf::from("/var/lib/sitec"),
+            state: PathBuf::from(HOST_STATE),
         }
     }
 }

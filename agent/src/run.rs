@@ -332,7 +332,10 @@ fn checked<F: Effects>(
     };
     let index =
         crate::bundle::index_of(&*agent.fx, &dir).map_err(|f| Error::Refused(f.describe(&dir)))?;
-    crate::check::shape(&*agent.fx, &dir, &index, &agent.layout.state, sealed)?;
+    // Where the bundle's paths would go is the host's state, whatever
+    // this check keeps (off the host, a scratch directory).
+    let host_state = Path::new(crate::layout::HOST_STATE);
+    crate::check::shape(&*agent.fx, &dir, &index, host_state, sealed)?;
     crate::check::protocol(&index)?;
     crate::check::system(agent.fx, &index)?;
     let mut decrypted = Vec::new();
