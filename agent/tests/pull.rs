@@ -516,16 +516,16 @@ fn a_release_whose_health_checks_fail_is_rolled_back_and_rejected_for_good() {
 }
 
 #[test]
-fn a_bundle_its_check_refuses_is_rejected_before_any_switch() {
+fn a_bundle_its_switch_refuses_at_its_checks_is_rejected() {
     let Host {
         mut fs,
         two,
         digest,
     } = host();
     pending(&mut fs, &two, &digest);
-    let check = format!("{EXE} check {two}");
+    let switch = format!("{EXE} switch --confirm-timeout 30 --await-confirmation {two}");
     fs.answers_in_turn(
-        &check,
+        &switch,
         vec![ran(
             b"validated etc/a\n",
             3,
@@ -539,7 +539,8 @@ fn a_bundle_its_check_refuses_is_rejected_before_any_switch() {
         ),
         "{said:?}"
     );
-    assert!(!fs.ops().iter().any(|o| o.0.contains(" switch ")));
+    assert!(!fs.ops().iter().any(|o| o.0.contains(" check ")));
+    assert!(!fs.exists(&Layout::default().armed()));
 }
 
 /// Whether the pull state says the release was applied, rejected, or is

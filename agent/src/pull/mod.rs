@@ -1,8 +1,8 @@
 //! Pull mode: the host fetches the release the operator signed for it,
 //! verifies it against the signers its live generation names, fetches the
 //! bundle and the agent the release names (each checked against its
-//! signed hash), and applies it in a unit of its own: checked, switched
-//! awaiting confirmation, confirmed by its own health checks or rolled
+//! signed hash), and applies it in a unit of its own: switched (checked
+//! first) awaiting confirmation, confirmed by its own health checks or rolled
 //! back at the deadline and rejected for good.
 //!
 //! The activations a pull runs (receive, settle, check, switch, confirm,
@@ -1004,8 +1004,9 @@ impl<F: Effects> Agent<'_, F> {
         ))
     }
 
-    /// `pull-apply`: the release fetched (`pending`), applied: check,
-    /// switch awaiting confirmation, health checks, confirmation. A
+    /// `pull-apply`: the release fetched (`pending`), applied: a switch
+    /// awaiting confirmation (which checks the bundle first), health
+    /// checks, confirmation. A
     /// release that does not end confirmed is rejected, and never applied
     /// again. `exe` is this agent (the one the release names).
     pub fn pull_apply(&mut self, exe: &Path) -> R<()> {
@@ -1035,21 +1036,6 @@ impl<F: Effects> Agent<'_, F> {
         let short = t.short().to_string();
         let name = format!("{}-{}", t.hash, m.host);
         self.pull_state("applying", &t.record())?;
-        let checked = self.activation(exe, &["check", &name])?;
-        if !checked.success {
-            let said = String::from_utf8_lossy(&checked.stdout).into_owned()
-                + &String::from_utf8_lossy(&checked.stderr);
-            let lines: Vec<&str> = said
-                .lines()
-                .filter(|l| !l.starts_with("validated ") && !l.trim().is_empty())
-                .collect();
-            let tail = lines[lines.len().saturating_sub(3)..].join(" ");
-            return self.pull_rejected(
-                &m,
-                &t,
-                &format!("its check refused it (exit {}): {tail}", exit_of(&checked)),
-            );
-        }
         let index = match crate::bundle::index_of(&*self.fx, &self.layout.store_copy(&name)) {
             Ok(i) => i,
             Err(f) => {
@@ -1071,6 +1057,22 @@ impl<F: Effects> Agent<'_, F> {
         )?;
         match switched.code {
             Some(0) => {}
+            // The switch checks the bundle first, as `check` does, and
+            // refuses it before anything changes.
+            Some(3) => {
+                let said = String::from_utf8_lossy(&switched.stdout).into_owned()
+                    + &String::from_utf8_lossy(&switched.stderr);
+                let lines: Vec<&str> = said
+                    .lines()
+                    .filter(|l| !l.starts_with("validated ") && !l.trim().is_empty())
+                    .collect();
+                let tail = lines[lines.len().saturating_sub(3)..].join(" ");
+                return self.pull_rejected(
+                    &m,
+                    &t,
+                    &format!("its check refused it (exit 3): {tail}"),
+                );
+            }
             Some(6) => {
                 self.pull_remove("applying")?;
                 return self.pull_note(&format!(
