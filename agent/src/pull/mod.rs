@@ -5,7 +5,7 @@
 //! first) awaiting confirmation, confirmed by its own health checks or rolled
 //! back at the deadline and rejected for good.
 //!
-//! The activations a pull runs (receive, settle, check, switch, confirm,
+//! The activations a pull runs (receive, settle, switch, confirm,
 //! confirm-boot) are the agent's own commands, run as commands of the
 //! agent the release names: each takes the activation lock as an
 //! operator's would, and a release's newer agent receives the bundle it
