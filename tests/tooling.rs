@@ -542,3 +542,32 @@ fn push_refuses_a_repository_agent_older_than_its_sources() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("older than"), "{err}");
 }
+
+/// Connection sharing set in SITEC_SSH would win over push's own options
+/// (ssh keeps the first value of each), and a confirmation could then
+/// ride a connection made before the switch: push refuses it.
+#[test]
+fn push_refuses_connection_sharing_in_sitec_ssh() {
+    let tmp = support::TempDir::new("sitec-ssh");
+    std::fs::create_dir_all(tmp.path().join("out/site/h")).unwrap();
+    let agent = tmp.path().join("agent");
+    std::fs::write(&agent, b"\x7fELF").unwrap();
+    for ssh in [
+        "ssh -o ControlMaster=auto -o ControlPath=/tmp/c",
+        "ssh -S /tmp/c",
+        "ssh -o controlpersist=yes",
+    ] {
+        let o = Command::new("sh")
+            .arg(project_root().join("compiler/host/push"))
+            .args(["--status", "--out"])
+            .arg(tmp.path().join("out"))
+            .args(["site", "h"])
+            .env("SITEC_AGENT", &agent)
+            .env("SITEC_SSH", ssh)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{ssh}: {err}");
+        assert!(err.contains("SITEC_SSH shares connections"), "{ssh}: {err}");
+    }
+}
