@@ -1496,26 +1496,36 @@ fn confirmed_after_drop(lab: &Lab, o: &std::process::Output) {
 /// bringing it up again (wg-sync) fails.
 const WG_CANNOT_COME_UP: &str = "ip link del wg0 && ip route add 10.0.101.0/24 dev lan1";
 
-/// A key rotation reuses the bundle's store name: when its switch's session
-/// drops and the switch then fails and rolls back to the generation before
-/// (the same bundle, the old key), push does not take the host's being on
-/// "this bundle" for success. It knows which generation the switch made
-/// and reports that it did not take.
-#[test]
-fn a_rotation_rolled_back_after_the_session_dropped_is_no_success() {
+/// nas on generation 1 of the base bundle, then a rotation (a new key, the
+/// same bundle: the same store name) pushed through the ssh wrapper whose
+/// text `wrapper` gives; with `failing`, the rotation's wg-sync fails and
+/// its switch goes back to generation 1. The lab, push's output, and the
+/// key nas had before.
+fn rotate_through(
+    wrapper: impl Fn(&Lab) -> String,
+    failing: bool,
+) -> (Lab, std::process::Output, String) {
     let lab = Lab::new(&["nas"]);
     let a = lab.compile("a", &BASE);
     lab.push_ok(&a, &["e2e", "nas"]);
+    let key = lab.on_ok("nas", "cat /etc/wireguard/wg0.key");
     new_key(&lab, "nas");
-    // The rotation's wg-sync fails, and the switch rolls back to generation 1.
-    lab.on_ok("nas", WG_CANNOT_COME_UP);
-    let drop = lab.tmp.path().join("dropping-ssh");
-    std::fs::write(&drop, DROPPING_SSH).unwrap();
+    if failing {
+        lab.on_ok("nas", WG_CANNOT_COME_UP);
+    }
+    let ssh = lab.tmp.path().join("wrapped-ssh");
+    std::fs::write(&ssh, wrapper(&lab)).unwrap();
     let o = lab
-        .push_via(&format!("sh {}", drop.display()), &a, &["e2e", "nas"])
+        .push_via(&format!("sh {}", ssh.display()), &a, &["e2e", "nas"])
         .output()
         .unwrap();
-    let out = text(&o);
+    (lab, o, key)
+}
+
+/// What push says of a rotation whose switch went back to generation 1
+/// after its session dropped: not a success, and what became of it.
+fn rolled_back_after_a_drop(lab: &Lab, o: &std::process::Output) {
+    let out = text(o);
     assert_eq!(o.status.code(), Some(4), "{out}");
     assert!(
         out.contains("nas: the switch did not take: the host is on generation 1"),
@@ -1526,6 +1536,17 @@ fn a_rotation_rolled_back_after_the_session_dropped_is_no_success() {
         "{out}"
     );
     assert_eq!(lab.current("nas"), "generations/1");
+}
+
+/// A key rotation reuses the bundle's store name: when its switch's session
+/// drops and the switch then fails and rolls back to the generation before
+/// (the same bundle, the old key), push does not take the host's being on
+/// "this bundle" for success. It knows which generation the switch made
+/// and reports that it did not take.
+#[test]
+fn a_rotation_rolled_back_after_the_session_dropped_is_no_success() {
+    let (lab, o, _) = rotate_through(|_| DROPPING_SSH.to_string(), true);
+    rolled_back_after_a_drop(&lab, &o);
 }
 
 /// An ssh that loses the connection of a switch as soon as the host began
@@ -1552,35 +1573,16 @@ esac
 /// switch made, not that the switch never reached the host.
 #[test]
 fn a_rotation_that_failed_after_an_early_drop_is_reported_rolled_back() {
-    let lab = Lab::new(&["nas"]);
-    let a = lab.compile("a", &BASE);
-    lab.push_ok(&a, &["e2e", "nas"]);
-    new_key(&lab, "nas");
-    lab.on_ok("nas", WG_CANNOT_COME_UP);
-    let drop = lab.tmp.path().join("early-dropping-ssh");
-    std::fs::write(
-        &drop,
-        format!(
-            "log={}\n{EARLY_DROPPING_SSH}",
-            lab.dir.join("nas/lib/sitec/log").display()
-        ),
-    )
-    .unwrap();
-    let o = lab
-        .push_via(&format!("sh {}", drop.display()), &a, &["e2e", "nas"])
-        .output()
-        .unwrap();
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(4), "{out}");
-    assert!(
-        out.contains("nas: the switch did not take: the host is on generation 1"),
-        "{out}"
+    let (lab, o, _) = rotate_through(
+        |lab| {
+            format!(
+                "log={}\n{EARLY_DROPPING_SSH}",
+                lab.dir.join("nas/lib/sitec/log").display()
+            )
+        },
+        true,
     );
-    assert!(
-        out.contains("this bundle's generation: failed-rolled-back"),
-        "{out}"
-    );
-    assert_eq!(lab.current("nas"), "generations/1");
+    rolled_back_after_a_drop(&lab, &o);
 }
 
 /// An ssh whose connection for the switch is lost before the host hears of
@@ -1599,17 +1601,7 @@ esac
 /// the store name). push does not report that as a success.
 #[test]
 fn a_rotation_whose_switch_never_reached_the_host_is_no_success() {
-    let lab = Lab::new(&["nas"]);
-    let a = lab.compile("a", &BASE);
-    lab.push_ok(&a, &["e2e", "nas"]);
-    let key = lab.on_ok("nas", "cat /etc/wireguard/wg0.key");
-    new_key(&lab, "nas");
-    let lost = lab.tmp.path().join("lost-ssh");
-    std::fs::write(&lost, LOST_SSH).unwrap();
-    let o = lab
-        .push_via(&format!("sh {}", lost.display()), &a, &["e2e", "nas"])
-        .output()
-        .unwrap();
+    let (lab, o, key) = rotate_through(|_| LOST_SSH.to_string(), false);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(

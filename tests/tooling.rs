@@ -484,6 +484,18 @@ fn rustfmt_sees_every_file() {
     );
 }
 
+/// `push --status` of host `h` of site `site` in `out` (which holds no
+/// bundle of it), by the script `push`: what push checks before it asks
+/// any host.
+fn push_status(push: &std::path::Path, out: &std::path::Path) -> Command {
+    let mut c = Command::new("sh");
+    c.arg(push)
+        .args(["--status", "--out"])
+        .arg(out)
+        .args(["site", "h"]);
+    c
+}
+
 /// push run from a checkout brings the repository's build of the agent,
 /// and refuses one older than the agent's sources (built before the
 /// checkout moved on), saying how to build it: a stale agent would become
@@ -516,11 +528,7 @@ fn push_refuses_a_repository_agent_older_than_its_sources() {
                 .unwrap()
                 .success()
         );
-        Command::new("sh")
-            .arg(root.join("compiler/host/push"))
-            .args(["--status", "--out"])
-            .arg(root.join("out"))
-            .args(["site", "h"])
+        push_status(&root.join("compiler/host/push"), &root.join("out"))
             .env_remove("SITEC_AGENT")
             .current_dir(root)
             .output()
@@ -536,11 +544,16 @@ fn push_refuses_a_repository_agent_older_than_its_sources() {
         ),
         "{err}"
     );
-    // Built after its sources: push goes on (to the host, which has no
+    // Built after its sources: push goes on, to the host (which has no
     // bundle here).
     let o = push("tomorrow");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("older than"), "{err}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!said.contains("older than"), "{said}");
+    assert!(said.contains("h: no bundle at "), "{said}");
 }
 
 /// Connection sharing set in SITEC_SSH would win over push's own options
@@ -557,15 +570,14 @@ fn push_refuses_connection_sharing_in_sitec_ssh() {
         "ssh -S /tmp/c",
         "ssh -o controlpersist=yes",
     ] {
-        let o = Command::new("sh")
-            .arg(project_root().join("compiler/host/push"))
-            .args(["--status", "--out"])
-            .arg(tmp.path().join("out"))
-            .args(["site", "h"])
-            .env("SITEC_AGENT", &agent)
-            .env("SITEC_SSH", ssh)
-            .output()
-            .unwrap();
+        let o = push_status(
+            &project_root().join("compiler/host/push"),
+            &tmp.path().join("out"),
+        )
+        .env("SITEC_AGENT", &agent)
+        .env("SITEC_SSH", ssh)
+        .output()
+        .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{ssh}: {err}");
         assert!(err.contains("SITEC_SSH shares connections"), "{ssh}: {err}");

@@ -670,6 +670,15 @@ fn failing_with_agent(agent: &[u8], installs: bool) -> SimFs {
 
 #[test]
 fn a_rejected_release_puts_back_the_agent_its_switch_replaced_and_only_that() {
+    // Rejected, and the host's agent is the one it had before the apply.
+    let rejected_with_the_agent = |fs: &mut SimFs| {
+        let (said, _) = run(fs, &["pull-apply"]);
+        assert!(said[0].contains(" rejected: "), "{said:?}");
+        assert_eq!(
+            fs.read(Path::new("/var/lib/sitec/activate")).unwrap(),
+            b"the agent\n"
+        );
+    };
     // Its switch made its agent the host's: the one before comes back.
     let mut fs = failing_with_agent(b"a newer agent\n", true);
     let before = sitec_format::sha256_hex(b"the agent\n");
@@ -681,12 +690,7 @@ fn a_rejected_release_puts_back_the_agent_its_switch_replaced_and_only_that() {
         0o555,
     )
     .unwrap();
-    let (said, _) = run(&mut fs, &["pull-apply"]);
-    assert!(said[0].contains(" rejected: "), "{said:?}");
-    assert_eq!(
-        fs.read(Path::new("/var/lib/sitec/activate")).unwrap(),
-        b"the agent\n"
-    );
+    rejected_with_the_agent(&mut fs);
     // It names the agent the host has already: nothing is put back, not
     // even an older one kept as activate.prev.
     let mut fs = failing_with_agent(b"the agent\n", false);
@@ -696,12 +700,7 @@ fn a_rejected_release_puts_back_the_agent_its_switch_replaced_and_only_that() {
         0o555,
     )
     .unwrap();
-    let (said, _) = run(&mut fs, &["pull-apply"]);
-    assert!(said[0].contains(" rejected: "), "{said:?}");
-    assert_eq!(
-        fs.read(Path::new("/var/lib/sitec/activate")).unwrap(),
-        b"the agent\n"
-    );
+    rejected_with_the_agent(&mut fs);
 }
 
 #[test]
