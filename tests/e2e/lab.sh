@@ -9,7 +9,8 @@
 # The operator is the namespace NAME-op at 10.0.200.1. Each host is a network
 # namespace NAME-HOST whose eth0 (10.0.200.x/24) is a veth to the operator,
 # plus a veth pair lan1/lan1-peer as a second NIC, with its own sshd running in its own mount namespace where DIR/HOST/etc
-# (a copy of this machine's /etc) is /etc, DIR/HOST/lib is /var/lib, and
+# (a copy of this machine's /etc) is /etc, DIR/HOST/lib is /var/lib, DIR/HOST/root
+# (root's home as Debian installs it) is /root, and
 # /run/wireguard and /run/network are private. So push and activate run
 # unchanged, with the paths of a real host, and touch nothing outside the lab.
 # With LAB_RSYNC=FILE in the environment of `up`, FILE is the hosts'
@@ -34,8 +35,12 @@ ssh_keys() {
 # The host as an installer would leave it: an interfaces file for eth0.
 host_root() {
 	h=$dir/$1
-	mkdir -p "$h/lib"
+	mkdir -p "$h/lib" "$h/root"
 	cp -a /etc "$h/etc"
+	# root's home as Debian's base-files installs it, not this machine's
+	# (whose shell start-up files sshd's bash would run for every command).
+	cp /usr/share/base-files/dot.bashrc "$h/root/.bashrc"
+	cp /usr/share/base-files/dot.profile "$h/root/.profile"
 	# allow-hotplug, as Debian's installer writes it: a rollback to
 	# generation 0 must bring eth0 back though `ifup -a` skips it.
 	installer_interfaces "$2" allow-hotplug >"$h/etc/network/interfaces"
@@ -64,6 +69,7 @@ host_up() {
 		set -eu
 		mount --bind "$1/etc" /etc
 		mount --bind "$1/lib" /var/lib
+		mount --bind "$1/root" /root
 		mount -t tmpfs none /run/wireguard
 		mount -t tmpfs none /run/network
 		[ -z "$2" ] || mount --bind "$2" /usr/bin/rsync
