@@ -387,6 +387,7 @@ fn checked<F: Effects>(
         staged: agent.layout.staged_secrets(name.as_deref().unwrap_or("")),
         ssh_connection: env.ssh_connection.clone(),
         pid: env.pid,
+        netns: std::cell::Cell::new(false),
     };
     let mut verdict = Ok(());
     for (path, f) in &index.files {
@@ -400,17 +401,23 @@ fn checked<F: Effects>(
             )));
             break;
         }
-        match crate::validate::validate(agent.fx, &cx, v, &dir.join(path), path)? {
-            Ok(()) => agent.note(Note::Say(format!("validated {path} {}", v.as_str()))),
-            Err(said) => {
+        match crate::validate::validate(agent.fx, &cx, v, &dir.join(path), path) {
+            Ok(Ok(())) => agent.note(Note::Say(format!("validated {path} {}", v.as_str()))),
+            Ok(Err(said)) => {
                 verdict = Err(Error::RefusedListing {
                     listed: said.lines().map(str::to_string).collect(),
                     why: format!("{path}: rejected by {}", v.as_str()),
                 });
                 break;
             }
+            Err(e) => {
+                verdict = Err(e);
+                break;
+            }
         }
     }
+    // The namespace goes whatever the validators did.
+    cx.finish(agent.fx)?;
     agent
         .fx
         .remove_all(&scratch)

@@ -30,6 +30,38 @@ pub struct Context<'a> {
     pub ssh_connection: Option<String>,
     /// This process, for names of throwaway namespaces.
     pub pid: u32,
+    /// Whether the check's network namespace exists (made at its first
+    /// use, removed by [`Context::finish`]).
+    pub netns: std::cell::Cell<bool>,
+}
+
+impl Context<'_> {
+    /// The throwaway network namespace the check's validators share,
+    /// made when first asked for: one per check, not one per file.
+    fn netns(&self, fx: &mut impl Effects) -> R<String> {
+        let ns = format!("sitec-check-{}", self.pid);
+        if !self.netns.get() {
+            run(fx, "ip", &["netns", "add", &ns])?;
+            self.netns.set(true);
+        }
+        Ok(ns)
+    }
+
+    /// Ends the check: what its validators left running in its namespace
+    /// (a rejected WireGuard file leaves wireguard-go behind) is stopped,
+    /// and the namespace removed.
+    pub fn finish(&self, fx: &mut impl Effects) -> R<()> {
+        if !self.netns.replace(false) {
+            return Ok(());
+        }
+        let ns = format!("sitec-check-{}", self.pid);
+        let pids = run(fx, "ip", &["netns", "pids", &ns])?;
+        for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+            run(fx, "kill", &[pid])?;
+        }
+        run(fx, "ip", &["netns", "del", &ns])?;
+        Ok(())
+    }
 }
 
 /// How a file fared: accepted, or rejected with what the tool said.
@@ -161,21 +193,17 @@ pub fn validate(
     }
 }
 
-/// A real load in a fresh network namespace (`nft -c` misses kernel-side
-/// errors), twice: loading must be idempotent.
+/// A real load in the check's network namespace (`nft -c` misses
+/// kernel-side errors), twice: loading must be idempotent.
 fn nft(fx: &mut impl Effects, cx: &Context, f: &str) -> R<Verdict> {
-    let ns = format!("sitec-check-{}", cx.pid);
-    run(fx, "ip", &["netns", "add", &ns])?;
-    let mut verdict = Ok(());
+    let ns = cx.netns(fx)?;
     for _ in 0..2 {
         let ran = run(fx, "ip", &["netns", "exec", &ns, "nft", "-f", f])?;
         if !ran.success {
-            verdict = Err(said(&ran));
-            break;
+            return Ok(Err(said(&ran)));
         }
     }
-    run(fx, "ip", &["netns", "del", &ns])?;
-    Ok(verdict)
+    Ok(Ok(()))
 }
 
 const WG_SCRIPT: &str = r#"
@@ -188,7 +216,7 @@ ip link add wgcheck type wireguard 2>/dev/null ||
 wg setconf wgcheck "$1"
 ip link del wgcheck"#;
 
-/// `wg setconf` on a throwaway interface in a throwaway namespace: the
+/// `wg setconf` on a throwaway interface in the check's namespace: the
 /// kernel's where it has WireGuard, else wireguard-go with a private
 /// /run/wireguard. Endpoints given as names resolve to a documentation
 /// address there: checking needs no DNS and sends nothing anywhere.
@@ -214,8 +242,7 @@ fn wg(fx: &mut impl Effects, cx: &Context, f: &str) -> R<Verdict> {
     let hosts_file = cx.scratch.join("hosts");
     fx.write(&hosts_file, hosts.as_bytes(), 0o644)
         .map_err(at(&hosts_file))?;
-    let ns = format!("sitec-check-{}", cx.pid);
-    run(fx, "ip", &["netns", "add", &ns])?;
+    let ns = cx.netns(fx)?;
     let scratch = cx.scratch.to_string_lossy().into_owned();
     let ran = run(
         fx,
@@ -234,13 +261,7 @@ fn wg(fx: &mut impl Effects, cx: &Context, f: &str) -> R<Verdict> {
             &scratch,
         ],
     )?;
-    // A rejected file leaves wireguard-go running: it must not outlive
-    // the check.
-    let pids = run(fx, "ip", &["netns", "pids", &ns])?;
-    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
-        run(fx, "kill", &[pid])?;
-    }
-    run(fx, "ip", &["netns", "del", &ns])?;
+    // A rejected file leaves wireguard-go running: Context::finish stops it.
     Ok(if ran.success { Ok(()) } else { Err(said(&ran)) })
 }
 

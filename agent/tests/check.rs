@@ -186,6 +186,7 @@ fn an_ifupdown2_syntax_check_that_only_raced_is_run_again() {
             staged: "/staged".into(),
             ssh_connection: None,
             pid: 1,
+            netns: Default::default(),
         };
         let v = validate(
             &mut fs,
@@ -213,4 +214,74 @@ fn an_ifupdown2_syntax_check_that_only_raced_is_run_again() {
         verdict(vec![said(bad, 1), said("", 0)]),
         (Err(bad.trim_end().into()), 1)
     );
+}
+
+#[test]
+fn the_validators_of_one_check_share_one_namespace_and_leave_none() {
+    use sitec_agent::validate::{Context, validate};
+    use sitec_format::Validator;
+    let dir = bundles().into_iter().next().unwrap();
+    let mut fs = load(&dir);
+    let i = index(&fs);
+    fs.mkdir_all(Path::new("/scratch"), 0o700).unwrap();
+    fs.write(Path::new("/b/nftables.conf"), b"table inet t {}\n", 0o644)
+        .unwrap();
+    fs.write(Path::new("/b/wg0.conf"), b"[Interface]\n", 0o600)
+        .unwrap();
+    let check = |fs: &mut SimFs, refuse_nft: bool| {
+        let nft = "ip netns exec sitec-check-7 nft -f /b/nftables.conf";
+        if refuse_nft {
+            fs.answer(nft, "", false);
+        }
+        let cx = Context {
+            stand_ins: true,
+            scratch: "/scratch".into(),
+            index: &i,
+            staged: "/staged".into(),
+            ssh_connection: None,
+            pid: 7,
+            netns: Default::default(),
+        };
+        let a = validate(
+            fs,
+            &cx,
+            Validator::Nft,
+            Path::new("/b/nftables.conf"),
+            "etc/nftables.conf",
+        )
+        .unwrap();
+        let b = validate(
+            fs,
+            &cx,
+            Validator::Wg,
+            Path::new("/b/wg0.conf"),
+            "etc/wireguard/wg0.conf",
+        )
+        .unwrap();
+        cx.finish(fs).unwrap();
+        // Finished twice, it does nothing more.
+        cx.finish(fs).unwrap();
+        (a.is_ok(), b.is_ok())
+    };
+    for refuse in [false, true] {
+        let before = fs.ops().len();
+        assert_eq!(check(&mut fs, refuse), (!refuse, true));
+        let ran: Vec<String> = fs.ops()[before..]
+            .iter()
+            .filter_map(|o| o.0.strip_prefix("run ").map(str::to_string))
+            .collect();
+        let count = |line: &str| ran.iter().filter(|r| *r == line).count();
+        assert_eq!(count("ip netns add sitec-check-7"), 1, "{ran:#?}");
+        assert_eq!(count("ip netns del sitec-check-7"), 1, "{ran:#?}");
+        assert_eq!(
+            ran.first().map(String::as_str),
+            Some("ip netns add sitec-check-7"),
+            "{ran:#?}"
+        );
+        assert_eq!(
+            ran.last().map(String::as_str),
+            Some("ip netns del sitec-check-7"),
+            "{ran:#?}"
+        );
+    }
 }
