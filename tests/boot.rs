@@ -1458,6 +1458,7 @@ fn the_confirmation_timer_outlives_the_session_that_switched(flavour: Flavour) {
         ),
         "sitec_awaiting_confirmation 1\n",
         "sitec_confirmation_deadline_seconds ",
+        "sitec_state{state=\"AWAITING\"} 1\n",
         "sitec_transition_interrupted 0\n",
     ] {
         assert!(prom.contains(line), "{line}: {prom}");

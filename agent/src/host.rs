@@ -5,7 +5,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::effects::{Effects, Kind};
+use crate::armed::Armed;
+use crate::effects::{Effects, EffectsExt as _, Kind};
 use crate::index::Gen;
 use crate::journal::{Corrupt, Journal};
 use crate::layout::Layout;
@@ -100,6 +101,79 @@ pub struct HostState {
     pub journal: Option<Journal>,
     /// How each generation ended, as its result file says.
     pub results: BTreeMap<Gen, String>,
+    /// The generation awaiting confirmation (`armed`).
+    pub armed: Option<Armed>,
+    /// The generation this boot came up on, awaiting its confirmation
+    /// (`boot-armed`'s first word).
+    pub boot_awaiting: Option<Gen>,
+    /// How far a pulled release got (`pull/pending`, `pull/applying`).
+    pub pull: Option<PullStep>,
+}
+
+/// A pulled release between its fetch and its end, by its serial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullStep {
+    /// Fetched and verified, waiting for the apply.
+    Pending(u64),
+    /// Being applied (found by the next pull: rejected).
+    Applying(u64),
+}
+
+/// Where the host is in the protocol's state diagram (docs/host-protocol.md,
+/// "the states of a host"): one of these at any time, read from the state
+/// files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Generation N is live and nothing awaits (0: the host as sitec
+    /// found it, or before the first switch).
+    Live(Gen),
+    /// Generation M awaits confirmation; it rolls back at the deadline.
+    Awaiting(Gen),
+    /// A transition from A to B was interrupted: the next activation
+    /// settles it.
+    InTransition { from: Gen, to: Gen },
+    /// This boot, on generation M, came up on kernel files no confirmed
+    /// boot had and awaits confirmation.
+    AwaitingBoot(Gen),
+    /// A pulled release (by its serial) waits for the apply.
+    Pending(u64),
+    /// A pulled release (by its serial) is being applied.
+    Applying(u64),
+}
+
+impl Phase {
+    /// The names the diagram gives the states.
+    pub const NAMES: [&'static str; 6] = [
+        "LIVE",
+        "AWAITING",
+        "IN-TRANSITION",
+        "AWAITING-BOOT",
+        "PENDING",
+        "APPLYING",
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Live(_) => Self::NAMES[0],
+            Phase::Awaiting(_) => Self::NAMES[1],
+            Phase::InTransition { .. } => Self::NAMES[2],
+            Phase::AwaitingBoot(_) => Self::NAMES[3],
+            Phase::Pending(_) => Self::NAMES[4],
+            Phase::Applying(_) => Self::NAMES[5],
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Phase::Live(g) | Phase::Awaiting(g) | Phase::AwaitingBoot(g) => {
+                write!(f, "{}({g})", self.name())
+            }
+            Phase::InTransition { from, to } => write!(f, "{}({from} → {to})", self.name()),
+            Phase::Pending(r) | Phase::Applying(r) => write!(f, "{}({r})", self.name()),
+        }
+    }
 }
 
 impl HostState {
@@ -168,12 +242,60 @@ impl HostState {
                 results.insert(g, String::from_utf8_lossy(&text).trim().to_string());
             }
         }
+        let armed = fx
+            .text(&layout.armed())
+            .and_then(|t| crate::armed::Armed::parse(&t));
+        let boot_awaiting = fx
+            .text(&layout.boot_armed())
+            .and_then(|t| t.split_whitespace().next().and_then(number));
+        // Each begins DIGEST SERIAL.
+        let serial = |f: &str| {
+            fx.text(&layout.pull().join(f)).map(|t| {
+                t.split_whitespace()
+                    .nth(1)
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0)
+            })
+        };
+        let pull = match (serial("applying"), serial("pending")) {
+            (Some(r), _) => Some(PullStep::Applying(r)),
+            (None, Some(r)) => Some(PullStep::Pending(r)),
+            (None, None) => None,
+        };
         Ok(HostState {
             current,
             generations,
             journal,
             results,
+            armed,
+            boot_awaiting,
+            pull,
         })
+    }
+
+    /// The state of the diagram the host is in. An interrupted transition
+    /// comes first (every activation settles it before anything else),
+    /// then a boot awaiting confirmation (a push is refused until it is
+    /// confirmed), then a generation awaiting confirmation (a pulled
+    /// release's included), then a pull.
+    pub fn phase(&self) -> Phase {
+        let live = self.current.unwrap_or(Gen(0));
+        if let Some(j) = &self.journal {
+            Phase::InTransition {
+                from: j.from,
+                to: j.to,
+            }
+        } else if let Some(g) = self.boot_awaiting {
+            Phase::AwaitingBoot(g)
+        } else if let Some(a) = self.armed {
+            Phase::Awaiting(a.generation)
+        } else {
+            match self.pull {
+                Some(PullStep::Applying(r)) => Phase::Applying(r),
+                Some(PullStep::Pending(r)) => Phase::Pending(r),
+                None => Phase::Live(live),
+            }
+        }
     }
 
     /// The number the next new generation gets.

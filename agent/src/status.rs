@@ -63,6 +63,7 @@ pub fn status(
             "interrupted transition: {j} (the next activation settles it)"
         ));
     }
+    out.push(format!("state: {}", state.phase()));
     out.extend(boot);
     if let Some(g) = g {
         out.push(format!(
@@ -147,6 +148,15 @@ pub fn prometheus(fx: &impl Effects, layout: &Layout) -> R<String> {
         "sitec_boot_awaiting_confirmation",
         "Whether this boot (on kernel files no confirmed boot had) awaits confirmation.",
         Some(("", present(&layout.boot_armed()))),
+    );
+    gauge(
+        &mut out,
+        "sitec_state",
+        "The state the host is in (docs/host-protocol.md, the states of a host).",
+        Some((
+            &format!("{{state=\"{}\"}}", state.phase().name()),
+            "1".to_string(),
+        )),
     );
     gauge(
         &mut out,

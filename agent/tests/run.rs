@@ -72,7 +72,10 @@ fn status_list_rollback_and_confirm_say_what_the_host_is() {
     assert_eq!(
         said(&mut fs, &["status"]),
         (
-            vec!["current generation 2: ../store/h2-host (switched)".to_string()],
+            vec![
+                "current generation 2: ../store/h2-host (switched)".to_string(),
+                "state: LIVE(2)".to_string()
+            ],
             Exit::Ok
         )
     );
