@@ -97,6 +97,11 @@ pub struct SimFs {
     clock: u64,
     /// What was logged, in order.
     logged: Vec<String>,
+    /// Directories renamed since the last sync, (old name, new name): a
+    /// directory's contents belong to it, not to its name, so an fsync
+    /// of the new name's parent takes what was on disk under the old name
+    /// to the new one.
+    dir_moves: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Default for SimFs {
@@ -126,6 +131,7 @@ impl SimFs {
             writes: std::collections::BTreeMap::new(),
             clock: 1_800_000_000,
             logged: Vec::new(),
+            dir_moves: Vec::new(),
         }
     }
 
@@ -217,6 +223,7 @@ impl SimFs {
             writes: self.writes.clone(),
             clock: self.clock,
             logged: Vec::new(),
+            dir_moves: Vec::new(),
         }
     }
 
@@ -421,6 +428,30 @@ impl Effects for SimFs {
     fn sync_dir(&mut self, path: &Path) -> io::Result<()> {
         self.step(|| format!("fsync {}/", path.display()))?;
         let at = self.resolved(path)?;
+        // A directory renamed into this one: its name goes to disk, and
+        // with it what was on disk of its contents under the old name.
+        let (into, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.dir_moves)
+            .into_iter()
+            .partition(|(_, new)| new.parent() == Some(at.as_path()));
+        self.dir_moves = rest;
+        for (old, new) in into {
+            let moved: Vec<PathBuf> = self
+                .durable
+                .names
+                .keys()
+                .filter(|n| n.starts_with(&old) && *n != &old)
+                .cloned()
+                .collect();
+            for o in moved {
+                let n = new.join(o.strip_prefix(&old).expect("under old"));
+                let node = self.durable.names.remove(&o).expect("listed");
+                self.durable.names.insert(n.clone(), node);
+                if let Some(owner) = self.durable.dir_owners.remove(&o) {
+                    self.durable.dir_owners.insert(n, owner);
+                }
+            }
+            self.durable.names.remove(&old);
+        }
         for gone in SimFs::children(&self.durable, &at) {
             if !self.live.names.contains_key(&gone) {
                 self.durable.names.remove(&gone);
@@ -436,6 +467,7 @@ impl Effects for SimFs {
     fn sync_all(&mut self) -> io::Result<()> {
         self.step(|| "sync".to_string())?;
         self.durable = self.live.clone();
+        self.dir_moves.clear();
         Ok(())
     }
 
@@ -457,9 +489,9 @@ impl Effects for SimFs {
             ));
         }
         if let Node::Dir(_) = node {
-            // A directory moves with everything in it. (Only a sync(2)
-            // takes a renamed directory's contents to disk under its new
-            // name here: an fsync of its parent alone moves the name.)
+            // A directory moves with everything in it; an fsync of the new
+            // name's parent takes it to disk with what was on disk of it
+            // (dir_moves), a sync(2) everything.
             if self.live.names.contains_key(&dst) || dst.starts_with(&src) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -481,6 +513,18 @@ impl Effects for SimFs {
                     self.live.dir_owners.insert(new, o);
                 }
             }
+            // Moved again before a sync: it is still what is on disk under
+            // its first name.
+            let mut first = src.clone();
+            for (old, new) in &mut self.dir_moves {
+                if *new == src {
+                    first = old.clone();
+                } else if new.starts_with(&src) {
+                    *new = dst.join(new.strip_prefix(&src).expect("under src"));
+                }
+            }
+            self.dir_moves.retain(|(_, new)| *new != src);
+            self.dir_moves.push((first, dst));
             return Ok(());
         }
         self.live.names.remove(&src);
@@ -641,6 +685,33 @@ mod tests {
         fs.rename(p("/s/a.new"), p("/s/a")).unwrap();
         assert_eq!(fs.after(Crash::Kill).read(p("/s/a")).unwrap(), b"one");
         assert!(!fs.after(Crash::PowerLoss).exists(p("/s/a")));
+    }
+
+    /// A directory's contents belong to it, not to its name: renamed, its
+    /// new name on disk (its parent synced) has what was on disk of it.
+    #[test]
+    fn a_renamed_directory_takes_what_was_on_disk_of_it_to_its_new_name() {
+        let mut fs = SimFs::new();
+        fs.mkdir(p("/s"), 0o755).unwrap();
+        fs.mkdir(p("/s/.new"), 0o755).unwrap();
+        fs.mkdir(p("/s/.new/d"), 0o755).unwrap();
+        fs.write(p("/s/.new/d/a"), b"one", 0o644).unwrap();
+        fs.settle();
+        // Not on disk when the power goes: the rename alone.
+        fs.write(p("/s/.new/b"), b"two", 0o644).unwrap();
+        fs.rename(p("/s/.new"), p("/s/x")).unwrap();
+        let lost = fs.after(Crash::PowerLoss);
+        assert!(!lost.exists(p("/s/x")));
+        assert_eq!(lost.read(p("/s/.new/d/a")).unwrap(), b"one");
+        // Renamed again, then its parent synced: the new name, with what
+        // was on disk, and the old name gone.
+        fs.rename(p("/s/x"), p("/s/y")).unwrap();
+        fs.sync_dir(p("/s")).unwrap();
+        let after = fs.after(Crash::PowerLoss);
+        assert_eq!(after.read(p("/s/y/d/a")).unwrap(), b"one");
+        assert!(!after.exists(p("/s/y/b")));
+        assert!(!after.exists(p("/s/.new")) && !after.exists(p("/s/x")));
+        assert_eq!(fs.after(Crash::Kill).read(p("/s/y/b")).unwrap(), b"two");
     }
 
     #[test]

@@ -111,3 +111,94 @@ fn a_copy_not_named_after_its_hash_is_refused() {
     }
     assert!(!fs.exists(&layout.store_copy(&wrong)));
 }
+
+/// A receive stopped after any of its steps (the process killed, or the
+/// power lost) leaves no copy under the store name that is not whole, and
+/// the next push's receive makes it whole. A repair of the live copy
+/// keeps every file the live generation links to there at every step.
+#[test]
+fn a_receive_stopped_at_any_step_leaves_no_partial_copy() {
+    use sitec_agent::sim::Crash;
+    let layout = Layout::default();
+    let incoming = |name: &str| layout.store().join(format!(".incoming-{name}"));
+    // What push does again: clears what it sent before, sends, receives.
+    let push_again = |fs: &mut SimFs, what: &str| {
+        let name = {
+            let out = support::out().join("homelab/nas");
+            let hash = std::fs::read_to_string(out.join("BUNDLE")).unwrap();
+            format!("{}-nas", hash.trim())
+        };
+        fs.remove_all(&incoming(&name)).unwrap();
+        pushed(fs);
+        Agent::new(fs, layout.clone())
+            .receive(&name)
+            .unwrap_or_else(|e| panic!("{what}: the next receive: {e}"));
+        assert!(
+            sitec_agent::bundle::intact(&*fs, &layout.store_copy(&name)),
+            "{what}: not whole after the next receive"
+        );
+    };
+    let mut report = Vec::new();
+    for repair in [false, true] {
+        let mut base = SimFs::new();
+        let name = pushed(&mut base);
+        let copy = layout.store_copy(&name);
+        let mut linked = Vec::new();
+        if repair {
+            // Live, then edited in place on the host; pushed again.
+            Agent::new(&mut base, layout.clone())
+                .receive(&name)
+                .unwrap();
+            base.mkdir_all(Path::new("/etc"), 0o755).unwrap();
+            Agent::new(&mut base, layout.clone())
+                .switch(&name, None)
+                .unwrap();
+            base.write(&copy.join("etc/samba/smb.conf"), b"edited\n", 0o444)
+                .unwrap();
+            pushed(&mut base);
+            linked = sitec_agent::bundle::files(&base, &copy)
+                .unwrap()
+                .into_iter()
+                .map(|f| copy.join(f.path))
+                .collect();
+        }
+        base.settle();
+        let mut whole = base.after(Crash::Kill);
+        Agent::new(&mut whole, layout.clone())
+            .receive(&name)
+            .unwrap();
+        let n = whole.ops().len();
+        for k in 0..=n {
+            let mut run = base.after(Crash::Kill);
+            run.crash_after(k);
+            let _ = Agent::new(&mut run, layout.clone()).receive(&name);
+            for crash in [Crash::Kill, Crash::PowerLoss] {
+                let mut left = run.after(crash);
+                let what = format!(
+                    "{}, stopped after {k} of {n} ({crash:?})",
+                    if repair { "a repair" } else { "a receive" }
+                );
+                if repair {
+                    for f in &linked {
+                        assert!(left.exists(f), "{what}: {} is gone", f.display());
+                    }
+                } else {
+                    assert!(
+                        !left.exists(&copy) || sitec_agent::bundle::intact(&left, &copy),
+                        "{what}: a copy that is not whole is under the store name"
+                    );
+                }
+                push_again(&mut left, &what);
+            }
+        }
+        report.push(format!(
+            "{}: {n} crash points, each a kill and a power loss",
+            if repair {
+                "receive repairing the live copy"
+            } else {
+                "receive"
+            }
+        ));
+    }
+    println!("{}", report.join("\n"));
+}
