@@ -176,6 +176,8 @@ impl Scene {
 
     fn run(self, fs: &mut SimFs) -> Result<(), sitec_agent::host::Error> {
         let mut agent = Agent::new(fs, Layout::default());
+        // A switch makes the agent that runs it the host's.
+        agent.guard = Some(EXE.into());
         match self {
             Scene::Switch(b, _, to) => {
                 assert_eq!(agent.switch(b.name, None)?, to);
@@ -297,6 +299,26 @@ fn assert_whole(fs: &SimFs, g: Gen, what: &str) {
     }
 }
 
+/// Where the agent that runs a switch is (each scene's its own): a switch
+/// makes it the host's (`/var/lib/sitec/activate`, the boot guard).
+const EXE: &str = "/usr/lib/sitec/agent";
+
+/// The host's agent is one of `agents` whole, never a part of one; once a
+/// switch made one the host's (`installed`), there always is one.
+fn assert_agent(fs: &SimFs, agents: &[String], installed: bool, what: &str) {
+    let host = Layout::default().state.join("activate");
+    match fs.read(&host) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(
+                agents.contains(&text),
+                "{what}: the host's agent is {text:?}, no agent that ran"
+            );
+        }
+        Err(_) => assert!(!installed, "{what}: the host's agent is gone"),
+    }
+}
+
 /// No managed path is a link to nothing, at any moment.
 fn assert_nothing_dangles(fs: &SimFs, what: &str) {
     for p in all_paths() {
@@ -380,8 +402,17 @@ fn every_transition_survives_a_crash_after_every_step() {
     let armed_path = layout.armed();
     let mut host = host();
     let mut report = Vec::new();
-    for scene in SCENES {
+    let mut agents = Vec::new();
+    for (i, scene) in SCENES.into_iter().enumerate() {
         let (from, to) = scene.ends();
+        // Each scene's agent differs from the one before.
+        let installed = host.exists(&layout.state.join("activate"));
+        agents.push(format!("the agent of scene {i}\n"));
+        host.mkdir_all(Path::new(EXE).parent().unwrap(), 0o755)
+            .unwrap();
+        host.write(Path::new(EXE), agents[i].as_bytes(), 0o755)
+            .unwrap();
+        host.settle();
         if let Scene::Expire(..) = scene {
             // The deadline passed.
             host.set_clock(host.now() + CONFIRM_WITHIN + 1);
@@ -445,6 +476,7 @@ fn every_transition_survives_a_crash_after_every_step() {
                     k.checked_sub(1).map_or("nothing", |i| ops[i].0.as_str())
                 );
                 assert_nothing_dangles(&left, &what);
+                assert_agent(&left, &agents, installed, &what);
                 let journal_left = left.kind(&journal).unwrap().is_some();
                 if crash == Crash::Kill && !matches!(scene, Scene::Confirm(..)) {
                     assert_eq!(
@@ -498,6 +530,7 @@ fn every_transition_survives_a_crash_after_every_step() {
                     continue;
                 }
                 let settled = recover_to_the_end(&left, boot);
+                assert_agent(&settled, &agents, installed, &what);
                 let said = result(&settled, scene.decided());
                 let allowed: &[Option<&str>] = match (scene, want == to) {
                     (Scene::Switch(..), true) => &[Some("switched")],
