@@ -733,3 +733,103 @@ fn a_release_of_the_live_bundle_served_again_brings_no_agent() {
         fs.ops()
     );
 }
+
+/// A release whose health checks only the release server failed (the
+/// units ran, sshd listened), while the generation the host went back to
+/// cannot reach the server either, is not rejected: the server was down,
+/// which is no fault of the release. The next pull takes it up again, up
+/// to three applies the server fails; then it is rejected all the same.
+#[test]
+fn a_release_whose_health_checks_only_a_down_server_failed_is_tried_again() {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
+    let hash = two.split('-').next().unwrap().to_string();
+    let line = curl(&format!("{URL}/host/release"), 1 << 20);
+    let release = format!("{}{SIG}", statement(&hash, SERIAL));
+    fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
+    pending(&mut fs, &two, &digest);
+    for n in 1..=3 {
+        // The server goes away once the apply began.
+        fs.answers_in_turn(&line, vec![ran(b"", 28, "curl: (28) Connection timed out")]);
+        let (said, exit) = run(&mut fs, &["pull-apply"]);
+        assert_eq!(exit, Exit::Ok, "{said:?}");
+        let down = format!("could not fetch {URL}/host/release: curl: (28) Connection timed out");
+        let failed = format!(
+            "its health checks did not pass within 30 s ({down}): generation 2 was rolled back (unknown), the host is on generation 1"
+        );
+        if n < 3 {
+            assert_eq!(
+                said,
+                [format!(
+                    "pull: release {SERIAL} ({}) not applied: {failed}; the generation before cannot reach the release server either ({down}): tried again at the next pull ({n} of 3)",
+                    &hash[..12]
+                )]
+            );
+            assert!(pull_file(&fs, "rejected").is_none());
+            assert!(pull_file(&fs, "pending").is_none());
+            assert!(pull_file(&fs, "applying").is_none());
+            assert_eq!(
+                pull_file(&fs, "deferred").unwrap(),
+                format!("{digest} {n}\n")
+            );
+            // The server is back: the next pull takes the release up again.
+            fs.answers_in_turn(&line, vec![ran(release.as_bytes(), 0, "")]);
+            fs.sleep(100);
+            let before = fs.ops().len();
+            let (said, exit) = run(&mut fs, &["pull"]);
+            assert_eq!(exit, Exit::Ok, "{said:?}");
+            assert!(
+                fs.ops()[before..]
+                    .iter()
+                    .any(|o| o.0.contains(&format!("--unit=sitec-pull-apply-{SERIAL}"))),
+                "{said:?}"
+            );
+            assert!(pull_file(&fs, "pending").is_some(), "{said:?}");
+        } else {
+            assert_eq!(
+                said,
+                [format!(
+                    "pull: release {SERIAL} ({}) rejected: {failed}",
+                    &hash[..12]
+                )]
+            );
+            assert_eq!(pull_file(&fs, "rejected").unwrap(), format!("{digest}\n"));
+            assert!(pull_file(&fs, "deferred").is_none());
+        }
+    }
+}
+
+/// A generation that cannot reach its release server while the one before
+/// it can (it moved to a server that is not there, or cut itself off from
+/// it) is rejected at once: that is the release's fault.
+#[test]
+fn a_release_that_cannot_reach_a_server_the_generation_before_reaches_is_rejected() {
+    let Host { mut fs, digest, .. } = host();
+    // Its server moved to where nothing answers.
+    let index = format!(
+        "d\tuser\troot\nd\tport\t22\nh\tagent_protocol\t1\nh\trelease\tdebian12\n\
+         p\tsite\tsite\np\turl\thttp://192.0.2.9:8088\np\tinterval\t60\np\tconfirm_timeout\t30\n\
+         p\tsigner\toperator\tssh-ed25519 AAAAkey\n\
+         f\tetc/a\t{}\t0644\tfalse\t-\trestart:a.service\nu\ta.service\tenabled\n",
+        sitec_format::sha256_hex(b"a of 3\n")
+    );
+    let (three, _) = support::store_copy_of_a(&mut fs, "a of 3\n", &index);
+    fs.answer(
+        &curl("http://192.0.2.9:8088/host/release", 1 << 20),
+        "",
+        false,
+    );
+    fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
+    pending(&mut fs, &three, &digest);
+    let (said, exit) = run(&mut fs, &["pull-apply"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(
+        said[0].contains(") rejected: its health checks did not pass"),
+        "{said:?}"
+    );
+    assert_eq!(pull_file(&fs, "rejected").unwrap(), format!("{digest}\n"));
+    assert!(pull_file(&fs, "deferred").is_none());
+}

@@ -3,7 +3,9 @@
 //! bundle and the agent the release names (each checked against its
 //! signed hash), and applies it in a unit of its own: switched (checked
 //! first) awaiting confirmation, confirmed by its own health checks or rolled
-//! back at the deadline and rejected for good.
+//! back at the deadline and rejected for good (unless only a release
+//! server the generation before cannot reach either failed its health
+//! checks: then it is taken up again, up to three applies).
 //!
 //! The activations a pull runs (receive, settle, switch, confirm,
 //! confirm-boot) are the agent's own commands, run as commands of the
@@ -22,7 +24,8 @@
 //! went down or the apply was cut off in it, and it is rejected),
 //! `backoff` (`FAILURES NOT-BEFORE`: failures in a row, and the epoch
 //! second before which no fetch is tried), `last` (`TIME WHAT`: the
-//! outcome of the last pull, for status). A failed fetch or a refused
+//! outcome of the last pull, for status), `deferred` (`DIGEST COUNT`: the
+//! applies of a release the release server failed). A failed fetch or a refused
 //! release changes nothing and waits twice as long each time, up to eight
 //! intervals.
 
@@ -43,8 +46,8 @@ use crate::transition::Agent;
 type R<T> = Result<T, Error>;
 
 /// The files of `pull/`.
-pub const FILES: [&str; 6] = [
-    "serial", "rejected", "pending", "applying", "backoff", "last",
+pub const FILES: [&str; 7] = [
+    "serial", "rejected", "pending", "applying", "backoff", "last", "deferred",
 ];
 
 /// A release file is at most this large.
@@ -168,8 +171,31 @@ enum Health {
     Healthy,
     /// The operator confirmed it meanwhile.
     Confirmed,
-    Failing(String),
+    Failing(Fault),
 }
+
+/// Why a health check failed; `server`: only the release server failed it
+/// (its own release could not be fetched, or did not verify), the units
+/// and the deploy port were well.
+#[derive(Clone, Debug, Default)]
+struct Fault {
+    why: String,
+    server: bool,
+}
+
+impl Fault {
+    fn host(why: impl Into<String>) -> Fault {
+        Fault {
+            why: why.into(),
+            server: false,
+        }
+    }
+}
+
+/// How many applies of one release the release server may fail (its
+/// health checks failing at the server alone, while the generation before
+/// cannot reach it either) before the release is rejected all the same.
+pub const SERVER_FAULTS: u32 = 3;
 
 /// The command that runs the agent at `path` with `args`: `sh` for a
 /// script (an agent from before the agent was a program), the program
@@ -372,6 +398,7 @@ impl<F: Effects> Agent<'_, F> {
         // next pull, a `pending` would be taken up again.
         self.pull_remove("pending")?;
         self.pull_remove("applying")?;
+        self.pull_remove("deferred")?;
         self.pull_note(what)
     }
 
@@ -430,6 +457,7 @@ impl<F: Effects> Agent<'_, F> {
         // next pull, a `pending` would be taken up again.
         self.pull_remove("pending")?;
         self.pull_remove("applying")?;
+        self.pull_remove("deferred")?;
         self.pull_note(&format!(
             "release {} ({}) rejected: {why}",
             t.serial,
@@ -873,29 +901,44 @@ impl<F: Effects> Agent<'_, F> {
         index: &Index,
         before: &[health::UnitRun],
         boot: bool,
-    ) -> Result<Vec<health::UnitRun>, String> {
+    ) -> Result<Vec<health::UnitRun>, Fault> {
         let after = health::unit_runs(self.fx, index);
-        health::units_healthy(index, before, &after)?;
+        health::units_healthy(index, before, &after).map_err(Fault::host)?;
         let port = index
             .deploy
             .get("port")
             .cloned()
             .unwrap_or_else(|| "22".into());
         if !health::listening(self.fx, &port) {
-            return Err(format!("nothing listens on the deploy port {port} (sshd)"));
+            return Err(Fault::host(format!(
+                "nothing listens on the deploy port {port} (sshd)"
+            )));
         }
+        match self.own_release(m, index) {
+            Ok(()) => Ok(after),
+            Err(f) if boot && f.reached() => Ok(after),
+            Err(f) => Err(Fault {
+                why: f.why,
+                server: true,
+            }),
+        }
+    }
+
+    /// Generation `index`'s own release fetched from its server and
+    /// verified with its signers: what it needs to pull the next one.
+    fn own_release(&mut self, m: &Mode, index: &Index) -> Result<(), fetch::Failed> {
         let url = index.pull.get("url").cloned().unwrap_or_default();
         let release_url = format!("{url}/{}/release", m.host);
-        let fetched = match fetch::fetch(self.fx, &release_url, RELEASE_LIMIT) {
-            Ok(b) => b,
-            Err(f) if boot && f.reached() => return Ok(after),
-            Err(f) => return Err(f.why),
-        };
+        let fetched = fetch::fetch(self.fx, &release_url, RELEASE_LIMIT)?;
         let work = self.pull_work();
         let live = m.live.to_string();
         release::verify(self.fx, &work, &fetched, index, &m.host, &live)
-            .map_err(|_| format!("the bundle cannot verify its own release at {release_url}"))?;
-        Ok(after)
+            .map(|_| ())
+            .map_err(|_| fetch::Failed {
+                why: format!("the bundle cannot verify its own release at {release_url}"),
+                code: None,
+                refused: false,
+            })
     }
 
     /// The health checks of pulled generation `g` until the deadline of
@@ -920,9 +963,9 @@ impl<F: Effects> Agent<'_, F> {
                     }
                     None
                 }
-                Err(why) => {
+                Err(fault) => {
                     seen = None;
-                    Some(why)
+                    Some(fault)
                 }
             };
             let Some(armed) = self.fx.text(&self.layout.armed()) else {
@@ -930,7 +973,9 @@ impl<F: Effects> Agent<'_, F> {
                 if result.trim() == "confirmed" {
                     return Health::Confirmed;
                 }
-                return Health::Failing(why.unwrap_or_else(|| "the confirmation failed".into()));
+                return Health::Failing(
+                    why.unwrap_or_else(|| Fault::host("the confirmation failed")),
+                );
             };
             let deadline = armed
                 .split_whitespace()
@@ -939,7 +984,7 @@ impl<F: Effects> Agent<'_, F> {
                 .unwrap_or(0);
             if now + 3 >= deadline {
                 return Health::Failing(
-                    why.unwrap_or_else(|| "not stable for 5 s before the deadline".into()),
+                    why.unwrap_or_else(|| Fault::host("not stable for 5 s before the deadline")),
                 );
             }
             self.fx.sleep(1);
@@ -971,15 +1016,18 @@ impl<F: Effects> Agent<'_, F> {
                 restarts: "-".into(),
             })
             .collect();
-        let checked = self.probe(m, &index, &before, true).and_then(|first| {
-            self.fx.sleep(5);
-            let second = self.probe(m, &index, &before, true)?;
-            if health::steady(&first) == health::steady(&second) {
-                Ok(())
-            } else {
-                Err("a unit restarted within 5 s".to_string())
-            }
-        });
+        let checked = self
+            .probe(m, &index, &before, true)
+            .map_err(|f| f.why)
+            .and_then(|first| {
+                self.fx.sleep(5);
+                let second = self.probe(m, &index, &before, true).map_err(|f| f.why)?;
+                if health::steady(&first) == health::steady(&second) {
+                    Ok(())
+                } else {
+                    Err("a unit restarted within 5 s".to_string())
+                }
+            });
         let why = match checked {
             Ok(()) => {
                 let ran = self.activation(exe, &["confirm-boot"])?;
@@ -1137,9 +1185,9 @@ impl<F: Effects> Agent<'_, F> {
                         ),
                     );
                 }
-                "the confirmation failed".to_string()
+                Fault::host("the confirmation failed")
             }
-            Health::Failing(why) => why,
+            Health::Failing(fault) => fault,
         };
         // The confirmation timer takes the host back at the deadline; if
         // it is gone, any activation does (settle).
@@ -1157,14 +1205,41 @@ impl<F: Effects> Agent<'_, F> {
             .map(|r| r.trim().to_string())
             .unwrap_or_else(|| "unknown".into());
         let live = self.state()?.current.unwrap_or(Gen(0));
-        self.pull_rejected(
-            &m,
-            &t,
-            &format!(
-                "its health checks did not pass within {} s ({failing}): generation {g} was rolled back ({result}), the host is on generation {live}",
-                m.confirm_timeout
-            ),
-        )
+        let failed = format!(
+            "its health checks did not pass within {} s ({}): generation {g} was rolled back ({result}), the host is on generation {live}",
+            m.confirm_timeout, failing.why
+        );
+        // Only the server failed them: when the generation it went back to
+        // cannot reach the server either, the server is down (or will not
+        // serve), which is no fault of the release: it is tried again at
+        // the next pull, up to SERVER_FAULTS applies.
+        if failing.server && live == m.live {
+            let down = self.own_release(&m, &m.index).err();
+            let faults = self.deferred(&t.digest) + 1;
+            if let Some(down) = down
+                && faults < SERVER_FAULTS
+            {
+                self.pull_state("deferred", &format!("{} {faults}", t.digest))?;
+                self.pull_remove("pending")?;
+                self.pull_remove("applying")?;
+                return self.pull_note(&format!(
+                    "release {} ({short}) not applied: {failed}; the generation before cannot reach the release server either ({}): tried again at the next pull ({faults} of {SERVER_FAULTS})",
+                    t.serial, down.why
+                ));
+            }
+        }
+        self.pull_rejected(&m, &t, &failed)
+    }
+
+    /// How many applies of the release with statement digest `digest` the
+    /// release server failed so far (`deferred`).
+    fn deferred(&self, digest: &str) -> u32 {
+        self.pull_text("deferred")
+            .and_then(|t| {
+                let mut w = t.split_whitespace();
+                (w.next() == Some(digest)).then(|| w.next()?.parse().ok())?
+            })
+            .unwrap_or(0)
     }
 }
 
