@@ -49,12 +49,15 @@ pub enum Command {
     /// own).
     PullApply,
     /// `switch [--confirm-timeout S] [--action-timeout S]
-    /// [--await-confirmation] NAME`.
+    /// [--await-confirmation] [--pushed-at T] NAME`.
     Switch {
         name: String,
         confirm_timeout: u64,
         action_timeout: Option<u64>,
         await_confirmation: bool,
+        /// `--pushed-at T`: the operator's clock when push ran it (epoch
+        /// seconds): in pull mode, no release signed before it is taken.
+        pushed_at: Option<u64>,
     },
 }
 
@@ -71,7 +74,7 @@ pub enum Bundle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Usage(pub String);
 
-pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] NAME | pull | receive NAME | plan [--stdin] NAME | drift | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
+pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] [--pushed-at T] NAME | pull | receive NAME | plan [--stdin] NAME | drift | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
 
 fn generation(arg: &str, what: &str) -> Result<Gen, Usage> {
     if !arg.is_empty() && arg.len() <= 18 && arg.bytes().all(|b| b.is_ascii_digit()) {
@@ -209,18 +212,27 @@ impl Command {
 fn switch(args: &[&str]) -> Result<Command, Usage> {
     let usage = || {
         Usage(
-            "usage: switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] NAME"
+            "usage: switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] [--pushed-at T] NAME"
                 .to_string(),
         )
     };
     let (mut name, mut confirm_timeout, mut action_timeout, mut await_confirmation) =
         (None, 60, None, false);
+    let mut pushed_at = None;
     let mut rest = args;
     while let [first, tail @ ..] = rest {
         match *first {
             "--await-confirmation" => {
                 await_confirmation = true;
                 rest = tail;
+            }
+            "--pushed-at" => {
+                pushed_at = Some(
+                    tail.first()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| Usage("--pushed-at needs epoch seconds".to_string()))?,
+                );
+                rest = &tail[1..];
             }
             "--confirm-timeout" | "--action-timeout" => {
                 let secs = tail
@@ -255,6 +267,7 @@ fn switch(args: &[&str]) -> Result<Command, Usage> {
         confirm_timeout,
         action_timeout,
         await_confirmation,
+        pushed_at,
     })
 }
 

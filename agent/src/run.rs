@@ -444,6 +444,7 @@ fn switch<F: Effects>(
         confirm_timeout,
         action_timeout,
         await_confirmation,
+        pushed_at,
     } = command
     else {
         unreachable!("a switch")
@@ -491,6 +492,9 @@ fn switch<F: Effects>(
             agent.install_guard(&exe)?;
         }
         agent.drop_staged(name)?;
+        if let Some(t) = pushed_at {
+            agent.pushed_floor(*t)?;
+        }
         return Ok(vec![format!(
             "already on generation {from} ({name}): nothing to do"
         )]);
@@ -530,6 +534,9 @@ fn switch<F: Effects>(
         ),
     });
     said.extend(agent.say_reboot());
+    if let Some(t) = pushed_at {
+        agent.pushed_floor(*t)?;
+    }
     Ok(said)
 }
 

@@ -833,3 +833,52 @@ fn a_release_that_cannot_reach_a_server_the_generation_before_reaches_is_rejecte
     assert_eq!(pull_file(&fs, "rejected").unwrap(), format!("{digest}\n"));
     assert!(pull_file(&fs, "deferred").is_none());
 }
+
+/// A push makes the live generation of a pull-mode host: a release signed
+/// before it (served late, or replayed to a host that never pulled) is
+/// older than what the operator pushed and is refused, saying so; one
+/// signed after it is taken.
+#[test]
+fn a_release_signed_before_the_last_push_is_refused() {
+    let Host { mut fs, two, .. } = host();
+    let hash = two.split('-').next().unwrap().to_string();
+    let (three, _) = store(&mut fs, "a of 3\n");
+    let pushed = SERIAL + 50;
+    let (said, exit) = run(
+        &mut fs,
+        &["switch", "--pushed-at", &pushed.to_string(), &three],
+    );
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert_eq!(pull_file(&fs, "serial").unwrap(), format!("{pushed} -\n"));
+    // The server still serves release SERIAL, of bundle two.
+    let (said, exit) = run(&mut fs, &["pull"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert_eq!(
+        said,
+        [format!(
+            "pull: release refused: its serial {SERIAL} is not above {pushed}, when the live generation was pushed: it was signed before that push, and is older than what the operator pushed (publish again) (the host keeps generation 2; next try in 60 s)"
+        )]
+    );
+    assert!(pull_file(&fs, "pending").is_none());
+    // Published again after the push: taken.
+    let newer = SERIAL + 100;
+    fs.answers_in_turn(
+        &curl(&format!("{URL}/host/release"), 1 << 20),
+        vec![ran(
+            format!("{}{SIG}", statement(&hash, newer)).as_bytes(),
+            0,
+            "",
+        )],
+    );
+    fs.sleep(1000);
+    let (said, exit) = run(&mut fs, &["pull"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(
+        pull_file(&fs, "pending").is_some_and(|p| p.contains(&format!(" {newer} {hash} "))),
+        "{said:?}"
+    );
+    // A push never lowers the floor.
+    let (said, exit) = run(&mut fs, &["switch", "--pushed-at", "5", &three]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert_eq!(pull_file(&fs, "serial").unwrap(), format!("{pushed} -\n"));
+}

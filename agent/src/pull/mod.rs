@@ -663,13 +663,18 @@ impl<F: Effects> Agent<'_, F> {
             ));
         }
         if s.serial <= applied {
-            return self.pull_failed(
-                &m,
-                &format!(
+            let why = if applied_digest == "-" {
+                format!(
+                    "release refused: its serial {} is not above {applied}, when the live generation was pushed: it was signed before that push, and is older than what the operator pushed (publish again)",
+                    s.serial
+                )
+            } else {
+                format!(
                     "release refused: its serial {} is not above {applied}, the last release this host applied or rejected (an older release served again?)",
                     s.serial
-                ),
-            );
+                )
+            };
+            return self.pull_failed(&m, &why);
         }
         let agent = match self.fetch_agent(&m, exe, s.agent.as_deref()) {
             Ok(a) => a,
@@ -1229,6 +1234,24 @@ impl<F: Effects> Agent<'_, F> {
             }
         }
         self.pull_rejected(&m, &t, &failed)
+    }
+
+    /// A push at `at` (the operator's clock) made the live generation: in
+    /// pull mode, a release signed before it is older than what the
+    /// operator pushed, so the serial floor is raised to it (`SERIAL -`:
+    /// no release's digest). A host never pulled has its floor from its
+    /// first push on.
+    pub fn pushed_floor(&mut self, pushed: u64) -> R<()> {
+        if self.pull_mode("switch").is_err() {
+            return Ok(());
+        }
+        let (applied, _) = self.applied();
+        if pushed <= applied {
+            return Ok(());
+        }
+        let dir = self.pull_dir();
+        self.fx.mkdir_all(&dir, 0o755).map_err(at(&dir))?;
+        self.pull_state("serial", &format!("{pushed} -"))
     }
 
     /// How many applies of the release with statement digest `digest` the
