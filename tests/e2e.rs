@@ -1472,6 +1472,11 @@ fn only_connections_without_secrets_prefer_the_cheaper_key_exchange() {
         .lines()
         .any(|l| l.starts_with("kexalgorithms sntrup761x25519-sha512"));
     let said = std::fs::read_to_string(&log).unwrap();
+    // Nothing of the secret is on a command line (the host's users read
+    // those): not even its hash.
+    let key = lab.tmp.path().join("secrets/nas/etc/wireguard/wg0.key");
+    let sum = sitec_format::sha256_hex(&std::fs::read(&key).unwrap());
+    assert!(!said.contains(&sum), "{said}");
     let lines: Vec<&str> = said
         .split("\n@@\n")
         .filter(|l| !l.contains(" -G "))
@@ -1691,6 +1696,28 @@ fn a_rotation_whose_switch_never_reached_the_host_is_no_success() {
     assert!(!out.contains("nas: ok"), "{out}");
     assert_eq!(lab.current("nas"), "generations/1");
     assert_eq!(lab.on_ok("nas", "cat /etc/wireguard/wg0.key"), key);
+}
+
+/// A first push whose session is lost before the host hears of it: the
+/// host has no generation, as before, and push says so (not that it is on
+/// some generation, nor that it rolls back).
+#[test]
+fn a_first_push_that_never_reached_the_host_says_nothing_switched() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    let ssh = lab.tmp.path().join("lost-ssh");
+    std::fs::write(&ssh, LOST_SSH).unwrap();
+    let o = lab
+        .push_via(&format!("sh {}", ssh.display()), &a, &["e2e", "nas"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("nas: the switch did not take: the host has no generation yet, as before this push (no generation is active"),
+        "{out}"
+    );
+    lab.on_ok("nas", "! test -e /var/lib/sitec/current");
 }
 
 /// An ssh wrapper that, besides dropping the switch's session as

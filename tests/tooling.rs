@@ -583,3 +583,53 @@ fn push_refuses_connection_sharing_in_sitec_ssh() {
         assert!(err.contains("SITEC_SSH shares connections"), "{ssh}: {err}");
     }
 }
+
+/// A bundle's hash goes into commands push runs on the host as root: one
+/// that is not 64 hex digits is refused before anything is sent, even with
+/// --force (which skips the check that out/ is what the site compiles to).
+#[test]
+fn push_refuses_a_bundle_hash_that_is_not_one() {
+    let tmp = support::TempDir::new("bundle-hash");
+    let h = tmp.path().join("out/site/h");
+    std::fs::create_dir_all(&h).unwrap();
+    std::fs::write(
+        h.join("index"),
+        "d\tuser\troot\nd\taddress\t192.0.2.1\nd\tport\t22\n",
+    )
+    .unwrap();
+    std::fs::write(h.join("BUNDLE"), "$(reboot)\n").unwrap();
+    let agent = tmp.path().join("agent");
+    std::fs::write(&agent, b"\x7fELF").unwrap();
+    // An ssh that fails the test if push gets as far as running it.
+    let ssh = tmp.path().join("ssh");
+    std::fs::write(&ssh, "#!/bin/sh\necho \"ssh ran: $*\" >&2\nexit 99\n").unwrap();
+    // With --force, and with a sitec whose check vouches for out/.
+    for (force, sitec) in [(true, "/nonexistent/sitec"), (false, "true")] {
+        let mut c = Command::new("sh");
+        c.arg(project_root().join("compiler/host/push"));
+        if force {
+            c.arg("--force");
+        }
+        let o = c
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .args(["site", "h"])
+            .env("SITEC_AGENT", &agent)
+            .env("SITEC_SSH", format!("sh {}", ssh.display()))
+            .env("SITEC", sitec)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.status.code(), Some(2), "{out}");
+        assert!(
+            out.contains("/out/site/h/BUNDLE is not a bundle hash (run sitec compile)"),
+            "{out}"
+        );
+        assert!(!out.contains("ssh ran"), "{out}");
+    }
+}

@@ -49,7 +49,7 @@ pub enum Command {
     /// own).
     PullApply,
     /// `switch [--confirm-timeout S] [--action-timeout S]
-    /// [--await-confirmation] [--pushed-at T] NAME`.
+    /// [--await-confirmation] [--pushed-at T] [--release S] NAME`.
     Switch {
         name: String,
         confirm_timeout: u64,
@@ -58,6 +58,9 @@ pub enum Command {
         /// `--pushed-at T`: the operator's clock when push ran it (epoch
         /// seconds): in pull mode, no release signed before it is taken.
         pushed_at: Option<u64>,
+        /// `--release S`: the serial of the pulled release it applies:
+        /// refused when a push since is newer.
+        release: Option<u64>,
     },
 }
 
@@ -74,7 +77,7 @@ pub enum Bundle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Usage(pub String);
 
-pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] [--pushed-at T] NAME | pull | receive NAME | plan [--stdin] NAME | drift | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
+pub const USAGE: &str = "usage: sitec-agent check [--stand-ins] NAME|DIR | switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] [--pushed-at T] [--release S] NAME | pull | receive NAME | plan [--stdin] NAME | drift | confirm [N] | confirm-boot [NAME] | rollback [N] | status [N] | list | settle | hash DIR | boot | boot-expire | expire N";
 
 fn generation(arg: &str, what: &str) -> Result<Gen, Usage> {
     if !arg.is_empty() && arg.len() <= 18 && arg.bytes().all(|b| b.is_ascii_digit()) {
@@ -212,13 +215,13 @@ impl Command {
 fn switch(args: &[&str]) -> Result<Command, Usage> {
     let usage = || {
         Usage(
-            "usage: switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] [--pushed-at T] NAME"
+            "usage: switch [--confirm-timeout S] [--action-timeout S] [--await-confirmation] [--pushed-at T] [--release S] NAME"
                 .to_string(),
         )
     };
     let (mut name, mut confirm_timeout, mut action_timeout, mut await_confirmation) =
         (None, 60, None, false);
-    let mut pushed_at = None;
+    let (mut pushed_at, mut release) = (None, None);
     let mut rest = args;
     while let [first, tail @ ..] = rest {
         match *first {
@@ -226,12 +229,16 @@ fn switch(args: &[&str]) -> Result<Command, Usage> {
                 await_confirmation = true;
                 rest = tail;
             }
-            "--pushed-at" => {
-                pushed_at = Some(
-                    tail.first()
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .ok_or_else(|| Usage("--pushed-at needs epoch seconds".to_string()))?,
-                );
+            "--pushed-at" | "--release" => {
+                let n = tail
+                    .first()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| Usage(format!("{first} needs a number")))?;
+                if *first == "--pushed-at" {
+                    pushed_at = Some(n);
+                } else {
+                    release = Some(n);
+                }
                 rest = &tail[1..];
             }
             "--confirm-timeout" | "--action-timeout" => {
@@ -268,6 +275,7 @@ fn switch(args: &[&str]) -> Result<Command, Usage> {
         action_timeout,
         await_confirmation,
         pushed_at,
+        release,
     })
 }
 

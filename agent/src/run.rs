@@ -445,6 +445,7 @@ fn switch<F: Effects>(
         action_timeout,
         await_confirmation,
         pushed_at,
+        release,
     } = command
     else {
         unreachable!("a switch")
@@ -453,6 +454,13 @@ fn switch<F: Effects>(
         agent.action_timeout = *t;
     }
     agent.guard = env.exe.clone();
+    // A pulled release a push overtook while its apply waited (for this
+    // lock, say): older than what the push deployed.
+    if let Some(s) = release
+        && let Some(p) = agent.pushed_since(*s)
+    {
+        return Err(Error::Refused(p));
+    }
     agent.note(Note::Log(format!("switch to {name} begins")));
     agent.recover(false)?;
     if let Some(a) = crate::armed::Armed::parse(
@@ -493,7 +501,7 @@ fn switch<F: Effects>(
         }
         agent.drop_staged(name)?;
         if let Some(t) = pushed_at {
-            agent.pushed_floor(*t)?;
+            agent.pushed_floor(*t);
         }
         return Ok(vec![format!(
             "already on generation {from} ({name}): nothing to do"
@@ -535,7 +543,7 @@ fn switch<F: Effects>(
     });
     said.extend(agent.say_reboot());
     if let Some(t) = pushed_at {
-        agent.pushed_floor(*t)?;
+        agent.pushed_floor(*t);
     }
     Ok(said)
 }

@@ -390,7 +390,8 @@ fn pending_signed(fs: &mut SimFs, two: &str, digest: &str, key: &str) {
         0o644,
     )
     .unwrap();
-    let switch = format!("{EXE} switch --confirm-timeout 30 --await-confirmation {two}");
+    let switch =
+        format!("{EXE} switch --confirm-timeout 30 --await-confirmation --release {SERIAL} {two}");
     fs.answer(
         &switch,
         "switched to generation 2; network configuration changed: confirm within 30 s or it rolls back\n",
@@ -523,7 +524,8 @@ fn a_bundle_its_switch_refuses_at_its_checks_is_rejected() {
         digest,
     } = host();
     pending(&mut fs, &two, &digest);
-    let switch = format!("{EXE} switch --confirm-timeout 30 --await-confirmation {two}");
+    let switch =
+        format!("{EXE} switch --confirm-timeout 30 --await-confirmation --release {SERIAL} {two}");
     fs.answers_in_turn(
         &switch,
         vec![ran(
@@ -658,7 +660,9 @@ fn failing_with_agent(agent: &[u8], installs: bool) -> SimFs {
     .unwrap();
     if installs {
         fs.command_writes(
-            &format!("{EXE} switch --confirm-timeout 30 --await-confirmation {two}"),
+            &format!(
+                "{EXE} switch --confirm-timeout 30 --await-confirmation --release {SERIAL} {two}"
+            ),
             Path::new("/var/lib/sitec/activate"),
             agent,
         );
@@ -836,32 +840,68 @@ fn a_release_that_cannot_reach_a_server_the_generation_before_reaches_is_rejecte
 
 /// A push makes the live generation of a pull-mode host: a release signed
 /// before it (served late, or replayed to a host that never pulled) is
-/// older than what the operator pushed and is refused, saying so; one
-/// signed after it is taken.
+/// older than what the operator pushed, and is not taken (no failure, no
+/// backoff: the server serves what was published); one signed after it
+/// is. A pulled release a push overtook before its apply is dropped, not
+/// rejected, and so is one whose apply's switch a push overtook while it
+/// waited. A push never lowers the time, and one ahead of the host's
+/// clock counts as the host's now.
 #[test]
-fn a_release_signed_before_the_last_push_is_refused() {
-    let Host { mut fs, two, .. } = host();
+fn a_release_signed_before_the_last_push_is_not_taken() {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
     let hash = two.split('-').next().unwrap().to_string();
+    let short = &hash[..12];
     let (three, _) = store(&mut fs, "a of 3\n");
     let pushed = SERIAL + 50;
+    fs.set_clock(pushed + 10);
     let (said, exit) = run(
         &mut fs,
         &["switch", "--pushed-at", &pushed.to_string(), &three],
     );
     assert_eq!(exit, Exit::Ok, "{said:?}");
-    assert_eq!(pull_file(&fs, "serial").unwrap(), format!("{pushed} -\n"));
+    assert_eq!(pull_file(&fs, "pushed").unwrap(), format!("{pushed}\n"));
     // The server still serves release SERIAL, of bundle two.
     let (said, exit) = run(&mut fs, &["pull"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    let before = format!(
+        "release {SERIAL} ({short}) was signed before the last push to this host ({pushed}), and is older than what it deployed"
+    );
+    assert_eq!(
+        said,
+        [format!(
+            "pull: {before}: waiting for a release published after it"
+        )]
+    );
+    assert!(pull_file(&fs, "pending").is_none());
+    assert!(pull_file(&fs, "backoff").is_none());
+    // Pulled before the push, applied after it: dropped, not rejected.
+    pending(&mut fs, &two, &digest);
+    let (said, exit) = run(&mut fs, &["pull-apply"]);
     assert_eq!(exit, Exit::Ok, "{said:?}");
     assert_eq!(
         said,
         [format!(
-            "pull: release refused: its serial {SERIAL} is not above {pushed}, when the live generation was pushed: it was signed before that push, and is older than what the operator pushed (publish again) (the host keeps generation 2; next try in 60 s)"
+            "pull: {before}: not applied; waiting for a release published after it"
         )]
     );
-    assert!(pull_file(&fs, "pending").is_none());
+    assert!(pull_file(&fs, "pending").is_none() && pull_file(&fs, "applying").is_none());
+    assert!(pull_file(&fs, "rejected").is_none());
+    // The apply's switch, overtaken under the lock, refuses it too.
+    let line = format!("switch --release {SERIAL} {three}");
+    let (said, exit) = run(&mut fs, &line.split(' ').collect::<Vec<_>>());
+    assert_eq!(exit, Exit::Refused, "{said:?}");
+    assert_eq!(
+        said,
+        [format!(
+            "! release {SERIAL} was signed before the last push to this host ({pushed})"
+        )]
+    );
     // Published again after the push: taken.
-    let newer = SERIAL + 100;
+    let newer = pushed + 5;
     fs.answers_in_turn(
         &curl(&format!("{URL}/host/release"), 1 << 20),
         vec![ran(
@@ -877,8 +917,42 @@ fn a_release_signed_before_the_last_push_is_refused() {
         pull_file(&fs, "pending").is_some_and(|p| p.contains(&format!(" {newer} {hash} "))),
         "{said:?}"
     );
-    // A push never lowers the floor.
+    // A push never lowers the time; one ahead of the host's clock is the
+    // host's now.
     let (said, exit) = run(&mut fs, &["switch", "--pushed-at", "5", &three]);
     assert_eq!(exit, Exit::Ok, "{said:?}");
-    assert_eq!(pull_file(&fs, "serial").unwrap(), format!("{pushed} -\n"));
+    assert_eq!(pull_file(&fs, "pushed").unwrap(), format!("{pushed}\n"));
+    let now = fs.now();
+    let (said, exit) = run(&mut fs, &["switch", "--pushed-at", "99999999999", &three]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert_eq!(pull_file(&fs, "pushed").unwrap(), format!("{now}\n"));
+}
+
+/// Applies a down server failed count in a row whichever release they
+/// were: a server serving two releases in turn gets no more of them.
+#[test]
+fn applies_a_server_failed_count_in_a_row_across_releases() {
+    let Host {
+        mut fs,
+        two,
+        digest,
+    } = host();
+    fs.mkdir_all(&Layout::default().pull(), 0o755).unwrap();
+    fs.write(
+        &Layout::default().pull().join("deferred"),
+        format!("{} 2\n", "e".repeat(64)).as_bytes(),
+        0o644,
+    )
+    .unwrap();
+    let line = curl(&format!("{URL}/host/release"), 1 << 20);
+    fs.answers_in_turn(&line, vec![ran(b"", 28, "curl: (28) Connection timed out")]);
+    fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
+    pending(&mut fs, &two, &digest);
+    let (said, exit) = run(&mut fs, &["pull-apply"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(
+        said[0].contains(") rejected: its health checks did not pass"),
+        "{said:?}"
+    );
+    assert_eq!(pull_file(&fs, "rejected").unwrap(), format!("{digest}\n"));
 }

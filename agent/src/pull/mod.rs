@@ -25,7 +25,9 @@
 //! `backoff` (`FAILURES NOT-BEFORE`: failures in a row, and the epoch
 //! second before which no fetch is tried), `last` (`TIME WHAT`: the
 //! outcome of the last pull, for status), `deferred` (`DIGEST COUNT`: the
-//! applies of a release the release server failed). A failed fetch or a refused
+//! applies in a row the release server failed, the last one's digest),
+//! `pushed` (the operator's clock at the last push: no release signed
+//! before it is taken). A failed fetch or a refused
 //! release changes nothing and waits twice as long each time, up to eight
 //! intervals.
 
@@ -46,8 +48,8 @@ use crate::transition::Agent;
 type R<T> = Result<T, Error>;
 
 /// The files of `pull/`.
-pub const FILES: [&str; 7] = [
-    "serial", "rejected", "pending", "applying", "backoff", "last", "deferred",
+pub const FILES: [&str; 8] = [
+    "serial", "rejected", "pending", "applying", "backoff", "last", "deferred", "pushed",
 ];
 
 /// A release file is at most this large.
@@ -192,9 +194,16 @@ impl Fault {
     }
 }
 
-/// How many applies of one release the release server may fail (its
-/// health checks failing at the server alone, while the generation before
-/// cannot reach it either) before the release is rejected all the same.
+/// What a release signed before the operator's last push is.
+fn before_push(serial: u64, short: &str, pushed: u64) -> String {
+    format!(
+        "release {serial} ({short}) was signed before the last push to this host ({pushed}), and is older than what it deployed"
+    )
+}
+
+/// How many applies in a row the release server may fail (their health
+/// checks failing at the server alone, while the generation before
+/// cannot reach it either) before a release is rejected all the same.
 pub const SERVER_FAULTS: u32 = 3;
 
 /// The command that runs the agent at `path` with `args`: `sh` for a
@@ -465,6 +474,17 @@ impl<F: Effects> Agent<'_, F> {
         ))
     }
 
+    /// A release a push to this host overtook (signed before it): not
+    /// applied, not rejected; the host waits for a newer one.
+    fn pull_overtaken(&mut self, t: &Taken, pushed: u64) -> R<()> {
+        self.pull_remove("pending")?;
+        self.pull_remove("applying")?;
+        self.pull_note(&format!(
+            "{}: not applied; waiting for a release published after it",
+            before_push(t.serial, t.short(), pushed)
+        ))
+    }
+
     /// A release applied when the host went down, or whose apply was cut
     /// off: rejected, so that a bundle that takes the host down is not
     /// tried again.
@@ -663,18 +683,23 @@ impl<F: Effects> Agent<'_, F> {
             ));
         }
         if s.serial <= applied {
-            let why = if applied_digest == "-" {
-                format!(
-                    "release refused: its serial {} is not above {applied}, when the live generation was pushed: it was signed before that push, and is older than what the operator pushed (publish again)",
-                    s.serial
-                )
-            } else {
-                format!(
+            return self.pull_failed(
+                &m,
+                &format!(
                     "release refused: its serial {} is not above {applied}, the last release this host applied or rejected (an older release served again?)",
                     s.serial
-                )
-            };
-            return self.pull_failed(&m, &why);
+                ),
+            );
+        }
+        // Signed before the operator's last push to this host: older than
+        // what the push deployed. Nothing is wrong with the server (it
+        // serves what was published): the host waits for a newer release.
+        if let Some(pushed) = self.pushed().filter(|p| s.serial <= *p) {
+            self.pull_remove("backoff")?;
+            return self.pull_note(&format!(
+                "{}: waiting for a release published after it",
+                before_push(s.serial, &short, pushed)
+            ));
         }
         let agent = match self.fetch_agent(&m, exe, s.agent.as_deref()) {
             Ok(a) => a,
@@ -1087,6 +1112,9 @@ impl<F: Effects> Agent<'_, F> {
         let mut t = t;
         t.prev = self.host_agent_hash();
         let short = t.short().to_string();
+        if let Some(pushed) = self.pushed().filter(|p| t.serial <= *p) {
+            return self.pull_overtaken(&t, pushed);
+        }
         let name = format!("{}-{}", t.hash, m.host);
         self.pull_state("applying", &t.record())?;
         let index = match crate::bundle::index_of(&*self.fx, &self.layout.store_copy(&name)) {
@@ -1098,6 +1126,7 @@ impl<F: Effects> Agent<'_, F> {
         };
         let before = health::unit_runs(self.fx, &index);
         let ct = m.confirm_timeout.to_string();
+        let serial = t.serial.to_string();
         let switched = self.activation(
             exe,
             &[
@@ -1105,9 +1134,17 @@ impl<F: Effects> Agent<'_, F> {
                 "--confirm-timeout",
                 &ct,
                 "--await-confirmation",
+                "--release",
+                &serial,
                 &name,
             ],
         )?;
+        // A push overtook it while it waited: dropped, not rejected.
+        if switched.code != Some(0)
+            && let Some(pushed) = self.pushed().filter(|p| t.serial <= *p)
+        {
+            return self.pull_overtaken(&t, pushed);
+        }
         match switched.code {
             Some(0) => {}
             // The switch checks the bundle first, as `check` does, and
@@ -1219,8 +1256,19 @@ impl<F: Effects> Agent<'_, F> {
         // serve), which is no fault of the release: it is tried again at
         // the next pull, up to SERVER_FAULTS applies.
         if failing.server && live == m.live {
-            let down = self.own_release(&m, &m.index).err();
-            let faults = self.deferred(&t.digest) + 1;
+            // The network the generation brings back may take a moment
+            // (DHCP, a tunnel): asked three times, 5 s apart.
+            let mut down = None;
+            for i in 0..3 {
+                if i > 0 {
+                    self.fx.sleep(5);
+                }
+                down = self.own_release(&m, &m.index).err();
+                if down.is_none() {
+                    break;
+                }
+            }
+            let faults = self.deferred() + 1;
             if let Some(down) = down
                 && faults < SERVER_FAULTS
             {
@@ -1236,32 +1284,54 @@ impl<F: Effects> Agent<'_, F> {
         self.pull_rejected(&m, &t, &failed)
     }
 
-    /// A push at `at` (the operator's clock) made the live generation: in
-    /// pull mode, a release signed before it is older than what the
-    /// operator pushed, so the serial floor is raised to it (`SERIAL -`:
-    /// no release's digest). A host never pulled has its floor from its
-    /// first push on.
-    pub fn pushed_floor(&mut self, pushed: u64) -> R<()> {
+    /// A push ran a switch at `pushed` (the operator's clock): in pull
+    /// mode, a release signed before it is older than what the operator
+    /// pushed and is not taken (`pull/pushed`, only ever raised; a time
+    /// ahead of this host's clock counts as this host's now, so that a
+    /// wrong clock cannot hold back every release). A host never pulled
+    /// has it from its first push on. What cannot be recorded is warned
+    /// of: the switch is done.
+    pub fn pushed_floor(&mut self, pushed: u64) {
         if self.pull_mode("switch").is_err() {
-            return Ok(());
+            return;
         }
-        let (applied, _) = self.applied();
-        if pushed <= applied {
-            return Ok(());
+        let pushed = pushed.min(self.fx.now());
+        if self.pushed().is_some_and(|p| pushed <= p) {
+            return;
         }
         let dir = self.pull_dir();
-        self.fx.mkdir_all(&dir, 0o755).map_err(at(&dir))?;
-        self.pull_state("serial", &format!("{pushed} -"))
+        let kept = self
+            .fx
+            .mkdir_all(&dir, 0o755)
+            .map_err(at(&dir))
+            .and_then(|()| self.pull_state("pushed", &pushed.to_string()));
+        if let Err(e) = kept {
+            self.note(Note::Warn(format!(
+                "the time of this push was not recorded for pull mode ({e}): a release signed before it may still be taken"
+            )));
+        }
     }
 
-    /// How many applies of the release with statement digest `digest` the
-    /// release server failed so far (`deferred`).
-    fn deferred(&self, digest: &str) -> u32 {
+    /// Why release `serial` is older than the last push to this host, if
+    /// it is.
+    pub fn pushed_since(&self, serial: u64) -> Option<String> {
+        self.pushed()
+            .filter(|p| serial <= *p)
+            .map(|p| format!("release {serial} was signed before the last push to this host ({p})"))
+    }
+
+    /// The operator's clock at the last push to this host (`pushed`).
+    fn pushed(&self) -> Option<u64> {
+        self.pull_text("pushed")
+            .and_then(|t| t.split_whitespace().next().and_then(|w| w.parse().ok()))
+    }
+
+    /// How many applies in a row the release server failed (`deferred`),
+    /// whichever releases they were: a server that serves two releases
+    /// in turn gets no more applies than one that serves one.
+    fn deferred(&self) -> u32 {
         self.pull_text("deferred")
-            .and_then(|t| {
-                let mut w = t.split_whitespace();
-                (w.next() == Some(digest)).then(|| w.next()?.parse().ok())?
-            })
+            .and_then(|t| t.split_whitespace().nth(1)?.parse().ok())
             .unwrap_or(0)
     }
 }
