@@ -50,6 +50,24 @@ struct Image {
 }
 
 impl Image {
+    /// Renames the directory `from`, with everything under it, to `to`.
+    fn move_tree(&mut self, from: &Path, to: &Path) {
+        let moved: Vec<PathBuf> = self
+            .names
+            .keys()
+            .filter(|n| n.starts_with(from))
+            .cloned()
+            .collect();
+        for old in moved {
+            let new = to.join(old.strip_prefix(from).expect("under from"));
+            let node = self.names.remove(&old).expect("listed");
+            self.names.insert(new.clone(), node);
+            if let Some(o) = self.dir_owners.remove(&old) {
+                self.dir_owners.insert(new, o);
+            }
+        }
+    }
+
     fn new() -> Image {
         let mut names = BTreeMap::new();
         names.insert(PathBuf::from("/"), Node::Dir(0o755));
@@ -435,22 +453,7 @@ impl Effects for SimFs {
             .partition(|(_, new)| new.parent() == Some(at.as_path()));
         self.dir_moves = rest;
         for (old, new) in into {
-            let moved: Vec<PathBuf> = self
-                .durable
-                .names
-                .keys()
-                .filter(|n| n.starts_with(&old) && *n != &old)
-                .cloned()
-                .collect();
-            for o in moved {
-                let n = new.join(o.strip_prefix(&old).expect("under old"));
-                let node = self.durable.names.remove(&o).expect("listed");
-                self.durable.names.insert(n.clone(), node);
-                if let Some(owner) = self.durable.dir_owners.remove(&o) {
-                    self.durable.dir_owners.insert(n, owner);
-                }
-            }
-            self.durable.names.remove(&old);
+            self.durable.move_tree(&old, &new);
         }
         for gone in SimFs::children(&self.durable, &at) {
             if !self.live.names.contains_key(&gone) {
@@ -498,21 +501,7 @@ impl Effects for SimFs {
                     "a directory is renamed to a free name outside itself",
                 ));
             }
-            let moved: Vec<PathBuf> = self
-                .live
-                .names
-                .keys()
-                .filter(|n| n.starts_with(&src))
-                .cloned()
-                .collect();
-            for old in moved {
-                let new = dst.join(old.strip_prefix(&src).expect("under src"));
-                let node = self.live.names.remove(&old).expect("listed");
-                self.live.names.insert(new.clone(), node);
-                if let Some(o) = self.live.dir_owners.remove(&old) {
-                    self.live.dir_owners.insert(new, o);
-                }
-            }
+            self.live.move_tree(&src, &dst);
             // Moved again before a sync: it is still what is on disk under
             // its first name.
             let mut first = src.clone();

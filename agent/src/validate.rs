@@ -39,12 +39,16 @@ impl Context<'_> {
     /// The throwaway network namespace the check's validators share,
     /// made when first asked for: one per check, not one per file.
     fn netns(&self, fx: &mut impl Effects) -> R<String> {
-        let ns = format!("sitec-check-{}", self.pid);
+        let ns = self.netns_name();
         if !self.netns.get() {
             run(fx, "ip", &["netns", "add", &ns])?;
             self.netns.set(true);
         }
         Ok(ns)
+    }
+
+    fn netns_name(&self) -> String {
+        format!("sitec-check-{}", self.pid)
     }
 
     /// Ends the check: what its validators left running in its namespace
@@ -54,7 +58,7 @@ impl Context<'_> {
         if !self.netns.replace(false) {
             return Ok(());
         }
-        let ns = format!("sitec-check-{}", self.pid);
+        let ns = self.netns_name();
         let pids = run(fx, "ip", &["netns", "pids", &ns])?;
         for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
             run(fx, "kill", &[pid])?;

@@ -34,6 +34,19 @@ fn reseal(fs: &mut SimFs) {
         .unwrap();
 }
 
+/// What a check off a host runs its validators with (process `pid`).
+fn stand_in_context(index: &Index, pid: u32) -> sitec_agent::validate::Context<'_> {
+    sitec_agent::validate::Context {
+        stand_ins: true,
+        scratch: "/scratch".into(),
+        index,
+        staged: "/staged".into(),
+        ssh_connection: None,
+        pid,
+        netns: Default::default(),
+    }
+}
+
 fn refusal(r: Result<(), Error>) -> String {
     match r {
         Err(Error::Refused(why)) => why,
@@ -152,7 +165,7 @@ fn a_host_that_runs_another_system_or_lacks_a_tool_refuses_the_bundle() {
 #[test]
 fn an_ifupdown2_syntax_check_that_only_raced_is_run_again() {
     use sitec_agent::effects::{Cmd, Ran};
-    use sitec_agent::validate::{Context, validate};
+    use sitec_agent::validate::validate;
     use sitec_format::Validator;
 
     let dir = bundles().into_iter().next().unwrap();
@@ -179,15 +192,7 @@ fn an_ifupdown2_syntax_check_that_only_raced_is_run_again() {
         let tries = answers.len();
         fs.answers_in_turn(&line, answers);
         let i = index(&fs);
-        let cx = Context {
-            stand_ins: true,
-            scratch: "/scratch".into(),
-            index: &i,
-            staged: "/staged".into(),
-            ssh_connection: None,
-            pid: 1,
-            netns: Default::default(),
-        };
+        let cx = stand_in_context(&i, 1);
         let v = validate(
             &mut fs,
             &cx,
@@ -218,7 +223,7 @@ fn an_ifupdown2_syntax_check_that_only_raced_is_run_again() {
 
 #[test]
 fn the_validators_of_one_check_share_one_namespace_and_leave_none() {
-    use sitec_agent::validate::{Context, validate};
+    use sitec_agent::validate::validate;
     use sitec_format::Validator;
     let dir = bundles().into_iter().next().unwrap();
     let mut fs = load(&dir);
@@ -233,15 +238,7 @@ fn the_validators_of_one_check_share_one_namespace_and_leave_none() {
         if refuse_nft {
             fs.answer(nft, "", false);
         }
-        let cx = Context {
-            stand_ins: true,
-            scratch: "/scratch".into(),
-            index: &i,
-            staged: "/staged".into(),
-            ssh_connection: None,
-            pid: 7,
-            netns: Default::default(),
-        };
+        let cx = stand_in_context(&i, 7);
         let a = validate(
             fs,
             &cx,

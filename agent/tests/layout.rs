@@ -8,20 +8,25 @@ use sitec_agent::host::Phase;
 use sitec_agent::index::Gen;
 use sitec_agent::layout::Layout;
 
-/// The first column of the table, each path as the docs write it.
-fn documented() -> BTreeSet<String> {
+/// The text of docs/host-protocol.md's section `## TITLE`, up to the next
+/// section of that level.
+fn section(title: &str) -> String {
     let doc = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/host-protocol.md"),
     )
     .unwrap();
-    let section = doc
-        .split("\n## On the host\n")
+    doc.split(&format!("\n## {title}\n"))
         .nth(1)
-        .expect("a section \"On the host\"")
+        .unwrap_or_else(|| panic!("a section \"{title}\""))
         .split("\n## ")
         .next()
-        .unwrap();
-    section
+        .unwrap()
+        .to_string()
+}
+
+/// The first column of the table, each path as the docs write it.
+fn documented() -> BTreeSet<String> {
+    section("On the host")
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
         .flat_map(|l| {
@@ -92,14 +97,7 @@ fn every_state_path_has_its_row_in_the_table() {
 /// The state diagram (docs/host-protocol.md, "the states of a host"): the
 /// names of its code block's states, each written `NAME(...)`.
 fn diagram() -> BTreeSet<String> {
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/host-protocol.md"),
-    )
-    .unwrap();
-    let section = doc
-        .split("\n## activate switch: the states of a host\n")
-        .nth(1)
-        .expect("a section \"activate switch: the states of a host\"");
+    let section = section("activate switch: the states of a host");
     let block = section.split("```").nth(1).expect("a diagram");
     let mut names = BTreeSet::new();
     // Each `(` and the capitals and hyphens right before it.

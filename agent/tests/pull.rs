@@ -23,9 +23,14 @@ const SERIAL: u64 = 1_800_000_100;
 
 /// A store copy of one file `etc/a` in pull mode: its name and listing.
 fn store(fs: &mut SimFs, a: &str) -> (String, String) {
+    store_at(fs, a, URL)
+}
+
+/// As `store`, its releases served at `url`.
+fn store_at(fs: &mut SimFs, a: &str, url: &str) -> (String, String) {
     let index = format!(
         "d\tuser\troot\nd\tport\t22\nh\tagent_protocol\t1\nh\trelease\tdebian12\n\
-         p\tsite\tsite\np\turl\t{URL}\np\tinterval\t60\np\tconfirm_timeout\t30\n\
+         p\tsite\tsite\np\turl\t{url}\np\tinterval\t60\np\tconfirm_timeout\t30\n\
          p\tsigner\toperator\tssh-ed25519 AAAAkey\n\
          f\tetc/a\t{}\t0644\tfalse\t-\trestart:a.service\nu\ta.service\tenabled\n",
         sitec_format::sha256_hex(a.as_bytes())
@@ -46,6 +51,16 @@ fn curl(url: &str, limit: usize) -> String {
     format!(
         "curl -q -v -fsS --proto =http,https --proto-redir =https -L --max-redirs 3 --connect-timeout 10 --max-time 120 --max-filesize {limit} -o - -- {url}"
     )
+}
+
+/// Release `serial` of bundle `hash`, signed.
+fn signed(hash: &str, serial: u64) -> String {
+    format!("{}{SIG}", statement(hash, serial))
+}
+
+/// The release server does not answer (curl times out).
+fn timed_out() -> Ran {
+    ran(b"", 28, "curl: (28) Connection timed out")
 }
 
 fn statement(hash: &str, serial: u64) -> String {
@@ -338,7 +353,7 @@ fn what_is_not_signed_by_a_trusted_key_changes_nothing_but_the_backoff() {
 fn a_serial_not_above_the_floor_or_far_ahead_is_refused() {
     let Host { mut fs, two, .. } = host();
     let hash = two.split('-').next().unwrap().to_string();
-    let release = |serial: u64| format!("{}{SIG}", statement(&hash, serial));
+    let release = |serial: u64| signed(&hash, serial);
     let url = curl(&format!("{URL}/host/release"), 1 << 20);
     fs.mkdir_all(&Layout::default().pull(), 0o755).unwrap();
     fs.write(
@@ -752,12 +767,12 @@ fn a_release_whose_health_checks_only_a_down_server_failed_is_tried_again() {
     } = host();
     let hash = two.split('-').next().unwrap().to_string();
     let line = curl(&format!("{URL}/host/release"), 1 << 20);
-    let release = format!("{}{SIG}", statement(&hash, SERIAL));
+    let release = signed(&hash, SERIAL);
     fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
     pending(&mut fs, &two, &digest);
     for n in 1..=3 {
         // The server goes away once the apply began.
-        fs.answers_in_turn(&line, vec![ran(b"", 28, "curl: (28) Connection timed out")]);
+        fs.answers_in_turn(&line, vec![timed_out()]);
         let (said, exit) = run(&mut fs, &["pull-apply"]);
         assert_eq!(exit, Exit::Ok, "{said:?}");
         let down = format!("could not fetch {URL}/host/release: curl: (28) Connection timed out");
@@ -813,14 +828,7 @@ fn a_release_whose_health_checks_only_a_down_server_failed_is_tried_again() {
 fn a_release_that_cannot_reach_a_server_the_generation_before_reaches_is_rejected() {
     let Host { mut fs, digest, .. } = host();
     // Its server moved to where nothing answers.
-    let index = format!(
-        "d\tuser\troot\nd\tport\t22\nh\tagent_protocol\t1\nh\trelease\tdebian12\n\
-         p\tsite\tsite\np\turl\thttp://192.0.2.9:8088\np\tinterval\t60\np\tconfirm_timeout\t30\n\
-         p\tsigner\toperator\tssh-ed25519 AAAAkey\n\
-         f\tetc/a\t{}\t0644\tfalse\t-\trestart:a.service\nu\ta.service\tenabled\n",
-        sitec_format::sha256_hex(b"a of 3\n")
-    );
-    let (three, _) = support::store_copy_of_a(&mut fs, "a of 3\n", &index);
+    let (three, _) = store_at(&mut fs, "a of 3\n", "http://192.0.2.9:8088");
     fs.answer(
         &curl("http://192.0.2.9:8088/host/release", 1 << 20),
         "",
@@ -904,11 +912,7 @@ fn a_release_signed_before_the_last_push_is_not_taken() {
     let newer = pushed + 5;
     fs.answers_in_turn(
         &curl(&format!("{URL}/host/release"), 1 << 20),
-        vec![ran(
-            format!("{}{SIG}", statement(&hash, newer)).as_bytes(),
-            0,
-            "",
-        )],
+        vec![ran(signed(&hash, newer).as_bytes(), 0, "")],
     );
     fs.sleep(1000);
     let (said, exit) = run(&mut fs, &["pull"]);
@@ -945,7 +949,7 @@ fn applies_a_server_failed_count_in_a_row_across_releases() {
     )
     .unwrap();
     let line = curl(&format!("{URL}/host/release"), 1 << 20);
-    fs.answers_in_turn(&line, vec![ran(b"", 28, "curl: (28) Connection timed out")]);
+    fs.answers_in_turn(&line, vec![timed_out()]);
     fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
     pending(&mut fs, &two, &digest);
     let (said, exit) = run(&mut fs, &["pull-apply"]);

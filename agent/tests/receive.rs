@@ -12,11 +12,16 @@ use sitec_agent::layout::Layout;
 use sitec_agent::sim::SimFs;
 use sitec_agent::transition::Agent;
 
+/// The store name of out/homelab/nas.
+fn nas_name() -> String {
+    let hash = std::fs::read_to_string(support::out().join("homelab/nas/BUNDLE")).unwrap();
+    format!("{}-nas", hash.trim())
+}
+
 /// out/homelab/nas, put where push puts it; its store name.
 fn pushed(fs: &mut SimFs) -> String {
     let out = support::out().join("homelab/nas");
-    let hash = std::fs::read_to_string(out.join("BUNDLE")).unwrap();
-    let name = format!("{}-nas", hash.trim());
+    let name = nas_name();
     let to = Layout::default().store().join(format!(".incoming-{name}"));
     support::copy_in(fs, &out, &to);
     name
@@ -123,11 +128,7 @@ fn a_receive_stopped_at_any_step_leaves_no_partial_copy() {
     let incoming = |name: &str| layout.store().join(format!(".incoming-{name}"));
     // What push does again: clears what it sent before, sends, receives.
     let push_again = |fs: &mut SimFs, what: &str| {
-        let name = {
-            let out = support::out().join("homelab/nas");
-            let hash = std::fs::read_to_string(out.join("BUNDLE")).unwrap();
-            format!("{}-nas", hash.trim())
-        };
+        let name = nas_name();
         fs.remove_all(&incoming(&name)).unwrap();
         pushed(fs);
         Agent::new(fs, layout.clone())
