@@ -76,6 +76,17 @@ impl Cmd {
             .collect::<Vec<_>>()
             .join(" ")
     }
+
+    /// The line, and what it reads on stdin (its lines after `<<<`,
+    /// joined by `; `) where that is text: how the log and the
+    /// simulation's record show it.
+    pub fn line_with_input(&self) -> String {
+        let line = self.line();
+        match self.stdin.as_deref().map(std::str::from_utf8) {
+            Some(Ok(text)) => format!("{line} <<< {}", text.lines().collect::<Vec<_>>().join("; ")),
+            _ => line,
+        }
+    }
 }
 
 /// What a command did.

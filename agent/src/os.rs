@@ -151,15 +151,14 @@ impl Effects for Os {
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
         use std::io::Read as _;
+        use std::os::unix::process::CommandExt as _;
         use std::process::Stdio;
-        let mut c = match cmd.timeout {
-            Some(secs) => {
-                let mut c = Command::new("timeout");
-                c.args(["-k", "5", &secs.to_string(), &cmd.program]);
-                c
-            }
-            None => Command::new(&cmd.program),
-        };
+        let mut c = Command::new(&cmd.program);
+        if cmd.timeout.is_some() {
+            // A group of its own, as timeout(1) makes: what it starts is
+            // cut off with it.
+            c.process_group(0);
+        }
         c.args(&cmd.args).stdin(if cmd.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -176,6 +175,7 @@ impl Effects for Os {
             c.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
         let mut child = c.spawn()?;
+        let watch = cmd.timeout.map(|secs| Watchdog::start(child.id(), secs));
         if let Some(bytes) = &cmd.stdin {
             let mut input = child.stdin.take().expect("piped");
             let bytes = bytes.clone();
@@ -206,11 +206,13 @@ impl Effects for Os {
                 }
             }
         }
+        let cut_off = watch.is_some_and(|w| w.exited(child.id()));
         let status = child.wait()?;
         let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
         Ok(Ran {
-            success: status.success(),
-            code: status.code(),
+            success: status.success() && !cut_off,
+            // timeout(1)'s code for a command it cut off.
+            code: if cut_off { Some(124) } else { status.code() },
             stdout,
             stderr,
         })
@@ -238,7 +240,87 @@ impl Effects for Os {
     }
 }
 
+/// Cuts a command off as `timeout -k 5 SECS` does, without a process of
+/// its own: TERM to the command's process group after `secs`, KILL 5 s
+/// later. The group is signalled only while its leader is unreaped (a
+/// zombie at worst), so its number cannot belong to anyone else yet.
+struct Watchdog {
+    state: std::sync::Arc<(std::sync::Mutex<Watch>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+struct Watch {
+    exited: bool,
+    cut_off: bool,
+}
+
+/// Signals the group while its leader is not reaped; whether it exited.
+fn signal_group(
+    state: &(std::sync::Mutex<Watch>, std::sync::Condvar),
+    pgid: u32,
+    sig: i32,
+    deadline: std::time::Duration,
+) -> bool {
+    let (lock, cv) = state;
+    let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut w, _) = cv
+        .wait_timeout_while(guard, deadline, |w| !w.exited)
+        .unwrap_or_else(|e| e.into_inner());
+    if w.exited {
+        return true;
+    }
+    w.cut_off = true;
+    // SAFETY: kill(2) with a process group this process made and has not
+    // reaped the leader of.
+    unsafe { kill(-(pgid as i32), sig) };
+    false
+}
+
+impl Watchdog {
+    fn start(pgid: u32, secs: u64) -> Watchdog {
+        let state = std::sync::Arc::new((
+            std::sync::Mutex::new(Watch::default()),
+            std::sync::Condvar::new(),
+        ));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let secs = std::time::Duration::from_secs(secs);
+            if !signal_group(&shared, pgid, SIGTERM, secs) {
+                signal_group(&shared, pgid, SIGKILL, std::time::Duration::from_secs(5));
+            }
+        });
+        Watchdog { state }
+    }
+
+    /// Waits for the leader `pid` to exit, leaving it unreaped, stops the
+    /// watch; whether it was cut off.
+    fn exited(self, pid: u32) -> bool {
+        let mut info = [0u64; 16];
+        loop {
+            // SAFETY: waitid(2) into a buffer the size of a siginfo_t;
+            // WNOWAIT leaves the child for Child::wait to reap.
+            let r = unsafe { waitid(P_PID, pid, info.as_mut_ptr().cast(), WEXITED | WNOWAIT) };
+            if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break;
+            }
+        }
+        let (lock, cv) = &*self.state;
+        let mut w = lock.lock().unwrap_or_else(|e| e.into_inner());
+        w.exited = true;
+        cv.notify_all();
+        w.cut_off
+    }
+}
+
+const SIGTERM: i32 = 15;
+const SIGKILL: i32 = 9;
+const P_PID: i32 = 1;
+const WEXITED: i32 = 4;
+const WNOWAIT: i32 = 0x0100_0000;
+
 unsafe extern "C" {
     #[link_name = "sync"]
     fn libc_sync();
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn waitid(idtype: i32, id: u32, infop: *mut u8, options: i32) -> i32;
 }

@@ -623,7 +623,7 @@ impl Effects for SimFs {
 
     fn run(&mut self, cmd: &Cmd) -> io::Result<Ran> {
         let line = cmd.line();
-        self.step(|| format!("run {line}"))?;
+        self.step(|| format!("run {}", cmd.line_with_input()))?;
         for path in self.removes.get(&line).cloned().unwrap_or_default() {
             if let Ok(at) = self.entry(&path) {
                 self.live.names.remove(&at);

@@ -159,7 +159,93 @@ fn logged_commands_append_to_the_log_and_a_hanging_one_is_cut_off() {
     let hung = fx.run(&Cmd::new("sleep", &["30"]).logged(log, 1)).unwrap();
     assert!(!hung.success);
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(
+        hung.code,
+        Some(124),
+        "timeout(1)'s code for a cut-off command"
+    );
     let text = std::fs::read_to_string(root.join("var/lib/sitec/log")).unwrap();
     assert_eq!(text, "out\nerr\n");
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// A command cut off takes what it started with it (a child holding its
+/// output open would otherwise keep the agent waiting), and one that
+/// ignores TERM is killed 5 s later; one that ends in time is not touched.
+#[test]
+fn a_command_cut_off_takes_its_children_and_one_ignoring_term_is_killed() {
+    use sitec_agent::effects::Cmd;
+    let mut fx = Os::new(Path::new("/"));
+    let start = std::time::Instant::now();
+    let ran = fx
+        .run(&Cmd::new("sh", &["-c", "echo started; sleep 60 & wait"]).within(1))
+        .unwrap();
+    assert!(!ran.success);
+    assert_eq!(ran.code, Some(124));
+    assert_eq!(ran.stdout, b"started\n");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let start = std::time::Instant::now();
+    let ran = fx
+        .run(
+            &Cmd::new(
+                "sh",
+                &["-c", "trap '' TERM; sleep 2; sleep 2; sleep 2; sleep 2"],
+            )
+            .within(1),
+        )
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(ran.code, Some(124));
+    assert!(
+        took >= std::time::Duration::from_secs(5) && took < std::time::Duration::from_secs(8),
+        "{took:?}"
+    );
+    let ran = fx
+        .run(&Cmd::new("sh", &["-c", "exit 3"]).within(5))
+        .unwrap();
+    assert_eq!((ran.success, ran.code), (false, Some(3)));
+    let ran = fx.run(&Cmd::new("true", &[]).within(5)).unwrap();
+    assert!(ran.success);
+}
+
+/// The agent's own strip of a WireGuard file (for `wg syncconf`) prints
+/// what `wg-quick strip` prints, on files as sitec renders them and on
+/// what hand-written ones hold: keys in any case, blanks, comments,
+/// sections after `[Interface]`, a last line without its newline.
+#[test]
+fn the_agent_strips_a_wireguard_file_as_wg_quick_does() {
+    use sitec_agent::actions::wireguard::strip;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("sitec-agent-strip-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let files = [
+        "[Interface]\nListenPort = 51820\nAddress = 10.9.0.1/24\nPostUp = wg set %i private-key /etc/wireguard/wg0.key\n\n[Peer]\nPublicKey = x\nAllowedIPs = 10.9.0.2/32\nEndpoint = 192.0.2.2:51820\n",
+        "# a comment\n  [interface]  # the interface\n\taddress=10.0.0.1/24\nMtu = 1420\n DNS = 1.1.1.1, example.net\nTable = off\nSaveConfig = false\nPreUp = true\nPreDown = true\nPostDown = true\nFwMark = 7\nListenPort=1 # port\n[Peer]\nAddress = kept in a peer\nPublicKey = y",
+        "",
+        "\n\n",
+        "[Peer]\nPublicKey = z\n[Interface]\nAddress = a # = b\n#Address = c\nA#ddress = d\n",
+    ];
+    for (i, conf) in files.iter().enumerate() {
+        let f = dir.join(format!("wg{i}.conf"));
+        std::fs::write(&f, conf).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let o = std::process::Command::new("wg-quick")
+            .arg("strip")
+            .arg(&f)
+            .output()
+            .expect("wg-quick (wireguard-tools) is installed");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            strip(conf),
+            String::from_utf8(o.stdout).unwrap(),
+            "file {i}: {conf:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -747,7 +747,7 @@ fn a_release_of_the_live_bundle_served_again_brings_no_agent() {
     let (said, _) = run(&mut fs, &["pull"]);
     assert!(said[0].ends_with("is generation 1, which runs"), "{said:?}");
     assert!(
-        !fs.ops().iter().any(|o| o.0.contains(&other)),
+        !fs.ops().iter().any(|o| o.0.contains(&format!("/{other}"))),
         "{:?}",
         fs.ops()
     );

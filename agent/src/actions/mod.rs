@@ -110,10 +110,24 @@ impl<'a, F: Effects> Actions<'a, F> {
     fn run(&mut self, program: &str, args: &[&str]) -> R<bool> {
         let log = self.layout.state.join("log");
         let cmd = Cmd::new(program, args).logged(&log, self.timeout);
-        self.note(Note::Log(format!("run: {}", cmd.line())));
+        self.run_cmd(cmd, program, args)
+    }
+
+    /// [`Actions::run`] with `input` on its stdin (logged with it: it is
+    /// never a secret).
+    fn run_input(&mut self, program: &str, args: &[&str], input: &[u8]) -> R<bool> {
+        let log = self.layout.state.join("log");
+        let cmd = Cmd::new(program, args)
+            .logged(&log, self.timeout)
+            .input(input);
+        self.run_cmd(cmd, program, args)
+    }
+
+    fn run_cmd(&mut self, cmd: Cmd, program: &str, args: &[&str]) -> R<bool> {
+        self.note(Note::Log(format!("run: {}", cmd.line_with_input())));
         let ran = self.fx.run(&cmd).map_err(at(Path::new(program)))?;
         if !ran.success {
-            self.note(Note::Log(format!("failed: {}", cmd.line())));
+            self.note(Note::Log(format!("failed: {}", cmd.line_with_input())));
             // timeout(1)'s exit when it cut the command off.
             if ran.code == Some(124) {
                 self.note(Note::Log(format!(

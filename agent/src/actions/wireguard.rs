@@ -33,6 +33,53 @@ pub fn interface_settings(conf: &str) -> Vec<&str> {
         .collect()
 }
 
+/// What `wg-quick strip` prints of `conf`: the file without the keys of
+/// `[Interface]` that only wg-quick reads, as `wg syncconf` takes it. The
+/// same rules as wg-quick's own parse (each line trimmed as `read` trims
+/// it; a key is what precedes `=` outside a comment, any case), without a
+/// bash and its processes for each sync; the check ran wg-quick itself on
+/// the file.
+pub fn strip(conf: &str) -> String {
+    const WG_QUICK: [&str; 9] = [
+        "address",
+        "mtu",
+        "dns",
+        "table",
+        "preup",
+        "predown",
+        "postup",
+        "postdown",
+        "saveconfig",
+    ];
+    // `read` trims blanks and tabs; the key is trimmed of [[:space:]].
+    let space = |c: char| c.is_ascii_whitespace() || c == '\x0b';
+    let mut out = String::new();
+    let mut interface = false;
+    let lines = conf.strip_suffix('\n').unwrap_or(conf);
+    for line in lines.split('\n').filter(|_| !conf.is_empty()) {
+        let line = line.trim_matches([' ', '\t']);
+        let uncommented = line.split('#').next().unwrap_or("");
+        let key = uncommented
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .trim_matches(space);
+        if key.starts_with('[') {
+            interface = false;
+        }
+        if key.eq_ignore_ascii_case("[Interface]") {
+            interface = true;
+        }
+        if interface && WG_QUICK.iter().any(|k| key.eq_ignore_ascii_case(k)) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
 /// Every network some peer's `AllowedIPs` names.
 pub fn allowed(conf: &str) -> BTreeSet<String> {
     conf.lines()
@@ -69,9 +116,7 @@ impl<F: Effects> Actions<'_, F> {
         if !up || interface_settings(&old) != interface_settings(&conf) {
             return self.wg_restart(ifc, up);
         }
-        let Some(stripped) = self.ask("wg-quick", &["strip", &format!("/{path}")])? else {
-            return Ok(Done::Failed);
-        };
+        let stripped = strip(&conf);
         let key = match private_key_file(&conf).map(|k| self.fx.read(Path::new(k))) {
             Some(Ok(key)) => key,
             _ => {
@@ -96,18 +141,29 @@ impl<F: Effects> Actions<'_, F> {
         if !synced {
             return Ok(Done::Failed);
         }
+        // One ip for all the routes, not one a peer: a mesh of N members
+        // has N-1 of them.
         let (was, now) = (allowed(&old), allowed(&conf));
-        for net in was.difference(&now) {
-            self.run("ip", &["route", "del", net, "dev", ifc])?;
+        let gone: String = was
+            .difference(&now)
+            .map(|net| format!("route del {net} dev {ifc}\n"))
+            .collect();
+        if !gone.is_empty() {
+            // Each on its own: a route already gone is no failure.
+            self.run_input("ip", &["-force", "-batch", "-"], gone.as_bytes())?;
         }
+        let mut routes = String::new();
         for net in &now {
             if net == "0.0.0.0/0" || net == "::/0" {
                 self.warn(format!(
                     "{ifc}: default route through the tunnel is left to wg-quick"
                 ));
-            } else if !self.run("ip", &["route", "replace", net, "dev", ifc])? {
-                return Ok(Done::Failed);
+            } else {
+                routes.push_str(&format!("route replace {net} dev {ifc}\n"));
             }
+        }
+        if !routes.is_empty() && !self.run_input("ip", &["-batch", "-"], routes.as_bytes())? {
+            return Ok(Done::Failed);
         }
         Ok(Done::Ok)
     }
