@@ -1510,6 +1510,29 @@ fn only_connections_without_secrets_prefer_the_cheaper_key_exchange() {
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(said.contains(" drift"), "{said}");
     assert!(!said.contains("KexAlgorithms=^"), "{said}");
+
+    // A change that uploads no secret (the host keeps the key it has): its
+    // shared connection is one that carries none.
+    let aside = lab.tmp.path().join("secrets-aside");
+    std::fs::rename(lab.tmp.path().join("secrets"), &aside).unwrap();
+    std::fs::write(&log, "").unwrap();
+    let b = lab.compile("b", &Variant { sysctl: "", ..BASE });
+    let o = lab
+        .push_via(&format!("sh {}", ssh.display()), &b, &["e2e", "nas"])
+        .output()
+        .unwrap();
+    std::fs::rename(&aside, lab.tmp.path().join("secrets")).unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("nas: ok, generation 3"), "{out}");
+    let said = std::fs::read_to_string(&log).unwrap();
+    let shared: Vec<&str> = said
+        .split("\n@@\n")
+        .filter(|l| l.contains("ControlPath=/tmp/sitec-push."))
+        .collect();
+    assert!(shared.iter().any(|l| l.contains(" switch ")), "{said}");
+    assert!(!said.contains(" staged"), "{said}");
+    assert!(shared.iter().all(|l| prefers(l) == slow), "{said}");
 }
 
 /// An ssh that loses the connection of a switch once the switch began, as a
