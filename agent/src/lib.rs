@@ -46,6 +46,7 @@ pub mod check;
 pub mod cli;
 pub mod decide;
 pub mod effects;
+pub mod gc;
 pub mod generation;
 pub mod guard;
 pub mod host;

@@ -863,7 +863,27 @@ impl<'a, F: Effects> Agent<'a, F> {
         let path = self.layout.armed();
         self.fx.remove(&path).map_err(at(&path))?;
         self.result(armed.generation, "confirmed")?;
+        self.collect_after();
         Ok(true)
+    }
+
+    /// Lets go of old generations ([`crate::gc`]) once a transition is
+    /// done: what it cannot remove is said, and the transition stands.
+    pub(crate) fn collect_after(&mut self) {
+        match self.collect() {
+            Ok(gone) if gone.is_empty() => {}
+            Ok(gone) => {
+                let gone: Vec<String> = gone.iter().map(Gen::to_string).collect();
+                self.note(Note::Log(format!(
+                    "let go of generations {} (a host keeps the newest {} and every way back)",
+                    gone.join(" "),
+                    crate::gc::KEEP
+                )));
+            }
+            Err(e) => self.note(Note::Warn(format!(
+                "old generations were not all let go: {e}"
+            ))),
+        }
     }
 
     /// The confirmation timer of generation `g`: it runs on the monotonic
@@ -1014,6 +1034,9 @@ impl<'a, F: Effects> Agent<'a, F> {
         }
         self.acted_on_repairs(from)?;
         self.drop_staged(name)?;
+        if confirm_within.is_none() {
+            self.collect_after();
+        }
         Ok((to, confirm_within.is_some()))
     }
 

@@ -111,6 +111,18 @@ fn the_simulation_and_a_real_file_system_end_alike() {
         Step::Rollback(Gen(0)),
     ];
     for (i, step) in steps.into_iter().enumerate() {
+        if i == 3 {
+            // Eleven switches on: generations 1 to 3 are let go of, and
+            // b2's copy, which only generation 2 ran, with them.
+            for _ in 0..11 {
+                let g = Step::Switch("b1-host").apply(&mut Agent::new(&mut os, Layout::default()));
+                let h = Step::Switch("b1-host").apply(&mut Agent::new(&mut sim, Layout::default()));
+                assert_eq!(g, h);
+            }
+            assert!(!root.join("var/lib/sitec/store/b2-host").exists());
+            assert!(!root.join("var/lib/sitec/generations/3").exists());
+            assert!(root.join("var/lib/sitec/generations/4").exists());
+        }
         let g = step.apply(&mut Agent::new(&mut os, Layout::default()));
         assert_eq!(g, step.apply(&mut Agent::new(&mut sim, Layout::default())));
         let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());

@@ -8,6 +8,7 @@ mod support;
 
 use sitec_agent::cli::Command;
 use sitec_agent::effects::{Effects, EffectsExt as _};
+use sitec_agent::index::Gen;
 use sitec_agent::layout::Layout;
 use sitec_agent::run::{Env, Line, execute};
 use sitec_agent::sim::SimFs;
@@ -301,4 +302,202 @@ fn a_switch_stopped_by_an_error_of_its_own_is_settled_at_once() {
         assert_eq!(fs.read(Path::new("/etc/a")).unwrap(), b"a of 1\n", "{step}");
         assert!(!fs.exists(&Layout::default().journal()), "{step}");
     }
+}
+
+/// A store copy of etc/a requiring secret /etc/s/key, with `key` staged
+/// for it.
+fn store_with_key(fs: &mut SimFs, a: &str, key: &str) -> String {
+    let index = format!(
+        "d\tuser\troot\nh\tagent_protocol\t1\nh\trelease\tdebian12\nf\tetc/a\t{}\t0644\tfalse\tshell\trestart:a.service\ns\t/etc/s/key\tetc/a\t0\t0\t-\n",
+        sitec_format::sha256_hex(a.as_bytes())
+    );
+    let name = support::store_copy_of_a(fs, a, &index).0;
+    let staged = Layout::default().staged_secrets(&name).join("etc/s/key");
+    fs.mkdir_all(staged.parent().unwrap(), 0o700).unwrap();
+    fs.write(&staged, key.as_bytes(), 0o600).unwrap();
+    name
+}
+
+/// A host keeps its newest generations; older ones go with their
+/// secrets (a rotated key leaves the host), their results and the store
+/// copies only they used. A store copy a kept generation runs again
+/// stays, and so does generation 0.
+#[test]
+fn a_host_lets_go_of_old_generations_with_their_secrets() {
+    let mut fs = host();
+    fs.mkdir_all(Path::new("/etc/s"), 0o700).unwrap();
+    let layout = Layout::default();
+    let mut names: Vec<String> = Vec::new();
+    for i in 1..=13 {
+        // Generation 10 runs generation 1's bundle again (with its key
+        // of now).
+        let name = if i == 10 {
+            let staged = layout.staged_secrets(&names[0]).join("etc/s/key");
+            fs.mkdir_all(staged.parent().unwrap(), 0o700).unwrap();
+            fs.write(&staged, b"key 10\n", 0o600).unwrap();
+            names[0].clone()
+        } else {
+            store_with_key(&mut fs, &format!("a of {i}\n"), &format!("key {i}\n"))
+        };
+        let (said, exit) = switch(&mut fs, &name);
+        assert_eq!(exit, Exit::Ok, "{said:?}");
+        names.push(name);
+    }
+    let key_of = |fs: &SimFs, g: u64| fs.text(&layout.kept_secrets(Gen(g)).join("etc/s/key"));
+    for g in 1..=3 {
+        assert!(
+            !fs.exists(&layout.generation(Gen(g))),
+            "generation {g} is kept"
+        );
+        assert_eq!(key_of(&fs, g), None, "generation {g}'s key stays");
+        assert!(
+            !fs.exists(&layout.result(Gen(g))),
+            "generation {g}'s result stays"
+        );
+    }
+    // Generation 1's copy runs as generation 10; 2's and 3's are gone.
+    assert!(fs.exists(&layout.store_copy(&names[0])));
+    assert!(!fs.exists(&layout.store_copy(&names[1])));
+    assert!(!fs.exists(&layout.store_copy(&names[2])));
+    for g in 4..=13 {
+        assert!(
+            fs.exists(&layout.generation(Gen(g))),
+            "generation {g} is gone"
+        );
+        assert_eq!(key_of(&fs, g), Some(format!("key {g}\n")));
+        assert!(fs.exists(&layout.store_copy(&names[g as usize - 1])));
+    }
+    assert!(fs.exists(&layout.backup()), "generation 0 is gone");
+    let log = fs.logged().join("\n");
+    assert!(
+        log.contains("let go of generations 1 (a host keeps the newest 10 and every way back)"),
+        "{log}"
+    );
+    // The next switch is 14, and the operator's rollback still works.
+    let next = store_with_key(&mut fs, "a of 14\n", "key 14\n");
+    let (said, exit) = switch(&mut fs, &next);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(fs.exists(&layout.generation(Gen(14))));
+    assert!(!fs.exists(&layout.generation(Gen(4))));
+}
+
+/// Whatever their age, a host keeps the generations a way back needs:
+/// the operator's rollback target (the newest before the live one that
+/// was live and kept) when newer ones all failed, and every generation a
+/// state file names.
+#[test]
+fn a_host_keeps_every_generation_a_way_back_needs() {
+    use sitec_agent::transition::Agent;
+    let mut fs = host();
+    let layout = Layout::default();
+    for i in 1..=3 {
+        let name = store(&mut fs, &format!("a of {i}\n"), false, "restart:a.service");
+        assert_eq!(switch(&mut fs, &name).1, Exit::Ok);
+    }
+    for i in 4..=14 {
+        let name = store(
+            &mut fs,
+            &format!("a of {i}\n"),
+            false,
+            "restart:broken.service",
+        );
+        assert_eq!(switch(&mut fs, &name).1, Exit::RolledBack);
+    }
+    // Live: 3; 4 to 14 failed and went back.
+    fs.write(&layout.boot_files(), b"1 3\n", 0o644).unwrap();
+    let kept: Vec<u64> = Agent::new(&mut fs, layout.clone())
+        .kept()
+        .unwrap()
+        .into_iter()
+        .map(|g| g.0)
+        .collect();
+    // The newest ten (5..14), 0, the live 3, the rollback target 2, and
+    // 1, which boot-files names.
+    assert_eq!(kept, [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+}
+
+/// Every generation link leads to a whole store copy; once `settled` (a
+/// collection ran to its end), every numbered secrets directory below the
+/// newest generation belongs to one.
+fn assert_collected_soundly(fs: &SimFs, settled: bool, what: &str) {
+    use sitec_agent::effects::Kind;
+    let layout = Layout::default();
+    let mut newest = 0;
+    let mut linked = std::collections::BTreeSet::new();
+    for name in fs.list(&layout.generations()).unwrap() {
+        let Ok(g) = name.to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let link = layout.generation(Gen(g));
+        if fs.kind(&link).unwrap() != Some(Kind::Link) {
+            continue;
+        }
+        newest = newest.max(g);
+        linked.insert(g);
+        if g != 0 {
+            let target = layout.generations().join(fs.read_link(&link).unwrap());
+            assert!(
+                fs.exists(&target.join("index")) && fs.exists(&target.join("etc/a")),
+                "{what}: generation {g} leads to a copy that is not whole"
+            );
+        }
+    }
+    for name in fs
+        .list(&layout.secrets())
+        .unwrap()
+        .into_iter()
+        .filter(|_| settled)
+    {
+        if let Ok(g) = name.to_string_lossy().parse::<u64>() {
+            assert!(
+                linked.contains(&g) || g >= newest,
+                "{what}: secrets/{g} outlived its generation"
+            );
+        }
+    }
+}
+
+/// Letting go of old generations, stopped after each of its operations
+/// (the switch that ends with it, killed or by a power loss): no link is
+/// left to anything missing, and the next switch finishes the job.
+#[test]
+fn letting_go_of_generations_survives_a_crash_after_every_step() {
+    use sitec_agent::sim::Crash;
+    let mut fs = host();
+    fs.mkdir_all(Path::new("/etc/s"), 0o700).unwrap();
+    let layout = Layout::default();
+    for i in 1..=10 {
+        let name = store_with_key(&mut fs, &format!("a of {i}\n"), &format!("key {i}\n"));
+        assert_eq!(switch(&mut fs, &name).1, Exit::Ok);
+    }
+    let eleven = store_with_key(&mut fs, "a of 11\n", "key 11\n");
+    let twelve = store_with_key(&mut fs, "a of 12\n", "key 12\n");
+    fs.settle();
+    let mut whole = fs.after(Crash::Kill);
+    assert_eq!(switch(&mut whole, &eleven).1, Exit::Ok);
+    let ops = whole.ops().to_vec();
+    let from = ops
+        .iter()
+        .position(|o| o.0 == format!("unlink {}", layout.generation(Gen(1)).display()))
+        .expect("the switch lets go of generation 1");
+    let mut points = 0;
+    for k in from..=ops.len() {
+        let mut run = fs.after(Crash::Kill);
+        run.crash_after(k);
+        switch(&mut run, &eleven);
+        for crash in [Crash::Kill, Crash::PowerLoss] {
+            let what = format!("stopped after {k} of {} ({crash:?})", ops.len());
+            let mut left = run.after(crash);
+            assert_collected_soundly(&left, false, &what);
+            let (said, exit) = switch(&mut left, &twelve);
+            assert_eq!(exit, Exit::Ok, "{what}: {said:?}");
+            assert_collected_soundly(&left, true, &what);
+            assert!(!left.exists(&layout.generation(Gen(1))), "{what}");
+            assert!(!left.exists(&layout.kept_secrets(Gen(1))), "{what}");
+            assert!(!left.exists(&layout.result(Gen(1))), "{what}");
+            points += 1;
+        }
+    }
+    println!("letting go of generations: {points} crash points");
+    assert!(points >= 10, "{points}");
 }
