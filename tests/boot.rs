@@ -2101,6 +2101,19 @@ fn hosts_in_pull_mode_follow_their_signed_releases_a_canary_first_and_outlast_th
     assert_eq!(lab.current("lb"), "generations/2");
     assert_eq!(lab.result("lb", 2), "confirmed");
     assert_eq!(lab.unit("lb", "is-active", "pulled.service"), "active");
+    // The freshness statement publish signed beside the release is kept,
+    // and shown to fleets.
+    let fresh = lab.on_ok("lb", "cat /var/lib/sitec/pull/fresh");
+    assert!(
+        fresh.split_whitespace().count() == 2
+            && fresh.split_whitespace().all(|w| w.parse::<u64>().is_ok()),
+        "{fresh}"
+    );
+    assert!(
+        lab.on_ok("lb", "cat /var/lib/sitec/status.prom")
+            .contains("\nsitec_pull_fresh_until_seconds "),
+        "status.prom shows no freshness"
+    );
     // Published again, the release stands; --resign signs it anew.
     let again = lab.publish(&b, RELEASE_KEY, &["lb"]);
     assert!(again.contains("is published already"), "{again}");

@@ -196,6 +196,17 @@ pub fn prometheus(fx: &impl Effects, layout: &Layout) -> R<String> {
             Some(("", serial)),
         );
     }
+    let fresh = text(fx, &pull.join("fresh"))
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    if let Some(until) = fresh {
+        gauge(
+            &mut out,
+            "sitec_pull_fresh_until_seconds",
+            "Until when the release server's last valid freshness statement vouched for its release (seconds since the epoch): alert when it is past.",
+            Some(("", until)),
+        );
+    }
     Ok(out)
 }
 

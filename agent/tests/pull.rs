@@ -960,3 +960,86 @@ fn applies_a_server_failed_count_in_a_row_across_releases() {
     );
     assert_eq!(pull_file(&fs, "rejected").unwrap(), format!("{digest}\n"));
 }
+
+/// The freshness statement of release `serial`, valid until `until`,
+/// signed.
+fn fresh(serial: u64, until: u64) -> String {
+    format!("sitec-fresh 1\nsite site\nhost host\nserial {serial}\nuntil {until}\n{SIG}")
+}
+
+/// A server that keeps serving an old release (or holds back a new one)
+/// shows: once a host saw a freshness statement, a server whose statement
+/// expired, names another release or is gone is refused like a bad
+/// release (nothing taken, the backoff); a valid one is kept and shown
+/// to fleets. A host that never saw one is not held to them.
+#[test]
+fn a_server_whose_freshness_statement_expired_or_went_is_refused() {
+    let url = curl(&format!("{URL}/host/fresh"), 1 << 20);
+    let now = 1_800_000_000;
+    // Valid: the release is taken, the statement kept and shown.
+    let Host { mut fs, .. } = host();
+    fs.answer(&url, &fresh(SERIAL, now + 3600), true);
+    let (said, exit) = run(&mut fs, &["pull"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(said[0].ends_with("fetched: applying it"), "{said:?}");
+    assert_eq!(
+        pull_file(&fs, "fresh").unwrap(),
+        format!("{} {SERIAL}\n", now + 3600)
+    );
+    let prom = fs.text(Path::new("/var/lib/sitec/status.prom")).unwrap();
+    assert!(
+        prom.contains(&format!(
+            "\nsitec_pull_fresh_until_seconds {}\n",
+            now + 3600
+        )),
+        "{prom}"
+    );
+    // Seen once: expired, another release's, gone.
+    let gone = Ran {
+        success: false,
+        code: Some(22),
+        stdout: Vec::new(),
+        stderr: b"curl: (22) The requested URL returned error: 404".to_vec(),
+    };
+    for (served, why) in [
+        (
+            ran(fresh(SERIAL, now - 1).as_bytes(), 0, ""),
+            "pull: the release server's freshness statement for release 1800000100 expired at 2027-01-15T07:59:59Z: the server may be keeping a newer release from this host; publish again (push --publish) or check the server (the host keeps generation 1; next try in 60 s)".to_string(),
+        ),
+        (
+            ran(fresh(SERIAL - 5, now + 3600).as_bytes(), 0, ""),
+            "pull: the release server's freshness statement names release 1800000095, older than release 1800000100, which it serves: publish again (push --publish) (the host keeps generation 1; next try in 60 s)".to_string(),
+        ),
+        (
+            gone.clone(),
+            format!("pull: the release server serves no freshness statement ({URL}/host/fresh), as it did before (last valid until 2027-01-15T07:59:00Z): it may be keeping a newer release from this host; publish again (push --publish) or check the server (the host keeps generation 1; next try in 60 s)"),
+        ),
+    ] {
+        let Host { mut fs, .. } = host();
+        fs.mkdir_all(&Layout::default().pull(), 0o755).unwrap();
+        fs.write(
+            &Layout::default().pull().join("fresh"),
+            format!("{} {}\n", now - 60, SERIAL - 5).as_bytes(),
+            0o644,
+        )
+        .unwrap();
+        fs.answers_in_turn(&url, vec![served]);
+        let (said, exit) = run(&mut fs, &["pull"]);
+        assert_eq!(exit, Exit::Ok, "{said:?}");
+        assert_eq!(said, [why]);
+        assert!(pull_file(&fs, "pending").is_none());
+        assert!(pull_file(&fs, "backoff").is_some());
+    }
+    // A newer release's statement (a publish between its two files) is
+    // taken.
+    let Host { mut fs, .. } = host();
+    fs.answer(&url, &fresh(SERIAL + 1, now + 3600), true);
+    let (said, _) = run(&mut fs, &["pull"]);
+    assert!(said[0].ends_with("fetched: applying it"), "{said:?}");
+    // Never seen: none served is no failure.
+    let Host { mut fs, .. } = host();
+    fs.answers_in_turn(&url, vec![gone]);
+    let (said, _) = run(&mut fs, &["pull"]);
+    assert!(said[0].ends_with("fetched: applying it"), "{said:?}");
+    assert!(pull_file(&fs, "fresh").is_none());
+}

@@ -27,7 +27,9 @@
 //! outcome of the last pull, for status), `deferred` (`DIGEST COUNT`: the
 //! applies in a row the release server failed, the last one's digest),
 //! `pushed` (the operator's clock at the last push: no release signed
-//! before it is taken). A failed fetch or a refused
+//! before it is taken), `fresh` (`UNTIL SERIAL`: the last valid freshness
+//! statement of the release server; once one was seen, a server whose
+//! statement expired, or that serves none, is refused). A failed fetch or a refused
 //! release changes nothing and waits twice as long each time, up to eight
 //! intervals.
 
@@ -48,9 +50,18 @@ use crate::transition::Agent;
 type R<T> = Result<T, Error>;
 
 /// The files of `pull/`.
-pub const FILES: [&str; 8] = [
-    "serial", "rejected", "pending", "applying", "backoff", "last", "deferred", "pushed",
+pub const FILES: [&str; 9] = [
+    "serial", "rejected", "pending", "applying", "backoff", "last", "deferred", "pushed", "fresh",
 ];
+
+/// The `until` of a `pull/fresh` record (`UNTIL SERIAL`), as UTC.
+fn until_of(record: &str) -> String {
+    record
+        .split_whitespace()
+        .next()
+        .and_then(|u| u.parse().ok())
+        .map_or_else(|| "?".to_string(), crate::utc::utc)
+}
 
 /// A release file is at most this large.
 const RELEASE_LIMIT: usize = 1 << 20;
@@ -605,6 +616,9 @@ impl<F: Effects> Agent<'_, F> {
                 ),
             );
         }
+        if let Err(why) = self.fresh_check(&m, &work, &live, s.serial) {
+            return self.pull_failed(&m, &why);
+        }
         let taken = Taken {
             digest: rel.digest.clone(),
             serial: s.serial,
@@ -739,6 +753,57 @@ impl<F: Effects> Agent<'_, F> {
             s.serial, rel.signer
         ))?;
         self.start_apply(&agent, s.serial, &short)
+    }
+
+    /// The release server's freshness statement (`HOST/fresh`, see
+    /// [`release::Fresh`]) for release `serial`, the one it serves: signed
+    /// by a signer, for this host, for that release (or a newer one, which
+    /// a publish writes first), and not expired; its
+    /// `until` kept in `pull/fresh`. A server that serves none is taken as
+    /// one whose publisher predates them, until one was seen: from then on
+    /// a server without one is refused as one with an expired one is. The
+    /// error is why, for the pull's failure.
+    fn fresh_check(
+        &mut self,
+        m: &Mode,
+        work: &Path,
+        live: &str,
+        serial: u64,
+    ) -> Result<(), String> {
+        let url = format!("{}/{}/fresh", m.url, m.host);
+        let seen = self.pull_text("fresh");
+        let served = fetch::fetch(self.fx, &url, RELEASE_LIMIT)
+            .ok()
+            .filter(|b| !b.iter().all(u8::is_ascii_whitespace));
+        let Some(bytes) = served else {
+            return match seen {
+                None => Ok(()),
+                Some(seen) => Err(format!(
+                    "the release server serves no freshness statement ({url}), as it did before (last valid until {}): it may be keeping a newer release from this host; publish again (push --publish) or check the server",
+                    until_of(&seen)
+                )),
+            };
+        };
+        let fresh = release::verify_fresh(self.fx, work, &bytes, &m.index, &m.host, live)
+            .map_err(|why| format!("freshness statement refused: {why}"))?;
+        // Publish writes the statement of a new release before the
+        // release: one naming a newer release is one a publish is
+        // replacing the release of.
+        if fresh.serial < serial {
+            return Err(format!(
+                "the release server's freshness statement names release {}, older than release {serial}, which it serves: publish again (push --publish)",
+                fresh.serial
+            ));
+        }
+        let now = self.fx.now();
+        if fresh.until < now {
+            return Err(format!(
+                "the release server's freshness statement for release {serial} expired at {}: the server may be keeping a newer release from this host; publish again (push --publish) or check the server",
+                crate::utc::utc(fresh.until)
+            ));
+        }
+        self.pull_state("fresh", &format!("{} {serial}", fresh.until))
+            .map_err(|e| format!("pull/fresh could not be written: {e}"))
     }
 
     /// Starts the apply in a unit of its own: the switch may restart or

@@ -101,6 +101,76 @@ pub fn allowed_signers(index: &Index) -> String {
         .collect()
 }
 
+/// A freshness statement: the release server's word, signed by a
+/// signer, that release `serial` is the newest for the host until
+/// `until` (epoch seconds). `push --publish` signs it again at every run;
+/// a host that saw one refuses a server whose statement has expired,
+/// which is how a server that keeps serving an old release (or none)
+/// shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fresh {
+    pub site: String,
+    pub host: String,
+    pub serial: u64,
+    pub until: u64,
+}
+
+/// The header of a freshness statement.
+pub const FRESH: &str = "sitec-fresh 1";
+
+impl Fresh {
+    /// `sitec-fresh 1`, then `site`, `host`, `serial` and `until` lines;
+    /// `None` when it is not one.
+    pub fn parse(text: &str) -> Option<Fresh> {
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() != 5 || lines[0] != FRESH {
+            return None;
+        }
+        let field = |i: usize, key: &str| {
+            let v = lines[i].strip_prefix(key)?.strip_prefix(' ')?;
+            (!v.is_empty() && !v.contains(' ')).then(|| v.to_string())
+        };
+        let number = |i: usize, key: &str| {
+            field(i, key)
+                .filter(|s| s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))?
+                .parse()
+                .ok()
+        };
+        Some(Fresh {
+            site: field(1, "site")?,
+            host: field(2, "host")?,
+            serial: number(3, "serial")?,
+            until: number(4, "until")?,
+        })
+    }
+}
+
+/// Verifies a freshness statement (`fresh`, the file's bytes) for host
+/// `host` as [`verify`] verifies a release.
+pub fn verify_fresh(
+    fx: &mut impl Effects,
+    work: &Path,
+    fresh: &[u8],
+    index: &Index,
+    host: &str,
+    live: &str,
+) -> Result<Fresh, String> {
+    let (statement, signer) = verify_signed(fx, work, fresh, index, live, "freshness statement")?;
+    let Some(parsed) = Fresh::parse(&String::from_utf8_lossy(&statement)) else {
+        return Err(format!(
+            "the freshness statement signed by {signer} is not one this sitec reads"
+        ));
+    };
+    let site = index.pull.get("site").map(String::as_str).unwrap_or("");
+    if parsed.site != site || parsed.host != host {
+        return Err(format!(
+            "the freshness statement signed by {signer} is for host {} of site {}, not {host} of site {site}",
+            parsed.host, parsed.site
+        ));
+    }
+    Ok(parsed)
+}
+
 /// Verifies `release` (the file's bytes) for host `host` against the
 /// signers of `index` (of generation `live`, for the message), with its
 /// scratch files in `work`. The error is why, in the operator's words.
@@ -112,9 +182,40 @@ pub fn verify(
     host: &str,
     live: &str,
 ) -> Result<Release, String> {
-    let (statement, signature) = split(release);
+    let (statement, signer) = verify_signed(fx, work, release, index, live, "release")?;
+    let Some(parsed) = Statement::parse(&String::from_utf8_lossy(&statement)) else {
+        return Err(format!(
+            "the release signed by {signer} is not a release statement this sitec reads"
+        ));
+    };
+    let site = index.pull.get("site").map(String::as_str).unwrap_or("");
+    if parsed.site != site || parsed.host != host {
+        return Err(format!(
+            "the release signed by {signer} is for host {} of site {}, not {host} of site {site}",
+            parsed.host, parsed.site
+        ));
+    }
+    Ok(Release {
+        statement: parsed,
+        signer,
+        digest: sitec_format::sha256_hex(&statement),
+    })
+}
+
+/// The statement of a signed file (`what`: a release, a freshness
+/// statement) and who signed it, once its signature verifies against the
+/// signers of `index`.
+fn verify_signed(
+    fx: &mut impl Effects,
+    work: &Path,
+    file: &[u8],
+    index: &Index,
+    live: &str,
+    what: &str,
+) -> Result<(Vec<u8>, String), String> {
+    let (statement, signature) = split(file);
     if signature.is_empty() {
-        return Err("the release carries no signature".to_string());
+        return Err(format!("the {what} carries no signature"));
     }
     let io = |e: std::io::Error| format!("could not verify the release: {e}");
     fx.mkdir_all(work, 0o700).map_err(io)?;
@@ -142,7 +243,7 @@ pub fn verify(
         .to_string();
     if !found.success || signer.is_empty() {
         return Err(format!(
-            "the release is signed by no key this host trusts (deploy.pull.signers of generation {live})"
+            "the {what} is signed by no key this host trusts (deploy.pull.signers of generation {live})"
         ));
     }
     let verified = fx
@@ -159,26 +260,10 @@ pub fn verify(
         .map_err(io)?;
     if !verified.success {
         return Err(format!(
-            "the release's signature by {signer} does not verify: the statement was changed after it was signed"
+            "the {what}'s signature by {signer} does not verify: the statement was changed after it was signed"
         ));
     }
-    let Some(parsed) = Statement::parse(&String::from_utf8_lossy(&statement)) else {
-        return Err(format!(
-            "the release signed by {signer} is not a release statement this sitec reads"
-        ));
-    };
-    let site = index.pull.get("site").map(String::as_str).unwrap_or("");
-    if parsed.site != site || parsed.host != host {
-        return Err(format!(
-            "the release signed by {signer} is for host {} of site {}, not {host} of site {site}",
-            parsed.host, parsed.site
-        ));
-    }
-    Ok(Release {
-        statement: parsed,
-        signer,
-        digest: sitec_format::sha256_hex(&statement),
-    })
+    Ok((statement, signer))
 }
 
 #[cfg(test)]
