@@ -1535,6 +1535,45 @@ fn only_connections_without_secrets_prefer_the_cheaper_key_exchange() {
     assert!(shared.iter().all(|l| prefers(l) == slow), "{said}");
 }
 
+/// An agent cut short on the host (an earlier sitec's push shared its
+/// temporary name) is sent again, not trusted by its name; and a push run
+/// with a TMPDIR holding a blank seals its copy as usual and touches
+/// nothing outside it.
+#[test]
+fn a_cut_short_agent_is_sent_again_and_a_blank_in_tmpdir_is_no_harm() {
+    let lab = Lab::new(&["nas"]);
+    let a = lab.compile("a", &BASE);
+    lab.push_ok(&a, &["e2e", "nas"]);
+    let agent = sitec_format::sha256_hex(&std::fs::read(support::agent_source()).unwrap());
+    let on_host = format!("/var/lib/sitec/agents/{agent}");
+    lab.on_ok("nas", &format!("truncate -s 4096 {on_host}"));
+    let tmp = lab.tmp.path().join("my tmp");
+    let beside = lab.tmp.path().join("my");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&beside).unwrap();
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o7777
+    };
+    let before = mode(&beside);
+    let b = lab.compile("b", &Variant { sysctl: "", ..BASE });
+    let o = lab
+        .push_via("ssh", &b, &["e2e", "nas"])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("nas: ok, generation 2"), "{out}");
+    assert_eq!(
+        lab.on_ok("nas", &format!("sha256sum <{on_host}"))
+            .split_whitespace()
+            .next(),
+        Some(agent.as_str())
+    );
+    assert_eq!(mode(&beside), before, "push changed {}", beside.display());
+}
+
 /// An ssh that loses the connection of a switch once the switch began, as a
 /// network change can make it: the client dies, the host carries on.
 const DROPPING_SSH: &str = r#"

@@ -4,7 +4,9 @@
 //! rotated key does not stay on the host for good.
 //!
 //! Kept, whatever their age: generation 0 (the host as sitec found it),
-//! the live one, the one the operator's rollback goes to, the one an
+//! the live one and the one it was switched from (which an operator's
+//! rollback to an old generation makes old), the one the operator's
+//! rollback goes to, the one an
 //! unconfirmed boot goes back to, and every generation a state file
 //! names (the journal, `armed`, `boot-armed`, `boot-files`, `booted`,
 //! `boot-rolled-back`). Collection runs only where the host is settled
@@ -56,13 +58,16 @@ impl<F: Effects> Agent<'_, F> {
             .collect()
     }
 
-    /// The generations kept (see the module's doc).
-    pub fn kept(&self) -> R<BTreeSet<Gen>> {
+    /// The generations kept (see the module's doc), and `previous`: the
+    /// generation the live one was switched from (after an operator's
+    /// rollback to an old generation, a way back no rule above names).
+    pub fn kept(&self, previous: Gen) -> R<BTreeSet<Gen>> {
         let state = self.state()?;
         let live = state.current.unwrap_or(Gen(0));
         let mut keep: BTreeSet<Gen> = state.generations.keys().rev().take(KEEP).copied().collect();
         keep.insert(Gen(0));
         keep.insert(live);
+        keep.insert(previous);
         // The operator's rollback: the newest before the live one that was
         // live and kept.
         if let Some(g) = state.generations.keys().rev().find(|g| {
@@ -95,10 +100,11 @@ impl<F: Effects> Agent<'_, F> {
         Ok(keep)
     }
 
-    /// Lets go of the generations [`Agent::kept`] does not keep; returns
-    /// them. Only where the host is settled: nothing while a transition,
-    /// a confirmation or a boot's confirmation is pending.
-    pub fn collect(&mut self) -> R<Vec<Gen>> {
+    /// Lets go of the generations [`Agent::kept`] does not keep (the live
+    /// one switched from `previous`); returns them. Only where the host is
+    /// settled: nothing while a transition, a confirmation or a boot's
+    /// confirmation is pending.
+    pub fn collect(&mut self, previous: Gen) -> R<Vec<Gen>> {
         let state = self.state()?;
         // Nothing to let go of (and nothing a collection left: it ran only
         // with more generations than it keeps, and left at least as many).
@@ -109,7 +115,7 @@ impl<F: Effects> Agent<'_, F> {
         if state.journal.is_some() || state.armed.is_some() || state.boot_awaiting.is_some() {
             return Ok(Vec::new());
         }
-        let keep = self.kept()?;
+        let keep = self.kept(previous)?;
         let gone: Vec<Gen> = state
             .generations
             .keys()

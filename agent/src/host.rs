@@ -209,9 +209,17 @@ impl HostState {
                 let Some(g) = name.to_str().and_then(number) else {
                     continue;
                 };
+                // Read without the lock by status, list, drift and pull: a
+                // generation let go of meanwhile (crate::gc) is no error.
                 let link = layout.generation(g);
                 if fx.kind(&link).map_err(at(&link))? == Some(Kind::Link) {
-                    generations.insert(g, fx.read_link(&link).map_err(at(&link))?);
+                    match fx.read_link(&link) {
+                        Ok(t) => {
+                            generations.insert(g, t);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(at(&link)(e)),
+                    }
                 }
             }
         }
@@ -238,8 +246,13 @@ impl HostState {
                     continue;
                 };
                 let path = layout.result(g);
-                let text = fx.read(&path).map_err(at(&path))?;
-                results.insert(g, String::from_utf8_lossy(&text).trim().to_string());
+                match fx.read(&path) {
+                    Ok(text) => {
+                        results.insert(g, String::from_utf8_lossy(&text).trim().to_string());
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(at(&path)(e)),
+                }
             }
         }
         let armed = fx

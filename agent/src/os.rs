@@ -153,8 +153,22 @@ impl Effects for Os {
         use std::io::Read as _;
         use std::os::unix::process::CommandExt as _;
         use std::process::Stdio;
-        let mut c = Command::new(&cmd.program);
-        if cmd.timeout.is_some() {
+        // An action's command (logged) runs under timeout(1), a process
+        // of its own that cuts it off at its deadline even if the agent
+        // is killed meanwhile (a hung ifreload must not outlive it and
+        // race the next activation). Other commands (validators, queries,
+        // a pull's fetches) are cut off by a watchdog thread of the agent,
+        // which spares a process each.
+        let watched = cmd.timeout.filter(|_| cmd.log.is_none());
+        let mut c = match cmd.timeout {
+            Some(secs) if cmd.log.is_some() => {
+                let mut c = Command::new("timeout");
+                c.args(["-k", "5", &secs.to_string(), &cmd.program]);
+                c
+            }
+            _ => Command::new(&cmd.program),
+        };
+        if watched.is_some() {
             // A group of its own, as timeout(1) makes: what it starts is
             // cut off with it.
             c.process_group(0);
@@ -175,7 +189,7 @@ impl Effects for Os {
             c.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
         let mut child = c.spawn()?;
-        let watch = cmd.timeout.map(|secs| Watchdog::start(child.id(), secs));
+        let watch = watched.map(|secs| Watchdog::start(child.id(), secs));
         if let Some(bytes) = &cmd.stdin {
             let mut input = child.stdin.take().expect("piped");
             let bytes = bytes.clone();

@@ -863,14 +863,14 @@ impl<'a, F: Effects> Agent<'a, F> {
         let path = self.layout.armed();
         self.fx.remove(&path).map_err(at(&path))?;
         self.result(armed.generation, "confirmed")?;
-        self.collect_after();
+        self.collect_after(armed.previous);
         Ok(true)
     }
 
     /// Lets go of old generations ([`crate::gc`]) once a transition is
     /// done: what it cannot remove is said, and the transition stands.
-    pub(crate) fn collect_after(&mut self) {
-        match self.collect() {
+    pub(crate) fn collect_after(&mut self, previous: Gen) {
+        match self.collect(previous) {
             Ok(gone) if gone.is_empty() => {}
             Ok(gone) => {
                 let gone: Vec<String> = gone.iter().map(Gen::to_string).collect();
@@ -1035,7 +1035,7 @@ impl<'a, F: Effects> Agent<'a, F> {
         self.acted_on_repairs(from)?;
         self.drop_staged(name)?;
         if confirm_within.is_none() {
-            self.collect_after();
+            self.collect_after(from);
         }
         Ok((to, confirm_within.is_some()))
     }

@@ -261,3 +261,72 @@ fn the_agent_strips_a_wireguard_file_as_wg_quick_does() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An action's command is cut off at its deadline even when the agent
+/// that ran it is killed meanwhile (a hung ifreload must not race the
+/// next activation): it runs under a process of its own.
+#[test]
+fn an_actions_command_is_cut_off_even_when_the_agent_is_killed() {
+    use sitec_agent::effects::Cmd;
+    let dir = std::env::temp_dir().join(format!("sitec-agent-killed-{}", std::process::id()));
+    if let Ok(child_dir) = std::env::var("SITEC_TEST_KILLED_AGENT") {
+        // The agent to kill: it runs the command and is killed in it.
+        let mut fx = Os::new(Path::new(&child_dir));
+        let _ = fx.run(
+            &Cmd::new("sh", &["-c", "echo $$ >pid; exec sleep 37"]).logged(Path::new("/log"), 2),
+        );
+        return;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut agent = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "an_actions_command_is_cut_off_even_when_the_agent_is_killed",
+            "--test-threads=1",
+        ])
+        .env("SITEC_TEST_KILLED_AGENT", &dir)
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = dir.join("pid");
+    let start = std::time::Instant::now();
+    while !pid_file.exists()
+        || std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .is_empty()
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the command never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let alive = || {
+        std::process::Command::new("kill")
+            .args(["-0", &pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    while alive() && start.elapsed() < std::time::Duration::from_secs(12) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let survived = alive();
+    if survived {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!survived, "the command outlived its deadline and its agent");
+}

@@ -406,7 +406,7 @@ fn a_host_keeps_every_generation_a_way_back_needs() {
     // Live: 3; 4 to 14 failed and went back.
     fs.write(&layout.boot_files(), b"1 3\n", 0o644).unwrap();
     let kept: Vec<u64> = Agent::new(&mut fs, layout.clone())
-        .kept()
+        .kept(Gen(3))
         .unwrap()
         .into_iter()
         .map(|g| g.0)
@@ -500,4 +500,39 @@ fn letting_go_of_generations_survives_a_crash_after_every_step() {
     }
     println!("letting go of generations: {points} crash points");
     assert!(points >= 10, "{points}");
+}
+
+/// After the operator rolled back to an old generation, the generation
+/// the next switch leaves is kept, with its key, however old: it is the
+/// way back the operator knows to be good.
+#[test]
+fn the_generation_a_switch_leaves_is_kept_after_a_rollback_to_an_old_one() {
+    let mut fs = host();
+    fs.mkdir_all(Path::new("/etc/s"), 0o700).unwrap();
+    let layout = Layout::default();
+    for i in 1..=12 {
+        let name = store_with_key(&mut fs, &format!("a of {i}\n"), &format!("key {i}\n"));
+        assert_eq!(switch(&mut fs, &name).1, Exit::Ok);
+    }
+    let command = Command::parse(&["rollback".to_string(), "3".to_string()]).unwrap();
+    let env = Env {
+        exe: Some(EXE.into()),
+        pid: 7,
+        tmp: "/tmp".into(),
+        ..Default::default()
+    };
+    let out = execute(&mut fs, &layout, &command, &env, &mut |_| {});
+    assert_eq!(out.exit, Exit::Ok);
+    let fix = store_with_key(&mut fs, "a of 13\n", "key 13\n");
+    let (said, exit) = switch(&mut fs, &fix);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(
+        fs.exists(&layout.generation(Gen(3))),
+        "the generation left is gone"
+    );
+    assert_eq!(
+        fs.text(&layout.kept_secrets(Gen(3)).join("etc/s/key")),
+        Some("key 3\n".to_string())
+    );
+    assert!(!fs.exists(&layout.generation(Gen(2))));
 }
