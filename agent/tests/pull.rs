@@ -1043,3 +1043,28 @@ fn a_server_whose_freshness_statement_expired_or_went_is_refused() {
     assert!(said[0].ends_with("fetched: applying it"), "{said:?}");
     assert!(pull_file(&fs, "fresh").is_none());
 }
+
+/// A bundle that left the store between the pull that found it there and
+/// its apply (an old generation's copy, let go of with it meanwhile) is
+/// no fault of the release: it is fetched again, not rejected.
+#[test]
+fn a_bundle_gone_from_the_store_before_its_apply_is_fetched_again() {
+    let Host { mut fs, two, .. } = host();
+    let (said, exit) = run(&mut fs, &["pull"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(pull_file(&fs, "pending").is_some());
+    let copy = Layout::default().store_copy(&two);
+    fs.chmod(&copy, 0o755).unwrap();
+    fs.remove_all(&copy).unwrap();
+    let (said, exit) = run(&mut fs, &["pull-apply"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert!(
+        said.iter().any(|l| l.ends_with(
+            "its bundle left the store before its apply: fetched again at the next pull"
+        )),
+        "{said:?}"
+    );
+    assert!(pull_file(&fs, "pending").is_none());
+    assert!(pull_file(&fs, "applying").is_none());
+    assert!(pull_file(&fs, "rejected").is_none());
+}

@@ -1181,6 +1181,17 @@ impl<F: Effects> Agent<'_, F> {
             return self.pull_overtaken(&t, pushed);
         }
         let name = format!("{}-{}", t.hash, m.host);
+        // Gone from the store since the pull found it there (an old
+        // generation's copy, let go of with it by an activation meanwhile):
+        // no fault of the release, which the next pull fetches again.
+        let copy = self.layout.store_copy(&name);
+        if self.fx.kind(&copy).map_err(at(&copy))?.is_none() {
+            self.pull_remove("pending")?;
+            return self.pull_note(&format!(
+                "release {} ({short}): its bundle left the store before its apply: fetched again at the next pull",
+                t.serial
+            ));
+        }
         self.pull_state("applying", &t.record())?;
         let index = match crate::bundle::index_of(&*self.fx, &self.layout.store_copy(&name)) {
             Ok(i) => i,
