@@ -583,12 +583,18 @@ fn outcome(fs: &SimFs, digest: &str) -> &'static str {
 #[test]
 fn a_pull_or_an_apply_stopped_at_any_step_is_decided_by_the_next_pull() {
     let mut points = 0;
-    // The pull: stopped anywhere, the next pull takes the release up.
+    // The pull: stopped anywhere, the next pull takes the release up. The
+    // server serves a freshness statement: its record is a step too.
     let Host {
-        fs: base,
+        fs: mut base,
         two,
         digest,
     } = host();
+    base.answer(
+        &curl(&format!("{URL}/host/fresh"), 1 << 20),
+        &fresh(SERIAL, 1_800_000_000 + 864_000),
+        true,
+    );
     let mut full = base.after(Crash::Kill);
     run(&mut full, &["pull"]);
     let steps = full.ops().len() - base.after(Crash::Kill).ops().len();
@@ -604,6 +610,11 @@ fn a_pull_or_an_apply_stopped_at_any_step_is_decided_by_the_next_pull() {
             assert_eq!(
                 outcome(&next, &digest),
                 "pending",
+                "k={k} {crash:?}: {said:?}"
+            );
+            assert_eq!(
+                pull_file(&next, "fresh").as_deref(),
+                Some(format!("{} {SERIAL}\n", 1_800_000_000 + 864_000).as_str()),
                 "k={k} {crash:?}: {said:?}"
             );
             points += 1;
