@@ -1535,6 +1535,53 @@ fn only_connections_without_secrets_prefer_the_cheaper_key_exchange() {
     assert!(shared.iter().all(|l| prefers(l) == slow), "{said}");
 }
 
+/// A host keeps its newest ten generations: the eleventh switch lets go
+/// of the first, with its key and the sealed store copy only it ran, on
+/// a real host's state directory.
+#[test]
+fn a_host_lets_go_of_its_oldest_generation_with_its_key_and_copy() {
+    let lab = Lab::new(&["nas"]);
+    let only_first = lab.compile(
+        "c",
+        &Variant {
+            sysctl: r#""net.ipv4.ip_forward" = 1, "net.ipv4.conf.all.rp_filter" = 2"#,
+            ..BASE
+        },
+    );
+    let a = lab.compile("a", &BASE);
+    let b = lab.compile("b", &Variant { sysctl: "", ..BASE });
+    lab.push_ok(&only_first, &["e2e", "nas"]);
+    let first = format!("{STORE}/{}", store_name(&only_first.join("e2e/nas")));
+    lab.on_ok(
+        "nas",
+        &format!("test -d {first} && test -d /var/lib/sitec/secrets/1"),
+    );
+    for i in 0..10 {
+        let out = lab.push_ok(if i % 2 == 0 { &a } else { &b }, &["e2e", "nas"]);
+        assert!(
+            out.contains(&format!("nas: ok, generation {}", i + 2)),
+            "{out}"
+        );
+    }
+    let gone = |path: &str| {
+        !lab.on("nas", &format!("test -e {path} || test -L {path}"))
+            .status
+            .success()
+    };
+    assert!(gone("/var/lib/sitec/generations/1"));
+    assert!(gone("/var/lib/sitec/secrets/1"));
+    assert!(gone("/var/lib/sitec/results/1"));
+    assert!(gone(&first), "{first} stays");
+    lab.on_ok(
+        "nas",
+        "for g in 2 3 4 5 6 7 8 9 10 11; do test -L /var/lib/sitec/generations/$g && test -f /var/lib/sitec/secrets/$g/etc/wireguard/wg0.key || exit 1; done",
+    );
+    let log = lab.on_ok("nas", "cat /var/lib/sitec/log");
+    assert!(log.contains("let go of generations 1 "), "{log}");
+    // The operator's rollback still finds its way back.
+    lab.on_ok("nas", &format!("{} rollback", agent()));
+}
+
 /// An agent cut short on the host (an earlier sitec's push shared its
 /// temporary name) is sent again, not trusted by its name; and a push run
 /// with a TMPDIR holding a blank seals its copy as usual and touches
