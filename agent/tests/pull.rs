@@ -572,10 +572,14 @@ fn outcome(fs: &SimFs, digest: &str) -> &'static str {
         pull_file(fs, "applying").is_none() || fs.exists(&Layout::default().armed()),
         "an apply left in the middle with nothing to decide it"
     );
+    let deferred = pull_file(fs, "deferred").is_some_and(|d| d.starts_with(digest));
     match (is_applied, is_rejected, pending) {
         (true, false, false) => "applied",
         (false, true, false) => "rejected",
         (false, false, true) => "pending",
+        // Not applied because only the release server failed it: taken
+        // up again when the server is back.
+        (false, false, false) if deferred => "deferred",
         other => panic!("applied, rejected, pending: {other:?}"),
     }
 }
@@ -621,17 +625,31 @@ fn a_pull_or_an_apply_stopped_at_any_step_is_decided_by_the_next_pull() {
         }
     }
     println!("pull: {steps} steps, {points} crash points");
-    // The apply, with health checks that hold, and with ones that fail.
-    for healthy in [true, false] {
+    // The apply, with health checks that hold, with ones that fail, and
+    // with ones only a down release server fails (the generation before
+    // cannot reach it either: deferred).
+    for health in ["holds", "fails", "server down"] {
         let Host { fs: mut base, .. } = host();
         pending(&mut base, &two, &digest);
-        if !healthy {
+        if health == "fails" {
             base.answer("ss -Hltn sport = :22", "", true);
+        }
+        if health == "server down" {
+            base.answers_in_turn(
+                &curl(&format!("{URL}/host/release"), 1 << 20),
+                vec![timed_out()],
+            );
+        }
+        if health != "holds" {
             base.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
         }
         let mut full = base.after(Crash::Kill);
         run(&mut full, &["pull-apply"]);
-        let want = if healthy { "applied" } else { "rejected" };
+        let want = match health {
+            "holds" => "applied",
+            "fails" => "rejected",
+            _ => "deferred",
+        };
         assert_eq!(outcome(&full, &digest), want);
         let steps = full.ops().len();
         let mut n = 0;
@@ -662,7 +680,7 @@ fn a_pull_or_an_apply_stopped_at_any_step_is_decided_by_the_next_pull() {
             }
         }
         points += n;
-        println!("pull-apply (healthy: {healthy}): {steps} steps, {n} crash points");
+        println!("pull-apply (health {health}): {steps} steps, {n} crash points");
     }
     assert!(points > 50, "{points}");
 }
