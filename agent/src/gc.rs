@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::effects::{Effects, EffectsExt as _, Kind};
-use crate::host::{Error, at};
+use crate::host::{Error, HostState, at, number};
 use crate::index::Gen;
 use crate::transition::Agent;
 
@@ -39,12 +39,6 @@ fn store_name(target: &Path) -> Option<String> {
     let rest = target.strip_prefix("../store").ok()?;
     let name = rest.to_str()?;
     (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
-}
-
-fn number(s: &str) -> Option<Gen> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok().map(Gen))
-        .flatten()
 }
 
 impl<F: Effects> Agent<'_, F> {
@@ -62,23 +56,17 @@ impl<F: Effects> Agent<'_, F> {
     /// generation the live one was switched from (after an operator's
     /// rollback to an old generation, a way back no rule above names).
     pub fn kept(&self, previous: Gen) -> R<BTreeSet<Gen>> {
-        let state = self.state()?;
+        self.kept_in(&self.state()?, previous)
+    }
+
+    /// [`Agent::kept`] of the host state `state`, read once by its caller.
+    fn kept_in(&self, state: &HostState, previous: Gen) -> R<BTreeSet<Gen>> {
         let live = state.current.unwrap_or(Gen(0));
         let mut keep: BTreeSet<Gen> = state.generations.keys().rev().take(KEEP).copied().collect();
         keep.insert(Gen(0));
         keep.insert(live);
         keep.insert(previous);
-        // The operator's rollback: the newest before the live one that was
-        // live and kept.
-        if let Some(g) = state.generations.keys().rev().find(|g| {
-            **g < live
-                && state
-                    .results
-                    .get(g)
-                    .is_some_and(|r| !r.ends_with("rolled-back"))
-        }) {
-            keep.insert(*g);
-        }
+        keep.extend(state.rollback_target(live));
         keep.insert(self.boot_target()?);
         if let Some(j) = &state.journal {
             keep.extend([j.from, j.to]);
@@ -115,7 +103,7 @@ impl<F: Effects> Agent<'_, F> {
         if state.journal.is_some() || state.armed.is_some() || state.boot_awaiting.is_some() {
             return Ok(Vec::new());
         }
-        let keep = self.kept(previous)?;
+        let keep = self.kept_in(&state, previous)?;
         let gone: Vec<Gen> = state
             .generations
             .keys()

@@ -315,9 +315,28 @@ impl HostState {
     pub fn next(&self) -> Gen {
         Gen(self.generations.keys().next_back().map_or(0, |g| g.0) + 1)
     }
+
+    /// Where the operator's rollback from `from` goes by default: the
+    /// newest generation before it that was live and kept (not one rolled
+    /// back), generation 0 at the latest.
+    pub fn rollback_target(&self, from: Gen) -> Option<Gen> {
+        self.generations
+            .keys()
+            .rev()
+            .filter(|g| **g < from)
+            .find(|g| {
+                g.0 == 0
+                    || self
+                        .results
+                        .get(g)
+                        .is_some_and(|r| !r.ends_with("rolled-back"))
+            })
+            .copied()
+    }
 }
 
-fn number(s: &str) -> Option<Gen> {
+/// A generation number as state files and links write it: digits only.
+pub(crate) fn number(s: &str) -> Option<Gen> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -245,18 +245,7 @@ fn operator_rollback<F: Effects>(
     let to = match to {
         Some(g) => g,
         None => state
-            .generations
-            .keys()
-            .rev()
-            .filter(|g| **g < from)
-            .find(|g| {
-                g.0 == 0
-                    || state
-                        .results
-                        .get(g)
-                        .is_some_and(|r| !r.ends_with("rolled-back"))
-            })
-            .copied()
+            .rollback_target(from)
             .ok_or_else(|| Error::Usage(format!("no generation before {from} to roll back to")))?,
     };
     if to.0 != 0 && !state.generations.contains_key(&to) {

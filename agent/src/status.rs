@@ -185,10 +185,13 @@ pub fn prometheus(fx: &impl Effects, layout: &Layout) -> R<String> {
         "Whether the last pull failed (the host waits longer before the next).",
         Some(("", present(&pull.join("backoff")))),
     );
-    let serial = text(fx, &pull.join("serial"))
-        .and_then(|t| t.split_whitespace().next().map(str::to_string))
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
-    if let Some(serial) = serial {
+    // `serial` and `fresh` begin with a number.
+    let first_number = |name: &str| {
+        text(fx, &pull.join(name))
+            .and_then(|t| t.split_whitespace().next().map(str::to_string))
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if let Some(serial) = first_number("serial") {
         gauge(
             &mut out,
             "sitec_pull_serial",
@@ -196,10 +199,7 @@ pub fn prometheus(fx: &impl Effects, layout: &Layout) -> R<String> {
             Some(("", serial)),
         );
     }
-    let fresh = text(fx, &pull.join("fresh"))
-        .and_then(|t| t.split_whitespace().next().map(str::to_string))
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
-    if let Some(until) = fresh {
+    if let Some(until) = first_number("fresh") {
         gauge(
             &mut out,
             "sitec_pull_fresh_until_seconds",

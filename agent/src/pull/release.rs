@@ -161,14 +161,34 @@ pub fn verify_fresh(
             "the freshness statement signed by {signer} is not one this sitec reads"
         ));
     };
+    addressed_here(
+        index,
+        host,
+        "freshness statement",
+        &signer,
+        &parsed.site,
+        &parsed.host,
+    )?;
+    Ok(parsed)
+}
+
+/// That a statement (`what`, signed by `signer`) names this host and
+/// its site, as its live generation says them.
+fn addressed_here(
+    index: &Index,
+    host: &str,
+    what: &str,
+    signer: &str,
+    named_site: &str,
+    named_host: &str,
+) -> Result<(), String> {
     let site = index.pull.get("site").map(String::as_str).unwrap_or("");
-    if parsed.site != site || parsed.host != host {
+    if named_site != site || named_host != host {
         return Err(format!(
-            "the freshness statement signed by {signer} is for host {} of site {}, not {host} of site {site}",
-            parsed.host, parsed.site
+            "the {what} signed by {signer} is for host {named_host} of site {named_site}, not {host} of site {site}"
         ));
     }
-    Ok(parsed)
+    Ok(())
 }
 
 /// Verifies `release` (the file's bytes) for host `host` against the
@@ -188,13 +208,7 @@ pub fn verify(
             "the release signed by {signer} is not a release statement this sitec reads"
         ));
     };
-    let site = index.pull.get("site").map(String::as_str).unwrap_or("");
-    if parsed.site != site || parsed.host != host {
-        return Err(format!(
-            "the release signed by {signer} is for host {} of site {}, not {host} of site {site}",
-            parsed.host, parsed.site
-        ));
-    }
+    addressed_here(index, host, "release", &signer, &parsed.site, &parsed.host)?;
     Ok(Release {
         statement: parsed,
         signer,
