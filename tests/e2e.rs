@@ -156,6 +156,14 @@ impl Lab {
         self.push_script(&project_root().join("compiler/host/push"), ssh, out, args)
     }
 
+    /// An ssh wrapper for push_via: `text` as the sh script `name` in the
+    /// lab's directory, and the command that runs it.
+    fn ssh_script(&self, name: &str, text: &str) -> String {
+        let path = self.tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        format!("sh {}", path.display())
+    }
+
     /// push script `script` with `ssh` (a command) as its ssh.
     fn push_script(&self, script: &Path, ssh: &str, out: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("sh");
@@ -1452,12 +1460,11 @@ fn only_connections_without_secrets_prefer_the_cheaper_key_exchange() {
     lab.push_ok(&a, &["e2e", "nas"]);
     new_key(&lab, "nas");
     let log = lab.tmp.path().join("ssh.log");
-    let ssh = lab.tmp.path().join("logging-ssh");
-    std::fs::write(&ssh, format!("log={}\n{LOGGING_SSH}", log.display())).unwrap();
-    let o = lab
-        .push_via(&format!("sh {}", ssh.display()), &a, &["e2e", "nas"])
-        .output()
-        .unwrap();
+    let ssh = lab.ssh_script(
+        "logging-ssh",
+        &format!("log={}\n{LOGGING_SSH}", log.display()),
+    );
+    let o = lab.push_via(&ssh, &a, &["e2e", "nas"]).output().unwrap();
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("nas: ok, generation 2 confirmed"), "{out}");
@@ -1501,7 +1508,7 @@ fn only_connections_without_secrets_prefer_the_cheaper_key_exchange() {
 
     // The operator's own choice of key exchange is left as it is.
     std::fs::write(&log, "").unwrap();
-    let chosen = format!("sh {} -o KexAlgorithms=curve25519-sha256", ssh.display());
+    let chosen = format!("{ssh} -o KexAlgorithms=curve25519-sha256");
     let o = lab
         .push_via(&chosen, &a, &["--status", "e2e", "nas"])
         .output()
@@ -1517,10 +1524,7 @@ fn only_connections_without_secrets_prefer_the_cheaper_key_exchange() {
     std::fs::rename(lab.tmp.path().join("secrets"), &aside).unwrap();
     std::fs::write(&log, "").unwrap();
     let b = lab.compile("b", &Variant { sysctl: "", ..BASE });
-    let o = lab
-        .push_via(&format!("sh {}", ssh.display()), &b, &["e2e", "nas"])
-        .output()
-        .unwrap();
+    let o = lab.push_via(&ssh, &b, &["e2e", "nas"]).output().unwrap();
     std::fs::rename(&aside, lab.tmp.path().join("secrets")).unwrap();
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
@@ -1651,14 +1655,9 @@ fn push_confirms_over_a_new_connection_when_the_switch_session_drops() {
     let a = lab.compile("a", &BASE);
     lab.push_ok(&a, &["e2e", "nas"]);
     let b = lab.wider("b");
-    let drop = lab.tmp.path().join("dropping-ssh");
-    std::fs::write(&drop, DROPPING_SSH).unwrap();
+    let drop = lab.ssh_script("dropping-ssh", DROPPING_SSH);
     let o = lab
-        .push_via(
-            &format!("sh {}", drop.display()),
-            &b,
-            &["--confirm-timeout", "10", "e2e", "nas"],
-        )
+        .push_via(&drop, &b, &["--confirm-timeout", "10", "e2e", "nas"])
         .output()
         .unwrap();
     confirmed_after_drop(&lab, &o);
@@ -1704,12 +1703,8 @@ fn rotate_through(
     if failing {
         lab.on_ok("nas", WG_CANNOT_COME_UP);
     }
-    let ssh = lab.tmp.path().join("wrapped-ssh");
-    std::fs::write(&ssh, wrapper(&lab)).unwrap();
-    let o = lab
-        .push_via(&format!("sh {}", ssh.display()), &a, &["e2e", "nas"])
-        .output()
-        .unwrap();
+    let ssh = lab.ssh_script("wrapped-ssh", &wrapper(&lab));
+    let o = lab.push_via(&ssh, &a, &["e2e", "nas"]).output().unwrap();
     (lab, o, key)
 }
 
@@ -1814,12 +1809,8 @@ fn a_rotation_whose_switch_never_reached_the_host_is_no_success() {
 fn a_first_push_that_never_reached_the_host_says_nothing_switched() {
     let lab = Lab::new(&["nas"]);
     let a = lab.compile("a", &BASE);
-    let ssh = lab.tmp.path().join("lost-ssh");
-    std::fs::write(&ssh, LOST_SSH).unwrap();
-    let o = lab
-        .push_via(&format!("sh {}", ssh.display()), &a, &["e2e", "nas"])
-        .output()
-        .unwrap();
+    let ssh = lab.ssh_script("lost-ssh", LOST_SSH);
+    let o = lab.push_via(&ssh, &a, &["e2e", "nas"]).output().unwrap();
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(
@@ -1852,18 +1843,12 @@ fn push_waits_out_a_host_busy_with_the_switch_after_the_session_drops() {
     lab.push_ok(&a, &["e2e", "nas"]);
     let b = lab.wider("b");
     let pause = lab.tmp.path().join("pause-actions");
-    let drop = lab.tmp.path().join("pausing-ssh");
-    std::fs::write(
-        &drop,
-        format!("pause={}\n{PAUSING_SSH}{DROPPING_SSH}", pause.display()),
-    )
-    .unwrap();
+    let drop = lab.ssh_script(
+        "pausing-ssh",
+        &format!("pause={}\n{PAUSING_SSH}{DROPPING_SSH}", pause.display()),
+    );
     let push = lab
-        .push_via(
-            &format!("sh {}", drop.display()),
-            &b,
-            &["--confirm-timeout", "10", "e2e", "nas"],
-        )
+        .push_via(&drop, &b, &["--confirm-timeout", "10", "e2e", "nas"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1896,14 +1881,12 @@ fn a_switch_stopped_by_a_signal_is_settled_by_push_at_once() {
         },
     );
     let pause = lab.tmp.path().join("pause-actions");
-    let ssh = lab.tmp.path().join("pausing-ssh");
-    std::fs::write(
-        &ssh,
-        format!("pause={}\n{PAUSING_SSH}exec ssh \"$@\"\n", pause.display()),
-    )
-    .unwrap();
+    let ssh = lab.ssh_script(
+        "pausing-ssh",
+        &format!("pause={}\n{PAUSING_SSH}exec ssh \"$@\"\n", pause.display()),
+    );
     let push = lab
-        .push_via(&format!("sh {}", ssh.display()), &b, &["e2e", "nas"])
+        .push_via(&ssh, &b, &["e2e", "nas"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

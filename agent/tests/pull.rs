@@ -863,16 +863,27 @@ fn a_release_that_cannot_reach_a_server_the_generation_before_reaches_is_rejecte
         "",
         false,
     );
-    fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
-    pending(&mut fs, &three, &digest);
-    let (said, exit) = run(&mut fs, &["pull-apply"]);
-    assert_eq!(exit, Exit::Ok, "{said:?}");
-    assert!(
-        said[0].contains(") rejected: its health checks did not pass"),
-        "{said:?}"
+    let said = apply_rejected(&mut fs, &three, &digest);
+    assert_eq!(
+        said,
+        [format!(
+            "pull: release {SERIAL} ({}) rejected: its health checks did not pass within 30 s (could not fetch http://192.0.2.9:8088/host/release: ): generation 2 was rolled back (unknown), the host is on generation 1",
+            &three[..12]
+        )]
     );
-    assert_eq!(pull_file(&fs, "rejected").unwrap(), format!("{digest}\n"));
     assert!(pull_file(&fs, "deferred").is_none());
+}
+
+/// Applies the release pending for store copy `name` (its statement's
+/// digest `digest`), whose health checks fail and whose deadline's timer
+/// the settle finds fired: it is rejected. What the apply said.
+fn apply_rejected(fs: &mut SimFs, name: &str, digest: &str) -> Vec<String> {
+    fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
+    pending(fs, name, digest);
+    let (said, exit) = run(fs, &["pull-apply"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert_eq!(pull_file(fs, "rejected").unwrap(), format!("{digest}\n"));
+    said
 }
 
 /// A push makes the live generation of a pull-mode host: a release signed
@@ -979,15 +990,14 @@ fn applies_a_server_failed_count_in_a_row_across_releases() {
     .unwrap();
     let line = curl(&format!("{URL}/host/release"), 1 << 20);
     fs.answers_in_turn(&line, vec![timed_out()]);
-    fs.command_removes(&format!("{EXE} settle"), &Layout::default().armed());
-    pending(&mut fs, &two, &digest);
-    let (said, exit) = run(&mut fs, &["pull-apply"]);
-    assert_eq!(exit, Exit::Ok, "{said:?}");
-    assert!(
-        said[0].contains(") rejected: its health checks did not pass"),
-        "{said:?}"
+    let said = apply_rejected(&mut fs, &two, &digest);
+    assert_eq!(
+        said,
+        [format!(
+            "pull: release {SERIAL} ({}) rejected: its health checks did not pass within 30 s (could not fetch {URL}/host/release: curl: (28) Connection timed out): generation 2 was rolled back (unknown), the host is on generation 1",
+            &two[..12]
+        )]
     );
-    assert_eq!(pull_file(&fs, "rejected").unwrap(), format!("{digest}\n"));
 }
 
 /// The freshness statement of release `serial`, valid until `until`,

@@ -53,7 +53,13 @@ fn host() -> SimFs {
 }
 
 fn switch(fs: &mut SimFs, name: &str) -> (Vec<String>, Exit) {
-    let command = Command::parse(&["switch".to_string(), name.to_string()]).unwrap();
+    agent(fs, &["switch", name])
+}
+
+/// The agent's command `args` on the host: what it said, and its exit.
+fn agent(fs: &mut SimFs, args: &[&str]) -> (Vec<String>, Exit) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let command = Command::parse(&args).unwrap();
     let env = Env {
         exe: Some(EXE.into()),
         pid: 7,
@@ -318,6 +324,18 @@ fn store_with_key(fs: &mut SimFs, a: &str, key: &str) -> String {
     name
 }
 
+/// A host whose generations 1 to `n` each keep their own key ("key N"),
+/// switched to one after the other.
+fn keyed_host(n: u64) -> SimFs {
+    let mut fs = host();
+    fs.mkdir_all(Path::new("/etc/s"), 0o700).unwrap();
+    for i in 1..=n {
+        let name = store_with_key(&mut fs, &format!("a of {i}\n"), &format!("key {i}\n"));
+        assert_eq!(switch(&mut fs, &name).1, Exit::Ok);
+    }
+    fs
+}
+
 /// A host keeps its newest generations; older ones go with their
 /// secrets (a rotated key leaves the host), their results and the store
 /// copies only they used. A store copy a kept generation runs again
@@ -463,13 +481,8 @@ fn assert_collected_soundly(fs: &SimFs, settled: bool, what: &str) {
 #[test]
 fn letting_go_of_generations_survives_a_crash_after_every_step() {
     use sitec_agent::sim::Crash;
-    let mut fs = host();
-    fs.mkdir_all(Path::new("/etc/s"), 0o700).unwrap();
+    let mut fs = keyed_host(10);
     let layout = Layout::default();
-    for i in 1..=10 {
-        let name = store_with_key(&mut fs, &format!("a of {i}\n"), &format!("key {i}\n"));
-        assert_eq!(switch(&mut fs, &name).1, Exit::Ok);
-    }
     let eleven = store_with_key(&mut fs, "a of 11\n", "key 11\n");
     let twelve = store_with_key(&mut fs, "a of 12\n", "key 12\n");
     fs.settle();
@@ -507,22 +520,17 @@ fn letting_go_of_generations_survives_a_crash_after_every_step() {
 /// way back the operator knows to be good.
 #[test]
 fn the_generation_a_switch_leaves_is_kept_after_a_rollback_to_an_old_one() {
-    let mut fs = host();
-    fs.mkdir_all(Path::new("/etc/s"), 0o700).unwrap();
+    let mut fs = keyed_host(12);
     let layout = Layout::default();
-    for i in 1..=12 {
-        let name = store_with_key(&mut fs, &format!("a of {i}\n"), &format!("key {i}\n"));
-        assert_eq!(switch(&mut fs, &name).1, Exit::Ok);
-    }
-    let command = Command::parse(&["rollback".to_string(), "3".to_string()]).unwrap();
-    let env = Env {
-        exe: Some(EXE.into()),
-        pid: 7,
-        tmp: "/tmp".into(),
-        ..Default::default()
-    };
-    let out = execute(&mut fs, &layout, &command, &env, &mut |_| {});
-    assert_eq!(out.exit, Exit::Ok);
+    let (said, exit) = agent(&mut fs, &["rollback", "3"]);
+    assert_eq!(exit, Exit::Ok, "{said:?}");
+    assert_eq!(
+        said,
+        [
+            "  action restart:a.service",
+            "rolled back from generation 12 to 3"
+        ]
+    );
     let fix = store_with_key(&mut fs, "a of 13\n", "key 13\n");
     let (said, exit) = switch(&mut fs, &fix);
     assert_eq!(exit, Exit::Ok, "{said:?}");
